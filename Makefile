@@ -1,0 +1,30 @@
+# Two commands from a fresh clone: `make demo` (the main job) and `make test`.
+# Each creates .venv on first use. GPU users: make TORCH_SPEC='torch' demo (or any torch build).
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_SPEC ?= torch==2.13.0
+PRESET ?= paper
+OUT ?= runs/theory-$(PRESET)
+BIN = $(VENV)/bin
+
+.PHONY: demo test bench clean-venv
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q '$(TORCH_SPEC)'
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+demo: $(VENV)/.installed
+	$(BIN)/corelocker-bounds theory --preset $(PRESET) --out $(OUT)
+
+test: $(VENV)/.installed
+	$(BIN)/python -m pytest -q
+
+bench: $(VENV)/.installed
+	$(BIN)/python benchmarks/bench_conv_norm.py
+	$(BIN)/python benchmarks/bench_spectral_norm.py
+
+clean-venv:
+	rm -rf $(VENV)
