@@ -1,0 +1,115 @@
+"""Convolutional layers as matrices (Section 4.2.2) and their singular values (Lemma 4).
+
+Convention (DESIGN.md): kernel F ∈ R^{c'×c×q×q} (q×q' rectangular kernels are accepted too)
+acting on n×n inputs with circular padding,
+
+    y[s, i, j] = Σ_t Σ_{a,b} F[s, t, a, b] · x[t, (i+a) mod n, (j+b) mod n],
+
+i.e. PyTorch's cross-correlation with ``padding_mode="circular"`` anchored at the top-left
+corner. Vectorisation is channel-major, then row-major spatial: vec(x)[t·n² + i·n + j].
+The matrix is the paper's W* = [B_{s,t}] of doubly-block-circulant blocks.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bounds import _checks
+
+
+def _kernel(weight, n):
+    F = _checks.to_numpy(weight)
+    if F.ndim != 4:
+        raise ValueError(f"conv weight must have shape (c_out, c_in, q, q), got shape {F.shape}")
+    if F.dtype.kind != "f":
+        F = F.astype(np.float64)
+    if not np.all(np.isfinite(F)):
+        raise ValueError("conv weight must be finite (it holds NaN or inf)")
+    n = _checks.positive_int("n", n)
+    if F.shape[2] > n or F.shape[3] > n:
+        raise ValueError(f"kernel size {F.shape[2]}x{F.shape[3]} exceeds the input size n={n}")
+    if min(F.shape[:2]) == 0:
+        raise ValueError(f"conv weight has no channels: shape {F.shape}")
+    return F, n
+
+
+def circ(a):
+    """Definition 2: circ(a)[i, j] = a[(j − i) mod n] (first row a, each row shifted right)."""
+    a = np.asarray(a)
+    n = a.shape[-1]
+    idx = (np.arange(n)[None, :] - np.arange(n)[:, None]) % n  # (n, n)
+    return a[..., idx]
+
+
+def conv_matrix(weight, n):
+    """The dense (c'·n², c·n²) matrix W* of Section 4.2.2 (explicit, for small sizes only).
+
+    K_{s,t} is F_{s,t} zero-padded to n×n; block row I of B_{s,t} is
+    [circ(K_{s,t,I,:}), circ(K_{s,t,I+1,:}), ...], i.e. B_{s,t}[(I,i),(J,j)] =
+    circ(K_{s,t,(J−I) mod n, :})[i, j].
+    """
+    F, n = _kernel(weight, n)
+    c_out, c_in, qh, qw = F.shape
+    K = np.zeros((c_out, c_in, n, n), dtype=F.dtype)
+    K[:, :, :qh, :qw] = F
+    row_circ = circ(K)  # (c', c, I_rowblock-index J, i, j): circ of each row K[s,t,J,:]
+    # block (I, J) of B_{s,t} is circ(K_{s,t,(J−I) mod n, :}):
+    idx = (np.arange(n)[None, :] - np.arange(n)[:, None]) % n  # (I, J)
+    B = row_circ[:, :, idx]  # (c', c, I, J, i, j)
+    return B.transpose(0, 2, 4, 1, 3, 5).reshape(c_out * n * n, c_in * n * n)
+
+
+def frequency_matrices(weight, n, half=True):
+    """Lemma 4's P⁽ᵘ'ᵛ⁾ = FFT2(K)[:, :, u, v] for all frequencies: shape (n, n or n//2+1, c', c).
+
+    With ``half`` only v = 0..n//2 (the real-input FFT): P⁽⁻ᵘ'⁻ᵛ⁾ is the complex conjugate of
+    P⁽ᵘ'ᵛ⁾, so it has the same singular values.
+    """
+    F, n = _kernel(weight, n)
+    fft = np.fft.rfft2 if half else np.fft.fft2
+    P = fft(F, s=(n, n), axes=(2, 3))  # (c', c, n, n//2+1)
+    return P.transpose(2, 3, 0, 1)  # (u, v, c', c)
+
+
+def _half_spectrum_multiplicity(n):
+    """How often each rfft column v stands for a column of the full spectrum (1 or 2)."""
+    mult = np.full(n // 2 + 1, 2)
+    mult[0] = 1
+    if n % 2 == 0:
+        mult[-1] = 1
+    return mult
+
+
+def conv_singular_values(weight, n):
+    """Lemma 4 (Sedghi et al. 2019, Thm 6): all min(c, c')·n² singular values, descending.
+
+    The union over frequencies (u, v) of the singular values of P⁽ᵘ'ᵛ⁾, computed on the
+    half spectrum and counted twice where the conjugate frequency is not itself.
+    """
+    P = frequency_matrices(weight, n, half=True)
+    sv = np.linalg.svd(P, compute_uv=False)  # (n, n//2+1, min(c, c'))
+    reps = _half_spectrum_multiplicity(n)
+    full = np.repeat(sv, reps, axis=1).ravel()
+    return np.sort(full)[::-1]
+
+
+def _largest_singular_value(P):
+    """s₁ of each matrix in a batch (..., a, b), via the largest eigenvalue of the smaller Gram."""
+    if P.shape[-1] > P.shape[-2]:
+        P = np.swapaxes(P, -1, -2).conj()
+    if P.shape[-1] == 1:
+        return np.linalg.norm(P[..., 0], axis=-1)
+    gram = np.swapaxes(P, -1, -2).conj() @ P  # (..., b, b) with b <= a
+    top = np.linalg.eigvalsh(gram)[..., -1]
+    return np.sqrt(np.clip(top, 0.0, None))
+
+
+def conv_operator_norm(weight, n):
+    """‖W*‖₂ of the circular convolution: max over the half spectrum of s₁(P⁽ᵘ'ᵛ⁾) (Lemma 4)."""
+    return float(_largest_singular_value(frequency_matrices(weight, n, half=True)).max())
+
+
+def conv_operator_norm_per_frequency_svd(weight, n):
+    """The straightforward reference: full SVD of every P⁽ᵘ'ᵛ⁾ over the whole spectrum."""
+    P = frequency_matrices(weight, n, half=False)
+    return float(np.linalg.svd(P, compute_uv=False).max())
