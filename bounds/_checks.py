@@ -66,7 +66,5 @@ def per_layer(name: str, value: Any, n_layers: int) -> np.ndarray:
     if arr.ndim == 0:
         return np.full(n_layers, float(arr))
     if arr.shape != (n_layers,):
-        raise ValueError(
-            f"{name} must be a scalar or have one entry per layer ({n_layers}), got shape {arr.shape}"
-        )
+        raise ValueError(f"{name} must be a scalar or have one entry per layer ({n_layers}), got shape {arr.shape}")
     return arr

@@ -93,20 +93,14 @@ def conv_singular_values(weight, n):
     return np.sort(full)[::-1]
 
 
-def _largest_singular_value(P):
-    """s₁ of each matrix in a batch (..., a, b), via the largest eigenvalue of the smaller Gram."""
-    if P.shape[-1] > P.shape[-2]:
-        P = np.swapaxes(P, -1, -2).conj()
-    if P.shape[-1] == 1:
-        return np.linalg.norm(P[..., 0], axis=-1)
-    gram = np.swapaxes(P, -1, -2).conj() @ P  # (..., b, b) with b <= a
-    top = np.linalg.eigvalsh(gram)[..., -1]
-    return np.sqrt(np.clip(top, 0.0, None))
-
-
 def conv_operator_norm(weight, n):
-    """‖W*‖₂ of the circular convolution: max over the half spectrum of s₁(P⁽ᵘ'ᵛ⁾) (Lemma 4)."""
-    return float(_largest_singular_value(frequency_matrices(weight, n, half=True)).max())
+    """‖W*‖₂ of the circular convolution: max over frequencies of s₁(P⁽ᵘ'ᵛ⁾) (Lemma 4).
+
+    Only the half spectrum of the real-input FFT is decomposed (P⁽⁻ᵘ'⁻ᵛ⁾ is the conjugate of
+    P⁽ᵘ'ᵛ⁾), and only singular values are computed, no singular vectors.
+    """
+    P = frequency_matrices(weight, n, half=True)
+    return float(np.linalg.svd(P, compute_uv=False)[..., 0].max())
 
 
 def conv_operator_norm_per_frequency_svd(weight, n):

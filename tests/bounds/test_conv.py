@@ -75,7 +75,9 @@ def test_hand_computed_norms():
 )
 def test_norm_is_absolutely_homogeneous(c, seed, n):
     F = np.random.default_rng(seed).standard_normal((2, 3, 3, 3))
-    assert bounds.conv_operator_norm(c * F, n) == pytest.approx(abs(c) * bounds.conv_operator_norm(F, n), rel=1e-10, abs=1e-12)
+    assert bounds.conv_operator_norm(c * F, n) == pytest.approx(
+        abs(c) * bounds.conv_operator_norm(F, n), rel=1e-10, abs=1e-12
+    )
 
 
 def zero_padded_dense(F, n, padding):
@@ -86,7 +88,9 @@ def zero_padded_dense(F, n, padding):
     return cols.reshape(c_in * n * n, -1).T.numpy()
 
 
-@pytest.mark.parametrize("shape,padding", [((2, 3, 3, 3, 5), 1), ((4, 4, 3, 3, 10), 1), ((3, 5, 5, 5, 8), 2), ((2, 2, 3, 3, 12), 0)])
+@pytest.mark.parametrize(
+    "shape,padding", [((2, 3, 3, 3, 5), 1), ((4, 4, 3, 3, 10), 1), ((3, 5, 5, 5, 8), 2), ((2, 2, 3, 3, 12), 0)]
+)
 def test_zero_padded_norm_matches_dense(shape, padding):
     c_out, c_in, qh, qw, n = shape
     F = np.random.default_rng(n).standard_normal((c_out, c_in, qh, qw))

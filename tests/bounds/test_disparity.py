@@ -38,8 +38,14 @@ def test_vacuity_flags_not_clipping():
 
 @settings(max_examples=60, deadline=None)
 @given(
-    mu=st.floats(0.01, 1e3), d_mu=st.floats(0.01, 10), m=st.integers(1, 14), D=st.integers(0, 10_000),
-    C_w=st.floats(0.001, 2), tau=st.floats(0.1, 5), G=st.floats(0, 10), lam=st.floats(1, 100),
+    mu=st.floats(0.01, 1e3),
+    d_mu=st.floats(0.01, 10),
+    m=st.integers(1, 14),
+    D=st.integers(0, 10_000),
+    C_w=st.floats(0.001, 2),
+    tau=st.floats(0.1, 5),
+    G=st.floats(0, 10),
+    lam=st.floats(1, 100),
 )
 def test_monotonicity(mu, d_mu, m, D, C_w, tau, G, lam):
     # tail bounds fall with μ and grow with D_w; Theorem 3's probability grows with μ and τ

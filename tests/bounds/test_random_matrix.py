@@ -27,7 +27,9 @@ def test_order_statistic_hand_case():
     # the printed k = 2, 4 forms are the U(0, a) moments
     for r, n in [(1, 3), (3, 3), (4, 9)]:
         for k in (2, 4):
-            assert bounds.order_statistic_moment_literal(r, n, k, 1.7) == pytest.approx(bounds.order_statistic_moment(r, n, k, 1.7))
+            assert bounds.order_statistic_moment_literal(r, n, k, 1.7) == pytest.approx(
+                bounds.order_statistic_moment(r, n, k, 1.7)
+            )
 
 
 @pytest.mark.parametrize("dist", ["gauss", "rademacher", "uniform"])
@@ -79,8 +81,12 @@ def test_property1_and_4_forms():
 
 @settings(max_examples=50, deadline=None)
 @given(
-    N=st.integers(1, 10_000), K=st.floats(0, 10), C=st.floats(0, 10), tau=st.floats(0, 10),
-    dN=st.integers(1, 100), dK=st.floats(0.01, 1),
+    N=st.integers(1, 10_000),
+    K=st.floats(0, 10),
+    C=st.floats(0, 10),
+    tau=st.floats(0, 10),
+    dN=st.integers(1, 100),
+    dK=st.floats(0.01, 1),
 )
 def test_lambda_monotone(N, K, C, tau, dN, dK):
     lam = bounds.fc_lambda(N, K, C, tau)

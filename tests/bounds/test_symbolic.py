@@ -35,7 +35,9 @@ def test_variance_bound_symbolic():
     f = sympy.lambdify(args, expr, "numpy")
     sw, sb = [0.3, 0.4, 0.5], [0.1, 0.2, 0.05]
     assert float(f(2.0, 9, 1.0, *sw, *sb)) == pytest.approx(bounds.variance_bound(2.0, [9] * M, sw, sb), rel=1e-12)
-    assert float(f(2.0, 9, 1.3, *sw, *sb)) == pytest.approx(bounds.variance_bound_literal(2.0, 9, M, sw, sb, 1.3), rel=1e-12)
+    assert float(f(2.0, 9, 1.3, *sw, *sb)) == pytest.approx(
+        bounds.variance_bound_literal(2.0, 9, M, sw, sb, 1.3), rel=1e-12
+    )
 
 
 def test_latex_table_lists_every_form():

@@ -56,7 +56,10 @@ def test_hand_computed_single_layer():
 @settings(max_examples=50, deadline=None)
 @given(
     widths=st.lists(st.integers(1, 50), min_size=1, max_size=6),
-    sw=st.floats(0.01, 2), sb=st.floats(0, 2), x_sq=st.floats(0, 10), grow=st.integers(0, 5),
+    sw=st.floats(0.01, 2),
+    sb=st.floats(0, 2),
+    x_sq=st.floats(0, 10),
+    grow=st.integers(0, 5),
 )
 def test_monotone_in_widths_and_sigmas(widths, sw, sb, x_sq, grow):
     base = bounds.variance_bound(x_sq, widths, sw, sb)

@@ -1,0 +1,1 @@
+"""Data, FCN models, training, extraction with access keys, and measurement against the bounds."""

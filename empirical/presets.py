@@ -1,0 +1,45 @@
+"""Grid presets of DESIGN.md: which networks, how long to train, which ratios to evaluate."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from empirical.errors import UserError
+
+PAPER_RATIO = 0.00002  # 0.002 % (Section 5.1.1, Figure 5)
+RATIOS = (0.00002, 0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05)
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    widths: tuple[int, ...]
+    hidden_layers: tuple[int, ...]
+    epochs: int
+    ratios: tuple[float, ...] = RATIOS
+    lr: float = 1e-3
+    batch_size: int = 128
+    indicator: str = "l1"
+    train_subset: int | None = None  # None: all 60,000 training images
+    where: str = ""
+
+
+PRESETS = {
+    "paper": Preset(
+        "paper",
+        tuple(range(1000, 8001, 1000)),
+        tuple(range(4, 14)),
+        50,
+        where="a GPU (≈2.8e17 training FLOP for the grid)",
+    ),
+    "cpu": Preset("cpu", tuple(range(100, 801, 100)), tuple(range(4, 14)), 5, where="hours on 2 CPU cores"),
+    "quick": Preset("quick", (64, 128, 256), tuple(range(4, 14)), 2, where="the README demo: minutes on 2 cores"),
+    "tiny": Preset("tiny", (16, 32), (2, 3), 1, ratios=(0.00002, 0.01, 0.1), train_subset=2000, where="tests"),
+}
+
+
+def get_preset(name: str) -> Preset:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise UserError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}") from None

@@ -1,0 +1,31 @@
+"""The extraction ratio r and how many units it extracts (Section 3.1, Definition 1)."""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+from empirical.errors import UserError
+
+
+def check_ratio(ratio) -> float:
+    """A ratio must be a finite number strictly between 0 and 1."""
+    try:
+        r = float(ratio)
+    except (TypeError, ValueError):
+        raise UserError(f"extraction ratio must be a number in (0, 1), got {ratio!r}") from None
+    if not math.isfinite(r) or not 0.0 < r < 1.0:
+        raise UserError(f"extraction ratio must be in (0, 1), got {ratio!r}")
+    return r
+
+
+def n_extracted(ratio, n_candidates: int) -> int:
+    """k = ⌈r·D⌉ units out of D candidates, at least 1 (Definition 1 needs D^α <= D).
+
+    r·D is computed exactly on the ratio's shortest decimal form (``repr``), so 0.00002 of
+    3,000,000 is 60, not 61 from floating-point round-up.
+    """
+    r = check_ratio(ratio)
+    if n_candidates < 1:
+        raise UserError(f"no candidate units to extract from (D = {n_candidates})")
+    return min(n_candidates, max(1, math.ceil(Fraction(repr(r)) * n_candidates)))
