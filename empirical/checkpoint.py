@@ -1,0 +1,87 @@
+"""Checkpoints in safetensors (no pickle): the tensors, plus the full spec as JSON metadata.
+
+Metadata keys: ``format`` (``corelocker-bounds/fcn-v1``), ``spec`` (hyper-parameters,
+normalisation, seed, data fingerprint), ``params_sha256`` (integrity of the tensor bytes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file, save_file
+
+from empirical._io import atomic_path
+from empirical.errors import UserError
+from empirical.models import FCN
+
+FORMAT = "corelocker-bounds/fcn-v1"
+
+
+def params_sha256(tensors: dict[str, torch.Tensor]) -> str:
+    """sha256 over names, dtypes, shapes and bytes of the tensors, in name order."""
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def model_sha256(model: torch.nn.Module) -> str:
+    return params_sha256(dict(model.state_dict()))
+
+
+def save_checkpoint(path, model: FCN, spec: dict, extra_meta: dict | None = None) -> Path:
+    """Write ``model`` and ``spec`` atomically to ``path`` (.safetensors)."""
+    path = Path(path)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    meta = {"format": FORMAT, "spec": json.dumps(spec, sort_keys=True), "params_sha256": params_sha256(tensors)}
+    meta.update({k: json.dumps(v) for k, v in (extra_meta or {}).items()})
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=meta)
+    return path
+
+
+def read_checkpoint(path) -> tuple[dict[str, torch.Tensor], dict]:
+    """Tensors and metadata of a checkpoint, with every check; one clear ``UserError`` otherwise."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "model.safetensors"
+    if not path.is_file():
+        raise UserError(f"checkpoint {path} does not exist")
+    try:
+        tensors = load_file(str(path))
+        with safe_open(str(path), framework="pt") as fh:
+            meta = fh.metadata() or {}
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise UserError(f"{path} is not a readable safetensors checkpoint ({str(exc).splitlines()[0]})") from None
+    if meta.get("format") != FORMAT:
+        raise UserError(f"{path} is not a corelocker-bounds checkpoint (format {meta.get('format')!r})")
+    if params_sha256(tensors) != meta.get("params_sha256"):
+        raise UserError(f"{path} is corrupt: its tensors do not match the stored checksum")
+    meta = dict(meta)
+    meta["spec"] = json.loads(meta["spec"])
+    return tensors, meta
+
+
+def load_checkpoint(path, device="cpu") -> tuple[FCN, dict]:
+    """The FCN and its spec; refuses a checkpoint whose tensors do not fit the spec's architecture."""
+    tensors, meta = read_checkpoint(path)
+    spec = meta["spec"]
+    try:
+        model = FCN(int(spec["hidden_layers"]), int(spec["width"]))
+    except (KeyError, ValueError, TypeError) as exc:
+        raise UserError(f"{path}: spec does not describe an FCN ({exc})") from None
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    got = {k: tuple(v.shape) for k, v in tensors.items()}
+    if expected != got:
+        diff = sorted(set(expected.items()) ^ set(got.items()))[:2]
+        raise UserError(
+            f"{path}: tensors do not match a {spec['hidden_layers']}×{spec['width']} FCN (first differences: {diff})"
+        )
+    model.load_state_dict(tensors)
+    return model.to(device), meta
