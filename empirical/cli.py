@@ -83,12 +83,214 @@ def _run_theory(args) -> int:
     return 0
 
 
+def _device(name: str) -> str:
+    import torch
+
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"--device {name} requested but CUDA is not available here (torch {torch.__version__})")
+    if not (name == "cpu" or name.startswith("cuda") or name == "mps"):
+        raise UserError(f"unknown device {name!r} (cpu, cuda, cuda:N)")
+    return name
+
+
+def _common_device(p):
+    p.add_argument("--device", default="cpu", help="cpu (default) or cuda[:N]")
+
+
+# ----------------------------------------------------------------------------------------- train
+def _add_train(sub):
+    p = sub.add_parser(
+        "train",
+        help="train one FCN on MNIST (resumes an interrupted run)",
+        description="Adam, lr 1e-3, batch 128 (Section 5.1.1); checkpoint + per-epoch log in --out.",
+    )
+    p.add_argument("--hidden-layers", type=int, required=True, help="H, number of hidden layers")
+    p.add_argument("--width", type=int, required=True, help="neurons per hidden layer")
+    p.add_argument("--epochs", type=int, default=5, help="epochs (paper: 50)")
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--dataset", default="mnist", help="mnist (default) or fashion-mnist")
+    p.add_argument("--normalization", default="standardize", help="standardize (default), unit, unit-norm")
+    p.add_argument("--train-subset", type=int, help="train on the first N training images only")
+    p.add_argument("--data-root", help="directory with the IDX files (default: cached MNIST)")
+    p.add_argument("--bf16", action="store_true", help="bf16 autocast (AMX on Sapphire Rapids)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--out", type=Path, required=True, help="run directory")
+    _common_device(p)
+    p.set_defaults(func=_run_train)
+
+
+def _run_train(args) -> int:
+    from empirical.train import RunOptions, TrainSpec, train
+
+    spec = TrainSpec(
+        args.hidden_layers,
+        args.width,
+        args.epochs,
+        args.lr,
+        args.batch_size,
+        args.seed,
+        args.dataset,
+        args.normalization,
+        args.train_subset,
+    )
+    opts = RunOptions(
+        device=_device(args.device), bf16=args.bf16, progress=not args.no_progress, data_root=args.data_root
+    )
+    path = train(spec, args.out, opts)
+    from empirical.checkpoint import read_checkpoint
+
+    _, meta = read_checkpoint(path)
+    print(f"checkpoint {path} (test accuracy {meta.get('test_acc')})")
+    return 0
+
+
+# ------------------------------------------------------------------------------------ lock/unlock
+def _add_lock(sub):
+    p = sub.add_parser(
+        "lock",
+        help="extract an access key: write the locked model and the key",
+        description="CoreLocker extraction (Section 3). The key file is written owner-only.",
+    )
+    p.add_argument("--checkpoint", type=Path, required=True, help="original model (.safetensors or run dir)")
+    p.add_argument("--ratio", required=True, help="extraction ratio in (0, 1), e.g. 0.00002")
+    p.add_argument("--indicator", default="l1", help="l1 (default), random, bn-scale")
+    p.add_argument("--scope", default="hidden", help="hidden (default: not the input/output layers) or all")
+    p.add_argument("--mode", default="global", help="global (default) or per-layer")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random indicator")
+    p.add_argument("--out-model", type=Path, required=True, help="locked model (.safetensors)")
+    p.add_argument("--key", type=Path, required=True, help="access key (.safetensors)")
+    p.set_defaults(func=_run_lock)
+
+
+def _run_lock(args) -> int:
+    from empirical.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
+    from empirical.extraction import extract
+
+    model, meta = load_checkpoint(args.checkpoint)
+    locked, key = extract(model, args.ratio, args.indicator, args.scope, args.mode, args.seed)
+    key.save(args.key)
+    save_checkpoint(
+        args.out_model,
+        locked,
+        meta["spec"],
+        {"locked_by": {k: key.meta[k] for k in ("indicator", "ratio", "scope", "mode", "seed", "k_total")}},
+    )
+    read_checkpoint(args.out_model)  # re-read: a written file that does not verify is an error
+    rep = key.size_report()
+    print(f"locked {key.meta['k_total']} units ({', '.join(f'{k}: {v}' for k, v in key.meta['counts'].items())})")
+    print(
+        f"key {args.key}: {rep['values']} values, {args.key.stat().st_size} bytes on disk, "
+        f"{rep['share_of_parameters']:.3g} of the parameters"
+    )
+    print(f"locked model {args.out_model}")
+    return 0
+
+
+def _add_unlock(sub):
+    p = sub.add_parser(
+        "unlock",
+        help="restore the original model from a locked model and its key",
+        description="Refuses a key that belongs to another model or was tampered with.",
+    )
+    p.add_argument("--checkpoint", type=Path, required=True, help="locked model (.safetensors)")
+    p.add_argument("--key", type=Path, required=True, help="access key (.safetensors)")
+    p.add_argument("--out", type=Path, required=True, help="restored model (.safetensors)")
+    p.set_defaults(func=_run_unlock)
+
+
+def _run_unlock(args) -> int:
+    from empirical.checkpoint import load_checkpoint, model_sha256, save_checkpoint
+    from empirical.extraction import AccessKey
+
+    locked, meta = load_checkpoint(args.checkpoint)
+    key = AccessKey.load(args.key)
+    restored = key.restore(locked)
+    save_checkpoint(args.out, restored, meta["spec"])
+    print(f"restored {args.out} (fingerprint {model_sha256(restored)[:16]}…, identical to the original)")
+    return 0
+
+
+# ---------------------------------------------------------------------------------- check-bounds
+def _add_check_bounds(sub):
+    p = sub.add_parser(
+        "check-bounds",
+        help="lock a checkpoint and measure disparities against the bounds",
+        description="Per-layer d, G, sandwich, Theorems 2-3, Properties 1/3, weight statistics.",
+    )
+    p.add_argument("checkpoint", type=Path, help="trained model (.safetensors or run dir)")
+    p.add_argument("--ratio", default="0.00002", help="extraction ratio (default 0.00002 = 0.002%%)")
+    p.add_argument("--indicator", default="l1")
+    p.add_argument("--scope", default="hidden")
+    p.add_argument("--mode", default="global")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n-samples", type=int, help="first N test images (default: all 10,000)")
+    p.add_argument("--batch", type=int, default=1000, help="inputs per measured batch")
+    p.add_argument("--C-s", dest="C_s", type=float, default=1.0)
+    p.add_argument("--C-e", dest="C_e", type=float, default=1.0)
+    p.add_argument("--tau", type=float, default=2.0)
+    p.add_argument("--data-root", help="directory with the IDX files (default: cached MNIST)")
+    p.add_argument("--out", type=Path, help="write bounds_checks.csv, disparities.csv, summary.json here")
+    _common_device(p)
+    p.set_defaults(func=_run_check_bounds)
+
+
+def _run_check_bounds(args) -> int:
+    import json
+
+    import torch
+
+    from empirical import data as data_mod
+    from empirical._io import write_csv, write_text
+    from empirical.checkpoint import load_checkpoint
+    from empirical.extraction import extract
+    from empirical.measure import Constants, format_layers, measure
+
+    device = _device(args.device)
+    model, meta = load_checkpoint(args.checkpoint, device)
+    spec = meta["spec"]
+    arrays = data_mod.load_dataset(spec.get("dataset", "mnist"), args.data_root)
+    if spec.get("data_fingerprint") and data_mod.fingerprint(arrays) != spec["data_fingerprint"]:
+        raise UserError("these data differ from the data the checkpoint was trained on (fingerprint mismatch)")
+    n = args.n_samples or len(arrays[2])
+    if not 1 <= n <= len(arrays[2]):
+        raise UserError(f"--n-samples must be in 1..{len(arrays[2])}, got {n}")
+    x = data_mod.normalize(arrays[2][:n], spec.get("normalization", "standardize"))
+    y = torch.from_numpy(arrays[3][:n])
+    locked, key = extract(model, args.ratio, args.indicator, args.scope, args.mode, args.seed)
+    res = measure(model, locked, x, y, constants=Constants(args.C_s, args.C_e, args.tau), batch=args.batch)
+    s = res.summary
+    print(
+        f"{spec['hidden_layers']}×{spec['width']} FCN, ratio {key.meta['ratio']} ({args.indicator}, "
+        f"{args.mode}, {args.scope}): {key.meta['k_total']} units extracted; {n} test images, {s['dtype']}"
+    )
+    print(
+        f"accuracy {s['acc_original']:.4f} → {s['acc_extracted']:.4f}; "
+        f"top-3 {s['top3_original']:.4f} → {s['top3_extracted']:.4f}"
+    )
+    print(f"sandwich d <= G + Lμ‖y*‖ holds on every sample and layer: {s['sandwich_all_hold']}")
+    print(format_layers(res.layers))
+    if args.out:
+        res.layers.insert(0, "ratio", key.meta["ratio"])
+        write_csv(args.out / "bounds_checks.csv", res.layers)
+        write_csv(args.out / "disparities.csv", res.samples)
+        clean = {k: (v.item() if hasattr(v, "item") else v) for k, v in s.items()}
+        write_text(args.out / "summary.json", json.dumps({**clean, "key": key.meta}, indent=1, default=str))
+        print(f"wrote {args.out}/bounds_checks.csv, disparities.csv, summary.json")
+    return 0 if s["sandwich_all_hold"] else 1
+
+
 # ------------------------------------------------------------------------------------------ main
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_theory(sub)
+    _add_train(sub)
+    _add_lock(sub)
+    _add_unlock(sub)
+    _add_check_bounds(sub)
     return parser
 
 

@@ -113,9 +113,7 @@ def _threshold(score_chunks, k: int):
 
 def _select(params, cands: list[Candidate], k: int, indicator: str, seed: int) -> dict[str, torch.Tensor]:
     """Positions (sorted, int64) of the k best units over ``cands`` in the total order of the module doc."""
-    t = _threshold(
-        (_scores(params[c.name], c, a, b, indicator, seed) for c in cands for a, b in _chunks(c)), k
-    )
+    t = _threshold((_scores(params[c.name], c, a, b, indicator, seed) for c in cands for a, b in _chunks(c)), k)
     above: dict[str, list] = {c.name: [] for c in cands}
     ties: list[tuple[str, torch.Tensor]] = []
     n_above, n_ties = 0, 0
@@ -267,10 +265,16 @@ def extract(model: nn.Module, ratio, indicator="l1", scope="hidden", mode="globa
             pos = chosen[c.name]
             for name in (c.name, *c.also):
                 view = params[name].detach().reshape(c.n_units, c.unit_size)
-                entries.append(KeyEntry(name, c.kind, c.unit_size, pos.clone(), view[pos.to(view.device)].cpu().clone()))
+                entries.append(
+                    KeyEntry(name, c.kind, c.unit_size, pos.clone(), view[pos.to(view.device)].cpu().clone())
+                )
                 lparams[name].view(c.n_units, c.unit_size)[pos.to(view.device)] = 0
     meta = {
-        "indicator": indicator, "ratio": r, "scope": scope, "mode": mode, "seed": seed,
+        "indicator": indicator,
+        "ratio": r,
+        "scope": scope,
+        "mode": mode,
+        "seed": seed,
         "k_total": int(sum(chosen[c.name].numel() for c in cands)),
         "counts": {c.name: int(chosen[c.name].numel()) for c in cands},
         "candidates": {c.name: c.n_units for c in cands},

@@ -165,8 +165,12 @@ def train(spec: TrainSpec, out_dir, options: RunOptions = RunOptions()) -> Path:
         perm = torch.randperm(n, generator=g).to(device)
         model.train()
         loss_sum, correct = torch.zeros((), device=device), torch.zeros((), device=device, dtype=torch.long)
-        bar = tqdm(range(0, n, spec.batch_size), disable=not options.progress, leave=False,
-                   desc=f"{spec.hidden_layers}×{spec.width} epoch {epoch + 1}/{spec.epochs}")
+        bar = tqdm(
+            range(0, n, spec.batch_size),
+            disable=not options.progress,
+            leave=False,
+            desc=f"{spec.hidden_layers}×{spec.width} epoch {epoch + 1}/{spec.epochs}",
+        )
         for i in bar:
             idx = perm[i : i + spec.batch_size]
             xb, yb = x_tr[idx], y_tr[idx]  # (B, 784), (B,)
@@ -182,17 +186,35 @@ def train(spec: TrainSpec, out_dir, options: RunOptions = RunOptions()) -> Path:
                 bar.set_postfix(loss=f"{loss.item():.3f}")
         model.eval()
         (test_acc,) = accuracy(model, x_te, y_te, options.eval_batch)
-        row = dict(epoch=epoch + 1, loss=float(loss_sum) / n, train_acc=float(correct) / n, test_acc=test_acc,
-                   seconds=round(time.perf_counter() - t0, 3), bf16=options.bf16, device=device)
+        row = dict(
+            epoch=epoch + 1,
+            loss=float(loss_sum) / n,
+            train_acc=float(correct) / n,
+            test_acc=test_acc,
+            seconds=round(time.perf_counter() - t0, 3),
+            bf16=options.bf16,
+            device=device,
+        )
         log_rows.append(row)
-        log.info("%s epoch %d: loss %.4f train %.4f test %.4f (%.1fs)", spec.key(), row["epoch"], row["loss"],
-                 row["train_acc"], row["test_acc"], row["seconds"])
+        log.info(
+            "%s epoch %d: loss %.4f train %.4f test %.4f (%.1fs)",
+            spec.key(),
+            row["epoch"],
+            row["loss"],
+            row["train_acc"],
+            row["test_acc"],
+            row["seconds"],
+        )
         _save_state(state_path, model, opt, epoch + 1, log_rows)
         write_csv(out / "train_log.csv", pd.DataFrame(log_rows))
 
     model.eval()
-    full_spec = {**asdict(spec), "data_fingerprint": fp, "key": spec.key(),
-                 "normalization_doc": data_mod.NORMALIZATIONS[spec.normalization]}
+    full_spec = {
+        **asdict(spec),
+        "data_fingerprint": fp,
+        "key": spec.key(),
+        "normalization_doc": data_mod.NORMALIZATIONS[spec.normalization],
+    }
     final_acc = log_rows[-1]["test_acc"] if log_rows else None
     save_checkpoint(final, model.cpu(), full_spec, {"test_acc": final_acc, "bf16": options.bf16})
     state_path.unlink(missing_ok=True)  # the Adam state is large (2× the model); the run is done
