@@ -253,7 +253,7 @@ def _run_check_bounds(args) -> int:
     arrays = data_mod.load_dataset(spec.get("dataset", "mnist"), args.data_root)
     if spec.get("data_fingerprint") and data_mod.fingerprint(arrays) != spec["data_fingerprint"]:
         raise UserError("these data differ from the data the checkpoint was trained on (fingerprint mismatch)")
-    n = args.n_samples or len(arrays[2])
+    n = len(arrays[2]) if args.n_samples is None else args.n_samples
     if not 1 <= n <= len(arrays[2]):
         raise UserError(f"--n-samples must be in 1..{len(arrays[2])}, got {n}")
     x = data_mod.normalize(arrays[2][:n], spec.get("normalization", "standardize"))

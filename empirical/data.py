@@ -166,7 +166,7 @@ def _load_cache(path: Path):
     meta_path = path.with_suffix(".json")
     try:
         meta = json.loads(meta_path.read_text())
-        with np.load(path, allow_pickle=False) as z:
+        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as z:
             arrays = tuple(z[k] for k in IDX_NAMES)
     except Exception as exc:  # any unreadable cache is rebuilt
         log.warning("MNIST cache %s unreadable (%s): rebuilding", path, exc)

@@ -30,7 +30,7 @@ FLOAT64_MAX_PARAMS = 20_000_000  # measure in float64 below this size, float32 a
 RTOL = {torch.float64: 1e-9, torch.float32: 2e-4}
 
 
-@dataclass
+@dataclass(frozen=True)
 class Constants:
     C_s: float = 1.0
     C_e: float = 1.0
@@ -121,7 +121,7 @@ def measure(
         yb = y[i : i + batch].to(device)
         ys = original.activations(xb)  # [y⁽⁰⁾ … y⁽ᴹ⁾]
         y_lock = xb
-        for m, (lo, lk) in enumerate(zip(original.layers, locked.layers)):
+        for m, lk in enumerate(locked.layers):
             act = (lambda z: z) if m == M - 1 else torch.relu
             y_lock = act(lk(y_lock))
             cross = act(lk(ys[m]))  # φ(W⁽ᵐ⁾y*⁽ᵐ⁻¹⁾ + b⁽ᵐ⁾)

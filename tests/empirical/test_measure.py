@@ -1,0 +1,86 @@
+"""Measurement on a real trained FCN: the sandwich holds on every sample; quantities match references."""
+
+import numpy as np
+import pytest
+import torch
+
+from empirical.extraction import extract
+from empirical.measure import measure
+from empirical.train import accuracy
+
+
+@pytest.fixture(scope="module", params=[("l1", 0.01), ("l1", 0.2), ("random", 0.2)], ids=str)
+def measured(request, tiny_run, test_tensors):
+    _, model, _ = tiny_run
+    indicator, ratio = request.param
+    locked, key = extract(model, ratio, indicator)
+    return model, locked, key, measure(model, locked, *test_tensors, batch=700)
+
+
+def test_sandwich_holds_on_every_sample(measured):
+    *_, res = measured
+    s = res.samples
+    assert res.summary["sandwich_all_hold"]
+    assert (s.d <= s.sandwich_upper + 1e-9 * (1 + s.sandwich_upper)).all()
+    assert len(s) == 2000 * 4
+
+
+def test_layer_one_and_output_layer_identities(measured):
+    *_, res = measured
+    s = res.samples
+    first, last = s[s.layer == 1], s[s.layer == 4]
+    assert (first.d == 0).all() and (first.G == 0).all()  # no extraction in the input layer
+    np.testing.assert_allclose(last.d, last.G, rtol=1e-12, atol=1e-12)  # W⁽ᴹ⁾ untouched: G⁽ᴹ⁾ = d⁽ᴹ⁾
+
+
+def test_mu_and_norms_against_dense_svd(measured):
+    model, locked, key, res = measured
+    for m, (lo, lk) in enumerate(zip(model.layers, locked.layers)):
+        dense = np.linalg.norm((lk.weight - lo.weight).detach().double().numpy(), 2)
+        assert res.layers.mu[m] == pytest.approx(dense, rel=1e-9, abs=1e-12)
+        assert res.layers.w_norm[m] == pytest.approx(np.linalg.norm(lo.weight.detach().double().numpy(), 2), rel=1e-6)
+    assert res.layers.n_extracted.sum() == key.meta["k_total"]
+
+
+def test_accuracy_matches_independent_evaluation(measured, test_tensors):
+    model, locked, _, res = measured
+    top1, top3 = accuracy(model, *test_tensors, topk=(1, 3))
+    l1, l3 = accuracy(locked, *test_tensors, topk=(1, 3))
+    assert res.summary["acc_original"] == pytest.approx(top1, abs=1e-4)
+    assert res.summary["acc_extracted"] == pytest.approx(l1, abs=1e-4)
+    assert res.summary["top3_extracted"] == pytest.approx(l3, abs=1e-4)
+    assert res.summary["top3_original"] >= res.summary["acc_original"]
+
+
+def test_fractions_recomputed_from_samples(measured):
+    *_, res = measured
+    for m, grp in res.samples.groupby("layer"):
+        row = res.layers[res.layers.layer == m].iloc[0]
+        assert row.theorem2_holds_frac == pytest.approx(np.mean(grp.d >= grp.G - 1e-9 * (1 + grp.d)), abs=1e-3)
+        assert 0 <= row.theorem2_holds_frac <= 1
+        assert row.d_median == pytest.approx(np.median(grp.d))
+
+
+def test_theorem2_lower_bound_fails_somewhere_on_real_networks(tiny_run, test_tensors):
+    # erratum E-T2-LB measured: at small ratios a few samples have d < G in some layer
+    _, model, _ = tiny_run
+    fracs = []
+    for ratio in (0.002, 0.005, 0.01, 0.02):
+        locked, _ = extract(model, ratio)
+        fracs.append(measure(model, locked, *test_tensors).layers.theorem2_holds_frac.min())
+    assert min(fracs) < 1.0
+
+
+def test_float32_measurement_agrees(tiny_run, test_tensors):
+    _, model, _ = tiny_run
+    locked, _ = extract(model, 0.05)
+    a = measure(model, locked, *test_tensors, dtype=torch.float64)
+    b = measure(model, locked, *test_tensors, dtype=torch.float32)
+    assert b.summary["sandwich_all_hold"]
+    np.testing.assert_allclose(a.layers.d_mean, b.layers.d_mean, rtol=1e-4, atol=1e-5)
+
+
+def test_bad_inputs(tiny_run):
+    _, model, _ = tiny_run
+    with pytest.raises(ValueError, match="inputs must be"):
+        measure(model, model, torch.zeros(5, 100), torch.zeros(5, dtype=torch.long))
