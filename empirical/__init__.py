@@ -1,1 +1,19 @@
 """Data, FCN models, training, extraction with access keys, and measurement against the bounds."""
+
+from empirical.checkpoint import load_checkpoint as load_checkpoint
+from empirical.checkpoint import save_checkpoint as save_checkpoint
+from empirical.data import load_dataset as load_dataset
+from empirical.data import load_fashion_mnist as load_fashion_mnist
+from empirical.data import load_mnist as load_mnist
+from empirical.data import normalize as normalize
+from empirical.errors import UserError as UserError
+from empirical.extraction import AccessKey as AccessKey
+from empirical.extraction import extract as extract
+from empirical.measure import Measurement as Measurement
+from empirical.measure import measure as measure
+from empirical.models import FCN as FCN
+from empirical.models import make_fcn as make_fcn
+from empirical.ratio import n_extracted as n_extracted
+from empirical.train import RunOptions as RunOptions
+from empirical.train import TrainSpec as TrainSpec
+from empirical.train import train as train

@@ -7,6 +7,8 @@ import pytest
 
 CONTRACT = {
     "bounds": ["conv_matrix", "conv_singular_values", "conv_operator_norm", "variance_bound"],
+    "empirical": ["load_mnist", "make_fcn", "extract"],
+    "figures": ["disparity_by_layer"],
 }
 
 
@@ -22,3 +24,9 @@ def test_bounds_import_is_light():
     code = "import sys, bounds; print(sorted(m for m in ('torch', 'pandas', 'matplotlib') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_figures_import_does_not_pull_torch():
+    code = "import sys, figures; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

@@ -228,3 +228,10 @@ def test_e_notation_operator_norm():
     xs = rng.standard_normal((2000, 4))
     xs /= np.linalg.norm(xs, axis=1, keepdims=True)
     assert np.max(np.linalg.norm(xs @ A.T, axis=1)) <= bounds.spectral_norm(A) + 1e-12
+
+
+def test_readme_errata_table_is_current():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert errata_markdown() in readme
