@@ -183,7 +183,8 @@ def train(spec: TrainSpec, out_dir, options: RunOptions = RunOptions()) -> Path:
             loss_sum += loss.detach() * len(idx)
             correct += (logits.argmax(1) == yb).sum()
             if options.progress and (i // spec.batch_size) % 50 == 0:
-                bar.set_postfix(loss=f"{loss.item():.3f}")
+                seen = min(i + spec.batch_size, n)
+                bar.set_postfix(loss=f"{loss.item():.3f}", acc=f"{int(correct) / seen:.3f}")
         model.eval()
         (test_acc,) = accuracy(model, x_te, y_te, options.eval_batch)
         row = dict(
