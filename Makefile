@@ -25,6 +25,9 @@ test: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/bench_conv_norm.py
 	$(BIN)/python benchmarks/bench_spectral_norm.py
+	$(BIN)/python benchmarks/bench_training.py
+	$(BIN)/python benchmarks/bench_extraction.py
+	$(BIN)/python benchmarks/bench_paper_scale.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -68,8 +68,15 @@ def ours(H, w):
     restored = key.restore(locked, inplace=True)
     t_restore = time.perf_counter() - t
     assert restored is locked
-    return {"k": k, "select_s": t_sel, "select_peak_gib": sel_peak, "lock_s": t_full, "unlock_s": t_restore,
-            "positions": {n: p[:5].tolist() for n, p in chosen.items()}, "model_gib": base}
+    return {
+        "k": k,
+        "select_s": t_sel,
+        "select_peak_gib": sel_peak,
+        "lock_s": t_full,
+        "unlock_s": t_restore,
+        "positions": {n: p[:5].tolist() for n, p in chosen.items()},
+        "model_gib": base,
+    }
 
 
 def obvious(H, w):
@@ -117,12 +124,14 @@ def main(argv=None):
         b = _run(obvious, H, w)
         print("obvious", cell, b, flush=True)
         n = (H - 1) * w * w
-        rows.append([
-            f"{H} × {w} ({n / 1e6:,.0f} M candidates, k = {a.get('k')})",
-            f"{a['select_s']:.2f} s, +{a['select_peak_gib']:.2f} GiB",
-            f"{a['lock_s']:.1f} s / {a['unlock_s']:.1f} s",
-            b.get("error") or f"{b['select_s']:.2f} s, +{b['select_peak_gib']:.2f} GiB",
-        ])
+        rows.append(
+            [
+                f"{H} × {w} ({n / 1e6:,.0f} M candidates, k = {a.get('k')})",
+                f"{a['select_s']:.2f} s, +{a['select_peak_gib']:.2f} GiB",
+                f"{a['lock_s']:.1f} s / {a['unlock_s']:.1f} s",
+                b.get("error") or f"{b['select_s']:.2f} s, +{b['select_peak_gib']:.2f} GiB",
+            ]
+        )
     text = (
         f"# Extraction benchmark (ratio {RATIO}, l1, global, hidden scope)\n\n"
         f"Machine: {machine_line()}. Command: `.venv/bin/python benchmarks/bench_extraction.py`. "

@@ -108,8 +108,11 @@ def main(argv=None):
         print(rows[-1], flush=True)
     ctx = mp.get_context("spawn")
     par = []
-    for label, jobs in [("1 process × 1 thread", [(1, H, w, steps)]), ("1 process × 2 threads", [(2, H, w, steps)]),
-                        ("2 processes × 1 thread", [(1, H, w, steps)] * 2)]:
+    for label, jobs in [
+        ("1 process × 1 thread", [(1, H, w, steps)]),
+        ("1 process × 2 threads", [(2, H, w, steps)]),
+        ("2 processes × 1 thread", [(1, H, w, steps)] * 2),
+    ]:
         with ctx.Pool(len(jobs)) as pool:
             total = sum(pool.map(_worker, jobs))
         par.append([label, f"{total:,.0f}", f"{total * flop / fp32:.0%}"])

@@ -147,6 +147,13 @@ def _run_train(args) -> int:
 
 
 # ------------------------------------------------------------------------------------ lock/unlock
+def _extraction_args(p):
+    p.add_argument("--indicator", default="l1", help="l1 (default), random, bn-scale")
+    p.add_argument("--scope", default="hidden", help="hidden (default: not the input/output layers) or all")
+    p.add_argument("--mode", default="global", help="global (default) or per-layer")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random indicator")
+
+
 def _add_lock(sub):
     p = sub.add_parser(
         "lock",
@@ -155,10 +162,7 @@ def _add_lock(sub):
     )
     p.add_argument("--checkpoint", type=Path, required=True, help="original model (.safetensors or run dir)")
     p.add_argument("--ratio", required=True, help="extraction ratio in (0, 1), e.g. 0.00002")
-    p.add_argument("--indicator", default="l1", help="l1 (default), random, bn-scale")
-    p.add_argument("--scope", default="hidden", help="hidden (default: not the input/output layers) or all")
-    p.add_argument("--mode", default="global", help="global (default) or per-layer")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random indicator")
+    _extraction_args(p)
     p.add_argument("--out-model", type=Path, required=True, help="locked model (.safetensors)")
     p.add_argument("--key", type=Path, required=True, help="access key (.safetensors)")
     p.set_defaults(func=_run_lock)
@@ -221,10 +225,7 @@ def _add_check_bounds(sub):
     )
     p.add_argument("checkpoint", type=Path, help="trained model (.safetensors or run dir)")
     p.add_argument("--ratio", default="0.00002", help="extraction ratio (default 0.00002 = 0.002%%)")
-    p.add_argument("--indicator", default="l1")
-    p.add_argument("--scope", default="hidden")
-    p.add_argument("--mode", default="global")
-    p.add_argument("--seed", type=int, default=0)
+    _extraction_args(p)
     p.add_argument("--n-samples", type=int, help="first N test images (default: all 10,000)")
     p.add_argument("--batch", type=int, default=1000, help="inputs per measured batch")
     p.add_argument("--C-s", dest="C_s", type=float, default=1.0)
