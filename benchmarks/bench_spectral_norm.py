@@ -13,8 +13,9 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import bounds  # noqa: E402
 from _util import best_time, machine_line, markdown_table  # noqa: E402
+
+import bounds  # noqa: E402
 
 
 def main(argv=None):
