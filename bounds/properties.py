@@ -81,15 +81,16 @@ def conv_weight_difference_deterministic_bound(D, C_w, q):
 def output_norm_bound_with_bias(x_norm, lams, bias_norms, lipschitz=1.0):
     """Property 2 with biases: r₀ = ‖x‖₂, rₘ = L·(λₘ·rₘ₋₁ + ‖b⁽ᵐ⁾‖₂); returns [r₁..r_M].
 
-    ``lams``: bounds on ‖W⁽ᵐ⁾‖₂ per layer; ``bias_norms``: ‖b⁽ᵐ⁾‖₂ per layer.
+    ``lams``: bounds on ‖W⁽ᵐ⁾‖₂ per layer; ``bias_norms``: ‖b⁽ᵐ⁾‖₂ per layer; ``x_norm`` a scalar
+    or an array of input norms (the result then has shape (M, *x_norm.shape)).
     """
     lams = _checks.nonnegative("lams", lams).reshape(-1)
     b = _checks.nonnegative("bias_norms", bias_norms).reshape(-1)
     if lams.shape != b.shape:
         raise ValueError(f"lams and bias_norms need one entry per layer, got {lams.shape} and {b.shape}")
     L = float(_checks.nonnegative("lipschitz", lipschitz))
-    r, out = float(_checks.nonnegative("x_norm", x_norm)), []
+    r, out = _checks.nonnegative("x_norm", x_norm), []
     for lam_m, b_m in zip(lams, b):
         r = L * (lam_m * r + b_m)
         out.append(r)
-    return np.array(out)
+    return np.stack(out)

@@ -260,7 +260,14 @@ def _run_check_bounds(args) -> int:
     x = data_mod.normalize(arrays[2][:n], spec.get("normalization", "standardize"))
     y = torch.from_numpy(arrays[3][:n])
     locked, key = extract(model, args.ratio, args.indicator, args.scope, args.mode, args.seed)
-    res = measure(model, locked, x, y, constants=Constants(args.C_s, args.C_e, args.tau), batch=args.batch)
+    initial = None
+    if "seed" in spec:  # re-create the initialisation for how far training moved each layer
+        from empirical.models import make_fcn
+
+        initial = make_fcn(int(spec["hidden_layers"]), int(spec["width"]), seed=int(spec["seed"]))
+    res = measure(
+        model, locked, x, y, constants=Constants(args.C_s, args.C_e, args.tau), batch=args.batch, initial=initial
+    )
     s = res.summary
     print(
         f"{spec['hidden_layers']}×{spec['width']} FCN, ratio {key.meta['ratio']} ({args.indicator}, "

@@ -83,8 +83,13 @@ def measure(
     batch: int = 1000,
     dtype: torch.dtype | None = None,
     seed: int = 0,
+    initial: FCN | None = None,
 ) -> Measurement:
-    """Measure an original/locked FCN pair on inputs ``x`` [n, 784] with labels ``y`` (see module doc)."""
+    """Measure an original/locked FCN pair on inputs ``x`` [n, 784] with labels ``y`` (see module doc).
+
+    ``initial``: the network before training (re-created from the checkpoint's seed), for how far
+    each trained weight matrix moved from its initialisation.
+    """
     if x.ndim != 2 or x.shape[1] != original.layers[0].in_features or len(x) != len(y):
         raise ValueError(f"inputs must be [n, {original.layers[0].in_features}] with n labels, got {tuple(x.shape)}")
     n_params = sum(p.numel() for p in original.parameters())
@@ -151,6 +156,11 @@ def measure(
         [float(layer.bias.std()) for layer in original.layers],
         L,
     )
+    # Property 2 per sample: bias-free with λ = max_{k<=m} ‖W*⁽ᵏ⁾‖₂ (as printed), and with biases and
+    # each layer's own norm (a deterministic bound, so it must always hold)
+    out_norm = [np.sqrt(cat["sq_orig"][m]) for m in range(M)]
+    bias_norm = [float(layer.bias.norm()) for layer in original.layers]
+    p2_bias = bounds.output_norm_bound_with_bias(x_norm, w_norm, bias_norm, L)  # (M, n)
     sample_frames, rows = [], []
     for m in range(M):
         mm = m + 1  # the paper's 1-based layer index
@@ -203,7 +213,14 @@ def measure(
             "mean_sq_norm_original": float(cat["sq_orig"][m].mean()),
             "mean_sq_norm_locked": float(cat["sq_lock"][m].mean()),
             "bias_std": float(original.layers[m].bias.std()),
+            "property2_holds_frac": float(
+                np.mean(out_norm[m] <= bounds.output_norm_bound(x_norm, m + 1, w_norm[: m + 1].max(), L) * (1 + rtol))
+            ),
+            "property2_bias_holds_frac": float(np.mean(out_norm[m] <= p2_bias[m] * (1 + rtol) + rtol)),
         }
+        if initial is not None:
+            w0 = initial.layers[m].weight.detach().to(W[m].device, W[m].dtype)
+            row["rel_change_from_init"] = float((W[m] - w0).norm() / w0.norm())
         if mu[m] > 0:
             row["property3_tail_at_mu"] = float(bounds.weight_difference_tail_bound(mu[m], D_w, C_w, c.C_e))
             row["theorem3_probability"] = float(bounds.theorem3_probability(mu[m], mm, c.tau, D_w, C_w, c.C_e))

@@ -103,3 +103,33 @@ def test_vacuous_factors_do_not_multiply_into_a_probability():
     assert bounds.output_norm_probability(2, 0.5) == base
     assert bounds.is_vacuous(bounds.theorem3_probability(1.0, 2, 0.5, 1, 1.0))
     assert bounds.is_vacuous(bounds.conv_weight_norm_probability(2, 0.5))
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    C=st.integers(1, 64),
+    Q=st.integers(1, 7),
+    K=st.floats(0, 3),
+    tau=st.floats(0.9, 4),
+    m=st.integers(1, 10),
+    mu=st.floats(0.1, 1e4),
+    D=st.integers(0, 1000),
+)
+def test_conv_bounds_monotone(C, Q, K, tau, m, mu, D):
+    # Properties 4–6 and Theorem 4 grow with channels and filter size; probabilities shrink
+    assert bounds.conv_weight_norm_bound(C + 1, Q, K, 1.0, tau) > bounds.conv_weight_norm_bound(C, Q, K, 1.0, tau)
+    assert bounds.conv_weight_norm_bound(C, Q + 1, K, 1.0, tau) > bounds.conv_weight_norm_bound(C, Q, K, 1.0, tau)
+    assert bounds.conv_output_norm_probability(m, C + 1, tau) <= bounds.conv_output_norm_probability(m, C, tau)
+    tail = bounds.conv_weight_difference_tail_bound(mu, D, 0.1, Q)
+    assert bounds.conv_weight_difference_tail_bound(mu, D, 0.1, Q + 1) >= tail
+    p = bounds.theorem4_probability(mu, m, tau, D, 0.1, Q, C)
+    if p > 0:
+        assert bounds.theorem4_probability(mu * 2, m, tau, D, 0.1, Q, C) >= p
+        assert bounds.theorem4_probability_union(mu, m, tau, D, 0.1, Q, C) <= p + 1e-15
+
+
+def test_output_norm_bound_with_bias_vectorised():
+    x = np.array([0.0, 1.0, 2.0])
+    out = bounds.output_norm_bound_with_bias(x, [2.0, 3.0], [0.5, 1.0])
+    assert out.shape == (2, 3)
+    np.testing.assert_allclose(out[:, 1], [2.5, 8.5])

@@ -84,3 +84,17 @@ def test_bad_inputs(tiny_run):
     _, model, _ = tiny_run
     with pytest.raises(ValueError, match="inputs must be"):
         measure(model, model, torch.zeros(5, 100), torch.zeros(5, dtype=torch.long))
+
+
+def test_property2_with_biases_always_holds_and_init_distance(tiny_run, test_tensors):
+    from empirical.models import make_fcn
+
+    _, model, spec = tiny_run
+    locked, _ = extract(model, 0.05)
+    init = make_fcn(spec["hidden_layers"], spec["width"], seed=spec["seed"])
+    res = measure(model, locked, *test_tensors, initial=init)
+    assert (res.layers.property2_bias_holds_frac == 1.0).all()  # deterministic: must hold
+    assert ((res.layers.property2_holds_frac >= 0) & (res.layers.property2_holds_frac <= 1)).all()
+    assert (res.layers.rel_change_from_init > 0).all()
+    same = measure(model, locked, *test_tensors, initial=model)
+    assert (same.layers.rel_change_from_init == 0).all()
