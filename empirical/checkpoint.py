@@ -73,7 +73,8 @@ def load_checkpoint(path, device="cpu") -> tuple[FCN, dict]:
     tensors, meta = read_checkpoint(path)
     spec = meta["spec"]
     try:
-        model = FCN(int(spec["hidden_layers"]), int(spec["width"]))
+        with torch.device("meta"):  # no memory, no init: the checkpoint's tensors are assigned below
+            model = FCN(int(spec["hidden_layers"]), int(spec["width"]))
     except (KeyError, ValueError, TypeError) as exc:
         raise UserError(f"{path}: spec does not describe an FCN ({exc})") from None
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
@@ -83,5 +84,5 @@ def load_checkpoint(path, device="cpu") -> tuple[FCN, dict]:
         raise UserError(
             f"{path}: tensors do not match a {spec['hidden_layers']}×{spec['width']} FCN (first differences: {diff})"
         )
-    model.load_state_dict(tensors)
+    model.load_state_dict(tensors, assign=True)
     return model.to(device), meta

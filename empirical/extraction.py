@@ -101,13 +101,23 @@ def _scores(param: torch.Tensor, c: Candidate, start: int, stop: int, indicator:
 
 
 def _threshold(score_chunks, k: int):
-    """The k-th largest value over all chunks (k >= 1), keeping a buffer of at most 2k + chunk values."""
-    buf = None
+    """The k-th largest value over all chunks (k >= 1).
+
+    Keeps a buffer of at most 2k + k values; once it holds k values, their minimum t is a running
+    lower bound of the answer, so later chunks are first filtered to values > t (a cheap
+    comparison) before any top-k.
+    """
+    buf, t_run = None, None
     for s in score_chunks:
+        if t_run is not None:
+            s = s[s > t_run]
+            if s.numel() == 0:
+                continue
         top = torch.topk(s, min(k, s.numel())).values
         buf = top if buf is None else torch.cat([buf, top.to(buf.device)])
-        if buf.numel() > 2 * k:
-            buf = torch.topk(buf, k).values
+        if buf.numel() >= k and (t_run is None or buf.numel() > 2 * k):
+            buf = torch.topk(buf, k).values  # sorted descending
+            t_run = buf[-1]
     return torch.topk(buf, min(k, buf.numel())).values.min()
 
 
@@ -249,6 +259,9 @@ def extract(model: nn.Module, ratio, indicator="l1", scope="hidden", mode="globa
         raise UserError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
     cands = candidates(model, indicator, scope)
     params = dict(model.named_parameters())
+    for c in cands:
+        if not bool(torch.isfinite(params[c.name]).all()):
+            raise UserError(f"parameter {c.name} holds NaN or inf: refusing to rank its units")
     if mode == "global":
         k_total = n_extracted(r, sum(c.n_units for c in cands))
         chosen = _select(params, cands, k_total, indicator, seed)

@@ -216,3 +216,11 @@ def test_key_file_roundtrip_permissions_and_refusals(tmp_path):
 def test_bad_arguments(kwargs, match):
     with pytest.raises(UserError, match=match):
         extract(make_fcn(3, 8, seed=0), **kwargs)
+
+
+def test_non_finite_weights_are_refused():
+    model = make_fcn(3, 8, seed=0)
+    with torch.no_grad():
+        model.layers[1].weight[0, 0] = float("nan")
+    with pytest.raises(UserError, match="NaN or inf"):
+        extract(model, 0.1)
