@@ -114,7 +114,11 @@ def _add_train(sub):
     p.add_argument("--normalization", default="standardize", help="standardize (default), unit, unit-norm")
     p.add_argument("--train-subset", type=int, help="train on the first N training images only")
     p.add_argument("--data-root", help="directory with the IDX files (default: cached MNIST)")
-    p.add_argument("--bf16", action="store_true", help="bf16 autocast (AMX on Sapphire Rapids)")
+    p.add_argument(
+        "--bf16",
+        action="store_true",
+        help="bf16 autocast (AMX on Sapphire Rapids); part of the spec: it changes the weights",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--out", type=Path, required=True, help="run directory")
     _common_device(p)
@@ -134,10 +138,9 @@ def _run_train(args) -> int:
         args.dataset,
         args.normalization,
         args.train_subset,
+        "bf16" if args.bf16 else "fp32",
     )
-    opts = RunOptions(
-        device=_device(args.device), bf16=args.bf16, progress=not args.no_progress, data_root=args.data_root
-    )
+    opts = RunOptions(device=_device(args.device), progress=not args.no_progress, data_root=args.data_root)
     path = train(spec, args.out, opts)
     from empirical.checkpoint import read_checkpoint
 

@@ -158,7 +158,7 @@ def _read_wheel(wheel: Path):
 def _array_digest(arrays) -> str:
     h = hashlib.sha256()
     for a in arrays:
-        h.update(np.ascontiguousarray(a).tobytes())
+        h.update(np.ascontiguousarray(a))
     return h.hexdigest()
 
 

@@ -169,8 +169,8 @@ class AccessKey:
         h.update(json.dumps(fixed, sort_keys=True).encode())
         for e in self.entries:
             h.update(f"{e.name}|{e.kind}|{e.unit_size}|{e.values.dtype}|".encode())
-            h.update(e.positions.contiguous().numpy().tobytes())
-            h.update(e.values.contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+            h.update(e.positions.contiguous().numpy())
+            h.update(e.values.contiguous().reshape(-1).view(torch.uint8).numpy())
         return h.hexdigest()
 
     # -- sizes ----------------------------------------------------------------------------------

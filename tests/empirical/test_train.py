@@ -92,3 +92,14 @@ def test_checkpoint_refusals(tmp_path):
         load_checkpoint(tmp_path / "h.safetensors")
     with pytest.raises(UserError, match="does not exist"):
         load_checkpoint(tmp_path / "missing.safetensors")
+
+
+def test_bf16_precision_is_part_of_the_spec(tmp_path, mnist):
+    fp32 = TrainSpec(2, 16, 1, train_subset=1000)
+    bf16 = TrainSpec(2, 16, 1, train_subset=1000, precision="bf16")
+    assert fp32.key() != bf16.key()
+    a = read_checkpoint(train(fp32, tmp_path / "a", RunOptions(progress=False)))[0]
+    b = read_checkpoint(train(bf16, tmp_path / "b", RunOptions(progress=False)))[0]
+    assert not torch.equal(a["layers.0.weight"], b["layers.0.weight"])  # bf16 changes the result
+    with pytest.raises(UserError, match="precision"):
+        TrainSpec(2, 16, 1, precision="fp8")
