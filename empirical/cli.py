@@ -208,14 +208,15 @@ def _add_unlock(sub):
 
 
 def _run_unlock(args) -> int:
-    from empirical.checkpoint import load_checkpoint, model_sha256, save_checkpoint
+    from empirical.checkpoint import load_checkpoint, save_checkpoint
     from empirical.extraction import AccessKey
 
     locked, meta = load_checkpoint(args.checkpoint)
     key = AccessKey.load(args.key)
     restored = key.restore(locked)
     save_checkpoint(args.out, restored, meta["spec"])
-    print(f"restored {args.out} (fingerprint {model_sha256(restored)[:16]}…, identical to the original)")
+    # restore() has verified the restored fingerprint against the key's record of the original
+    print(f"restored {args.out} (fingerprint {key.meta['original_sha256'][:16]}…, identical to the original)")
     return 0
 
 
