@@ -10,7 +10,7 @@ import numpy as np
 
 from bounds import _checks
 from bounds.probability import lemma1_probability, lower_bound_power, lower_bound_product
-from bounds.properties import conv_weight_difference_tail_bound, weight_difference_tail_bound
+from bounds.properties import conv_weight_difference_tail_bound
 from bounds.random_matrix import conv_weight_norm_bound
 
 
@@ -44,23 +44,19 @@ def eta(mu, m, lam, x_norm, lipschitz=1.0):
 
 
 def theorem3_probability(mu, m, tau, D_w, C_w, C_e=1.0):
-    """Theorem 3 as printed: (1 − 6C_eC_w√D_w/μ)·(1 − 2e^{−τ²})^{m−1}.
+    """Theorem 3 as printed: (1 − 6C_eC_w√D_w/μ)·(1 − 2e^{−τ²})^{m−1} — Theorem 4's form with Q = C = 1.
 
     The product presumes the two events independent (true for per-layer extraction under
     Assumption 2, not for a global threshold); ``theorem3_probability_union`` needs no such
     assumption. Not clipped: check with ``is_vacuous``; a vacuous factor (<= 0) makes the
     result vacuous instead of letting two negative factors multiply to a positive number.
     """
-    m = _checks.int_array("m", m)
-    p_w = 1.0 - weight_difference_tail_bound(mu, D_w, C_w, C_e)
-    return lower_bound_product(p_w, lower_bound_power(lemma1_probability(tau), m - 1))
+    return theorem4_probability(mu, m, tau, D_w, C_w, 1, 1, C_e)
 
 
 def theorem3_probability_union(mu, m, tau, D_w, C_w, C_e=1.0):
     """Theorem 3's event by a union bound: >= 1 − 6C_eC_w√D_w/μ − 2(m−1)e^{−τ²} (no independence)."""
-    m = _checks.int_array("m", m)
-    fail_layers = (m - 1) * (1.0 - lemma1_probability(tau))
-    return 1.0 - weight_difference_tail_bound(mu, D_w, C_w, C_e) - fail_layers
+    return theorem4_probability_union(mu, m, tau, D_w, C_w, 1, 1, C_e)
 
 
 def conv_lambda_theorem4(C, Q, K_s, C_s=1.0, tau=1.0):
