@@ -111,7 +111,9 @@ def measure(
     row_norm = np.array([float(w.norm(dim=1).max()) for w in W])
     C_w = float(max(w.abs().max() for w in W))
     D_w = int(counts.max())
-    N = max(layer.out_features for layer in original.layers)
+    widths = [layer.out_features for layer in original.layers]
+    N = max(widths)
+    sigma_w, sigma_b = [float(w.std()) for w in W], [float(layer.bias.std()) for layer in original.layers]
     K_s = float(row_norm.max())
     lam_p1 = float(bounds.fc_lambda(N, K_s, c.C_s, c.tau))
     lam_p1_layer = np.array([float(bounds.fc_lambda(N, k, c.C_s, c.tau)) for k in row_norm])
@@ -149,13 +151,8 @@ def measure(
     # ---- per-sample table and per-layer aggregates --------------------------------------------
     rng = np.random.default_rng(seed)
     fan_in = [layer.in_features for layer in original.layers]
-    s_bound_orig = bounds.second_moment_bounds(
-        float(np.mean(x_norm**2)),
-        [layer.out_features for layer in original.layers],
-        [float(w.std()) for w in W],
-        [float(layer.bias.std()) for layer in original.layers],
-        L,
-    )
+    x_sq = float(np.mean(x_norm**2))
+    s_bound_orig = bounds.second_moment_bounds(x_sq, widths, sigma_w, sigma_b, L)  # Theorem 1, every layer
     # Property 2 per sample: bias-free with λ = max_{k<=m} ‖W*⁽ᵏ⁾‖₂ (as printed), and with biases and
     # each layer's own norm (a deterministic bound, so it must always hold)
     out_norm = [np.sqrt(cat["sq_orig"][m]) for m in range(M)]
@@ -212,7 +209,7 @@ def measure(
             "theorem1_second_moment_bound": float(s_bound_orig[m]),
             "mean_sq_norm_original": float(cat["sq_orig"][m].mean()),
             "mean_sq_norm_locked": float(cat["sq_lock"][m].mean()),
-            "bias_std": float(original.layers[m].bias.std()),
+            "bias_std": sigma_b[m],
             "property2_holds_frac": float(
                 np.mean(out_norm[m] <= bounds.output_norm_bound(x_norm, m + 1, w_norm[: m + 1].max(), L) * (1 + rtol))
             ),
@@ -244,8 +241,6 @@ def measure(
         rows.append(row)
 
     logits_o, logits_l = torch.cat(out_orig).double(), torch.cat(out_lock).double()
-    widths = [layer.out_features for layer in original.layers]
-    x_sq = float(np.mean(x_norm**2))
     summary = {
         "n_samples": len(x),
         "dtype": str(dtype).replace("torch.", ""),
@@ -262,9 +257,7 @@ def measure(
         "x_norm_mean": float(x_norm.mean()),
         "x_norm_max": float(x_norm.max()),
         "sandwich_all_hold": bool(all(r["sandwich_holds_frac"] == 1.0 for r in rows)),
-        "theorem1_bound_original": bounds.variance_bound(
-            x_sq, widths, [float(w.std()) for w in W], [float(la.bias.std()) for la in original.layers], L
-        ),
+        "theorem1_bound_original": float(s_bound_orig[-1]),
         "theorem1_bound_locked": bounds.variance_bound(
             x_sq, widths, [float(w.std()) for w in Wl], [float(la.bias.std()) for la in locked.layers], L
         ),
