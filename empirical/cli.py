@@ -293,6 +293,150 @@ def _run_check_bounds(args) -> int:
     return 0 if s["sandwich_all_hold"] else 1
 
 
+# ------------------------------------------------------------------------------------------- grid
+def _grid_args(p):
+    p.add_argument("--preset", default="quick", help="paper, cpu, quick (default), tiny")
+    p.add_argument("--widths", type=_int_list, help="custom widths, e.g. 100,200 (overrides the preset)")
+    p.add_argument("--hidden-layers", type=_int_list, help="custom depths, e.g. 4,8,13 (overrides the preset)")
+    p.add_argument("--epochs", type=int, help="training epochs (overrides the preset)")
+    p.add_argument("--ratios", type=_float_list, help="extraction ratios; must include 0.00002 (overrides the preset)")
+    p.add_argument("--seeds", type=_int_list, default=None, help="training seeds, e.g. 0,1 (default 0)")
+    p.add_argument("--random-seeds", type=int, help="seeds of the random-extraction baseline (preset default)")
+    p.add_argument("--bf16", action="store_true", help="train with bf16 autocast (part of the configuration)")
+    p.add_argument("--fp32", action="store_true", help="train in fp32 even if the preset says bf16")
+    p.add_argument("--executor", default="local", help="local (default: worker processes), ray, ray://ADDRESS")
+    p.add_argument("--workers", type=int, default=2, help="local worker processes (default 2: one per core)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads per worker (default 1)")
+    p.add_argument("--max-cells", type=int, help="stop after this many cells (the run resumes later)")
+    p.add_argument("--data-root", help="directory with the IDX files (default: cached MNIST)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--out", type=Path, required=True, help="run directory (resumed if it exists)")
+    _common_device(p)
+
+
+def _grid_config(args):
+    from empirical import presets
+    from empirical.grid import GridConfig
+
+    if args.bf16 and args.fp32:
+        raise UserError("--bf16 and --fp32 exclude each other")
+    for name in ("epochs", "random_seeds", "workers", "threads", "max_cells"):
+        v = getattr(args, name, None)
+        if v is not None and v < 1:
+            raise UserError(f"--{name.replace('_', '-')} must be >= 1, got {v}")
+    for name in ("widths", "hidden_layers", "ratios", "seeds"):
+        if getattr(args, name) is not None and not getattr(args, name):
+            raise UserError(f"--{name.replace('_', '-')} is empty")
+    preset = presets.get_preset(args.preset)
+    precision = "bf16" if args.bf16 else "fp32" if args.fp32 else None
+    return GridConfig.from_preset(
+        preset,
+        widths=args.widths,
+        hidden_layers=args.hidden_layers,
+        epochs=args.epochs,
+        ratios=args.ratios,
+        seeds=args.seeds,
+        random_seeds=args.random_seeds,
+        precision=precision,
+    )
+
+
+def _grid_options(args):
+    from empirical.grid import GridOptions
+
+    return GridOptions(
+        device=_device(args.device),
+        workers=args.workers,
+        threads=args.threads,
+        executor=args.executor,
+        progress=not args.no_progress,
+        data_root=args.data_root,
+        max_cells=args.max_cells,
+    )
+
+
+def _add_grid(sub):
+    p = sub.add_parser(
+        "grid",
+        help="train, lock and measure the depth × width grid (resumable)",
+        description="Figure 5's grid: each cell trains (or reuses its checkpoint), sweeps the ratios for l1 and "
+        "the random baseline, finds critical ratios and checks the bounds per layer. Safe to interrupt: "
+        "run the same command again to continue.",
+    )
+    _grid_args(p)
+    p.set_defaults(func=_run_grid)
+
+
+def _finished_cells(tables) -> int:
+    res = tables["results"]
+    return res.groupby(["hidden_layers", "width", "seed"]).ngroups if len(res) else 0
+
+
+def _run_grid(args) -> int:
+    from empirical.grid import run_grid
+
+    config, options = _grid_config(args), _grid_options(args)
+    tables = run_grid(config, args.out, options)
+    print(f"grid {args.out}: {_finished_cells(tables)} of {len(config.cells())} cells finished")
+    return 0
+
+
+def _add_reproduce(sub):
+    p = sub.add_parser(
+        "reproduce",
+        help="the main job: grid + figures + report for a preset",
+        description="Run (or resume) the grid, then draw the figures and write report.md.",
+    )
+    _grid_args(p)
+    p.set_defaults(func=_run_reproduce)
+
+
+def _run_reproduce(args) -> int:
+    from empirical.grid import run_grid
+    from empirical.report import write_report
+
+    config, options = _grid_config(args), _grid_options(args)
+    tables = run_grid(config, args.out, options)
+    done = _finished_cells(tables)
+    if done < len(config.cells()):
+        print(f"grid {args.out}: {done} of {len(config.cells())} cells finished; report covers those")
+    path = write_report(args.out)
+    print(f"wrote {path} and {args.out / 'figures'}/")
+    return 0
+
+
+def _add_figures(sub):
+    p = sub.add_parser("figures", help="draw the figures of a grid run", description="Writes DIR/figures/*.png.")
+    p.add_argument("run_dir", type=Path, help="grid run directory")
+    p.set_defaults(func=_run_figures)
+
+
+def _run_figures(args) -> int:
+    from empirical.report import write_figures
+
+    for path in write_figures(args.run_dir):
+        print(f"wrote {path}")
+    return 0
+
+
+def _add_report(sub):
+    p = sub.add_parser(
+        "report",
+        help="write report.md for a grid run: a verdict per claim, figures, errata",
+        description="One line per claim of the paper (PASS / FAIL / VACUOUS / INCONCLUSIVE / NOT TESTED).",
+    )
+    p.add_argument("run_dir", type=Path, help="grid run directory")
+    p.set_defaults(func=_run_report)
+
+
+def _run_report(args) -> int:
+    from empirical.report import write_report
+
+    path = write_report(args.run_dir)
+    print(f"wrote {path}")
+    return 0
+
+
 # ------------------------------------------------------------------------------------------ main
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
@@ -303,6 +447,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_lock(sub)
     _add_unlock(sub)
     _add_check_bounds(sub)
+    _add_grid(sub)
+    _add_reproduce(sub)
+    _add_figures(sub)
+    _add_report(sub)
     return parser
 
 

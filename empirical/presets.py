@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from empirical.errors import UserError
 
 PAPER_RATIO = 0.00002  # 0.002 % (Section 5.1.1, Figure 5)
-RATIOS = (0.00002, 0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05)
+RATIOS = (0.00002, 0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1)
 
 
 @dataclass(frozen=True)
@@ -21,6 +21,10 @@ class Preset:
     batch_size: int = 128
     indicator: str = "l1"
     train_subset: int | None = None  # None: all 60,000 training images
+    precision: str = "fp32"  # "bf16": autocast training (see benchmarks/results/precision.md)
+    random_seeds: int = 3  # seeds of the random-extraction baseline per network
+    n_check: int = 1000  # test images for the per-layer bound checks
+    mc_networks: int = 32  # re-initialised networks for Theorem 1's Monte Carlo
     where: str = ""
 
 
@@ -32,9 +36,20 @@ PRESETS = {
         50,
         where="a GPU (≈2.8e17 training FLOP for the grid)",
     ),
-    "cpu": Preset("cpu", tuple(range(100, 801, 100)), tuple(range(4, 14)), 5, where="hours on 2 CPU cores"),
+    "cpu": Preset("cpu", tuple(range(100, 801, 100)), tuple(range(4, 14)), 15, where="hours on 2 CPU cores"),
     "quick": Preset("quick", (64, 128, 256), tuple(range(4, 14)), 2, where="the README demo: minutes on 2 cores"),
-    "tiny": Preset("tiny", (16, 32), (2, 3), 1, ratios=(0.00002, 0.01, 0.1), train_subset=2000, where="tests"),
+    "tiny": Preset(
+        "tiny",
+        (16, 32),
+        (2, 3),
+        1,
+        ratios=(0.00002, 0.01, 0.1),
+        train_subset=2000,
+        random_seeds=2,
+        n_check=200,
+        mc_networks=8,
+        where="tests",
+    ),
 }
 
 

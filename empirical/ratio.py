@@ -29,3 +29,17 @@ def n_extracted(ratio, n_candidates: int) -> int:
     if n_candidates < 1:
         raise UserError(f"no candidate units to extract from (D = {n_candidates})")
     return min(n_candidates, max(1, math.ceil(Fraction(repr(r)) * n_candidates)))
+
+
+def ratio_for_k(k: int, n_candidates: int) -> float:
+    """A ratio r with ``n_extracted(r, n_candidates) == k`` (k/D, nudged by one ulp if rounding disagrees)."""
+    if not 1 <= k <= n_candidates:
+        raise UserError(f"k must be in 1..{n_candidates}, got {k}")
+    if k == n_candidates:
+        return math.nextafter(1.0, 0.0)
+    r = k / n_candidates
+    while n_extracted(r, n_candidates) > k:
+        r = math.nextafter(r, 0.0)
+    while n_extracted(r, n_candidates) < k:
+        r = math.nextafter(r, 1.0)
+    return r

@@ -1,0 +1,429 @@
+"""The report of a grid run: one verdict per claim of the paper, figures, the errata table.
+
+``claims(run_dir)`` returns one row per claim — Properties 1–6, Lemmas 2 and 4, Theorems 1–4,
+Figure 5's trends, Table 1 / Table 5 — with a verdict, the numbers behind it and the tolerance
+used. Verdicts: PASS, FAIL, VACUOUS (a probability outside (0, 1)), INCONCLUSIVE (an interval
+that straddles 0), NOT TESTED (the claim is about conv layers; FCN grids cannot test it), INFO.
+Tolerances: deterministic inequalities use the measurement's float tolerance (already applied
+per sample by ``empirical.measure``); Monte-Carlo checks use 2 standard errors of the estimate;
+trends use a 95 % bootstrap interval over cells.
+
+``write_figures`` and ``write_report`` write ``figures/*.png`` and ``report.md`` atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import bounds
+from empirical import analysis
+from empirical._io import atomic_path, write_text
+from empirical.errors import UserError
+from empirical.presets import PAPER_RATIO
+
+PAPER_MEAN_ACCURACY = 0.986  # Section 5.1.1: mean test accuracy of the 80 trained FCNs
+
+
+def load_run(run_dir) -> dict[str, pd.DataFrame]:
+    """The top-level tables of a grid run (``results.csv`` is required)."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "results.csv").is_file():
+        raise UserError(f"{run_dir} holds no results.csv: run `corelocker-bounds grid --out {run_dir}` first")
+    out = {}
+    for name in ("results", "bounds_checks", "disparities", "critical_ratios", "theorem1_mc", "train_log"):
+        p = run_dir / f"{name}.csv"
+        try:
+            out[name] = pd.read_csv(p) if p.is_file() else pd.DataFrame()
+        except (OSError, ValueError, pd.errors.ParserError) as exc:
+            raise UserError(f"{p} is not a readable table ({exc})") from None
+    cfg = run_dir / "config.json"
+    out["config"] = json.loads(cfg.read_text()) if cfg.is_file() else {}
+    return out
+
+
+def _pct(r: float) -> str:
+    return f"{100 * r:.4g} %"
+
+
+def _row(claim, where, verdict, numbers, tolerance="—"):
+    return dict(where=where, claim=claim, verdict=verdict, numbers=numbers, tolerance=tolerance)
+
+
+def _lemma2_rows(rng) -> list[dict]:
+    """Lemma 2 by Monte Carlo (n = 5, r = 3, 200,000 draws): the printed moment is U(0, a)'s, not U(−a, a)'s."""
+    n, r, T = 5, 3, 200_000
+    rows = []
+    for label, lo, formula in (
+        ("U(0, 1) (the magnitudes the proofs use)", 0.0, bounds.order_statistic_moment(r, n, 2)),
+        ("U(−1, 1) as printed", -1.0, bounds.order_statistic_moment_literal(r, n, 2)),
+    ):
+        u = np.sort(rng.uniform(lo, 1.0, size=(T, n)), axis=1)[:, r - 1] ** 2
+        se = u.std(ddof=1) / math.sqrt(T)
+        ok = abs(u.mean() - formula) <= 2 * se
+        rows.append(
+            _row(
+                f"E U₍₃₎² of 5 draws = a²(r+1)r/((n+2)(n+1)) for {label}",
+                "Lemma 2" + ("" if lo == 0 else " (E-L2)"),
+                "PASS" if ok else "FAIL",
+                f"Monte Carlo {u.mean():.4f} vs formula {formula:.4f}",
+                f"2 SE = {2 * se:.1e}",
+            )
+        )
+    return rows
+
+
+def _lemma4_row(rng) -> dict:
+    F = rng.standard_normal((4, 3, 3, 3))
+    dense = np.linalg.svd(bounds.conv_matrix(F, 8), compute_uv=False)
+    err = float(np.abs(bounds.conv_singular_values(F, 8) - dense).max() / dense[0])
+    return _row(
+        "conv singular values by FFT (union over frequencies) = dense SVD of the circulant operator",
+        "Lemma 4",
+        "PASS" if err < 1e-10 else "FAIL",
+        f"4×3×3×3 kernel, n = 8: max relative error {err:.1e}",
+        "1e-10",
+    )
+
+
+def claims(run_dir, n_boot: int = 2000) -> pd.DataFrame:
+    """One row per claim of the paper, checked on the grid run in ``run_dir`` (see the module doc)."""
+    t = load_run(run_dir)
+    res, chk, crit, mc = t["results"], t["bounds_checks"], t["critical_ratios"], t["theorem1_mc"]
+    rng = np.random.default_rng(0)
+    rows = []
+    ex = chk[chk["n_extracted"] > 0] if len(chk) else chk
+
+    # ---- Properties ----------------------------------------------------------------------------
+    if len(chk):
+        ratio = chk["w_norm"] / chk["lambda_property1"]
+        rows.append(
+            _row(
+                "‖W*⁽ᵐ⁾‖₂ <= λ = √N + C_sK_s²(√N + τ) (C_s = 1, τ = 2, K_s measured)",
+                "Property 1",
+                "PASS" if bool(chk["w_norm_within_property1"].all()) else "FAIL",
+                f"{len(chk)} layer checks; ‖W*‖₂/λ from {ratio.min():.3g} to {ratio.max():.3g}",
+                "exact (Lanczos, rel. 1e-8)",
+            )
+        )
+        p2, p2b = chk["property2_holds_frac"].min(), chk["property2_bias_holds_frac"].min()
+        rows.append(
+            _row(
+                "‖y*⁽ᵐ⁾‖₂ <= (Lλ)ᵐ‖x‖₂ with λ = max ‖W*⁽ᵏ⁾‖₂, biases ignored (as printed)",
+                "Property 2",
+                "PASS" if p2 == 1 else "FAIL",
+                f"smallest fraction of samples that satisfy it: {p2:.4f}",
+                "float rtol",
+            )
+        )
+        rows.append(
+            _row(
+                "with biases: rₘ = L(‖W*⁽ᵐ⁾‖₂ rₘ₋₁ + ‖b⁽ᵐ⁾‖₂) (E-P2-BIAS, deterministic)",
+                "Property 2 (corrected)",
+                "PASS" if p2b == 1 else "FAIL",
+                f"smallest fraction {p2b:.4f}",
+                "float rtol",
+            )
+        )
+    if len(ex):
+        ok = bool((ex["mu"] <= ex["property3_expectation_bound"] * (1 + 1e-9)).all())
+        rows.append(
+            _row(
+                "‖ΔW⁽ᵐ⁾‖₂ <= 6C_eC_w√D_w (C_e = 1; the printed bound on E‖ΔW‖₂)",
+                "Property 3",
+                "PASS" if ok else "FAIL",
+                f"μ/bound from {(ex['mu'] / ex['property3_expectation_bound']).min():.3g} "
+                f"to {(ex['mu'] / ex['property3_expectation_bound']).max():.3g}",
+                "exact",
+            )
+        )
+        vac = ex["property3_tail_at_mu_vacuous"].astype(bool)
+        rows.append(
+            _row(
+                "Markov tail P{‖ΔW‖₂ >= μ} <= 6C_eC_w√D_w/μ at the measured μ",
+                "Property 3",
+                "VACUOUS" if vac.all() else "PASS",
+                f"{vac.mean():.0%} of {len(ex)} extracted layers give a value >= 1",
+            )
+        )
+    for where in ("Property 4", "Property 5", "Property 6", "Theorem 4"):
+        rows.append(_row("conv-layer bound", where, "NOT TESTED", "an FCN grid has no conv layers (issue 9)"))
+    rows.append(_lemma4_row(rng))
+    rows += _lemma2_rows(rng)
+
+    # ---- Theorem 1 -----------------------------------------------------------------------------
+    if len(mc):
+        worst = mc.loc[(mc["mc_variance"] - mc["bound"]).idxmax()]
+        rows.append(
+            _row(
+                "V(y⁽ᴹ⁾) over weights <= the recursion bound (exponent M), default-init networks",
+                "Theorem 1",
+                "PASS" if bool(mc["holds_within_2se"].all()) else "FAIL",
+                f"{len(mc)} (shape, input) pairs, {int(mc['n_networks'].iloc[0])} networks each; "
+                f"Monte Carlo / bound from {mc['mc_over_bound'].min():.3g} to {mc['mc_over_bound'].max():.3g} "
+                f"(worst: {worst['mc_variance']:.3g} vs {worst['bound']:.3g})",
+                "2 SE of the Monte-Carlo variance",
+            )
+        )
+    # ---- Theorems 2 and 3 ----------------------------------------------------------------------
+    if len(ex):
+        rows.append(
+            _row(
+                "d⁽ᵐ⁾ <= G⁽ᵐ⁾ + Lμ⁽ᵐ⁾‖y*⁽ᵐ⁻¹⁾‖₂ on every sample (deterministic; a self-check)",
+                "Theorem 3, proof",
+                "PASS" if bool((chk["sandwich_holds_frac"] == 1).all()) else "FAIL",
+                f"largest violation {chk['sandwich_max_violation'].max():.2g} (<= 0 means none)",
+                "float rtol (1e-9 float64)",
+            )
+        )
+        f2 = ex["theorem2_holds_frac"]
+        rows.append(
+            _row(
+                "d⁽ᵐ⁾ >= G⁽ᵐ⁾ when the largest weights are extracted",
+                "Theorem 2, eq. (1) (E-T2-LB)",
+                "PASS" if f2.min() == 1 else "FAIL",
+                f"fraction of samples where it holds: min {f2.min():.4f}, median {f2.median():.4f} "
+                f"over {len(ex)} extracted layers; fails somewhere in {(f2 < 1).mean():.0%} of them",
+                "float rtol",
+            )
+        )
+        t2 = ex["theorem2_tail_at_mean_G_vacuous"].dropna().astype(bool)
+        rows.append(
+            _row(
+                "P{G⁽ᵐ⁾ >= μ} <= N^(m−1)(D_wC_w)^m/μ at μ = mean G",
+                "Theorem 2, probability",
+                "VACUOUS" if len(t2) and t2.all() else "PASS",
+                f"{t2.mean():.0%} of {len(t2)} layers give a value outside (0, 1)",
+            )
+        )
+        for col, lab in (("theorem3_meas_holds_frac", "λ measured"), ("theorem3_p1_holds_frac", "λ Property 1")):
+            tight = ex[col.replace("holds_frac", "tightness_median")].dropna()
+            rows.append(
+                _row(
+                    f"d⁽ᵐ⁾ <= G⁽ᵐ⁾ + μL^mλ^(m−1)‖x‖₂, {lab}",
+                    "Theorem 3",
+                    "PASS" if ex[col].min() == 1 else "FAIL",
+                    f"min fraction {ex[col].min():.4f}; bound/d (median per layer) "
+                    f"{tight.min():.3g} … {tight.max():.3g}" if len(tight) else f"min fraction {ex[col].min():.4f}",
+                    "float rtol",
+                )
+            )
+        p3 = ex["theorem3_probability_vacuous"].dropna().astype(bool)
+        rows.append(
+            _row(
+                "P{bound holds} >= (1 − 6C_eC_w√D_w/μ)(1 − 2e^(−τ²))^(m−1) at the measured μ",
+                "Theorem 3, probability",
+                "VACUOUS" if len(p3) and p3.all() else "PASS",
+                f"{p3.mean():.0%} of {len(p3)} extracted layers give a value outside (0, 1)",
+            )
+        )
+
+    # ---- Figure 5, Table 1, Table 5 -------------------------------------------------------------
+    l1 = res[res["indicator"] == "l1"]
+    acc0 = l1.groupby(["hidden_layers", "width", "seed"])["acc_original"].first()
+    rows.append(
+        _row(
+            "mean test accuracy of the trained networks (paper: 98.6 % after 50 epochs)",
+            "Section 5.1.1",
+            "INFO",
+            f"{acc0.mean():.4f} (min {acc0.min():.4f}, max {acc0.max():.4f}) over {len(acc0)} networks",
+        )
+    )
+    cells_paper = analysis.cell_table(res, PAPER_RATIO)
+    clear = analysis.clearest_ratio(res)
+    cells_clear = analysis.cell_table(res, clear)
+    statements = [(f"ratio {_pct(PAPER_RATIO)} (Figure 5's)", cells_paper), (f"ratio {_pct(clear)} (clearest)", cells_clear)]
+    crit50 = crit[(crit["target"] == 0.5) & (crit["status"] == "found")] if len(crit) else crit
+    if len(crit50):
+        c = crit50.groupby(["hidden_layers", "width"], as_index=False)["ratio"].mean()
+        c["neg_log_critical"] = -np.log10(c["ratio"])
+        statements.append(("−log₁₀ critical ratio for 50 % accuracy", c))
+    for label, cells in statements:
+        value = "neg_log_critical" if "neg_log_critical" in cells else "acc_drop"
+        tr = analysis.trend(cells, value, n_boot=n_boot)
+        if not np.isfinite(tr.get("rho_depth", float("nan"))):
+            rows.append(_row(f"Figure 5 trends at {label}", "Figure 5", "INCONCLUSIVE", "no variation across cells"))
+            continue
+        ci = lambda k: f"[{tr[k][0]:.2f}, {tr[k][1]:.2f}]"  # noqa: E731
+        rows.append(
+            _row(
+                f"deeper networks suffer more ({label})",
+                "Figure 5",
+                analysis.verdict_from_ci(tr["rho_depth_ci"]),
+                f"Spearman ρ(depth) = {tr['rho_depth']:.2f}, 95 % CI {ci('rho_depth_ci')}, {tr['n_cells']} cells",
+                f"bootstrap over cells ({tr['n_boot']})",
+            )
+        )
+        rows.append(
+            _row(
+                f"wider networks suffer more ({label})",
+                "Figure 5",
+                analysis.verdict_from_ci(tr["rho_width_ci"]),
+                f"Spearman ρ(width) = {tr['rho_width']:.2f}, 95 % CI {ci('rho_width_ci')}",
+                f"bootstrap over cells ({tr['n_boot']})",
+            )
+        )
+        rows.append(
+            _row(
+                f"depth matters more than width ({label})",
+                "Figure 5",
+                analysis.verdict_from_ci(tr["delta_ci"]),
+                f"Δρ = ρ(depth) − ρ(width) = {tr['delta']:.2f}, 95 % CI {ci('delta_ci')}",
+                f"bootstrap over cells ({tr['n_boot']})",
+            )
+        )
+    rnd = res[res["indicator"] == "random"]
+    if len(rnd):
+        m_l1 = l1.groupby("ratio")["acc_drop"].mean()
+        m_rn = rnd.groupby("ratio")["acc_drop"].mean()
+        better = (m_l1 >= m_rn - 1e-12).mean()
+        rows.append(
+            _row(
+                "ℓ1 extraction hurts more than random extraction of as many weights",
+                "Table 1",
+                "PASS" if better == 1 else "FAIL",
+                f"mean drop ℓ1 vs random at the largest ratio {_pct(m_l1.index.max())}: "
+                f"{100 * m_l1.iloc[-1]:.1f} vs {100 * m_rn.iloc[-1]:.1f} pp; ℓ1 ahead at {better:.0%} of the ratios",
+            )
+        )
+    mono = l1.sort_values("ratio").groupby(["hidden_layers", "width", "seed"])["acc_extracted"].apply(
+        lambda a: bool(np.all(np.diff(a.to_numpy()) <= 0.005))
+    )
+    rows.append(
+        _row(
+            "accuracy falls smoothly (non-increasing) as the ratio grows",
+            "Table 5 / Figure 6",
+            "PASS" if mono.all() else "FAIL",
+            f"{mono.mean():.0%} of {len(mono)} networks non-increasing over the ratio list",
+            "0.5 pp",
+        )
+    )
+    return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------------------------------------- files
+def _save(fig, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+
+
+def write_figures(run_dir) -> list[Path]:
+    """Draw every figure of a grid run into ``run_dir/figures``; returns the paths."""
+    import figures
+
+    run_dir = Path(run_dir)
+    t = load_run(run_dir)
+    res, crit, disp, mc = t["results"], t["critical_ratios"], t["disparities"], t["theorem1_mc"]
+    out = run_dir / "figures"
+    paths = []
+    clear = analysis.clearest_ratio(res)
+    for r, stem in ((PAPER_RATIO, "figure5_paper_ratio"), (clear, "figure5_clearest_ratio")):
+        p = out / f"{stem}.png"
+        _save(figures.figure5(analysis.cell_table(res, r), _pct(r)), p)
+        paths.append(p)
+    found = crit[crit["status"] == "found"] if len(crit) else crit
+    if len(found):
+        p = out / "critical_ratios.png"
+        _save(figures.critical_ratio_heatmap(found), p)
+        paths.append(p)
+    if len(disp):
+        big = disp[(disp["indicator"] == "l1")]
+        h, w = big["hidden_layers"].max(), big["width"].max()
+        sel = big[(big["hidden_layers"] == h) & (big["width"] == w) & np.isclose(big["ratio"], clear)]
+        sel = sel[sel["seed"] == sel["seed"].min()]
+        p = out / "disparity_profile.png"
+        _save(figures.disparity_profile(sel, f"{h} × {w} FCN, ℓ1 ratio {_pct(clear)}: measured d vs bounds"), p)
+        paths.append(p)
+    cells = analysis.cell_table(res, clear)
+    rho = analysis.theory_correlations(cells)
+    if len(rho):
+        p = out / "theory_vs_drop.png"
+        _save(figures.theory_vs_drop(cells, rho, f"theory quantities vs measured accuracy drop, ratio {_pct(clear)}"), p)
+        paths.append(p)
+    if len(mc):
+        p = out / "theorem1_monte_carlo.png"
+        _save(figures.theorem1_monte_carlo(mc, "Theorem 1: variance over re-initialised networks"), p)
+        paths.append(p)
+    return paths
+
+
+def _md_table(df: pd.DataFrame) -> str:
+    cols = list(df.columns)
+    lines = ["| " + " | ".join(str(c) for c in cols) + " |", "|" + "---|" * len(cols)]
+    for _, r in df.iterrows():
+        lines.append("| " + " | ".join(str(r[c]).replace("|", "\\|") for c in cols) + " |")
+    return "\n".join(lines)
+
+
+def _heat_text(cells: pd.DataFrame, value: str, fmt) -> str:
+    tab = cells.pivot_table(index="hidden_layers", columns="width", values=value)
+    df = tab.map(lambda v: fmt(v) if np.isfinite(v) else "—")
+    df.insert(0, "H \\ width", df.index)
+    return _md_table(df.reset_index(drop=True))
+
+
+def write_report(run_dir, n_boot: int = 2000) -> Path:
+    """``report.md``: config, accuracy, Figure 5 tables, critical ratios, claims with verdicts, errata."""
+    run_dir = Path(run_dir)
+    t = load_run(run_dir)
+    paths = write_figures(run_dir)
+    cl = claims(run_dir, n_boot=n_boot)
+    res, crit, cfg = t["results"], t["critical_ratios"], t["config"]
+    clear = analysis.clearest_ratio(res)
+    n_cells = res.groupby(["hidden_layers", "width", "seed"]).ngroups
+    n_expected = len(cfg.get("widths", [])) * len(cfg.get("hidden_layers", [])) * len(cfg.get("seeds", [0]))
+    parts = [
+        f"# CoreLocker claims checked on a grid of trained MNIST FCNs ({run_dir.name})",
+        "",
+        f"Configuration (`config.json`): preset `{cfg.get('preset')}`, widths {cfg.get('widths')}, hidden layers "
+        f"{cfg.get('hidden_layers')}, {cfg.get('epochs')} epochs, {cfg.get('precision')} training, Adam lr "
+        f"{cfg.get('lr')}, batch {cfg.get('batch_size')}, training seeds {cfg.get('seeds')}, "
+        f"{cfg.get('random_seeds')} random-baseline seeds, bound checks on {cfg.get('n_check')} test images. "
+        f"Cells finished: {n_cells} of {n_expected}.",
+        "",
+        "Ratios are shares of the *candidate* weights (W⁽²⁾..W⁽ᴴ⁾, Section 3.1); `share_of_parameters` in "
+        "`results.csv` gives the same extraction as a share of all parameters (the paper's \"global ratio\").",
+        "",
+        "## Verdicts",
+        "",
+        _md_table(cl),
+        "",
+        "## Figure 5",
+        "",
+        f"Accuracy drop (pp) after ℓ1 extraction at the paper's {_pct(PAPER_RATIO)}:",
+        "",
+        _heat_text(analysis.cell_table(res, PAPER_RATIO), "acc_drop", lambda v: f"{100 * v:.2f}"),
+        "",
+        f"At {_pct(clear)}, the ratio of the list where the drop varies most across cells:",
+        "",
+        _heat_text(analysis.cell_table(res, clear), "acc_drop", lambda v: f"{100 * v:.1f}"),
+        "",
+        "Original test accuracy (%):",
+        "",
+        _heat_text(analysis.cell_table(res, PAPER_RATIO), "acc_original", lambda v: f"{100 * v:.2f}"),
+        "",
+    ]
+    found = crit[crit["status"] == "found"] if len(crit) else crit
+    for target in sorted(found["target"].unique(), reverse=True) if len(found) else []:
+        c = found[found["target"] == target].groupby(["hidden_layers", "width"], as_index=False)[
+            ["ratio", "accuracy_heldout"]
+        ].mean()
+        parts += [
+            f"Critical ℓ1 ratio (%) for accuracy <= {target:.0%} (chosen on even test images; the held-out odd "
+            f"images give accuracy {c['accuracy_heldout'].min():.3f}–{c['accuracy_heldout'].max():.3f}):",
+            "",
+            _heat_text(c, "ratio", lambda v: f"{100 * v:.3g}"),
+            "",
+        ]
+    parts += ["## Figures", ""] + [f"![{p.stem}](figures/{p.name})" for p in paths] + [""]
+    parts += ["## Errata", "", _md_table(pd.DataFrame([vars(e) for e in bounds.ERRATA])), ""]
+    path = run_dir / "report.md"
+    write_text(path, "\n".join(parts))
+    return path

@@ -1,0 +1,168 @@
+"""The extraction ratio for a target utility (Section 5.2, Figure 6, Table 5), measured on the real network.
+
+``ratio_for_utility`` finds k, the number of extracted units, such that the locked network's
+top-1 accuracy is at or below ``target + tolerance``:
+
+1. bracket: k = 1, 2, 4, … until the accuracy is at or below the target (or every candidate unit
+   is extracted: then the target is unreachable, an error);
+2. bisect on k inside the bracket (lo: above the target, hi: at or below);
+3. check the neighbours: the ``window`` values of k just below the answer are evaluated too, and
+   the smallest one that meets the target is returned.
+
+What it guarantees: the returned k meets the target, k − 1 … k − window do not (unless the
+returned k is within ``window`` of 0), and every k probed below it missed the target. Accuracy is
+not exactly monotone in k, so a smaller k that meets the target far below the bracket is possible
+in principle; ``exhaustive_scan`` checks every k (small networks, tests).
+
+The search uses one half of the test images (even indices, ``selection``) and reports the
+accuracy on the other half (odd indices, ``held-out``) so the user sees how the choice generalises.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+
+from empirical.errors import UserError
+from empirical.ratio import ratio_for_k
+from empirical.sweep import LockedSweep, rank_units, top_accuracy
+
+CHANCE = 0.1  # MNIST / Fashion-MNIST: 10 classes
+
+
+@dataclass
+class UtilityChoice:
+    target: float
+    tolerance: float
+    k: int  # units extracted
+    ratio: float  # ≈ k / candidate units, exactly the ratio for which extract() takes k units
+    share_of_parameters: float  # extracted values / all parameters (the paper's "global ratio")
+    accuracy: float  # selection half
+    accuracy_heldout: float
+    top3: float
+    top3_heldout: float
+    accuracy_original: float
+    accuracy_original_heldout: float
+    bracket_lo: int
+    bracket_hi: int
+    evaluations: int
+    n_candidates: int
+    neighbours_checked: int
+
+    def as_row(self) -> dict:
+        return asdict(self)
+
+
+def split_halves(x: torch.Tensor, y: torch.Tensor):
+    """(selection x, y), (held-out x, y): even and odd test indices."""
+    return (x[0::2], y[0::2]), (x[1::2], y[1::2])
+
+
+def check_target(target, original_accuracy: float, chance: float = CHANCE) -> float:
+    try:
+        t = float(target)
+    except (TypeError, ValueError):
+        raise UserError(f"target accuracy must be a number, got {target!r}") from None
+    if not (chance < t <= original_accuracy) or t != t:
+        raise UserError(
+            f"target accuracy {target} is outside (chance {chance}, original accuracy {original_accuracy:.4f}]"
+        )
+    return t
+
+
+def ratio_for_utility(
+    model,
+    x,
+    y,
+    target,
+    *,
+    indicator="l1",
+    scope="hidden",
+    seed=0,
+    tolerance=0.0,
+    window=4,
+    batch=2000,
+    chance=CHANCE,
+    start_k: int = 1,
+    rel_resolution: float = 0.0,
+) -> UtilityChoice:
+    """The smallest k (see the module doc) whose accuracy is at or below ``target + tolerance``.
+
+    ``start_k``: where bracketing starts (a guess, e.g. from a coarse sweep; doubling up or halving
+    down from it). ``rel_resolution`` > 0 stops bisecting once the bracket is narrower than that
+    share of k (the grid's critical ratios use 1 %); 0 gives the exact crossing.
+    """
+    if not 0 <= float(tolerance) < 1:
+        raise UserError(f"tolerance must be in [0, 1), got {tolerance}")
+    model.eval()
+    (xs, ys), (xh, yh) = split_halves(x, y)
+    acc0, _ = top_accuracy(model, xs, ys, batch)
+    acc0_h, _ = top_accuracy(model, xh, yh, batch)
+    t = check_target(target, acc0, chance)
+    goal = t + float(tolerance)
+    ranking = rank_units(model, 1 - 1e-12, indicator, scope, "global", seed)  # every candidate unit, ranked
+    D = len(ranking.pos)
+    sweep = LockedSweep(model, ranking)
+    cache: dict[int, float] = {}
+
+    def acc(k: int) -> float:
+        if k not in cache:
+            cache[k] = top_accuracy(sweep.set_k(k), xs, ys, batch)[0]
+        return cache[k]
+
+    hi = min(max(int(start_k), 1), D)
+    lo = 0
+    if acc(hi) <= goal:  # halve down to a k that misses the target
+        while hi > 1 and acc(hi // 2) <= goal:
+            hi //= 2
+        lo = hi // 2
+    else:
+        while acc(hi) > goal:
+            if hi == D:
+                raise UserError(
+                    f"no ratio reaches accuracy {t}: with all {D} candidate units extracted it is still {acc(D):.4f}"
+                )
+            lo, hi = hi, min(2 * hi, D)
+    bracket = (lo, hi)
+    while hi - lo > max(1, rel_resolution * hi):
+        mid = (lo + hi) // 2
+        if acc(mid) <= goal:
+            hi = mid
+        else:
+            lo = mid
+    best = hi
+    for k in range(hi - 1, max(hi - 1 - window, 0), -1):  # neighbours below the crossing
+        if acc(k) <= goal:
+            best = k
+    locked = sweep.set_k(best)
+    a_s, t3_s = top_accuracy(locked, xs, ys, batch)
+    a_h, t3_h = top_accuracy(locked, xh, yh, batch)
+    n_params = sum(p.numel() for p in model.parameters())
+    unit_values = {i: c.unit_size * (1 + len(c.also)) for i, c in enumerate(ranking.cands)}
+    n_values = int(sum(sweep.counts[i] * v for i, v in unit_values.items()))
+    return UtilityChoice(
+        target=t,
+        tolerance=float(tolerance),
+        k=best,
+        ratio=ratio_for_k(best, D),
+        share_of_parameters=n_values / n_params,
+        accuracy=a_s,
+        accuracy_heldout=a_h,
+        top3=t3_s,
+        top3_heldout=t3_h,
+        accuracy_original=acc0,
+        accuracy_original_heldout=acc0_h,
+        bracket_lo=bracket[0],
+        bracket_hi=bracket[1],
+        evaluations=len(cache),
+        n_candidates=D,
+        neighbours_checked=min(window, max(hi - 1, 0)),
+    )
+
+
+def exhaustive_scan(model, x, y, indicator="l1", scope="hidden", seed=0, batch=2000) -> list[float]:
+    """Top-1 accuracy at every k = 0..D on (x, y) (the reference for ``ratio_for_utility``; small nets only)."""
+    ranking = rank_units(model, 1 - 1e-12, indicator, scope, "global", seed)
+    sweep = LockedSweep(model, ranking)
+    return [top_accuracy(sweep.set_k(k), x, y, batch)[0] for k in range(len(ranking.pos) + 1)]

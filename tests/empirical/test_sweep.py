@@ -1,0 +1,103 @@
+"""The nested sweep equals per-ratio extraction bit for bit; the utility search equals an exhaustive scan."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+
+from empirical.checkpoint import model_sha256
+from empirical.errors import UserError
+from empirical.extraction import extract
+from empirical.models import make_fcn
+from empirical.ratio import n_extracted, ratio_for_k
+from empirical.sweep import LockedSweep, accuracy_curve, rank_units, top_accuracy
+from empirical.utility import exhaustive_scan, ratio_for_utility, split_halves
+
+RATIOS = [0.00002, 0.001, 0.01, 0.03, 0.1, 0.3, 0.7]
+
+
+def _bn_net():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Conv2d(4, 6, 3), nn.BatchNorm2d(6),
+                        nn.ReLU(), nn.Flatten(), nn.Linear(6 * 24 * 24, 10))
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.weight.uniform_(-1, 1)
+    return net
+
+
+@pytest.mark.parametrize("indicator", ["l1", "random"])
+@pytest.mark.parametrize("mode", ["global", "per-layer"])
+@pytest.mark.parametrize("scope", ["hidden", "all"])
+def test_sweep_equals_extract_at_every_ratio(indicator, mode, scope):
+    model = make_fcn(4, 24, seed=3)
+    with torch.no_grad():  # plant ties so the tie-break order is exercised
+        model.layers[1].weight[:3, :3] = 0.5
+        model.layers[2].weight[:2, :2] = 0.5
+    sweep = LockedSweep(model, rank_units(model, max(RATIOS), indicator, scope, mode, seed=5))
+    for r in RATIOS + RATIOS[::-1]:  # up and back down: restoring must be exact too
+        expected, _ = extract(model, r, indicator, scope, mode, seed=5)
+        assert model_sha256(sweep.set_ratio(r)) == model_sha256(expected), r
+    sweep.set_counts(np.zeros(len(sweep.counts), dtype=int))
+    assert model_sha256(sweep.model) == model_sha256(model)
+
+
+@pytest.mark.parametrize("indicator", ["l1", "bn-scale", "random"])
+def test_sweep_on_conv_and_bn_units(indicator):
+    net = _bn_net()
+    sweep = LockedSweep(net, rank_units(net, 0.5, indicator, "all", "global"))
+    for r in (0.01, 0.2, 0.5, 0.05):
+        expected, _ = extract(net, r, indicator, "all", "global")
+        assert model_sha256(sweep.set_ratio(r)) == model_sha256(expected)
+
+
+def test_global_set_k_matches_rounding():
+    model = make_fcn(3, 20, seed=1)
+    ranking = rank_units(model, 0.5)
+    D = ranking.n_candidates
+    sweep = LockedSweep(model, ranking)
+    for k in (1, 7, 50, 200):
+        r = ratio_for_k(k, D)
+        assert n_extracted(r, D) == k
+        assert model_sha256(sweep.set_k(k)) == model_sha256(extract(model, r)[0])
+    with pytest.raises(UserError):
+        sweep.set_k(len(ranking.pos) + 1)
+
+
+def test_accuracy_curve_matches_fresh_extraction(test_tensors):
+    x, y = test_tensors
+    model = make_fcn(3, 32, seed=0)
+    curve = accuracy_curve(model, x[:500], y[:500], [0.5, 0.01, 0.1])
+    assert list(curve["ratio"]) == [0.01, 0.1, 0.5]
+    for _, row in curve.iterrows():
+        locked, key = extract(model, row["ratio"])
+        assert (row["top1"], row["top3"]) == top_accuracy(locked, x[:500], y[:500])
+        assert row["n_extracted"] == key.meta["k_total"]
+
+
+def test_ratio_for_utility_equals_exhaustive_scan(tiny_run, test_tensors):
+    """On a small trained network: the same k as scanning every k on the selection half."""
+    _, model, _ = tiny_run
+    x, y = test_tensors
+    (xs, ys), _ = split_halves(x, y)
+    scan = exhaustive_scan(model, xs, ys)  # accuracy at k = 0..D
+    for target in (0.7, 0.5, 0.3, 0.15):
+        if target >= scan[0]:
+            continue
+        got = ratio_for_utility(model, x, y, target)
+        first = next(k for k, a in enumerate(scan) if a <= target)
+        assert got.k == first, (target, got.k, first)
+        assert got.accuracy == scan[got.k] <= target
+        assert all(a > target for a in scan[max(got.k - 4, 0) : got.k])  # neighbours below miss it
+        assert got.evaluations < 60 and got.k / got.n_candidates == pytest.approx(got.ratio, rel=1e-9)
+
+
+def test_ratio_for_utility_refuses_bad_targets(tiny_run, test_tensors):
+    _, model, _ = tiny_run
+    x, y = test_tensors
+    for bad in (0.05, 0.1, 1.0, 2, float("nan"), "x"):
+        with pytest.raises(UserError, match="target accuracy"):
+            ratio_for_utility(model, x, y, bad)
+    with pytest.raises(UserError, match="tolerance"):
+        ratio_for_utility(model, x, y, 0.5, tolerance=-0.1)
