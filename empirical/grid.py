@@ -85,7 +85,7 @@ class GridConfig:
         for r in self.ratios:
             check_ratio(r)
         if PAPER_RATIO not in self.ratios:
-            raise UserError(f"the ratio list must hold the paper's {PAPER_RATIO} (0.002 %)")
+            raise UserError("the ratio list must hold the paper's 0.00002 (0.002 %, Figure 5)")
         if self.random_seeds < 1:
             raise UserError(f"random seeds must be >= 1, got {self.random_seeds}")
         if self.n_check < 1 or self.mc_networks < 2:

@@ -3,16 +3,17 @@
 ``ratio_for_utility`` finds k, the number of extracted units, such that the locked network's
 top-1 accuracy is at or below ``target + tolerance``:
 
-1. bracket: k = 1, 2, 4, … until the accuracy is at or below the target (or every candidate unit
-   is extracted: then the target is unreachable, an error);
-2. bisect on k inside the bracket (lo: above the target, hi: at or below);
-3. check the neighbours: the ``window`` values of k just below the answer are evaluated too, and
-   the smallest one that meets the target is returned.
+1. bracket: from ``start_k`` (default 1) double k until the accuracy is at or below the target,
+   or halve it until it is not (every candidate extracted and still above: unreachable, an error);
+2. bisect on k inside the bracket (lo: above the target, hi: at or below): a crossing k;
+3. walk down from the crossing, one k at a time, until ``window`` values in a row miss the
+   target (at most ``max_scan`` steps); the smallest k that met it on the way is the answer.
 
-What it guarantees: the returned k meets the target, k − 1 … k − window do not (unless the
-returned k is within ``window`` of 0), and every k probed below it missed the target. Accuracy is
-not exactly monotone in k, so a smaller k that meets the target far below the bracket is possible
-in principle; ``exhaustive_scan`` checks every k (small networks, tests).
+What it guarantees: the returned k meets the target; the ``window`` values of k just below the
+walk's end miss it, and so does every k probed by the bracketing and bisection below the answer.
+Accuracy is not monotone in k (isolated k above the target sit inside the crossing band), which
+is why step 3 exists; a smaller k far below, separated by ``window`` misses in a row, is possible
+in principle. ``exhaustive_scan`` checks every k (small networks, tests).
 
 The search uses one half of the test images (even indices, ``selection``) and reports the
 accuracy on the other half (odd indices, ``held-out``) so the user sees how the choice generalises.
@@ -49,6 +50,7 @@ class UtilityChoice:
     evaluations: int
     n_candidates: int
     neighbours_checked: int
+    scan_complete: bool  # the walk down ended on `window` misses in a row (not on max_scan)
 
     def as_row(self) -> dict:
         return asdict(self)
@@ -81,11 +83,12 @@ def ratio_for_utility(
     scope="hidden",
     seed=0,
     tolerance=0.0,
-    window=4,
+    window=16,
     batch=2000,
     chance=CHANCE,
     start_k: int = 1,
     rel_resolution: float = 0.0,
+    max_scan: int = 256,
 ) -> UtilityChoice:
     """The smallest k (see the module doc) whose accuracy is at or below ``target + tolerance``.
 
@@ -131,10 +134,15 @@ def ratio_for_utility(
             hi = mid
         else:
             lo = mid
-    best = hi
-    for k in range(hi - 1, max(hi - 1 - window, 0), -1):  # neighbours below the crossing
+    best, misses, k = hi, 0, hi - 1
+    scanned = 0
+    while window and k >= 1 and misses < window and scanned < max_scan:  # walk down until `window` misses in a row
+        scanned += 1
         if acc(k) <= goal:
-            best = k
+            best, misses = k, 0
+        else:
+            misses += 1
+        k -= 1
     locked = sweep.set_k(best)
     a_s, t3_s = top_accuracy(locked, xs, ys, batch)
     a_h, t3_h = top_accuracy(locked, xh, yh, batch)
@@ -157,7 +165,8 @@ def ratio_for_utility(
         bracket_hi=bracket[1],
         evaluations=len(cache),
         n_candidates=D,
-        neighbours_checked=min(window, max(hi - 1, 0)),
+        neighbours_checked=scanned,
+        scan_complete=misses >= window or k < 1,
     )
 
 
