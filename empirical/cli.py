@@ -83,6 +83,18 @@ def _run_theory(args) -> int:
     return 0
 
 
+def _check_writable_dir(path: Path) -> None:
+    """Fail before long work when ``path`` cannot hold our outputs."""
+    import tempfile
+
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-test."):
+            pass
+    except OSError as exc:
+        raise UserError(f"cannot write into {path}: {exc.strerror or exc}") from None
+
+
 def _device(name: str) -> str:
     import torch
 
@@ -164,10 +176,17 @@ def _add_lock(sub):
         description="CoreLocker extraction (Section 3). The key file is written owner-only.",
     )
     p.add_argument("--checkpoint", type=Path, required=True, help="original model (.safetensors or run dir)")
-    p.add_argument("--ratio", required=True, help="extraction ratio in (0, 1), e.g. 0.00002")
+    how = p.add_mutually_exclusive_group(required=True)
+    how.add_argument("--ratio", help="extraction ratio in (0, 1), e.g. 0.00002")
+    how.add_argument(
+        "--target-accuracy",
+        type=float,
+        help="lock at the smallest extraction whose test accuracy is at or below this (ratio-for-utility)",
+    )
     _extraction_args(p)
     p.add_argument("--out-model", type=Path, required=True, help="locked model (.safetensors)")
     p.add_argument("--key", type=Path, required=True, help="access key (.safetensors)")
+    _utility_search_args(p)
     p.set_defaults(func=_run_lock)
 
 
@@ -175,8 +194,28 @@ def _run_lock(args) -> int:
     from empirical.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
     from empirical.extraction import extract
 
-    model, meta = load_checkpoint(args.checkpoint)
-    locked, key = extract(model, args.ratio, args.indicator, args.scope, args.mode, args.seed)
+    ratio, found = args.ratio, None
+    if args.target_accuracy is not None:
+        if args.mode != "global":
+            raise UserError("--target-accuracy searches a global ranking; it cannot be combined with --mode per-layer")
+        model, meta, x, y = _checkpoint_and_data(args)
+        found = _search(args, model, x, y, args.indicator, args.scope, args.seed)
+        ratio = found.ratio
+    else:
+        model, meta = load_checkpoint(args.checkpoint)
+    locked, key = extract(model, ratio, args.indicator, args.scope, args.mode, args.seed)
+    if found is not None:
+        assert key.meta["k_total"] == found.k, (key.meta["k_total"], found.k)
+        key.meta.update(
+            target_accuracy=found.target,
+            achieved_accuracy=found.accuracy,
+            achieved_accuracy_heldout=found.accuracy_heldout,
+        )
+        key.meta["key_sha256"] = key.digest()
+        print(
+            f"target accuracy {found.target}: k = {found.k} (ratio {found.ratio:.6g}), accuracy {found.accuracy:.4f} "
+            f"(selection half), {found.accuracy_heldout:.4f} (held-out half)"
+        )
     key.save(args.key)
     save_checkpoint(
         args.out_model,
@@ -187,9 +226,11 @@ def _run_lock(args) -> int:
     read_checkpoint(args.out_model)  # re-read: a written file that does not verify is an error
     rep = key.size_report()
     print(f"locked {key.meta['k_total']} units ({', '.join(f'{k}: {v}' for k, v in key.meta['counts'].items())})")
+    share_cand = key.meta["k_total"] / sum(key.meta["candidates"].values())
     print(
-        f"key {args.key}: {rep['values']} values, {args.key.stat().st_size} bytes on disk, "
-        f"{rep['share_of_parameters']:.3g} of the parameters"
+        f"key {args.key}: {rep['values']} values, {args.key.stat().st_size} bytes on disk; "
+        f"{share_cand:.4g} of the candidate units ({args.scope} layers), {rep['share_of_parameters']:.4g} of all "
+        "parameters"
     )
     print(f"locked model {args.out_model}")
     return 0
@@ -244,8 +285,6 @@ def _add_check_bounds(sub):
 def _run_check_bounds(args) -> int:
     import json
 
-    import torch
-
     from empirical import data as data_mod
     from empirical._io import write_csv, write_text
     from empirical.checkpoint import load_checkpoint
@@ -255,14 +294,8 @@ def _run_check_bounds(args) -> int:
     device = _device(args.device)
     model, meta = load_checkpoint(args.checkpoint, device)
     spec = meta["spec"]
-    arrays = data_mod.load_dataset(spec.get("dataset", "mnist"), args.data_root)
-    if spec.get("data_fingerprint") and data_mod.fingerprint(arrays) != spec["data_fingerprint"]:
-        raise UserError("these data differ from the data the checkpoint was trained on (fingerprint mismatch)")
-    n = len(arrays[2]) if args.n_samples is None else args.n_samples
-    if not 1 <= n <= len(arrays[2]):
-        raise UserError(f"--n-samples must be in 1..{len(arrays[2])}, got {n}")
-    x = data_mod.normalize(arrays[2][:n], spec.get("normalization", "standardize"))
-    y = torch.from_numpy(arrays[3][:n])
+    x, y = data_mod.test_set_for(spec, args.data_root, n=args.n_samples)
+    n = len(x)
     locked, key = extract(model, args.ratio, args.indicator, args.scope, args.mode, args.seed)
     initial = None
     if "seed" in spec:  # re-create the initialisation for how far training moved each layer
@@ -291,6 +324,121 @@ def _run_check_bounds(args) -> int:
         write_text(args.out / "summary.json", json.dumps({**clean, "key": key.meta}, indent=1, default=str))
         print(f"wrote {args.out}/bounds_checks.csv, disparities.csv, summary.json")
     return 0 if s["sandwich_all_hold"] else 1
+
+
+# ------------------------------------------------------------------------------- utility ↔ ratio
+def _checkpoint_and_data(args):
+    from empirical.checkpoint import load_checkpoint
+    from empirical.data import test_set_for
+
+    device = _device(args.device)
+    model, meta = load_checkpoint(args.checkpoint, device)
+    x, y = test_set_for(meta["spec"], args.data_root, device)
+    return model.eval(), meta, x, y
+
+
+def _add_utility_curve(sub):
+    p = sub.add_parser(
+        "utility-curve",
+        help="accuracy vs extraction ratio for l1 and the random baseline (Figure 6, Table 5)",
+        description="Ranks the units once and sweeps the ratios (nested top-k sets). Writes curve.csv, "
+        "table5.csv (ratio range per 5%% utility bin) and utility_curve.png into --out.",
+    )
+    p.add_argument("--checkpoint", type=Path, required=True, help="trained model (.safetensors or run dir)")
+    p.add_argument("--ratios", type=_float_list, help="ratios (default: 41 log-spaced from 1e-5 to 0.5)")
+    p.add_argument("--random-seeds", type=int, default=5, help="seeds of the random baseline (default 5)")
+    p.add_argument("--scope", default="hidden", help="hidden (default) or all")
+    p.add_argument("--targets", type=_float_list, default=[0.5], help="utility bands drawn on the figure")
+    p.add_argument("--data-root", help="directory with the IDX files (default: cached data)")
+    p.add_argument("--out", type=Path, required=True, help="output directory")
+    _common_device(p)
+    p.set_defaults(func=_run_utility_curve)
+
+
+def _run_utility_curve(args) -> int:
+    from empirical._io import write_csv
+    from empirical.ratio import check_ratio
+    from empirical.report import _save
+    from empirical.utility import DEFAULT_CURVE_RATIOS, utility_bins, utility_curve
+    from figures import accuracy_curves
+
+    ratios = args.ratios if args.ratios is not None else DEFAULT_CURVE_RATIOS
+    if not ratios:
+        raise UserError("--ratios is empty")
+    for r in ratios:
+        check_ratio(r)
+    if args.random_seeds < 1:
+        raise UserError(f"--random-seeds must be >= 1, got {args.random_seeds}")
+    _check_writable_dir(args.out)
+    model, meta, x, y = _checkpoint_and_data(args)
+    curve = utility_curve(model, x, y, ratios, random_seeds=args.random_seeds, scope=args.scope)
+    table = utility_bins(curve)
+    write_csv(args.out / "curve.csv", curve)
+    write_csv(args.out / "table5.csv", table)
+    spec = meta["spec"]
+    name = f"{spec.get('hidden_layers')}×{spec.get('width')} FCN"
+    _save(accuracy_curves(curve, args.targets, title=f"{name}: accuracy vs extraction ratio"),
+          args.out / "utility_curve.png")
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    print(f"wrote {args.out}/curve.csv, table5.csv, utility_curve.png")
+    return 0
+
+
+def _add_ratio_for_utility(sub):
+    p = sub.add_parser(
+        "ratio-for-utility",
+        help="the smallest extraction for a target accuracy, searched on the real network",
+        description="Bracketing and bisection on k (units extracted) on the even test images, a walk down the "
+        "crossing band, and the accuracy on the odd (held-out) images.",
+    )
+    p.add_argument("--checkpoint", type=Path, required=True, help="trained model (.safetensors or run dir)")
+    p.add_argument("--target", required=True, help="target top-1 accuracy, e.g. 0.5")
+    _utility_search_args(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=_run_ratio_for_utility)
+
+
+def _utility_search_args(p):
+    p.add_argument("--tolerance", type=float, default=0.0, help="accept accuracy <= target + T (default 0)")
+    p.add_argument("--window", type=int, default=8, help="misses in a row that end the walk down (default 8)")
+    p.add_argument("--data-root", help="directory with the IDX files (default: cached data)")
+    if not any(a.dest == "device" for a in p._actions):
+        _common_device(p)
+
+
+def _search(args, model, x, y, indicator="l1", scope="hidden", seed=0):
+    from empirical.utility import ratio_for_utility
+
+    if args.window < 0:
+        raise UserError(f"--window must be >= 0, got {args.window}")
+    return ratio_for_utility(
+        model, x, y, args.target_accuracy if hasattr(args, "target_accuracy") else args.target,
+        indicator=indicator, scope=scope, seed=seed, tolerance=args.tolerance, window=args.window,
+    )
+
+
+def _run_ratio_for_utility(args) -> int:
+    import json
+
+    model, _, x, y = _checkpoint_and_data(args)
+    found = _search(args, model, x, y)
+    if args.json:
+        print(json.dumps(found.as_row()))
+        return 0
+    print(
+        f"target accuracy {found.target}: extract k = {found.k} of {found.n_candidates} candidate weights "
+        f"(ratio {found.ratio:.6g}; {found.share_of_parameters:.3g} of all parameters)"
+    )
+    print(
+        f"accuracy {found.accuracy:.4f} on the selection half (original {found.accuracy_original:.4f}), "
+        f"{found.accuracy_heldout:.4f} on the held-out half (original {found.accuracy_original_heldout:.4f})"
+    )
+    print(
+        f"bracket k in ({found.bracket_lo}, {found.bracket_hi}], {found.evaluations} evaluations; "
+        f"walk down checked {found.neighbours_checked} neighbours"
+        + ("" if found.scan_complete else " (stopped at the scan limit: a smaller k may exist)")
+    )
+    return 0
 
 
 # ------------------------------------------------------------------------------------------- grid
@@ -451,6 +599,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_reproduce(sub)
     _add_figures(sub)
     _add_report(sub)
+    _add_utility_curve(sub)
+    _add_ratio_for_utility(sub)
     return parser
 
 

@@ -279,3 +279,22 @@ def normalize(x_u8, method: str = "standardize"):
 def fingerprint(arrays) -> str:
     """sha256 of the four arrays' bytes: identifies the exact data a network was trained on."""
     return _array_digest(arrays)
+
+
+def test_set_for(spec: dict, root=None, device="cpu", n: int | None = None):
+    """(x, y) test tensors for a checkpoint's ``spec``: its dataset and its recorded normalisation.
+
+    Refuses data whose fingerprint differs from the one recorded at training time. Evaluation code
+    should use this instead of ``normalize(x)``, whose default may not be what the network saw.
+    """
+    import torch
+
+    arrays = load_dataset(spec.get("dataset", "mnist"), root)
+    if spec.get("data_fingerprint") and fingerprint(arrays) != spec["data_fingerprint"]:
+        raise UserError("these data differ from the data the checkpoint was trained on (fingerprint mismatch)")
+    total = len(arrays[2])
+    n = total if n is None else n
+    if not 1 <= n <= total:
+        raise UserError(f"the number of test images must be in 1..{total}, got {n}")
+    x = normalize(arrays[2][:n], spec.get("normalization", "standardize")).to(device)
+    return x, torch.from_numpy(arrays[3][:n]).to(device)

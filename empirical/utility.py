@@ -23,11 +23,13 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+import numpy as np
+import pandas as pd
 import torch
 
 from empirical.errors import UserError
 from empirical.ratio import ratio_for_k
-from empirical.sweep import LockedSweep, rank_units, top_accuracy
+from empirical.sweep import LockedSweep, accuracy_curve, rank_units, top_accuracy
 
 CHANCE = 0.1  # MNIST / Fashion-MNIST: 10 classes
 
@@ -56,7 +58,7 @@ class UtilityChoice:
         return asdict(self)
 
 
-def split_halves(x: torch.Tensor, y: torch.Tensor):
+def split_halves(x, y):
     """(selection x, y), (held-out x, y): even and odd test indices."""
     return (x[0::2], y[0::2]), (x[1::2], y[1::2])
 
@@ -83,12 +85,13 @@ def ratio_for_utility(
     scope="hidden",
     seed=0,
     tolerance=0.0,
-    window=16,
+    window=8,
     batch=2000,
     chance=CHANCE,
     start_k: int = 1,
     rel_resolution: float = 0.0,
     max_scan: int = 256,
+    decide_batch: int = 500,
 ) -> UtilityChoice:
     """The smallest k (see the module doc) whose accuracy is at or below ``target + tolerance``.
 
@@ -107,30 +110,35 @@ def ratio_for_utility(
     ranking = rank_units(model, 1 - 1e-12, indicator, scope, "global", seed)  # every candidate unit, ranked
     D = len(ranking.pos)
     sweep = LockedSweep(model, ranking)
-    cache: dict[int, float] = {}
+    cache: dict[int, bool] = {}
+    head, xs_head = _frozen_head(model, ranking, xs)
+    n = len(xs)
+    h_max = max(h for h in range(int(goal * n) - 1, int(goal * n) + 2) if 0 <= h <= n and h / n <= goal)
 
-    def acc(k: int) -> float:
+    def meets(k: int) -> bool:
+        """acc(k) <= goal on the selection half, decided as soon as the count of hits settles it."""
         if k not in cache:
-            cache[k] = top_accuracy(sweep.set_k(k), xs, ys, batch)[0]
+            cache[k] = _at_most(_tail(sweep.set_k(k), head), xs_head, ys, h_max, decide_batch)
         return cache[k]
 
     hi = min(max(int(start_k), 1), D)
     lo = 0
-    if acc(hi) <= goal:  # halve down to a k that misses the target
-        while hi > 1 and acc(hi // 2) <= goal:
+    if meets(hi):  # halve down to a k that misses the target
+        while hi > 1 and meets(hi // 2):
             hi //= 2
         lo = hi // 2
     else:
-        while acc(hi) > goal:
+        while not meets(hi):
             if hi == D:
+                acc_all = top_accuracy(sweep.set_k(D), xs, ys, batch)[0]
                 raise UserError(
-                    f"no ratio reaches accuracy {t}: with all {D} candidate units extracted it is still {acc(D):.4f}"
+                    f"no ratio reaches accuracy {t}: with all {D} candidate units extracted it is still {acc_all:.4f}"
                 )
             lo, hi = hi, min(2 * hi, D)
     bracket = (lo, hi)
     while hi - lo > max(1, rel_resolution * hi):
         mid = (lo + hi) // 2
-        if acc(mid) <= goal:
+        if meets(mid):
             hi = mid
         else:
             lo = mid
@@ -138,7 +146,7 @@ def ratio_for_utility(
     scanned = 0
     while window and k >= 1 and misses < window and scanned < max_scan:  # walk down until `window` misses in a row
         scanned += 1
-        if acc(k) <= goal:
+        if meets(k):
             best, misses = k, 0
         else:
             misses += 1
@@ -170,8 +178,85 @@ def ratio_for_utility(
     )
 
 
+@torch.no_grad()
+def _frozen_head(model, ranking, x):
+    """FCN whose first layer holds no candidate unit: its output y⁽¹⁾ never changes, so compute it once."""
+    from empirical.models import FCN
+
+    first = model.layers[0].weight if isinstance(model, FCN) else None
+    names = {n for c in ranking.cands for n in (c.name, *c.also)}
+    if first is None or "layers.0.weight" in names or "layers.0.bias" in names or len(model.layers) < 2:
+        return 0, x
+    return 1, torch.relu(model.layers[0](x.reshape(len(x), -1)))  # (n, width)
+
+
+def _tail(model, head: int):
+    """The model as a function of the cached head output (identity when nothing is cached)."""
+    if head == 0:
+        return model
+    layers = model.layers
+
+    def forward(h):
+        for layer in layers[head:-1]:
+            h = torch.relu(layer(h))
+        return layers[-1](h)
+
+    return forward
+
+
+@torch.no_grad()
+def _at_most(model, x, y, h_max: int, batch: int) -> bool:
+    """Whether ``model`` classifies at most ``h_max`` of (x, y) correctly; stops once the answer is settled."""
+    hits, n = 0, len(x)
+    for i in range(0, n, batch):
+        hits += int((model(x[i : i + batch]).argmax(dim=1) == y[i : i + batch]).sum())
+        if hits > h_max:
+            return False
+        if hits + (n - i - batch) <= h_max:
+            return True
+    return hits <= h_max
+
+
 def exhaustive_scan(model, x, y, indicator="l1", scope="hidden", seed=0, batch=2000) -> list[float]:
     """Top-1 accuracy at every k = 0..D on (x, y) (the reference for ``ratio_for_utility``; small nets only)."""
     ranking = rank_units(model, 1 - 1e-12, indicator, scope, "global", seed)
     sweep = LockedSweep(model, ranking)
     return [top_accuracy(sweep.set_k(k), x, y, batch)[0] for k in range(len(ranking.pos) + 1)]
+
+
+DEFAULT_CURVE_RATIOS = tuple(sorted({float(f"{v:.3g}") for v in np.logspace(-5, np.log10(0.5), 40)} | {0.00002}))
+
+
+def utility_curve(model, x, y, ratios=DEFAULT_CURVE_RATIOS, indicators=("l1", "random"), random_seeds=5,
+                  scope="hidden", batch=2000) -> pd.DataFrame:
+    """Accuracy (top-1, top-3) vs ratio for each indicator; ``random`` over ``random_seeds`` seeds (Figure 6)."""
+    frames = []
+    for ind in indicators:
+        seeds = range(random_seeds) if ind == "random" else (0,)
+        for s in seeds:
+            frames.append(accuracy_curve(model, x, y, ratios, ind, scope, "global", s, batch))
+    return pd.concat(frames, ignore_index=True)
+
+
+def utility_bins(curve: pd.DataFrame, width: float = 0.05) -> pd.DataFrame:
+    """Table 5: for each utility bin of ``width`` (top-1 accuracy), the range of ratios landing in it.
+
+    ``random`` is averaged over its seeds first. Bins no ratio lands in are left out.
+    """
+    mean = curve.groupby(["indicator", "ratio"], as_index=False)["top1"].mean()
+    mean["bin"] = np.minimum(np.floor(mean["top1"] / width + 1e-9), 1 / width - 1).astype(int)
+    rows = []
+    for (ind, b), g in mean.groupby(["indicator", "bin"]):
+        rows.append(
+            {
+                "indicator": ind,
+                "utility_bin": f"{100 * b * width:.0f}–{100 * (b + 1) * width:.0f} %",
+                "bin_low": b * width,
+                "ratio_min": g["ratio"].min(),
+                "ratio_max": g["ratio"].max(),
+                "n_ratios": len(g),
+                "accuracy_min": g["top1"].min(),
+                "accuracy_max": g["top1"].max(),
+            }
+        )
+    return pd.DataFrame(rows).sort_values(["indicator", "bin_low"], ascending=[True, False], ignore_index=True)
