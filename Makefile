@@ -3,8 +3,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
-PRESET ?= paper
-OUT ?= runs/theory-$(PRESET)
+PRESET ?= quick
+OUT ?= runs/$(PRESET)
 BIN = $(VENV)/bin
 
 .PHONY: demo test bench clean-venv
@@ -13,11 +13,11 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q '$(TORCH_SPEC)'
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -e '.[test,ray]'
 	touch $@
 
 demo: $(VENV)/.installed
-	$(BIN)/corelocker-bounds theory --preset $(PRESET) --out $(OUT)
+	$(BIN)/corelocker-bounds reproduce --preset $(PRESET) --out $(OUT)
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest -q
@@ -28,6 +28,8 @@ bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/bench_training.py
 	$(BIN)/python benchmarks/bench_extraction.py
 	$(BIN)/python benchmarks/bench_paper_scale.py
+	$(BIN)/python benchmarks/bench_utility.py
+	$(BIN)/python benchmarks/bench_precision.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -143,6 +143,32 @@ class LockedSweep:
 
 
 @torch.no_grad()
+def frozen_head(model, ranking, x):
+    """FCN whose first layer holds no candidate unit: its output y⁽¹⁾ never changes, so compute it once."""
+    from empirical.models import FCN
+
+    first = model.layers[0].weight if isinstance(model, FCN) else None
+    names = {n for c in ranking.cands for n in (c.name, *c.also)}
+    if first is None or "layers.0.weight" in names or "layers.0.bias" in names or len(model.layers) < 2:
+        return 0, x
+    return 1, torch.relu(model.layers[0](x.reshape(len(x), -1)))  # (n, width)
+
+
+def tail(model, head: int):
+    """The model as a function of the cached head output (identity when nothing is cached)."""
+    if head == 0:
+        return model
+    layers = model.layers
+
+    def forward(h):
+        for layer in layers[head:-1]:
+            h = torch.relu(layer(h))
+        return layers[-1](h)
+
+    return forward
+
+
+@torch.no_grad()
 def top_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 2000) -> tuple[float, float]:
     """(top-1, top-3) accuracy of ``model`` on (x, y), streamed in batches."""
     hits1 = hits3 = 0
@@ -169,10 +195,11 @@ def accuracy_curve(
     sweep = LockedSweep(model, ranking)
     n_params = sum(p.numel() for p in model.parameters())
     unit_values = np.array([c.unit_size * (1 + len(c.also)) for c in ranking.cands])
+    head, x_head = frozen_head(model, ranking, x)  # the first layer's output, when it never changes
     rows = []
     for r in ratios:
         locked = sweep.set_ratio(r)
-        top1, top3 = top_accuracy(locked, x, y, batch)
+        top1, top3 = top_accuracy(tail(locked, head), x_head, y, batch)
         n_values = int((sweep.counts * unit_values).sum())
         rows.append(
             dict(

@@ -29,7 +29,7 @@ import torch
 
 from empirical.errors import UserError
 from empirical.ratio import ratio_for_k
-from empirical.sweep import LockedSweep, accuracy_curve, rank_units, top_accuracy
+from empirical.sweep import LockedSweep, accuracy_curve, frozen_head, rank_units, tail, top_accuracy
 
 CHANCE = 0.1  # MNIST / Fashion-MNIST: 10 classes
 
@@ -111,14 +111,14 @@ def ratio_for_utility(
     D = len(ranking.pos)
     sweep = LockedSweep(model, ranking)
     cache: dict[int, bool] = {}
-    head, xs_head = _frozen_head(model, ranking, xs)
+    head, xs_head = frozen_head(model, ranking, xs)
     n = len(xs)
     h_max = max(h for h in range(int(goal * n) - 1, int(goal * n) + 2) if 0 <= h <= n and h / n <= goal)
 
     def meets(k: int) -> bool:
         """acc(k) <= goal on the selection half, decided as soon as the count of hits settles it."""
         if k not in cache:
-            cache[k] = _at_most(_tail(sweep.set_k(k), head), xs_head, ys, h_max, decide_batch)
+            cache[k] = _at_most(tail(sweep.set_k(k), head), xs_head, ys, h_max, decide_batch)
         return cache[k]
 
     hi = min(max(int(start_k), 1), D)
@@ -176,32 +176,6 @@ def ratio_for_utility(
         neighbours_checked=scanned,
         scan_complete=misses >= window or k < 1,
     )
-
-
-@torch.no_grad()
-def _frozen_head(model, ranking, x):
-    """FCN whose first layer holds no candidate unit: its output y⁽¹⁾ never changes, so compute it once."""
-    from empirical.models import FCN
-
-    first = model.layers[0].weight if isinstance(model, FCN) else None
-    names = {n for c in ranking.cands for n in (c.name, *c.also)}
-    if first is None or "layers.0.weight" in names or "layers.0.bias" in names or len(model.layers) < 2:
-        return 0, x
-    return 1, torch.relu(model.layers[0](x.reshape(len(x), -1)))  # (n, width)
-
-
-def _tail(model, head: int):
-    """The model as a function of the cached head output (identity when nothing is cached)."""
-    if head == 0:
-        return model
-    layers = model.layers
-
-    def forward(h):
-        for layer in layers[head:-1]:
-            h = torch.relu(layer(h))
-        return layers[-1](h)
-
-    return forward
 
 
 @torch.no_grad()
