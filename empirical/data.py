@@ -11,6 +11,7 @@ Normalisation (``normalize``) is a documented, recorded choice; see ``NORMALIZAT
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import io
@@ -255,11 +256,16 @@ DATASETS = {"mnist": load_mnist, "fashion-mnist": load_fashion_mnist}
 
 
 def load_dataset(name: str, root=None):
-    try:
-        loader = DATASETS[name]
-    except KeyError:
-        raise UserError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}") from None
-    return loader(root)
+    """The four uint8/int64 arrays of ``name``, kept in memory after the first call (do not modify them)."""
+    if name not in DATASETS:
+        raise UserError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    return _load_cached(name, None if root is None else str(root), str(cache_dir()))
+
+
+@functools.lru_cache(maxsize=4)
+def _load_cached(name: str, root, cache: str):
+    """Shared between callers (a grid worker evaluates many cells): never modify the arrays."""
+    return DATASETS[name](root)
 
 
 def normalize(x_u8, method: str = "standardize"):

@@ -397,12 +397,19 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6").prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
+def _limit_threads(threads: int) -> None:
+    """torch and the BLAS under numpy/scipy both get ``threads`` (workers share the cores)."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(threads)
+    threadpool_limits(limits=threads)
+
+
 def _worker_init(threads: int) -> None:
     _die_with_parent()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    import torch
-
-    torch.set_num_threads(threads)
+    _limit_threads(threads)
 
 
 def _local_job(args):
@@ -413,19 +420,21 @@ def _local_job(args):
 def _run_local(pending, config, run_dir, options, on_done):
     import multiprocessing as mp
 
-    if options.workers == 1:  # in this process, with its thread count set for the run and restored after
+    if options.workers == 1:  # in this process, with its thread counts set for the run and restored after
         import torch
+        from threadpoolctl import threadpool_limits
 
         before = torch.get_num_threads()
         torch.set_num_threads(options.threads)
         try:
-            for cell in pending:
-                on_done(cell, run_cell(cell, config, run_dir, options))
+            with threadpool_limits(limits=options.threads):
+                for cell in pending:
+                    on_done(cell, run_cell(cell, config, run_dir, options))
         finally:
             torch.set_num_threads(before)
         return
     ctx = mp.get_context("spawn")
-    with ctx.Pool(options.workers, initializer=_worker_init, initargs=(options.threads,), maxtasksperchild=1) as pool:
+    with ctx.Pool(options.workers, initializer=_worker_init, initargs=(options.threads,)) as pool:
         jobs = [(c, config, run_dir, options) for c in pending]
         by_name = {c.name: c for c in pending}
         for done in pool.imap_unordered(_local_job, jobs):
@@ -465,9 +474,7 @@ def _run_ray(pending, config, run_dir, options, on_done):
 
 
 def _ray_cell(cell, config, run_dir, options):
-    import torch
-
-    torch.set_num_threads(options.threads)
+    _limit_threads(options.threads)
     return run_cell(cell, config, run_dir, options)
 
 
