@@ -441,6 +441,59 @@ def _run_ratio_for_utility(args) -> int:
     return 0
 
 
+def _add_predict_ratio(sub):
+    p = sub.add_parser(
+        "predict-ratio",
+        help="predict the ratio for a target accuracy from the theory (fitted constants) and a baseline",
+        description="Fits the free constants of Theorem 3 + Property 3 (link slope, offset, C_s) on a grid run's "
+        "results.csv, predicts each network's ratio for --target, and reports held-out errors against a plain "
+        "empirical baseline (see empirical/predict.py).",
+    )
+    p.add_argument("--run", type=Path, required=True, help="grid run directory (results.csv)")
+    p.add_argument("--target", type=float, required=True, help="target top-1 accuracy, e.g. 0.5")
+    p.add_argument("--out", type=Path, help="write predictions.csv, heldout_one_network.csv, heldout_across.csv")
+    p.add_argument("--json", action="store_true", help="print the held-out summary as one JSON object")
+    p.set_defaults(func=_run_predict_ratio)
+
+
+def _run_predict_ratio(args) -> int:
+    import json
+    import math
+
+    from empirical._io import write_csv
+    from empirical.predict import evaluate, predict_ratios
+    from empirical.report import load_run
+
+    if not (0.1 < args.target < 1) or math.isnan(args.target):
+        raise UserError(f"target accuracy {args.target} is outside (chance 0.1, 1)")
+    if args.out:
+        _check_writable_dir(args.out)
+    t = load_run(args.run)
+    res = t["results"]
+    if "D_w" not in res or res[res["indicator"] == "l1"]["D_w"].notna().sum() < 3:
+        raise UserError(f"{args.run}/results.csv has too few ℓ1 rows with bound checks to fit anything")
+    preds, th, bl = predict_ratios(res, args.target)
+    ev = evaluate(res, t["critical_ratios"], args.target)
+    summary = {**ev["summary"], "theory_fit": vars(th), "baseline_coef": [float(c) for c in bl.coef]}
+    if args.out:
+        write_csv(args.out / "predictions.csv", preds)
+        write_csv(args.out / "heldout_one_network.csv", ev["one_network"])
+        write_csv(args.out / "heldout_across.csv", ev["across_networks"])
+    if args.json:
+        print(json.dumps(summary, default=float))
+        return 0
+    print(
+        f"theory fit on {summary['n_networks']} networks: link slope {th.slope:.3g}, offset {th.offset:.3g}, "
+        f"C_s = {th.C_s:.3g}"
+    )
+    print(preds.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    print("held-out errors (median over networks): accuracy in pp, ratio for the target in |log10|")
+    for k, v in ev["summary"].items():
+        if k not in ("target", "n_networks"):
+            print(f"  {k}: {v:.4g}" if isinstance(v, float) else f"  {k}: {v}")
+    return 0
+
+
 # ------------------------------------------------------------------------------------------- grid
 def _grid_args(p):
     p.add_argument("--preset", default="quick", help="paper, cpu, quick (default), tiny")
@@ -601,6 +654,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_report(sub)
     _add_utility_curve(sub)
     _add_ratio_for_utility(sub)
+    _add_predict_ratio(sub)
     return parser
 
 
