@@ -18,6 +18,7 @@ def test_notebook_executes(mnist, tmp_path):
         for o in c.get("outputs", [])
         if o.get("name") == "stdout"
     )
-    assert "PASS" in text and "VACUOUS" in text
-    assert "conv singular values by FFT = dense SVD" in text
+    assert "PASS" in text and "VACUOUS" in text and "FAIL" in text
+    for where in ("Property 1", "Lemma 4", "Theorem 1", "Theorem 2", "Theorem 3", "Figure 5"):
+        assert where in text, where
     assert not any(o.get("output_type") == "error" for c in nb.cells for o in c.get("outputs", []))
