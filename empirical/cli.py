@@ -294,7 +294,7 @@ def _run_check_bounds(args) -> int:
     device = _device(args.device)
     model, meta = load_checkpoint(args.checkpoint, device)
     spec = meta["spec"]
-    x, y = data_mod.test_set_for(spec, args.data_root, n=args.n_samples)
+    x, y = data_mod.test_set_for(spec, args.data_root, n=args.n_samples, n_label="--n-samples")
     n = len(x)
     locked, key = extract(model, args.ratio, args.indicator, args.scope, args.mode, args.seed)
     initial = None

@@ -287,7 +287,7 @@ def fingerprint(arrays) -> str:
     return _array_digest(arrays)
 
 
-def test_set_for(spec: dict, root=None, device="cpu", n: int | None = None):
+def test_set_for(spec: dict, root=None, device="cpu", n: int | None = None, n_label: str = "the number of test images"):
     """(x, y) test tensors for a checkpoint's ``spec``: its dataset and its recorded normalisation.
 
     Refuses data whose fingerprint differs from the one recorded at training time. Evaluation code
@@ -301,6 +301,6 @@ def test_set_for(spec: dict, root=None, device="cpu", n: int | None = None):
     total = len(arrays[2])
     n = total if n is None else n
     if not 1 <= n <= total:
-        raise UserError(f"the number of test images must be in 1..{total}, got {n}")
+        raise UserError(f"{n_label} must be in 1..{total}, got {n}")
     x = normalize(arrays[2][:n], spec.get("normalization", "standardize")).to(device)
     return x, torch.from_numpy(arrays[3][:n]).to(device)

@@ -8,7 +8,20 @@ import pytest
 
 from empirical.cli import build_parser, main
 
-COMMANDS = ["theory", "train", "lock", "unlock", "check-bounds"]
+COMMANDS = [
+    "theory",
+    "train",
+    "lock",
+    "unlock",
+    "check-bounds",
+    "grid",
+    "reproduce",
+    "figures",
+    "report",
+    "utility-curve",
+    "ratio-for-utility",
+    "predict-ratio",
+]
 
 
 @pytest.mark.parametrize("cmd", COMMANDS)
@@ -144,6 +157,31 @@ def bad_cases(tiny_run, tmp_path):
         (["train", "--hidden-layers", "0", "--width", "8", "--out", str(tmp_path / "t")], "hidden_layers"),
         (["theory", "--preset", "huge"], "preset"),
         (["check-bounds", str(run_dir), "--device", "cuda"], "CUDA"),
+        (["ratio-for-utility", "--checkpoint", str(run_dir), "--target", "0.05"], "target accuracy"),
+        (["ratio-for-utility", "--checkpoint", str(run_dir), "--target", "1.5"], "target accuracy"),
+        (["ratio-for-utility", "--checkpoint", str(run_dir), "--target", "abc"], "target accuracy"),
+        (["ratio-for-utility", "--checkpoint", str(run_dir), "--target", "0.5", "--tolerance", "-1"], "tolerance"),
+        (["ratio-for-utility", "--checkpoint", str(text), "--target", "0.5"], "not a readable"),
+        (
+            ["lock", "--checkpoint", str(run_dir), "--target-accuracy", "0.01", "--out-model", out, "--key", out + ".k"],
+            "target accuracy",
+        ),
+        (
+            ["lock", "--checkpoint", str(run_dir), "--target-accuracy", "0.5", "--mode", "per-layer", "--out-model",
+             out, "--key", out + ".k"],
+            "per-layer",
+        ),
+        (["utility-curve", "--checkpoint", str(run_dir), "--ratios", "0,0.1", "--out", str(tmp_path / "u")], "ratio"),
+        (["utility-curve", "--checkpoint", str(run_dir), "--ratios", ",", "--out", str(tmp_path / "u")], "empty"),
+        (
+            ["utility-curve", "--checkpoint", str(run_dir), "--random-seeds", "0", "--out", str(tmp_path / "u")],
+            "random-seeds",
+        ),
+        (["utility-curve", "--checkpoint", str(run_dir), "--out", str(text / "sub")], "cannot write"),
+        (["predict-ratio", "--run", str(tmp_path / "nope"), "--target", "0.5"], "results.csv"),
+        (["predict-ratio", "--run", str(run_dir), "--target", "1.5"], "target accuracy"),
+        (["report", str(tmp_path / "nope")], "results.csv"),
+        (["figures", str(tmp_path / "nope")], "results.csv"),
     ]
 
 
@@ -179,3 +217,25 @@ def test_console_script_exit_code(tmp_path):
         text=True,
     )
     assert res.returncode == 2 and "Traceback" not in res.stderr and res.stderr.count("\n") == 1
+
+
+def test_utility_commands_end_to_end(tiny_run, tmp_path, capsys):
+    import json
+
+    from empirical.extraction import AccessKey
+
+    run_dir, *_ = tiny_run
+    code, out, _ = run(["ratio-for-utility", "--checkpoint", str(run_dir), "--target", "0.5", "--json"], capsys)
+    found = json.loads(out)
+    assert code == 0 and found["accuracy"] <= 0.5 and {"ratio", "k", "accuracy", "accuracy_heldout"} <= set(found)
+    key = tmp_path / "k.safetensors"
+    code, out, _ = run(["lock", "--checkpoint", str(run_dir), "--target-accuracy", "0.5", "--out-model",
+                        str(tmp_path / "m.safetensors"), "--key", str(key)], capsys)
+    meta = AccessKey.load(key).meta
+    assert code == 0 and meta["k_total"] == found["k"] and meta["target_accuracy"] == 0.5
+    assert meta["achieved_accuracy"] == found["accuracy"] and "candidate units" in out
+    code, out, _ = run(["utility-curve", "--checkpoint", str(run_dir), "--ratios", "0.00002,0.01,0.1,0.3",
+                        "--random-seeds", "2", "--out", str(tmp_path / "u")], capsys)
+    curve = pd.read_csv(tmp_path / "u" / "curve.csv")
+    assert code == 0 and len(curve) == 4 * 3 and (tmp_path / "u" / "utility_curve.png").stat().st_size > 0
+    assert set(pd.read_csv(tmp_path / "u" / "table5.csv")["indicator"]) <= {"l1", "random"}
