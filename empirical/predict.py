@@ -247,6 +247,12 @@ def evaluate(results: pd.DataFrame, critical: pd.DataFrame | None, target: float
                 summary[f"{name}_acc_err_pp_{c}"] = 100 * float(tab[f"acc_err_{c}"].median())
                 summary[f"{name}_log10_ratio_err_{c}"] = float(tab[f"log10_err_{c}"].median())
                 summary[f"{name}_ratio_predicted_{c}"] = int(tab[f"ratio_{c}"].notna().sum())
+    if len(per_net):  # the ratio errors again, on the networks where both one-network models predict one
+        both = per_net.dropna(subset=["log10_err_theory", "log10_err_interp"])
+        summary["one_network_common_n"] = len(both)
+        if len(both):
+            summary["one_network_common_log10_ratio_err_theory"] = float(both["log10_err_theory"].median())
+            summary["one_network_common_log10_ratio_err_interp"] = float(both["log10_err_interp"].median())
     return {"one_network": per_net, "across_networks": across, "summary": summary, "fits": fits}
 
 
