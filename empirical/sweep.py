@@ -19,7 +19,7 @@ import torch
 import torch.nn as nn
 
 from empirical.errors import UserError
-from empirical.extraction import MODES, Candidate, _chunks, _scores, _select, candidates
+from empirical.extraction import CHUNK, MODES, Candidate, _chunks, _scores, _select, candidates
 from empirical.ratio import check_ratio, n_extracted
 
 
@@ -74,6 +74,15 @@ def rank_units(model: nn.Module, max_ratio, indicator="l1", scope="hidden", mode
         ks = [n_extracted(r, c.n_units) for c in cands]
     layers, positions = [], []
     for group, k in zip(groups, ks):
+        if sum(c.n_units for c in group) <= CHUNK:  # small enough to score at once: one stable sort
+            scores = torch.cat([_scores(params[c.name], c, a, b, indicator, seed) for c in group for a, b in _chunks(c)])
+            order = torch.sort(scores, descending=True, stable=True).indices[:k].cpu().numpy()  # ties: layer, index
+            sizes = [c.n_units for c in group]
+            layer_of = np.repeat([c.layer for c in group], sizes)
+            offset_of = np.repeat(np.cumsum([0] + sizes[:-1]), sizes)  # first flat index of each unit's layer
+            layers.append(layer_of[order])
+            positions.append(order - offset_of[order])
+            continue
         chosen = _select(params, group, k, indicator, seed)
         lay, pos, score = [], [], []
         for c in group:

@@ -103,3 +103,15 @@ def test_ratio_for_utility_refuses_bad_targets(tiny_run, test_tensors):
             ratio_for_utility(model, x, y, bad)
     with pytest.raises(UserError, match="tolerance"):
         ratio_for_utility(model, x, y, 0.5, tolerance=-0.1)
+
+
+@pytest.mark.parametrize("indicator", ["l1", "random"])
+def test_sweep_streamed_ranking_path_equals_extract(monkeypatch, indicator):
+    """Candidates beyond one chunk are ranked by the streamed selection instead of one sort: same sets."""
+    monkeypatch.setattr("empirical.sweep.CHUNK", 100)
+    model = make_fcn(4, 24, seed=3)
+    with torch.no_grad():
+        model.layers[1].weight[:3, :3] = 0.5
+    sweep = LockedSweep(model, rank_units(model, 0.3, indicator, seed=2))
+    for r in (0.3, 0.001, 0.05, 0.2):
+        assert model_sha256(sweep.set_ratio(r)) == model_sha256(extract(model, r, indicator, seed=2)[0])
