@@ -35,14 +35,26 @@ def model_sha256(model: torch.nn.Module) -> str:
     return params_sha256(dict(model.state_dict()))
 
 
-def save_checkpoint(path, model: FCN, spec: dict, extra_meta: dict | None = None) -> Path:
-    """Write ``model`` and ``spec`` atomically to ``path`` (.safetensors)."""
-    path = Path(path)
+def meta_sha256(meta: dict) -> str:
+    """sha256 over every metadata entry but itself: the spec and extras are covered like the tensors."""
+    fixed = {k: v for k, v in meta.items() if k != "meta_sha256"}
+    return hashlib.sha256(json.dumps(fixed, sort_keys=True).encode()).hexdigest()
+
+
+def write_checkpoint_file(path, model: FCN, spec: dict, extra_meta: dict | None = None) -> None:
+    """Write ``model`` and ``spec`` to ``path`` as is (callers handle atomicity; ``save_checkpoint`` does)."""
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     meta = {"format": FORMAT, "spec": json.dumps(spec, sort_keys=True), "params_sha256": params_sha256(tensors)}
     meta.update({k: json.dumps(v) for k, v in (extra_meta or {}).items()})
+    meta["meta_sha256"] = meta_sha256(meta)
+    save_file(tensors, str(path), metadata=meta)
+
+
+def save_checkpoint(path, model: FCN, spec: dict, extra_meta: dict | None = None) -> Path:
+    """Write ``model`` and ``spec`` atomically to ``path`` (.safetensors)."""
+    path = Path(path)
     with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata=meta)
+        write_checkpoint_file(tmp, model, spec, extra_meta)
     return path
 
 
@@ -63,8 +75,18 @@ def read_checkpoint(path) -> tuple[dict[str, torch.Tensor], dict]:
         raise UserError(f"{path} is not a corelocker-bounds checkpoint (format {meta.get('format')!r})")
     if params_sha256(tensors) != meta.get("params_sha256"):
         raise UserError(f"{path} is corrupt: its tensors do not match the stored checksum")
+    if "meta_sha256" in meta and meta_sha256(meta) != meta["meta_sha256"]:
+        raise UserError(f"{path} is corrupt: its metadata (spec) does not match the stored checksum")
     meta = dict(meta)
-    meta["spec"] = json.loads(meta["spec"])
+    try:
+        meta["spec"] = json.loads(meta["spec"])
+        for k in ("locked_by", "bound_to", "test_acc"):
+            if k in meta:
+                meta[k] = json.loads(meta[k])
+    except (KeyError, ValueError) as exc:
+        raise UserError(f"{path}: metadata is not valid JSON ({exc})") from None
+    if not isinstance(meta["spec"], dict):
+        raise UserError(f"{path}: the spec is not a JSON object")
     return tensors, meta
 
 

@@ -186,43 +186,65 @@ def _add_lock(sub):
     _extraction_args(p)
     p.add_argument("--out-model", type=Path, required=True, help="locked model (.safetensors)")
     p.add_argument("--key", type=Path, required=True, help="access key (.safetensors)")
+    p.add_argument("--sign-with", type=Path, help="sign the pair with this Ed25519 private key (from `keygen`)")
     _utility_search_args(p)
     p.set_defaults(func=_run_lock)
 
 
-def _run_lock(args) -> int:
-    from empirical.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
-    from empirical.extraction import extract
+def _checkpoint_path(p: Path) -> Path:
+    return p / "model.safetensors" if p.is_dir() else p
 
-    ratio, found = args.ratio, None
-    if args.target_accuracy is not None:
-        if args.mode != "global":
-            raise UserError("--target-accuracy searches a global ranking; it cannot be combined with --mode per-layer")
-        model, meta, x, y = _checkpoint_and_data(args)
-        found = _search(args, model, x, y, args.indicator, args.scope, args.seed)
-        ratio = found.ratio
-    else:
-        model, meta = load_checkpoint(args.checkpoint)
-    locked, key = extract(model, ratio, args.indicator, args.scope, args.mode, args.seed)
-    if found is not None:
-        assert key.meta["k_total"] == found.k, (key.meta["k_total"], found.k)
-        key.meta.update(
-            target_accuracy=found.target,
-            achieved_accuracy=found.accuracy,
-            achieved_accuracy_heldout=found.accuracy_heldout,
-        )
+
+def _run_lock(args) -> int:
+    from empirical import signing
+    from empirical.checkpoint import load_checkpoint, read_checkpoint, write_checkpoint_file
+    from empirical.extraction import extract
+    from empirical.safety import commit_files, output_lock, refuse_aliasing
+
+    src = _checkpoint_path(args.checkpoint)
+    ins = {"--checkpoint": src, **({"--sign-with": args.sign_with} if args.sign_with else {})}
+    refuse_aliasing(ins, {"--out-model": args.out_model, "--key": args.key})
+    with output_lock([args.out_model, args.key]):
+        ratio, found = args.ratio, None
+        if args.target_accuracy is not None:
+            if args.mode != "global":
+                raise UserError("--target-accuracy searches a global ranking; it cannot be combined with --mode per-layer")
+            model, meta, x, y = _checkpoint_and_data(args)
+            found = _search(args, model, x, y, args.indicator, args.scope, args.seed)
+            ratio = found.ratio
+        else:
+            model, meta = load_checkpoint(args.checkpoint)
+        locked, key = extract(model, ratio, args.indicator, args.scope, args.mode, args.seed)
+        if found is not None:
+            assert key.meta["k_total"] == found.k, (key.meta["k_total"], found.k)
+            key.meta.update(
+                target_accuracy=found.target,
+                achieved_accuracy=found.accuracy,
+                achieved_accuracy_heldout=found.accuracy_heldout,
+            )
+            print(
+                f"target accuracy {found.target}: k = {found.k} (ratio {found.ratio:.6g}), accuracy "
+                f"{found.accuracy:.4f} (selection half), {found.accuracy_heldout:.4f} (held-out half)"
+            )
         key.meta["key_sha256"] = key.digest()
-        print(
-            f"target accuracy {found.target}: k = {found.k} (ratio {found.ratio:.6g}), accuracy {found.accuracy:.4f} "
-            f"(selection half), {found.accuracy_heldout:.4f} (held-out half)"
+        bound = {
+            "original_sha256": key.meta["original_sha256"],
+            "locked_sha256": key.meta["locked_sha256"],
+            "key_sha256": key.meta["key_sha256"],
+        }
+        if args.sign_with:
+            sig = signing.sign(args.sign_with, signing.message(**bound))
+            key.meta["signature"] = bound["signature"] = sig
+        locked_by = {k: key.meta[k] for k in ("indicator", "ratio", "scope", "mode", "seed", "k_total")}
+        commit_files(
+            {
+                args.out_model: lambda tmp: write_checkpoint_file(
+                    tmp, locked, meta["spec"], {"locked_by": locked_by, "bound_to": bound}
+                ),
+                args.key: key.write_file,
+            },
+            modes={args.key: 0o600},
         )
-    key.save(args.key)
-    save_checkpoint(
-        args.out_model,
-        locked,
-        meta["spec"],
-        {"locked_by": {k: key.meta[k] for k in ("indicator", "ratio", "scope", "mode", "seed", "k_total")}},
-    )
     read_checkpoint(args.out_model)  # re-read: a written file that does not verify is an error
     rep = key.size_report()
     print(f"locked {key.meta['k_total']} units ({', '.join(f'{k}: {v}' for k, v in key.meta['counts'].items())})")
@@ -233,6 +255,9 @@ def _run_lock(args) -> int:
         "parameters"
     )
     print(f"locked model {args.out_model}")
+    print(f"original model fingerprint (publish it for `unlock --expect-sha256`): {key.meta['original_sha256']}")
+    if args.sign_with:
+        print(f"signed with {args.sign_with} (check with `unlock --verify-with PUBLIC_KEY`)")
     return 0
 
 
@@ -240,24 +265,81 @@ def _add_unlock(sub):
     p = sub.add_parser(
         "unlock",
         help="restore the original model from a locked model and its key",
-        description="Refuses a key that belongs to another model or was tampered with.",
+        description="Refuses a key that belongs to another model, was tampered with, is not the key the locked "
+        "model was published with, or (with --expect-sha256 / --verify-with) does not restore the fingerprint "
+        "or carry the signature you expect.",
     )
     p.add_argument("--checkpoint", type=Path, required=True, help="locked model (.safetensors)")
     p.add_argument("--key", type=Path, required=True, help="access key (.safetensors)")
     p.add_argument("--out", type=Path, required=True, help="restored model (.safetensors)")
+    p.add_argument("--expect-sha256", help="the original model's fingerprint, obtained from the owner out of band")
+    p.add_argument("--verify-with", type=Path, help="the owner's Ed25519 public key (from `keygen`)")
     p.set_defaults(func=_run_unlock)
 
 
 def _run_unlock(args) -> int:
+    from empirical import signing
     from empirical.checkpoint import load_checkpoint, save_checkpoint
     from empirical.extraction import AccessKey
+    from empirical.safety import output_lock, refuse_aliasing
 
+    if args.expect_sha256 is not None and not (
+        len(args.expect_sha256) == 64 and all(c in "0123456789abcdef" for c in args.expect_sha256.lower())
+    ):
+        raise UserError("--expect-sha256 must be 64 hexadecimal digits")
+    ins = {"--checkpoint": _checkpoint_path(args.checkpoint), "--key": args.key}
+    if args.verify_with:
+        ins["--verify-with"] = args.verify_with
+    refuse_aliasing(ins, {"--out": args.out})
     locked, meta = load_checkpoint(args.checkpoint)
     key = AccessKey.load(args.key)
-    restored = key.restore(locked)
-    save_checkpoint(args.out, restored, meta["spec"])
-    # restore() has verified the restored fingerprint against the key's record of the original
-    print(f"restored {args.out} (fingerprint {key.meta['original_sha256'][:16]}…, identical to the original)")
+    bound = meta.get("bound_to")
+    if bound is not None and any(key.meta.get(k) != bound.get(k) for k in ("original_sha256", "key_sha256")):
+        raise UserError("this key does not belong to this locked model: it is not the key the model was published with")
+    if args.expect_sha256 is not None and key.meta["original_sha256"] != args.expect_sha256.lower():
+        raise UserError("the key would restore a model whose fingerprint differs from --expect-sha256")
+    if args.verify_with:
+        msg = signing.message(key.meta["original_sha256"], key.meta["locked_sha256"], key.meta["key_sha256"])
+        signing.verify(args.verify_with, msg, key.meta.get("signature"))
+        if bound is not None and bound.get("signature") != key.meta.get("signature"):
+            raise UserError("the locked model and the key carry different signatures")
+    restored = key.restore(locked)  # checks the key's digest, the locked and the restored fingerprints
+    with output_lock([args.out]):
+        save_checkpoint(args.out, restored, meta["spec"])
+    checks = ["fingerprints in the key"]
+    if bound is not None:
+        checks.append("bound to the locked model")
+    if args.expect_sha256:
+        checks.append("--expect-sha256")
+    if args.verify_with:
+        checks.append("owner signature")
+    print(
+        f"restored {args.out} (fingerprint {key.meta['original_sha256'][:16]}…, identical to the original; "
+        f"checked: {', '.join(checks)})"
+    )
+    return 0
+
+
+def _add_keygen(sub):
+    p = sub.add_parser(
+        "keygen",
+        help="create an Ed25519 key pair for signing locks (lock --sign-with, unlock --verify-with)",
+        description="Writes PREFIX.key (private, mode 0600) and PREFIX.pub (public).",
+    )
+    p.add_argument("--out", type=Path, required=True, help="path prefix, e.g. owner → owner.key, owner.pub")
+    p.set_defaults(func=_run_keygen)
+
+
+def _run_keygen(args) -> int:
+    from empirical import signing
+
+    priv, pub = Path(f"{args.out}.key"), Path(f"{args.out}.pub")
+    for p in (priv, pub):
+        if p.exists():
+            raise UserError(f"{p} exists; refusing to overwrite a key")
+    _check_writable_dir(priv.parent)
+    signing.keygen(priv, pub)
+    print(f"private key {priv} (keep it secret), public key {pub}")
     return 0
 
 
@@ -647,6 +729,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub)
     _add_lock(sub)
     _add_unlock(sub)
+    _add_keygen(sub)
     _add_check_bounds(sub)
     _add_grid(sub)
     _add_reproduce(sub)

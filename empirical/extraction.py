@@ -165,7 +165,7 @@ class AccessKey:
     # -- integrity ------------------------------------------------------------------------------
     def digest(self) -> str:
         h = hashlib.sha256()
-        fixed = {k: v for k, v in self.meta.items() if k != "key_sha256"}
+        fixed = {k: v for k, v in self.meta.items() if k not in ("key_sha256", "signature")}
         h.update(json.dumps(fixed, sort_keys=True).encode())
         for e in self.entries:
             h.update(f"{e.name}|{e.kind}|{e.unit_size}|{e.values.dtype}|".encode())
@@ -188,17 +188,21 @@ class AccessKey:
         }
 
     # -- files ----------------------------------------------------------------------------------
-    def save(self, path) -> Path:
-        """Write the key (safetensors, owner-only permissions 0600), atomically."""
+    def write_file(self, path) -> None:
+        """Write the key to ``path`` as is (callers handle atomicity; ``save`` does)."""
         tensors, layout = {}, []
         for i, e in enumerate(self.entries):
             tensors[f"{i}.positions"] = e.positions.contiguous()
             tensors[f"{i}.values"] = e.values.contiguous()
             layout.append({"name": e.name, "kind": e.kind, "unit_size": e.unit_size})
         meta = {"format": KEY_FORMAT, "meta": json.dumps(self.meta, sort_keys=True), "layout": json.dumps(layout)}
+        save_file(tensors, str(path), metadata=meta)
+
+    def save(self, path) -> Path:
+        """Write the key (safetensors, owner-only permissions 0600), atomically."""
         path = Path(path)
         with atomic_path(path, mode=0o600) as tmp:
-            save_file(tensors, str(tmp), metadata=meta)
+            self.write_file(tmp)
         os.chmod(path, 0o600)
         return path
 

@@ -21,6 +21,7 @@ COMMANDS = [
     "utility-curve",
     "ratio-for-utility",
     "predict-ratio",
+    "keygen",
 ]
 
 

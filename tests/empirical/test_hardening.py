@@ -1,0 +1,198 @@
+"""Issue 8 classes: no command loses a model or a key, forged keys are refused, pairs are written together."""
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+
+from empirical.checkpoint import meta_sha256, model_sha256
+from empirical.cli import main
+from empirical.extraction import AccessKey
+
+pytestmark = pytest.mark.mnist
+
+
+def _lock(src, model, key, *extra):
+    return main(["lock", "--checkpoint", str(src), "--ratio", "0.05", "--out-model", str(model), "--key", str(key),
+                 *extra])
+
+
+def _digest(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture()
+def src(tiny_run, tmp_path):
+    run_dir, *_ = tiny_run
+    copy = tmp_path / "original.safetensors"
+    copy.write_bytes((run_dir / "model.safetensors").read_bytes())
+    return copy
+
+
+@pytest.mark.parametrize("alias", ["model=checkpoint", "key=checkpoint", "model=key", "hardlink", "symlink"])
+def test_outputs_never_alias_inputs(src, tmp_path, capsys, alias):
+    before = _digest(src)
+    model, key = tmp_path / "m.safetensors", tmp_path / "k.safetensors"
+    if alias == "model=checkpoint":
+        model = src
+    elif alias == "key=checkpoint":
+        key = src
+    elif alias == "model=key":
+        key = model
+    elif alias == "hardlink":
+        os.link(src, model)
+    else:
+        key.symlink_to(src)
+    assert _lock(src, model, key) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "name the same file" in err[0]
+    assert _digest(src) == before
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_pair_is_written_together_or_not_at_all(src, tmp_path, capsys, monkeypatch):
+    model, key = tmp_path / "m.safetensors", tmp_path / "k.safetensors"
+
+    def fail(self, path):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(AccessKey, "write_file", fail)
+    with pytest.raises(OSError):
+        _lock(src, model, key)
+    assert not model.exists() and not key.exists() and not list(tmp_path.glob(".*.tmp"))
+
+
+def test_concurrent_writer_is_refused(src, tmp_path, capsys):
+    from empirical.safety import output_lock
+
+    model, key = tmp_path / "out" / "m.safetensors", tmp_path / "out" / "k.safetensors"
+    with output_lock([model]):
+        assert _lock(src, model, key) == 2
+    assert "another corelocker-bounds command" in capsys.readouterr().err
+    assert not model.exists() and not key.exists()
+
+
+def _rewrite(path, edit_meta=None, edit_tensors=None):
+    tensors = load_file(str(path))
+    with safe_open(str(path), framework="pt") as fh:
+        meta = dict(fh.metadata())
+    if edit_tensors:
+        edit_tensors(tensors)
+    if edit_meta:
+        edit_meta(meta)
+    save_file(tensors, str(path), metadata=meta)
+
+
+def _forge_key(key_path, locked_path, also_rebind: bool):
+    """Change one key value and recompute every hash a forger can recompute (no secret needed)."""
+    from empirical.checkpoint import load_checkpoint
+
+    key = AccessKey.load(key_path)
+    key.entries[0].values[0] += 1.0
+    locked, _ = load_checkpoint(locked_path)
+    restored = copy_restore(key, locked)
+    key.meta["original_sha256"] = model_sha256(restored)
+    key.meta["key_sha256"] = key.digest()
+    key.save(key_path)
+    if also_rebind:
+        def edit(meta):
+            bound = json.loads(meta["bound_to"])
+            bound.update(original_sha256=key.meta["original_sha256"], key_sha256=key.meta["key_sha256"])
+            meta["bound_to"] = json.dumps(bound)
+            meta["meta_sha256"] = meta_sha256(meta)
+
+        _rewrite(locked_path, edit_meta=edit)
+
+
+def copy_restore(key, locked):
+    import copy
+
+    target = copy.deepcopy(locked)
+    params = dict(target.named_parameters())
+    with torch.no_grad():
+        for e in key.entries:
+            params[e.name].view(-1, e.unit_size)[e.positions] = e.values
+    return target
+
+
+def test_forged_key_with_recomputed_hashes(src, tmp_path, capsys):
+    model, key, out = tmp_path / "m.safetensors", tmp_path / "k.safetensors", tmp_path / "r.safetensors"
+    pub, priv = tmp_path / "owner.pub", tmp_path / "owner.key"
+    assert main(["keygen", "--out", str(tmp_path / "owner")]) == 0
+    assert oct(priv.stat().st_mode & 0o777) == "0o600"
+    assert _lock(src, model, key, "--sign-with", str(priv)) == 0
+    original_fp = AccessKey.load(key).meta["original_sha256"]
+    unlock = ["unlock", "--checkpoint", str(model), "--key", str(key), "--out", str(out)]
+    assert main([*unlock, "--expect-sha256", original_fp, "--verify-with", str(pub)]) == 0
+    out.unlink()
+    capsys.readouterr()
+
+    # 1) a forged key alone: the locked model is bound to the real key
+    _forge_key(key, model, also_rebind=False)
+    assert main(unlock) == 2 and "does not belong" in capsys.readouterr().err
+    # 2) forged key + re-published locked model (bound fingerprints edited, checksums recomputed):
+    #    only an out-of-band fingerprint or the owner's signature can tell
+    _forge_key(key, model, also_rebind=True)
+    assert main([*unlock, "--expect-sha256", original_fp]) == 2
+    assert "--expect-sha256" in capsys.readouterr().err
+    assert main([*unlock, "--verify-with", str(pub)]) == 2
+    assert "signature does not verify" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_wrong_public_key_and_unsigned_key_are_refused(src, tmp_path, capsys):
+    model, key, out = tmp_path / "m.safetensors", tmp_path / "k.safetensors", tmp_path / "r.safetensors"
+    main(["keygen", "--out", str(tmp_path / "a")])
+    main(["keygen", "--out", str(tmp_path / "b")])
+    assert _lock(src, model, key, "--sign-with", str(tmp_path / "a.key")) == 0
+    capsys.readouterr()
+    unlock = ["unlock", "--checkpoint", str(model), "--key", str(key), "--out", str(out)]
+    assert main([*unlock, "--verify-with", str(tmp_path / "b.pub")]) == 2
+    assert "does not verify" in capsys.readouterr().err
+    assert _lock(src, tmp_path / "m2.safetensors", tmp_path / "k2.safetensors") == 0
+    capsys.readouterr()
+    assert main(["unlock", "--checkpoint", str(tmp_path / "m2.safetensors"), "--key", str(tmp_path / "k2.safetensors"),
+                 "--out", str(out), "--verify-with", str(tmp_path / "a.pub")]) == 2
+    assert "no owner signature" in capsys.readouterr().err
+    assert main(["keygen", "--out", str(tmp_path / "a")]) == 2  # never overwrite a key
+
+
+def test_edited_spec_is_refused(src, tmp_path, capsys):
+    def edit(meta):
+        spec = json.loads(meta["spec"])
+        spec["hidden_layers"] = 3_000_000
+        meta["spec"] = json.dumps(spec)
+
+    _rewrite(src, edit_meta=edit)
+    assert _lock(src, tmp_path / "m.safetensors", tmp_path / "k.safetensors") == 2
+    assert "metadata (spec) does not match" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("delay", [0.3, 1.0, 1.6, 2.2, 2.8])
+def test_kill9_during_lock_leaves_a_pair_or_nothing(src, tmp_path, delay):
+    before = _digest(src)
+    model, key = tmp_path / "m.safetensors", tmp_path / "k.safetensors"
+    cmd = [sys.executable, "-m", "empirical.cli", "lock", "--checkpoint", str(src), "--ratio", "0.05",
+           "--out-model", str(model), "--key", str(key)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(delay)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert _digest(src) == before
+    assert model.exists() == key.exists()
+    if model.exists():  # a complete, matching pair
+        from empirical.checkpoint import load_checkpoint
+
+        locked, _ = load_checkpoint(model)
+        AccessKey.load(key).restore(locked)
+    # a rerun cleans the temp files the killed run left and completes
+    assert subprocess.run(cmd, capture_output=True).returncode == 0
+    assert not list(tmp_path.glob(".*.tmp"))
