@@ -59,7 +59,7 @@ def theorem3_probability_union(mu, m, tau, D_w, C_w, C_e=1.0):
     return theorem4_probability_union(mu, m, tau, D_w, C_w, 1, 1, C_e)
 
 
-def conv_lambda_theorem4(C, Q, K_s, C_s=1.0, tau=1.0):
+def conv_lambda_theorem4(C, Q, K_s, C_s=1.0, tau=2.0):
     """Theorem 4's λ = C²·[√Q + C_s K_s² (√Q + τ)] (Property 4's bound on ‖W*‖₂)."""
     return conv_weight_norm_bound(C, Q, K_s, C_s, tau)
 

@@ -15,7 +15,7 @@ from bounds import _checks
 from bounds.probability import lemma1_probability, lower_bound_power
 
 
-def subgaussian_singular_value_bound(n_rows, n_cols, K_s, C_s=1.0, tau=1.0):
+def subgaussian_singular_value_bound(n_rows, n_cols, K_s, C_s=1.0, tau=2.0):
     """Lemma 1: s₁(A) <= √m + C_s·K_s²·(√n + τ) for A ∈ R^{m×n}, w.p. >= 1 − 2e^{−τ²}.
 
     Vectorised over its arguments. ``K_s`` is the paper's constant (max row norm, as the paper
@@ -29,7 +29,7 @@ def subgaussian_singular_value_bound(n_rows, n_cols, K_s, C_s=1.0, tau=1.0):
     return np.sqrt(m) + C_s * K_s**2 * (np.sqrt(n) + tau)
 
 
-def fc_lambda(N, K_s, C_s=1.0, tau=1.0):
+def fc_lambda(N, K_s, C_s=1.0, tau=2.0):
     """Property 1: λ = √N + C_s·K_s²·(√N + τ), bounding ‖W*⁽ᵐ⁾‖₂ w.p. >= 1 − 2e^{−τ²}.
 
     ``N`` is the largest layer width max{N⁽¹⁾..N⁽ᴹ⁾} (the input width N⁽⁰⁾ is not included,
@@ -39,13 +39,13 @@ def fc_lambda(N, K_s, C_s=1.0, tau=1.0):
     return subgaussian_singular_value_bound(N, N, K_s, C_s, tau)
 
 
-def conv_lambda(Q, K_s, C_s=1.0, tau=1.0):
+def conv_lambda(Q, K_s, C_s=1.0, tau=2.0):
     """Property 4/5: λ = √Q + C_s·K_s²·(√Q + τ) (Q the largest filter side q)."""
     Q = _checks.int_array("Q", Q)
     return subgaussian_singular_value_bound(Q, Q, K_s, C_s, tau)
 
 
-def conv_weight_norm_bound(C, Q, K_s, C_s=1.0, tau=1.0):
+def conv_weight_norm_bound(C, Q, K_s, C_s=1.0, tau=2.0):
     """Property 4: ‖W*⁽ᵐ⁾‖₂ <= C²·λ with λ = √Q + C_s K_s² (√Q + τ), C the max channel count."""
     C = _checks.int_array("C", C)
     return C.astype(float) ** 2 * conv_lambda(Q, K_s, C_s, tau)

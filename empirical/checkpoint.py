@@ -91,9 +91,21 @@ def read_checkpoint(path) -> tuple[dict[str, torch.Tensor], dict]:
 
 
 def load_checkpoint(path, device="cpu") -> tuple[FCN, dict]:
-    """The FCN and its spec; refuses a checkpoint whose tensors do not fit the spec's architecture."""
+    """``(model, meta)``: the FCN and the checkpoint's metadata; the training spec is ``meta["spec"]``
+    (``TrainSpec.from_spec(meta["spec"])`` rebuilds it). Refuses tensors that do not fit the spec."""
     tensors, meta = read_checkpoint(path)
     spec = meta["spec"]
+    try:  # validate before building anything: the spec's size must match the tensors in the file
+        H, w = int(spec["hidden_layers"]), int(spec["width"])
+    except (KeyError, ValueError, TypeError) as exc:
+        raise UserError(f"{path}: spec does not describe an FCN ({exc})") from None
+    if H < 1 or w < 1 or 2 * (H + 1) != len(tensors):
+        raise UserError(
+            f"{path}: tensors do not match a {H}×{w} FCN (it has {2 * (H + 1)} tensors, the file {len(tensors)})"
+        )
+    bad = sorted(k for k, v in tensors.items() if v.dtype not in (torch.float32, torch.float64, torch.bfloat16))
+    if bad:
+        raise UserError(f"{path}: tensors of a non-float dtype ({bad[0]}: {tensors[bad[0]].dtype})")
     try:
         with torch.device("meta"):  # no memory, no init: the checkpoint's tensors are assigned below
             model = FCN(int(spec["hidden_layers"]), int(spec["width"]))

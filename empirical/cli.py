@@ -59,6 +59,9 @@ def _run_theory(args) -> int:
     from empirical.theory_table import Constants, format_summary, theory_table
 
     preset = presets.get_preset(args.preset)
+    for name in ("ratios", "widths", "hidden_layers"):
+        if getattr(args, name) is not None and not getattr(args, name):
+            raise UserError(f"--{name.replace('_', '-')} is empty")
     ratios = args.ratios or list(preset.ratios)
     for r in ratios:
         check_ratio(r)
@@ -72,9 +75,10 @@ def _run_theory(args) -> int:
     consts = Constants(C_s=args.C_s, C_e=args.C_e, tau=args.tau, x_norm=args.x_norm, K_s=args.K_s, C_w=args.C_w)
     df = theory_table(depths, widths, ratios, consts)
     df.insert(0, "preset", args.preset if not (args.widths or args.hidden_layers) else "custom")
-    shown = df[df["ratio"] == ratios[0]] if len(ratios) > 1 else df
-    print(f"theory table: {len(depths)}×{len(widths)} cells × {len(ratios)} ratios (shown: ratio {ratios[0]})")
-    print(format_summary(shown))
+    print(f"theory table: {len(depths)}×{len(widths)} cells × {len(ratios)} ratios")
+    for r in ratios:
+        print(f"\nratio {r}:")
+        print(format_summary(df[df["ratio"] == r]))
     if args.out:
         from empirical._io import write_csv
 
@@ -132,6 +136,7 @@ def _add_train(sub):
         help="bf16 autocast (AMX on Sapphire Rapids); part of the spec: it changes the weights",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--restart", action="store_true", help="discard an unfinished run's resume point, start over")
     p.add_argument("--out", type=Path, required=True, help="run directory")
     _common_device(p)
     p.set_defaults(func=_run_train)
@@ -152,7 +157,12 @@ def _run_train(args) -> int:
         args.train_subset,
         "bf16" if args.bf16 else "fp32",
     )
-    opts = RunOptions(device=_device(args.device), progress=not args.no_progress, data_root=args.data_root)
+    opts = RunOptions(
+        device=_device(args.device), progress=not args.no_progress, data_root=args.data_root, restart=args.restart
+    )
+    if args.out.exists() and not args.out.is_dir():
+        raise UserError(f"--out {args.out} is a file; give a directory")
+    _check_writable_dir(args.out)
     path = train(spec, args.out, opts)
     from empirical.checkpoint import read_checkpoint
 
@@ -373,6 +383,16 @@ def _run_check_bounds(args) -> int:
     from empirical.extraction import extract
     from empirical.measure import Constants, format_layers, measure
 
+    import math
+
+    if args.batch < 1:
+        raise UserError(f"--batch must be >= 1, got {args.batch}")
+    for name in ("C_s", "C_e", "tau"):
+        v = getattr(args, name)
+        if not (math.isfinite(v) and v > 0):
+            raise UserError(f"--{name.replace('_', '-')} must be a finite number > 0, got {v}")
+    if args.out:
+        _check_writable_dir(args.out)
     device = _device(args.device)
     model, meta = load_checkpoint(args.checkpoint, device)
     spec = meta["spec"]
@@ -754,6 +774,19 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:  # read-only or full disk, a directory where a file goes, …: one line naming the file
+        if isinstance(exc, BrokenPipeError):
+            raise
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        print(f"{PROG}: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        from safetensors import SafetensorError
+
+        if not isinstance(exc, SafetensorError):  # a bug: let the traceback show
+            raise
+        print(f"{PROG}: error: {str(exc).splitlines()[0]}", file=sys.stderr)  # e.g. a full disk while writing
+        return 2
     except BrokenPipeError:  # output piped into `head` and closed: not an error
         import os
 

@@ -224,12 +224,34 @@ class AccessKey:
             ]
         except UserError:
             raise
-        except (SafetensorError, OSError, ValueError, KeyError, RuntimeError) as exc:
+        except (SafetensorError, OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
             raise UserError(f"{path} is not a readable access key ({str(exc).splitlines()[0]})") from None
+        if not isinstance(meta, dict) or not isinstance(layout, list):
+            raise UserError(f"{path} is not a readable access key (metadata fields are not JSON objects/lists)")
         key = cls(entries, meta)
+        for k in ("key_sha256", "locked_sha256", "original_sha256"):
+            if not isinstance(meta.get(k), str):
+                raise UserError(f"{path} is not a readable access key (no {k})")
         if key.digest() != meta.get("key_sha256"):
             raise UserError(f"{path}: access key is corrupt or was tampered with (checksum mismatch)")
         return key
+
+    def check_against(self, model: nn.Module) -> None:
+        """Refuse entries that cannot apply to ``model``: unknown names, bad unit sizes, positions, shapes."""
+        params = dict(model.named_parameters())
+        for e in self.entries:
+            if not isinstance(e.name, str) or e.name not in params:
+                raise UserError(f"access key names a parameter the model does not have ({e.name!r})")
+            p = params[e.name]
+            if not isinstance(e.unit_size, int) or e.unit_size < 1 or p.numel() % e.unit_size:
+                raise UserError(f"access key: unit size {e.unit_size!r} does not divide {e.name} ({p.numel()} values)")
+            if e.positions.dtype != torch.int64 or e.positions.ndim != 1:
+                raise UserError(f"access key: positions of {e.name} are not a 1-D int64 array")
+            n_units = p.numel() // e.unit_size
+            if e.positions.numel() and (int(e.positions.min()) < 0 or int(e.positions.max()) >= n_units):
+                raise UserError(f"access key: positions of {e.name} fall outside its {n_units} units")
+            if tuple(e.values.shape) != (e.positions.numel(), e.unit_size) or not e.values.is_floating_point():
+                raise UserError(f"access key: values of {e.name} do not match its positions and unit size")
 
     # -- unlocking ------------------------------------------------------------------------------
     def restore(self, locked: nn.Module, inplace: bool = False) -> nn.Module:
@@ -238,6 +260,7 @@ class AccessKey:
             raise UserError("access key is corrupt or was tampered with (checksum mismatch)")
         if model_sha256(locked) != self.meta["locked_sha256"]:
             raise UserError("this key does not belong to this model (the locked model's fingerprint differs)")
+        self.check_against(locked)
         target = locked if inplace else copy.deepcopy(locked)
         params = dict(target.named_parameters())
         with torch.no_grad():

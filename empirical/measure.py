@@ -169,7 +169,7 @@ def measure(
         tol = rtol * (scale + L * mu[m] * yp + 1.0)
         t3_p1 = G + (bounds.eta(mu[m], mm, lam_p1, x_norm, L) if mu[m] > 0 else 0.0)
         t3_meas = G + (bounds.eta(mu[m], mm, lam_meas[m], x_norm, L) if mu[m] > 0 else 0.0)
-        pos = d > tol
+        pos = (d > tol) & (counts[m] > 0)  # a layer with nothing extracted has bound = G = d: nothing to test
         sample_frames.append(
             pd.DataFrame(
                 {
@@ -231,7 +231,7 @@ def measure(
             row["property3_tail_at_mu"] = row["theorem3_probability"] = row["theorem3_probability_union"] = np.nan
         g_mean = float(G.mean())
         row["theorem2_tail_at_mean_G"] = (
-            float(bounds.theorem2_tail_bound(g_mean, mm, N, D_w, C_w)) if g_mean > 0 else np.nan
+            float(bounds.theorem2_tail_bound(g_mean, mm, N, D_w, C_w)) if g_mean > 0 and counts[m] > 0 else np.nan
         )
         for p in (
             "property3_tail_at_mu",
@@ -267,6 +267,12 @@ def measure(
         "output_spread_original": float(logits_o.var(dim=0).sum()),
         "output_spread_locked": float(logits_l.var(dim=0).sum()),
         **{f"const_{k}": v for k, v in vars(c).items()},
+        "descriptions": {
+            "theorem1_bound_original": "Theorem 1's bound on V(y⁽ᴹ⁾) over random weights with the trained "
+            "networks' σ_w, σ_b and the mean ‖x‖² — a statement about weight randomness",
+            "output_spread_original": "Σᵢ variance of logit i over the test inputs for this one network — a different "
+            "quantity (spread over inputs), shown as a proxy only; it is not compared with the bound",
+        },
     }
     return Measurement(summary, pd.DataFrame(rows), pd.concat(sample_frames, ignore_index=True))
 
@@ -291,8 +297,11 @@ LAYER_COLUMNS = [
 
 
 def format_layers(df: pd.DataFrame) -> str:
-    """A readable per-layer table of the main columns."""
+    """A readable per-layer table of the main columns; probabilities outside (0, 1) carry a * (vacuous)."""
     out = df[LAYER_COLUMNS].copy()
     for col in LAYER_COLUMNS[2:]:
         out[col] = [f"{v:.3g}" if isinstance(v, float) else v for v in df[col]]
-    return out.to_string(index=False)
+    vac = df["theorem3_probability_vacuous"].fillna(False).astype(bool)
+    out["theorem3_probability"] = [f"{v}*" if flag else v for v, flag in zip(out["theorem3_probability"], vac)]
+    text = out.to_string(index=False)
+    return text + ("\n(* vacuous: outside (0, 1))" if vac.any() else "")

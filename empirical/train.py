@@ -11,8 +11,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
+import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import pandas as pd
@@ -49,8 +51,20 @@ class TrainSpec:
         for name in ("hidden_layers", "width", "epochs", "batch_size"):
             if int(getattr(self, name)) < 1:
                 raise UserError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if not self.lr > 0:
-            raise UserError(f"lr must be > 0, got {self.lr}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise UserError(f"lr must be a finite number > 0, got {self.lr}")
+        if self.train_subset is not None and int(self.train_subset) < 1:
+            raise UserError(f"train_subset must be >= 1 (or absent), got {self.train_subset}")
+        if int(self.hidden_layers) > 10_000 or int(self.width) > 1_000_000:
+            raise UserError(f"a {self.hidden_layers} × {self.width} FCN is beyond any machine (refusing to allocate)")
+        from empirical.theory_table import n_parameters
+
+        need = 16 * n_parameters(int(self.hidden_layers), int(self.width))  # weights, grads, 2 Adam moments
+        if need > _total_memory():
+            raise UserError(
+                f"a {self.hidden_layers} × {self.width} FCN needs about {need / 2**30:.1f} GiB to train; "
+                f"this machine has {_total_memory() / 2**30:.1f} GiB"
+            )
         if self.normalization not in data_mod.NORMALIZATIONS:
             raise UserError(f"unknown normalization {self.normalization!r}")
         if self.precision not in ("fp32", "bf16"):
@@ -58,6 +72,19 @@ class TrainSpec:
 
     def key(self) -> str:
         return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
+
+    @classmethod
+    def from_spec(cls, spec: dict) -> TrainSpec:
+        """The TrainSpec of a checkpoint's spec (``load_checkpoint(...)[1]["spec"]``), ignoring its extra keys."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in spec.items() if k in names})
+
+
+def _total_memory() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not available: do not refuse on this ground
+        return 1 << 62
 
 
 @dataclass(frozen=True)
@@ -69,6 +96,7 @@ class RunOptions:
     data_root: str | None = None
     eval_batch: int = 2000
     stop_after_epochs: int | None = None  # simulate an interruption (tests)
+    restart: bool = False  # discard a resume point and train from scratch
     extra: dict = field(default_factory=dict)
 
 
@@ -114,16 +142,30 @@ def _save_state(path: Path, model, opt, epoch: int, log_rows: list[dict]) -> Non
         for name, t in st.items():
             tensors[f"opt.{i}.{name}"] = t.detach().cpu().reshape(t.shape).contiguous()
     meta = {"epoch": str(epoch), "log": json.dumps(log_rows)}
+    meta["state_sha256"] = _state_digest(tensors, meta)
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata=meta)
 
 
-def _load_state(path: Path, model, opt, device):
-    from safetensors import safe_open
+def _state_digest(tensors, meta) -> str:
+    from empirical.checkpoint import params_sha256
 
-    with safe_open(str(path), framework="pt") as fh:
-        meta = fh.metadata()
-    tensors = load_file(str(path))
+    return hashlib.sha256((params_sha256(tensors) + json.dumps([meta["epoch"], meta["log"]])).encode()).hexdigest()
+
+
+def _load_state(path: Path, model, opt, device):
+    from safetensors import SafetensorError, safe_open
+
+    bad = f"resume point {path} is corrupt or was edited; run the same command with --restart to train from scratch"
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            meta = fh.metadata() or {}
+        tensors = load_file(str(path))
+        ok = meta.get("state_sha256") == _state_digest(tensors, meta)
+    except (SafetensorError, OSError, ValueError, KeyError, RuntimeError):
+        ok = False
+    if not ok:
+        raise UserError(bad)
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     sd = opt.state_dict()
     state: dict[int, dict] = {}
@@ -136,13 +178,23 @@ def _load_state(path: Path, model, opt, device):
     return int(meta["epoch"]), json.loads(meta["log"])
 
 
+def _read_spec(path: Path):
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def train(spec: TrainSpec, out_dir, options: RunOptions = RunOptions()) -> Path:
     """Train ``spec`` into ``out_dir``; returns ``out_dir/model.safetensors``. Resumes; skips if done."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     spec_path, final, state_path = out / "spec.json", out / "model.safetensors", out / "train_state.safetensors"
     spec_json = json.dumps(asdict(spec), indent=1, sort_keys=True)
-    if spec_path.exists() and json.loads(spec_path.read_text()) != asdict(spec):
+    if options.restart:
+        state_path.unlink(missing_ok=True)
+    started = state_path.exists() or final.exists()
+    if started and spec_path.exists() and _read_spec(spec_path) != asdict(spec):
         raise UserError(f"{out} holds a run of another spec ({spec_path}); choose another --out")
     write_text(spec_path, spec_json)
     if final.exists():
@@ -184,11 +236,16 @@ def train(spec: TrainSpec, out_dir, options: RunOptions = RunOptions()) -> Path:
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            loss_sum += loss.detach() * len(idx)
+            loss_sum += loss.detach() * len(idx)  # (checked once per epoch: a sync per step costs time)
             correct += (logits.argmax(1) == yb).sum()
             if options.progress and (i // spec.batch_size) % 50 == 0:
                 seen = min(i + spec.batch_size, n)
                 bar.set_postfix(loss=f"{loss.item():.3f}", acc=f"{int(correct) / seen:.3f}")
+        if not math.isfinite(float(loss_sum)):
+            raise UserError(
+                f"training diverged (loss {float(loss_sum) / n} in epoch {epoch + 1}); nothing saved for this epoch — "
+                "try a smaller --lr"
+            )
         model.eval()
         (test_acc,) = accuracy(model, x_te, y_te, options.eval_batch)
         row = dict(

@@ -14,6 +14,7 @@ def disparity_by_layer(layers: pd.DataFrame, title: str = ""):
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.4), constrained_layout=True)
     ax1.plot(layers["layer"], layers["d_median"], "o-", label="d = ‖y − y*‖ (median)")
     ax1.plot(layers["layer"], layers["G_median"], "s--", label="G (median)")
+    ax1.set_xticks(layers["layer"])
     ax1.set_xlabel("layer m")
     ax1.set_ylabel("disparity")
     ax1.legend()
@@ -24,6 +25,7 @@ def disparity_by_layer(layers: pd.DataFrame, title: str = ""):
     ]:
         ax2.semilogy(layers["layer"], layers[col], "o-", label=label)
     ax2.axhline(1.0, color="k", lw=0.8)
+    ax2.set_xticks(layers["layer"])
     ax2.set_xlabel("layer m")
     ax2.set_ylabel("bound / d (median)")
     ax2.legend(fontsize=7)

@@ -74,8 +74,11 @@ def test_lemma1_frequency_at_least_probability(tau):
 
 def test_property1_and_4_forms():
     assert bounds.fc_lambda(100, 0.5, C_s=2.0, tau=1.0) == pytest.approx(10 + 2 * 0.25 * 11)
-    assert bounds.conv_lambda(3, 1.0) == pytest.approx(2 * np.sqrt(3) + 1)
-    assert bounds.conv_weight_norm_bound(4, 3, 1.0) == pytest.approx(16 * (2 * np.sqrt(3) + 1))
+    assert bounds.conv_lambda(3, 1.0, tau=1.0) == pytest.approx(2 * np.sqrt(3) + 1)
+    assert bounds.conv_weight_norm_bound(4, 3, 1.0, tau=1.0) == pytest.approx(16 * (2 * np.sqrt(3) + 1))
+    # τ defaults to 2 everywhere (bounds, CLI, measure, theory table): √3 + (√3 + 2)
+    assert bounds.conv_lambda(3, 1.0) == pytest.approx(2 * np.sqrt(3) + 2)
+    assert bounds.fc_lambda(100, 0.5) == pytest.approx(10 + 0.25 * 12)
     assert bounds.conv_weight_norm_probability(2, 2.0) == pytest.approx((1 - 2 * np.exp(-4)) ** 4)
 
 

@@ -65,8 +65,9 @@ def test_pair_is_written_together_or_not_at_all(src, tmp_path, capsys, monkeypat
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(AccessKey, "write_file", fail)
-    with pytest.raises(OSError):
-        _lock(src, model, key)
+    assert _lock(src, model, key) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "No space left on device" in err[0]
     assert not model.exists() and not key.exists() and not list(tmp_path.glob(".*.tmp"))
 
 
@@ -196,3 +197,167 @@ def test_kill9_during_lock_leaves_a_pair_or_nothing(src, tmp_path, delay):
     # a rerun cleans the temp files the killed run left and completes
     assert subprocess.run(cmd, capture_output=True).returncode == 0
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def _self_consistent(key_path, edit):
+    """A malformed key whose own checksum is recomputed (so only the structural checks can catch it)."""
+    key = AccessKey.load(key_path)
+    edit(key.entries[0])
+    key.meta["key_sha256"] = key.digest()
+    return key
+
+
+@pytest.mark.parametrize(
+    "edit, match",
+    [
+        (lambda e: setattr(e, "positions", e.positions + 10**9), "outside"),
+        (lambda e: setattr(e, "name", "../../etc/passwd"), "does not have"),
+        (lambda e: setattr(e, "unit_size", 0), "unit size"),
+        (lambda e: setattr(e, "positions", e.positions.double()), "int64"),
+        (lambda e: setattr(e, "values", e.values[:-1]), "do not match"),
+    ],
+)
+def test_malformed_self_consistent_keys_are_refused(src, tmp_path, edit, match):
+    from empirical.checkpoint import load_checkpoint
+    from empirical.errors import UserError
+
+    model, key = tmp_path / "m.safetensors", tmp_path / "k.safetensors"
+    assert _lock(src, model, key) == 0
+    locked, _ = load_checkpoint(model)
+    before = model_sha256(locked)
+    forged = _self_consistent(key, edit)
+    with pytest.raises(UserError, match=match):
+        forged.restore(locked, inplace=True)
+    assert model_sha256(locked) == before  # nothing changed
+
+
+def _one_error(capsys, code, fragment):
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip() and not ln.startswith("INFO")]
+    assert code == 2 and len(err) == 1 and err[0].startswith("corelocker-bounds: error:") and fragment in err[0], err
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--train-subset", "0"], "train_subset"),
+        (["--train-subset", "-5"], "train_subset"),
+        (["--lr", "inf"], "lr"),
+        (["--width", "1000000000000"], "beyond"),
+        (["--hidden-layers", "200", "--width", "100000"], "GiB"),
+    ],
+)
+def test_train_options_are_checked(tmp_path, capsys, args, fragment):
+    base = {"--hidden-layers": "2", "--width": "8", "--epochs": "1"}
+    for k, v in zip(args[::2], args[1::2]):
+        base[k] = v
+    argv = ["train", "--out", str(tmp_path / "t"), "--no-progress"] + [x for kv in base.items() for x in kv]
+    _one_error(capsys, main(argv), fragment)
+    assert not (tmp_path / "t" / "model.safetensors").exists()
+
+
+def test_diverging_training_stops_and_does_not_block_the_fix(tmp_path, capsys, mnist):
+    out = tmp_path / "run"
+    bad = ["train", "--hidden-layers", "2", "--width", "16", "--epochs", "1", "--train-subset", "2000", "--lr", "1e30",
+           "--out", str(out), "--no-progress"]
+    _one_error(capsys, main(bad), "diverged")
+    assert not (out / "model.safetensors").exists()
+    good = [a if a != "1e30" else "0.001" for a in bad]
+    assert main(good) == 0  # the failed run's spec.json does not block the corrected command
+
+
+def test_corrupt_resume_point_asks_for_restart(tmp_path, capsys, mnist):
+    from empirical.train import RunOptions, TrainSpec, train
+
+    out = tmp_path / "run"
+    spec = TrainSpec(2, 16, 2, train_subset=2000)
+    train(spec, out, RunOptions(progress=False, stop_after_epochs=1))
+    state = out / "train_state.safetensors"
+    state.write_bytes(state.read_bytes()[: state.stat().st_size // 2])  # truncated
+    argv = ["train", "--hidden-layers", "2", "--width", "16", "--epochs", "2", "--train-subset", "2000",
+            "--out", str(out), "--no-progress"]
+    _one_error(capsys, main(argv), "--restart")
+    assert state.exists()  # never deleted silently
+    assert main([*argv, "--restart"]) == 0 and (out / "model.safetensors").exists()
+
+
+def test_edited_resume_point_is_refused(tmp_path, mnist):
+    from empirical.errors import UserError
+    from empirical.train import RunOptions, TrainSpec, train
+
+    out = tmp_path / "run"
+    spec = TrainSpec(2, 16, 2, train_subset=2000)
+    train(spec, out, RunOptions(progress=False, stop_after_epochs=1))
+    _rewrite(out / "train_state.safetensors", edit_tensors=lambda t: t["model.layers.0.weight"].add_(0.01))
+    with pytest.raises(UserError, match="corrupt or was edited"):
+        train(spec, out, RunOptions(progress=False))
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--batch", "0"], "--batch"),
+        (["--C-s", "nan"], "--C-s"),
+        (["--tau", "-1"], "--tau"),
+        (["--C-e", "inf"], "--C-e"),
+    ],
+)
+def test_check_bounds_options_are_checked(src, capsys, args, fragment):
+    _one_error(capsys, main(["check-bounds", str(src), *args]), fragment)
+
+
+def test_theory_empty_list_and_every_ratio_printed(capsys):
+    _one_error(capsys, main(["theory", "--ratios", ","]), "empty")
+    assert main(["theory", "--hidden-layers", "4", "--widths", "100", "--ratios", "0.00002,0.01"]) == 0
+    out = capsys.readouterr().out
+    assert "ratio 2e-05:" in out and "ratio 0.01:" in out
+
+
+def test_a_file_where_a_directory_goes(src, tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    _one_error(capsys, _lock(src, blocker / "m.safetensors", blocker / "k.safetensors"), "cannot write")
+    _one_error(capsys, main(["train", "--hidden-layers", "2", "--width", "8", "--out", str(blocker)]), "is a file")
+
+
+def test_full_disk(src, tmp_path, capsys):
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)], capture_output=True).returncode:
+        pytest.skip("cannot mount a small tmpfs here (needs root and mount rights)")
+    try:
+        before = _digest(src)
+        _one_error(capsys, _lock(src, mnt / "m.safetensors", mnt / "k.safetensors"), "No space left")
+        assert _digest(src) == before
+        assert not list(mnt.iterdir())  # neither file, no temp files
+    finally:
+        subprocess.run(["umount", str(mnt)], capture_output=True)
+
+
+def test_check_bounds_report_traps(src, tmp_path, capsys):
+    """Vacuous probabilities are starred, layers with nothing extracted get no tightness or tail,
+    and summary.json says what its Theorem 1 numbers are."""
+    import pandas as pd
+
+    out = tmp_path / "chk"
+    assert main(["check-bounds", str(src), "--ratio", "0.05", "--n-samples", "300", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    layers = pd.read_csv(out / "bounds_checks.csv")
+    none = layers[layers["n_extracted"] == 0]
+    assert len(none) and none["theorem3_meas_tightness_median"].isna().all()
+    assert none["theorem2_tail_at_mean_G"].isna().all()
+    if layers["theorem3_probability_vacuous"].fillna(False).astype(bool).any():
+        assert "* vacuous" in printed
+    summary = json.loads((out / "summary.json").read_text())
+    assert "spread over inputs" in summary["descriptions"]["output_spread_original"]
+
+
+def test_api_helpers(src):
+    from empirical import accuracy, test_set_for
+    from empirical.checkpoint import load_checkpoint
+    from empirical.train import TrainSpec
+
+    model, meta = load_checkpoint(src)
+    spec = TrainSpec.from_spec(meta["spec"])  # extra keys (fingerprint, key, …) are ignored
+    assert spec.hidden_layers == meta["spec"]["hidden_layers"]
+    x, y = test_set_for(meta["spec"], n=500)
+    assert accuracy(model, x, y)[0] > 0.5
