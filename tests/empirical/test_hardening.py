@@ -361,3 +361,34 @@ def test_api_helpers(src):
     assert spec.hidden_layers == meta["spec"]["hidden_layers"]
     x, y = test_set_for(meta["spec"], n=500)
     assert accuracy(model, x, y)[0] > 0.5
+
+
+@pytest.fixture(scope="module")
+def train_reference(tmp_path_factory, mnist):
+    from empirical.checkpoint import read_checkpoint
+    from empirical.train import RunOptions, TrainSpec, train
+
+    out = tmp_path_factory.mktemp("train_ref")
+    torch.set_num_threads(1)  # the subprocesses below run one thread: same arithmetic
+    try:
+        path = train(TrainSpec(3, 64, 3, train_subset=20000), out, RunOptions(progress=False))
+    finally:
+        torch.set_num_threads(os.cpu_count() or 1)
+    return read_checkpoint(path)[0]
+
+
+@pytest.mark.parametrize("delay", [2.5, 4.5])
+def test_kill9_during_train_then_rerun_matches(train_reference, tmp_path, delay):
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "empirical.cli", "train", "--hidden-layers", "3", "--width", "64", "--epochs", "3",
+           "--train-subset", "20000", "--out", str(out), "--no-progress"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    time.sleep(delay)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert subprocess.run(cmd, capture_output=True, env=env).returncode == 0
+    from empirical.checkpoint import read_checkpoint
+
+    got = read_checkpoint(out / "model.safetensors")[0]
+    assert all(torch.equal(got[k], train_reference[k]) for k in train_reference)
