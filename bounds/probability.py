@@ -10,10 +10,24 @@ from __future__ import annotations
 import numpy as np
 
 
-def is_vacuous(p):
-    """True where a probability bound lies outside the open interval (0, 1) (or is NaN)."""
+def is_vacuous(p, kind: str = "two-sided"):
+    """True where a probability bound says nothing (or is NaN).
+
+    ``kind="lower"`` ("with probability at least p"): vacuous unless 0 < p <= 1 — a lower bound of
+    exactly 1 is the strongest statement there is. ``kind="upper"`` ("with probability at most p",
+    a tail bound): vacuous unless 0 <= p < 1 — an upper bound of 0 is a certainty. The default
+    ``"two-sided"`` flags anything outside the open interval (0, 1).
+    """
     p = np.asarray(p, dtype=float)
-    out = ~((p > 0.0) & (p < 1.0))
+    if kind == "lower":
+        ok = (p > 0.0) & (p <= 1.0)
+    elif kind == "upper":
+        ok = (p >= 0.0) & (p < 1.0)
+    elif kind == "two-sided":
+        ok = (p > 0.0) & (p < 1.0)
+    else:
+        raise ValueError(f"kind must be 'lower', 'upper' or 'two-sided', got {kind!r}")
+    out = ~ok
     return bool(out) if out.ndim == 0 else out
 
 

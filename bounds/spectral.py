@@ -65,12 +65,13 @@ def spectral_norm(A):
     return _lanczos_norm(A, A.dtype)
 
 
-def conv_operator_norm_zero_padded(weight, n, padding=None, stride=1):
+def conv_operator_norm_zero_padded(weight, n, padding=None, stride=1, return_operator=False):
     """‖·‖₂ of the zero-padded convolution x ↦ conv2d(x, F, padding) on c×n×n inputs.
 
     What a real (non-circular) conv layer computes; not given by Lemma 4. Found by Lanczos
     on the normal operator with conv2d / conv_transpose2d (its adjoint) in float64.
-    ``padding`` defaults to q//2 ("same" for odd q).
+    ``padding`` defaults to q//2 ("same" for odd q). ``return_operator=True`` returns the scipy
+    ``LinearOperator`` (matvec = the layer, rmatvec = its adjoint) instead of the norm.
     """
     import torch
     import torch.nn.functional as nnf
@@ -96,14 +97,19 @@ def conv_operator_norm_zero_padded(weight, n, padding=None, stride=1):
         x = torch.from_numpy(np.ascontiguousarray(v, dtype=np.float64)).reshape(1, c_in, n, n)
         return nnf.conv2d(x, Ft, padding=padding, stride=stride).reshape(-1).numpy()
 
+    # the adjoint is conv_transpose2d; when (n + 2p − q) is not a multiple of the stride its output is
+    # short of n by that remainder, which output_padding restores *with* the kernel taps that reach it
+    # (zero-padding the short map instead drops them: a wrong adjoint)
+    output_padding = tuple(n - ((o - 1) * stride - 2 * padding + q) for o, q in zip(out_hw, (qh, qw)))
+
     def rmatvec(u):
         y = torch.from_numpy(np.ascontiguousarray(u, dtype=np.float64)).reshape(1, c_out, *out_hw)
-        x = nnf.conv_transpose2d(y, Ft, padding=padding, stride=stride)
-        # conv_transpose2d may return a smaller map when stride does not divide evenly
-        pad_h, pad_w = n - x.shape[2], n - x.shape[3]
-        return nnf.pad(x, (0, pad_w, 0, pad_h)).reshape(-1).numpy()
+        x = nnf.conv_transpose2d(y, Ft, padding=padding, stride=stride, output_padding=output_padding)
+        return x.reshape(-1).numpy()
 
     op = LinearOperator((n_out, n_in), matvec=matvec, rmatvec=rmatvec, dtype=np.float64)
+    if return_operator:
+        return op
     if min(n_in, n_out) <= DENSE_CUTOFF:
         dense = np.stack([matvec(e) for e in np.eye(n_in)], axis=1)
         return float(np.linalg.norm(dense, 2))

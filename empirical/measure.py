@@ -233,13 +233,13 @@ def measure(
         row["theorem2_tail_at_mean_G"] = (
             float(bounds.theorem2_tail_bound(g_mean, mm, N, D_w, C_w)) if g_mean > 0 and counts[m] > 0 else np.nan
         )
-        for p in (
-            "property3_tail_at_mu",
-            "theorem3_probability",
-            "theorem3_probability_union",
-            "theorem2_tail_at_mean_G",
+        for p, kind in (
+            ("property3_tail_at_mu", "upper"),
+            ("theorem3_probability", "lower"),
+            ("theorem3_probability_union", "lower"),
+            ("theorem2_tail_at_mean_G", "upper"),
         ):
-            row[f"{p}_vacuous"] = bool(bounds.is_vacuous(row[p])) if not np.isnan(row[p]) else np.nan
+            row[f"{p}_vacuous"] = bool(bounds.is_vacuous(row[p], kind)) if not np.isnan(row[p]) else np.nan
         row.update(weight_statistics(W[m], fan_in[m], rng))
         rows.append(row)
 

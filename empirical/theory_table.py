@@ -84,8 +84,9 @@ def theory_rows(hidden_layers: int, width: int, ratio: float, c: Constants) -> d
         theorem2_tail=float(bounds.theorem2_tail_bound(c.mu_theorem2, H, N, D_w, C_w)),
         variance_bound_init=bounds.variance_bound(c.x_norm**2, widths, sigma, sigma, c.lipschitz),
     )
-    for p in ("p_lam", "p_out_norm", "p_theorem3", "p_theorem3_union", "theorem2_tail"):
-        row[f"{p}_vacuous"] = bool(bounds.is_vacuous(row[p]))
+    for p, kind in (("p_lam", "lower"), ("p_out_norm", "lower"), ("p_theorem3", "lower"),
+                    ("p_theorem3_union", "lower"), ("theorem2_tail", "upper")):
+        row[f"{p}_vacuous"] = bool(bounds.is_vacuous(row[p], kind))
     return row
 
 

@@ -46,3 +46,46 @@ def test_bad_input():
         bounds.spectral_norm(np.ones(5))
     with pytest.raises(ValueError, match="NaN"):
         bounds.spectral_norm(np.array([[np.nan, 1.0], [0.0, 1.0]]))
+
+
+def _dense_conv(F, n, padding, stride):
+    """Brute force: the zero-padded strided conv as a dense matrix, one basis vector at a time."""
+    import torch
+    import torch.nn.functional as nnf
+
+    Ft = torch.as_tensor(F, dtype=torch.float64)
+    c_in = F.shape[1]
+    cols = []
+    for i in range(c_in * n * n):
+        e = torch.zeros(c_in * n * n, dtype=torch.float64)
+        e[i] = 1
+        cols.append(nnf.conv2d(e.reshape(1, c_in, n, n), Ft, padding=padding, stride=stride).reshape(-1))
+    return torch.stack(cols, dim=1).numpy()
+
+
+@pytest.mark.parametrize(
+    "c, n, padding, stride",
+    [(16, 10, 1, 2), (4, 9, 0, 2), (6, 11, 1, 3), (3, 8, 2, 2), (5, 12, 1, 1)],
+)
+def test_zero_padded_norm_with_strides_matches_dense_jacobian(c, n, padding, stride):
+    """Lanczos path included (16×16×3×3, n = 10, p = 1, s = 2: 1600 unknowns > the dense cut-off)."""
+    rng = np.random.default_rng(c * 100 + n)
+    F = rng.standard_normal((c, c, 3, 3))
+    dense = _dense_conv(F, n, padding, stride)
+    want = np.linalg.norm(dense, 2)
+    got = bounds.conv_operator_norm_zero_padded(F, n, padding=padding, stride=stride)
+    assert got == pytest.approx(want, rel=1e-9)
+    op = bounds.conv_operator_norm_zero_padded(F, n, padding=padding, stride=stride, return_operator=True)
+    x, y = rng.standard_normal(op.shape[1]), rng.standard_normal(op.shape[0])
+    assert np.dot(op.matvec(x), y) == pytest.approx(np.dot(x, op.rmatvec(y)), rel=1e-10)  # ⟨Ax, y⟩ = ⟨x, Aᵀy⟩
+    np.testing.assert_allclose(op.rmatvec(y), dense.T @ y, rtol=1e-10, atol=1e-10)
+
+
+def test_is_vacuous_respects_the_bound_direction():
+    assert not bounds.is_vacuous(1.0, "lower") and bounds.is_vacuous(0.0, "lower")
+    assert not bounds.is_vacuous(0.0, "upper") and bounds.is_vacuous(1.0, "upper")
+    assert bounds.is_vacuous(1.0) and bounds.is_vacuous(0.0)  # two-sided: the open interval
+    assert bounds.is_vacuous(float("nan"), "lower") and bounds.is_vacuous(-0.5, "upper")
+    np.testing.assert_array_equal(bounds.is_vacuous([0.5, 1.0, 1.5], "lower"), [False, False, True])
+    with pytest.raises(ValueError):
+        bounds.is_vacuous(0.5, "sideways")
