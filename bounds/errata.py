@@ -164,12 +164,24 @@ ERRATA: tuple[Erratum, ...] = (
         "test_e_t1_mean_zero_needed",
     ),
     Erratum(
+        "E-T1-OUT",
+        "Theorem 1; the L^m of Properties 2, 5 and Theorems 3, 4",
+        "L² (resp. L) applied in every layer, the output layer included",
+        "Section 2.1's output layer is linear: its factor is 1, not L. With L >= 1 the printed form is only "
+        "looser; with L < 1 it is not a bound (φ = 0.5·tanh: Monte Carlo above the printed value). "
+        "``bounds.variance_bound(..., output_lipschitz=1)`` is the reading for a linear output layer",
+        "wrong",
+        "test_e_t1_output_layer_is_linear",
+    ),
+    Erratum(
         "E-T2-LB",
         "Theorem 2, eq. (1)",
         "‖y⁽ᵐ⁾ − y*⁽ᵐ⁾‖₂ ≥ G⁽ᵐ⁾ when extracting the largest weights",
-        "not guaranteed: the proof needs y⁽ᵐ⁻¹⁾ ≤ y*⁽ᵐ⁻¹⁾ entrywise (footnote 4), which mixed-sign "
-        "extraction breaks; a two-neuron network with the largest weight extracted gives d = 0 < G = 1. "
-        "The toolkit reports the fraction of samples where it holds",
+        "not guaranteed. The broken step is y⁽ᵐ⁻¹⁾ ≤ y*⁽ᵐ⁻¹⁾ ⇒ Wᵢy⁽ᵐ⁻¹⁾ ≤ Wᵢy*⁽ᵐ⁻¹⁾, false when the "
+        "remaining weights are negative — even when footnote 4's y⁽ᵐ⁻¹⁾ ≤ y*⁽ᵐ⁻¹⁾ holds: W*⁽¹⁾ = [5; 1], "
+        "W*⁽²⁾ = [1, −6], x = 1, ReLU, top-2 extraction gives y⁽¹⁾ = (0, 1) ≤ y*⁽¹⁾ = (5, 1) and "
+        "d⁽²⁾ = 0 < G⁽²⁾ = 5 (a two-neuron output layer gives d = 0 < G = 1 too). The toolkit reports the "
+        "fraction of samples where it holds",
         "wrong",
         "test_e_t2_lower_bound_counterexample",
     ),
@@ -195,8 +207,9 @@ ERRATA: tuple[Erratum, ...] = (
         "E-T4-GEQ",
         "Theorem 4, proof",
         "P{… ≤ G + η} = P{‖W − W*‖ ≥ μ}·…",
-        "the event needed is ‖W − W*‖₂ ≤ μ (as in Theorem 3); when ‖ΔW‖₂ > μ the bound fails",
-        "wrong",
+        "the event needed is ‖W − W*‖₂ ≤ μ (as in Theorem 3); when ‖ΔW‖₂ > μ the bound fails. The final "
+        "printed probability is the one for the ≤ event, so the theorem stands (a slip in the proof)",
+        "harmless",
         "test_e_t4_event_direction",
     ),
     Erratum(

@@ -29,23 +29,30 @@ def _layer_terms(x_sq_norm, widths, sigma_w, sigma_b, lipschitz):
     return x_sq, widths, sw, sb, L
 
 
-def second_moment_bounds(x_sq_norm, widths, sigma_w, sigma_b, lipschitz=1.0):
-    """Theorem 1's recursion, every layer: [S₁..S_M] with S_m >= E‖y⁽ᵐ⁾‖₂² >= V(y⁽ᵐ⁾)."""
+def second_moment_bounds(x_sq_norm, widths, sigma_w, sigma_b, lipschitz=1.0, output_lipschitz=None):
+    """Theorem 1's recursion, every layer: [S₁..S_M] with S_m >= E‖y⁽ᵐ⁾‖₂² >= V(y⁽ᵐ⁾).
+
+    ``output_lipschitz``: the Lipschitz constant of layer M's activation. ``None`` applies
+    ``lipschitz`` to every layer, as the printed theorem does; Section 2.1's network has a linear
+    output layer (``output_lipschitz=1``), and with L < 1 only that reading is a bound (E-T1-OUT).
+    """
     x_sq, widths, sw, sb, L = _layer_terms(x_sq_norm, widths, sigma_w, sigma_b, lipschitz)
+    L_out = L if output_lipschitz is None else float(_checks.nonnegative("output_lipschitz", output_lipschitz))
     out, s = [], x_sq
-    for n, w, b in zip(widths, sw, sb):
-        s = L**2 * n * (w**2 * s + b**2)
+    for m, (n, w, b) in enumerate(zip(widths, sw, sb)):
+        Lm = L_out if m == len(widths) - 1 else L
+        s = Lm**2 * n * (w**2 * s + b**2)
         out.append(s)
     return np.array(out)
 
 
-def variance_bound(x_sq_norm, widths, sigma_w, sigma_b, lipschitz=1.0):
+def variance_bound(x_sq_norm, widths, sigma_w, sigma_b, lipschitz=1.0, output_lipschitz=None):
     """Theorem 1 (corrected): V(y⁽ᴹ⁾) <= ‖x‖²·Πₘ L²N⁽ᵐ⁾σ_w⁽ᵐ⁾² + Σₘ L²N⁽ᵐ⁾σ_b⁽ᵐ⁾²·Π_{l>m} L²N⁽ˡ⁾σ_w⁽ˡ⁾².
 
     ``widths`` = [N⁽¹⁾..N⁽ᴹ⁾]; ``sigma_w``/``sigma_b`` scalars or one per layer. Equality holds
     for identity activations (L = 1), which the tests use as a Monte-Carlo reference.
     """
-    return float(second_moment_bounds(x_sq_norm, widths, sigma_w, sigma_b, lipschitz)[-1])
+    return float(second_moment_bounds(x_sq_norm, widths, sigma_w, sigma_b, lipschitz, output_lipschitz)[-1])
 
 
 def variance_bound_literal(x_sq_norm, N, M, sigma_w, sigma_b, lipschitz=1.0, exponent=None):

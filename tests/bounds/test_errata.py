@@ -184,6 +184,15 @@ def test_e_t2_lower_bound_counterexample():
     G = np.linalg.norm(W @ y_prev - W @ y_prev_star)
     assert (d, G) == (0.0, 1.0)
     assert d < G
+    # footnote 4's condition y⁽¹⁾ <= y*⁽¹⁾ holds and the claim still fails (issue 9's review):
+    # W*⁽¹⁾ = [5; 1], W*⁽²⁾ = [1, −6], x = 1, ReLU; top-2 by |w| extracts the 5 and the −6
+    W1s, W2s, x = np.array([[5.0], [1.0]]), np.array([[1.0, -6.0]]), np.array([1.0])
+    W1, W2 = np.array([[0.0], [1.0]]), np.array([[1.0, 0.0]])
+    y1s, y1 = relu(W1s @ x), relu(W1 @ x)
+    assert np.all(y1 <= y1s) and tuple(y1) == (0.0, 1.0)
+    d2 = np.linalg.norm(relu(W2 @ y1) - relu(W2s @ y1s))
+    G2 = np.linalg.norm(relu(W2 @ y1) - relu(W2 @ y1s))
+    assert (d2, G2) == (0.0, 5.0)
 
 
 def test_e_t2_first_layer_zero():
@@ -235,3 +244,21 @@ def test_readme_errata_table_is_current():
 
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     assert errata_markdown() in readme
+
+
+def test_e_t1_output_layer_is_linear():
+    """φ = 0.5·tanh (L = 0.5) in the hidden layers, linear output: the printed L in every layer undershoots."""
+    rng = np.random.default_rng(11)
+    x, widths, sw, sb, T = np.array([1.5, -1.0, 0.8, 1.2]), [8, 8, 3], 0.25, 0.05, 40000  # tanh near-linear
+    y = np.broadcast_to(x, (T, 4))
+    for m, n in enumerate(widths):
+        a_w, a_b = sw * 3**0.5, sb * 3**0.5  # uniform with these standard deviations (mean zero)
+        W = rng.uniform(-a_w, a_w, size=(T, n, y.shape[1]))
+        z = np.einsum("tij,tj->ti", W, y) + rng.uniform(-a_b, a_b, size=(T, n))
+        y = z if m == len(widths) - 1 else 0.5 * np.tanh(z)
+    q = ((y - y.mean(0)) ** 2).sum(1)
+    v, se = q.mean(), q.std() / np.sqrt(T)
+    printed = bounds.variance_bound(x @ x, widths, sw, sb, lipschitz=0.5)
+    corrected = bounds.variance_bound(x @ x, widths, sw, sb, lipschitz=0.5, output_lipschitz=1.0)
+    assert printed < v - 5 * se  # the printed form is violated
+    assert v <= corrected + 3 * se
