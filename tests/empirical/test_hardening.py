@@ -392,3 +392,24 @@ def test_kill9_during_train_then_rerun_matches(train_reference, tmp_path, delay)
 
     got = read_checkpoint(out / "model.safetensors")[0]
     assert all(torch.equal(got[k], train_reference[k]) for k in train_reference)
+
+
+def test_read_only_directory(src, tmp_path, capsys):
+    if os.geteuid() == 0:
+        pytest.skip("running as root: directory permissions do not stop root (the full-disk test covers write errors)")
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        _one_error(capsys, _lock(src, ro / "m.safetensors", ro / "k.safetensors"), "ro")
+    finally:
+        ro.chmod(0o700)
+
+
+def test_unwritable_cache_directory(tmp_path, capsys, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    monkeypatch.setenv("CORELOCKER_CACHE", str(blocker / "cache"))
+    code = main(["train", "--hidden-layers", "2", "--width", "8", "--epochs", "1", "--out", str(tmp_path / "t"),
+                 "--no-progress"])
+    _one_error(capsys, code, "cache")
