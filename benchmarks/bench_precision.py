@@ -58,11 +58,19 @@ def main(argv=None):
             a32, t32 = res[(h, w, s, "fp32")]
             a16, t16 = res[(h, w, s, "bf16")]
             diffs.append(a16 - a32)
-            rows.append([f"{h} × {w}", s, f"{a32:.4f}", f"{a16:.4f}", f"{100 * (a16 - a32):+.2f}", f"{t32:.0f}",
-                         f"{t16:.0f}", f"{t32 / t16:.2f}×"])
-    spread = [
-        abs(res[(h, w, seeds[0], "fp32")][0] - res[(h, w, s, "fp32")][0]) for h, w in cells for s in seeds[1:]
-    ]
+            rows.append(
+                [
+                    f"{h} × {w}",
+                    s,
+                    f"{a32:.4f}",
+                    f"{a16:.4f}",
+                    f"{100 * (a16 - a32):+.2f}",
+                    f"{t32:.0f}",
+                    f"{t16:.0f}",
+                    f"{t32 / t16:.2f}×",
+                ]
+            )
+    spread = [abs(res[(h, w, seeds[0], "fp32")][0] - res[(h, w, s, "fp32")][0]) for h, w in cells for s in seeds[1:]]
     text = (
         f"# bf16 autocast vs fp32 training ({args.epochs} epochs, MNIST, Adam 1e-3, batch 128)\n\n"
         f"Machine: {machine_line()}; two single-thread worker processes. "
@@ -73,8 +81,11 @@ def main(argv=None):
             rows,
         )
         + f"\n\nmean bf16 − fp32: {100 * np.mean(diffs):+.3f} pp (max |diff| {100 * np.max(np.abs(diffs)):.2f} pp);"
-        + (f" fp32 seed-to-seed |diff|: mean {100 * np.mean(spread):.2f} pp, max {100 * np.max(spread):.2f} pp.\n"
-           if spread else "\n")
+        + (
+            f" fp32 seed-to-seed |diff|: mean {100 * np.mean(spread):.2f} pp, max {100 * np.max(spread):.2f} pp.\n"
+            if spread
+            else "\n"
+        )
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _util import machine_line, markdown_table  # noqa: E402
 
@@ -69,7 +68,9 @@ def main(argv=None):
         t = time.perf_counter()
         re_acc.append(top_accuracy(locked, x, y))
         t_eval_re += time.perf_counter() - t
-    same = [(float(a), float(b)) for a, b in sweep_acc] == re_acc and model_sha256(sweep.set_ratio(ratios[-1])) == model_sha256(extract(model, ratios[-1])[0])
+    same = [(float(a), float(b)) for a, b in sweep_acc] == re_acc and model_sha256(
+        sweep.set_ratio(ratios[-1])
+    ) == model_sha256(extract(model, ratios[-1])[0])
 
     rows_a = [
         ["extraction only", f"{t_extract:.2f}", f"{t_sweep_extract:.2f}", f"{t_extract / t_sweep_extract:.1f}×"],

@@ -17,6 +17,6 @@ from empirical.models import make_fcn as make_fcn
 from empirical.ratio import n_extracted as n_extracted
 from empirical.sweep import top_accuracy as top_accuracy
 from empirical.train import RunOptions as RunOptions
-from empirical.train import accuracy as accuracy
 from empirical.train import TrainSpec as TrainSpec
+from empirical.train import accuracy as accuracy
 from empirical.train import train as train

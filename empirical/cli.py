@@ -218,7 +218,9 @@ def _run_lock(args) -> int:
         ratio, found = args.ratio, None
         if args.target_accuracy is not None:
             if args.mode != "global":
-                raise UserError("--target-accuracy searches a global ranking; it cannot be combined with --mode per-layer")
+                raise UserError(
+                    "--target-accuracy searches a global ranking; it cannot be combined with --mode per-layer"
+                )
             model, meta, x, y = _checkpoint_and_data(args)
             found = _search(args, model, x, y, args.indicator, args.scope, args.seed)
             ratio = found.ratio
@@ -376,14 +378,13 @@ def _add_check_bounds(sub):
 
 def _run_check_bounds(args) -> int:
     import json
+    import math
 
     from empirical import data as data_mod
     from empirical._io import write_csv, write_text
     from empirical.checkpoint import load_checkpoint
     from empirical.extraction import extract
     from empirical.measure import Constants, format_layers, measure
-
-    import math
 
     if args.batch < 1:
         raise UserError(f"--batch must be >= 1, got {args.batch}")
@@ -479,8 +480,10 @@ def _run_utility_curve(args) -> int:
     write_csv(args.out / "table5.csv", table)
     spec = meta["spec"]
     name = f"{spec.get('hidden_layers')}×{spec.get('width')} FCN"
-    _save(accuracy_curves(curve, args.targets, title=f"{name}: accuracy vs extraction ratio"),
-          args.out / "utility_curve.png")
+    _save(
+        accuracy_curves(curve, args.targets, title=f"{name}: accuracy vs extraction ratio"),
+        args.out / "utility_curve.png",
+    )
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     print(f"wrote {args.out}/curve.csv, table5.csv, utility_curve.png")
     return 0
@@ -514,8 +517,15 @@ def _search(args, model, x, y, indicator="l1", scope="hidden", seed=0):
     if args.window < 0:
         raise UserError(f"--window must be >= 0, got {args.window}")
     return ratio_for_utility(
-        model, x, y, args.target_accuracy if hasattr(args, "target_accuracy") else args.target,
-        indicator=indicator, scope=scope, seed=seed, tolerance=args.tolerance, window=args.window,
+        model,
+        x,
+        y,
+        args.target_accuracy if hasattr(args, "target_accuracy") else args.target,
+        indicator=indicator,
+        scope=scope,
+        seed=seed,
+        tolerance=args.tolerance,
+        window=args.window,
     )
 
 

@@ -188,7 +188,9 @@ def run_lock(run_dir: Path):
         fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         fh.close()
-        raise UserError(f"another grid run is writing into {run_dir} (locked); wait for it or choose another --out")
+        raise UserError(
+            f"another grid run is writing into {run_dir} (locked); wait for it or choose another --out"
+        ) from None
     try:
         yield
     finally:
@@ -346,7 +348,14 @@ def run_cell(cell: Cell, config: GridConfig, run_dir, options: GridOptions = Gri
             below = l1[l1["top1"] <= target]
             start = int(below["n_extracted"].iloc[0]) if len(below) else int(l1["n_extracted"].iloc[-1])
             found = ratio_for_utility(
-                model, x_te, y_te, target, indicator=config.indicator, seed=0, start_k=start, window=0,
+                model,
+                x_te,
+                y_te,
+                target,
+                indicator=config.indicator,
+                seed=0,
+                start_k=start,
+                window=0,
                 rel_resolution=0.01,
             ).as_row()
             found["status"] = "found"

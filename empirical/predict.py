@@ -85,7 +85,7 @@ def fit_theory(df: pd.DataFrame, fit_C_s: bool = True) -> TheoryFit:
         return _logistic(p[0] * (log_eta(df, p[2] if fit_C_s else 1.0) - p[1])) - y
 
     best = None
-    for c0 in ([0.01, 0.1, 1.0, 10.0] if fit_C_s else [1.0]):
+    for c0 in [0.01, 0.1, 1.0, 10.0] if fit_C_s else [1.0]:
         le = log_eta(df, c0)
         x0 = [2.0, float(np.median(le)), c0]
         lo, hi = [1e-3, -1e3, 0.0], [1e3, 1e3, 100.0 if fit_C_s else 1.0 + 1e-9]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from fractions import Fraction
 
 from empirical.errors import UserError
 
@@ -20,15 +19,18 @@ def check_ratio(ratio) -> float:
 
 
 def n_extracted(ratio, n_candidates: int) -> int:
-    """k = ⌈r·D⌉ units out of D candidates, at least 1 (Definition 1 needs D^α <= D).
+    """k = ⌈r·D⌉ units out of D candidates, at least 1 (Definition 1; ``bounds.fcn_grid.extracted_count``).
 
     r·D is computed exactly on the ratio's shortest decimal form (``repr``), so 0.00002 of
     3,000,000 is 60, not 61 from floating-point round-up.
     """
+    from bounds.fcn_grid import extracted_count
+
     r = check_ratio(ratio)
-    if n_candidates < 1:
-        raise UserError(f"no candidate units to extract from (D = {n_candidates})")
-    return min(n_candidates, max(1, math.ceil(Fraction(repr(r)) * n_candidates)))
+    try:
+        return extracted_count(r, n_candidates)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
 
 
 def ratio_for_k(k: int, n_candidates: int) -> float:

@@ -209,7 +209,9 @@ def claims(run_dir, n_boot: int = 2000) -> pd.DataFrame:
                     "Theorem 3",
                     "PASS" if ex[col].min() == 1 else "FAIL",
                     f"min fraction {ex[col].min():.4f}; bound/d (median per layer) "
-                    f"{tight.min():.3g} … {tight.max():.3g}" if len(tight) else f"min fraction {ex[col].min():.4f}",
+                    f"{tight.min():.3g} … {tight.max():.3g}"
+                    if len(tight)
+                    else f"min fraction {ex[col].min():.4f}",
                     "float rtol",
                 )
             )
@@ -237,7 +239,10 @@ def claims(run_dir, n_boot: int = 2000) -> pd.DataFrame:
     cells_paper = analysis.cell_table(res, PAPER_RATIO)
     clear = analysis.clearest_ratio(res)
     cells_clear = analysis.cell_table(res, clear)
-    statements = [(f"ratio {_pct(PAPER_RATIO)} (Figure 5's)", cells_paper), (f"ratio {_pct(clear)} (clearest)", cells_clear)]
+    statements = [
+        (f"ratio {_pct(PAPER_RATIO)} (Figure 5's)", cells_paper),
+        (f"ratio {_pct(clear)} (clearest)", cells_clear),
+    ]
     crit50 = crit[(crit["target"] == 0.5) & (crit["status"] == "found")] if len(crit) else crit
     if len(crit50):
         c = crit50.groupby(["hidden_layers", "width"], as_index=False)["ratio"].mean()
@@ -291,8 +296,10 @@ def claims(run_dir, n_boot: int = 2000) -> pd.DataFrame:
                 f"{100 * m_l1.iloc[-1]:.1f} vs {100 * m_rn.iloc[-1]:.1f} pp; ℓ1 ahead at {better:.0%} of the ratios",
             )
         )
-    mono = l1.sort_values("ratio").groupby(["hidden_layers", "width", "seed"])["acc_extracted"].apply(
-        lambda a: bool(np.all(np.diff(a.to_numpy()) <= 0.005))
+    mono = (
+        l1.sort_values("ratio")
+        .groupby(["hidden_layers", "width", "seed"])["acc_extracted"]
+        .apply(lambda a: bool(np.all(np.diff(a.to_numpy()) <= 0.005)))
     )
     rows.append(
         _row(
@@ -346,7 +353,9 @@ def write_figures(run_dir) -> list[Path]:
     rho = analysis.theory_correlations(cells)
     if len(rho):
         p = out / "theory_vs_drop.png"
-        _save(figures.theory_vs_drop(cells, rho, f"theory quantities vs measured accuracy drop, ratio {_pct(clear)}"), p)
+        _save(
+            figures.theory_vs_drop(cells, rho, f"theory quantities vs measured accuracy drop, ratio {_pct(clear)}"), p
+        )
         paths.append(p)
     if len(mc):
         p = out / "theorem1_monte_carlo.png"
@@ -390,7 +399,7 @@ def write_report(run_dir, n_boot: int = 2000) -> Path:
         f"Cells finished: {n_cells} of {n_expected}.",
         "",
         "Ratios are shares of the *candidate* weights (W⁽²⁾..W⁽ᴴ⁾, Section 3.1); `share_of_parameters` in "
-        "`results.csv` gives the same extraction as a share of all parameters (the paper's \"global ratio\").",
+        '`results.csv` gives the same extraction as a share of all parameters (the paper\'s "global ratio").',
         "",
         "## Verdicts",
         "",
@@ -413,9 +422,11 @@ def write_report(run_dir, n_boot: int = 2000) -> Path:
     ]
     found = crit[crit["status"] == "found"] if len(crit) else crit
     for target in sorted(found["target"].unique(), reverse=True) if len(found) else []:
-        c = found[found["target"] == target].groupby(["hidden_layers", "width"], as_index=False)[
-            ["ratio", "accuracy_heldout"]
-        ].mean()
+        c = (
+            found[found["target"] == target]
+            .groupby(["hidden_layers", "width"], as_index=False)[["ratio", "accuracy_heldout"]]
+            .mean()
+        )
         parts += [
             f"Critical ℓ1 ratio (%) for accuracy <= {target:.0%} (chosen on even test images; the held-out odd "
             f"images give accuracy {c['accuracy_heldout'].min():.3f}–{c['accuracy_heldout'].max():.3f}):",

@@ -60,7 +60,9 @@ def output_lock(paths):
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 os.close(fd)
-                raise UserError(f"another corelocker-bounds command is writing into {d}; try again when it ends") from None
+                raise UserError(
+                    f"another corelocker-bounds command is writing into {d}; try again when it ends"
+                ) from None
             held.append(fd)
         yield
     finally:

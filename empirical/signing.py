@@ -74,5 +74,7 @@ def verify(public_path: Path, msg: bytes, signature_hex: str | None) -> None:
     try:
         pub.verify(bytes.fromhex(signature_hex), msg)
     except (InvalidSignature, ValueError):
-        raise UserError("the owner's signature does not verify: the key or the locked model was altered, "
-                        "or they were not issued together by this owner") from None
+        raise UserError(
+            "the owner's signature does not verify: the key or the locked model was altered, "
+            "or they were not issued together by this owner"
+        ) from None

@@ -75,7 +75,9 @@ def rank_units(model: nn.Module, max_ratio, indicator="l1", scope="hidden", mode
     layers, positions = [], []
     for group, k in zip(groups, ks):
         if sum(c.n_units for c in group) <= CHUNK:  # small enough to score at once: one stable sort
-            scores = torch.cat([_scores(params[c.name], c, a, b, indicator, seed) for c in group for a, b in _chunks(c)])
+            scores = torch.cat(
+                [_scores(params[c.name], c, a, b, indicator, seed) for c in group for a, b in _chunks(c)]
+            )
             order = torch.sort(scores, descending=True, stable=True).indices[:k].cpu().numpy()  # ties: layer, index
             sizes = [c.n_units for c in group]
             layer_of = np.repeat([c.layer for c in group], sizes)

@@ -201,8 +201,9 @@ def exhaustive_scan(model, x, y, indicator="l1", scope="hidden", seed=0, batch=2
 DEFAULT_CURVE_RATIOS = tuple(sorted({float(f"{v:.3g}") for v in np.logspace(-5, np.log10(0.5), 40)} | {0.00002}))
 
 
-def utility_curve(model, x, y, ratios=DEFAULT_CURVE_RATIOS, indicators=("l1", "random"), random_seeds=5,
-                  scope="hidden", batch=2000) -> pd.DataFrame:
+def utility_curve(
+    model, x, y, ratios=DEFAULT_CURVE_RATIOS, indicators=("l1", "random"), random_seeds=5, scope="hidden", batch=2000
+) -> pd.DataFrame:
     """Accuracy (top-1, top-3) vs ratio for each indicator; ``random`` over ``random_seeds`` seeds (Figure 6)."""
     frames = []
     for ind in indicators:

@@ -27,8 +27,15 @@ def _heatmap(ax, table: pd.DataFrame, fmt, cmap, label, vmin=None, vmax=None):
         for j in range(vals.shape[1]):
             v = vals[i, j]
             dark = np.isfinite(v) and im.norm(v) > 0.6
-            ax.text(j, i, "—" if not np.isfinite(v) else fmt(v), ha="center", va="center", fontsize=7,
-                    color="white" if dark else "black")
+            ax.text(
+                j,
+                i,
+                "—" if not np.isfinite(v) else fmt(v),
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if dark else "black",
+            )
     plt.colorbar(im, ax=ax, label=label, shrink=0.85)
 
 
@@ -114,8 +121,9 @@ def theory_vs_drop(points: pd.DataFrame, rho: pd.DataFrame, title: str = ""):
 def theorem1_monte_carlo(mc: pd.DataFrame, title: str = ""):
     """Theorem 1: Monte-Carlo V(y⁽ᴹ⁾) over re-initialised networks (± 2 SE) against the bound, log-log."""
     fig, ax = plt.subplots(figsize=(5, 4.4), constrained_layout=True)
-    ax.errorbar(mc["bound"], mc["mc_variance"], yerr=2 * mc["mc_se"], fmt="o", ms=3, alpha=0.7,
-                label="Monte Carlo (± 2 SE)")
+    ax.errorbar(
+        mc["bound"], mc["mc_variance"], yerr=2 * mc["mc_se"], fmt="o", ms=3, alpha=0.7, label="Monte Carlo (± 2 SE)"
+    )
     lo, hi = min(mc["bound"].min(), mc["mc_variance"].min()), max(mc["bound"].max(), mc["mc_variance"].max())
     ax.plot([lo, hi], [lo, hi], "k-", lw=0.8, label="= bound")
     ax.set_xscale("log")

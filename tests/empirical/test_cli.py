@@ -164,12 +164,33 @@ def bad_cases(tiny_run, tmp_path):
         (["ratio-for-utility", "--checkpoint", str(run_dir), "--target", "0.5", "--tolerance", "-1"], "tolerance"),
         (["ratio-for-utility", "--checkpoint", str(text), "--target", "0.5"], "not a readable"),
         (
-            ["lock", "--checkpoint", str(run_dir), "--target-accuracy", "0.01", "--out-model", out, "--key", out + ".k"],
+            [
+                "lock",
+                "--checkpoint",
+                str(run_dir),
+                "--target-accuracy",
+                "0.01",
+                "--out-model",
+                out,
+                "--key",
+                out + ".k",
+            ],
             "target accuracy",
         ),
         (
-            ["lock", "--checkpoint", str(run_dir), "--target-accuracy", "0.5", "--mode", "per-layer", "--out-model",
-             out, "--key", out + ".k"],
+            [
+                "lock",
+                "--checkpoint",
+                str(run_dir),
+                "--target-accuracy",
+                "0.5",
+                "--mode",
+                "per-layer",
+                "--out-model",
+                out,
+                "--key",
+                out + ".k",
+            ],
             "per-layer",
         ),
         (["utility-curve", "--checkpoint", str(run_dir), "--ratios", "0,0.1", "--out", str(tmp_path / "u")], "ratio"),
@@ -230,13 +251,37 @@ def test_utility_commands_end_to_end(tiny_run, tmp_path, capsys):
     found = json.loads(out)
     assert code == 0 and found["accuracy"] <= 0.5 and {"ratio", "k", "accuracy", "accuracy_heldout"} <= set(found)
     key = tmp_path / "k.safetensors"
-    code, out, _ = run(["lock", "--checkpoint", str(run_dir), "--target-accuracy", "0.5", "--out-model",
-                        str(tmp_path / "m.safetensors"), "--key", str(key)], capsys)
+    code, out, _ = run(
+        [
+            "lock",
+            "--checkpoint",
+            str(run_dir),
+            "--target-accuracy",
+            "0.5",
+            "--out-model",
+            str(tmp_path / "m.safetensors"),
+            "--key",
+            str(key),
+        ],
+        capsys,
+    )
     meta = AccessKey.load(key).meta
     assert code == 0 and meta["k_total"] == found["k"] and meta["target_accuracy"] == 0.5
     assert meta["achieved_accuracy"] == found["accuracy"] and "candidate units" in out
-    code, out, _ = run(["utility-curve", "--checkpoint", str(run_dir), "--ratios", "0.00002,0.01,0.1,0.3",
-                        "--random-seeds", "2", "--out", str(tmp_path / "u")], capsys)
+    code, out, _ = run(
+        [
+            "utility-curve",
+            "--checkpoint",
+            str(run_dir),
+            "--ratios",
+            "0.00002,0.01,0.1,0.3",
+            "--random-seeds",
+            "2",
+            "--out",
+            str(tmp_path / "u"),
+        ],
+        capsys,
+    )
     curve = pd.read_csv(tmp_path / "u" / "curve.csv")
     assert code == 0 and len(curve) == 4 * 3 and (tmp_path / "u" / "utility_curve.png").stat().st_size > 0
     assert set(pd.read_csv(tmp_path / "u" / "table5.csv")["indicator"]) <= {"l1", "random"}

@@ -6,7 +6,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -30,24 +29,58 @@ def reproduced(tmp_path_factory, mnist):
 
 def test_reproduce_writes_every_table_figure_and_report(reproduced):
     cfg = GridConfig.from_preset(TINY)
-    for name in ("config.json", "results.csv", "bounds_checks.csv", "disparities.csv", "critical_ratios.csv",
-                 "theorem1_mc.csv", "train_log.csv", "report.md"):
+    for name in (
+        "config.json",
+        "results.csv",
+        "bounds_checks.csv",
+        "disparities.csv",
+        "critical_ratios.csv",
+        "theorem1_mc.csv",
+        "train_log.csv",
+        "report.md",
+    ):
         assert (reproduced / name).is_file(), name
     res = pd.read_csv(reproduced / "results.csv")
     n_rows = len(cfg.cells()) * len(cfg.ratios) * (1 + cfg.random_seeds)
     assert len(res) == n_rows and not res.duplicated(TABLE_KEYS).any()
-    for col in ("hidden_layers", "width", "indicator", "ratio", "n_extracted", "acc_original", "acc_extracted",
-                "top3_extracted", "n_parameters", "share_of_parameters"):
+    for col in (
+        "hidden_layers",
+        "width",
+        "indicator",
+        "ratio",
+        "n_extracted",
+        "acc_original",
+        "acc_extracted",
+        "top3_extracted",
+        "n_parameters",
+        "share_of_parameters",
+    ):
         assert col in res
     assert set(res["indicator"]) == {"l1", "random"}
     assert (res["ratio"] == 0.00002).any()
     assert res["sandwich_all_hold"].dropna().all()
     figs = {p.name for p in (reproduced / "figures").glob("*.png")}
-    assert {"figure5_paper_ratio.png", "critical_ratios.png", "disparity_profile.png",
-            "theorem1_monte_carlo.png"} <= figs
+    assert {
+        "figure5_paper_ratio.png",
+        "critical_ratios.png",
+        "disparity_profile.png",
+        "theorem1_monte_carlo.png",
+    } <= figs
     report = (reproduced / "report.md").read_text()
-    for where in ("Property 1", "Property 2", "Property 3", "Property 4", "Lemma 2", "Lemma 4", "Theorem 1",
-                  "Theorem 2", "Theorem 3", "Theorem 4", "Figure 5", "E-T1-EXP"):
+    for where in (
+        "Property 1",
+        "Property 2",
+        "Property 3",
+        "Property 4",
+        "Lemma 2",
+        "Lemma 4",
+        "Theorem 1",
+        "Theorem 2",
+        "Theorem 3",
+        "Theorem 4",
+        "Figure 5",
+        "E-T1-EXP",
+    ):
         assert where in report, where
     assert "depth matters more than width" in report
 
@@ -58,8 +91,19 @@ def _tables(run):
 
 def test_kill9_mid_cell_then_resume_gives_the_same_tables(reproduced, tmp_path):
     out = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "empirical.cli", "grid", "--preset", "tiny", "--out", str(out), "--workers", "1",
-           "--no-progress"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "empirical.cli",
+        "grid",
+        "--preset",
+        "tiny",
+        "--out",
+        str(out),
+        "--workers",
+        "1",
+        "--no-progress",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 120
     # wait until one cell is finished and the next has started training, then kill the whole group

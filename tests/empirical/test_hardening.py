@@ -21,8 +21,9 @@ pytestmark = pytest.mark.mnist
 
 
 def _lock(src, model, key, *extra):
-    return main(["lock", "--checkpoint", str(src), "--ratio", "0.05", "--out-model", str(model), "--key", str(key),
-                 *extra])
+    return main(
+        ["lock", "--checkpoint", str(src), "--ratio", "0.05", "--out-model", str(model), "--key", str(key), *extra]
+    )
 
 
 def _digest(path):
@@ -104,6 +105,7 @@ def _forge_key(key_path, locked_path, also_rebind: bool):
     key.meta["key_sha256"] = key.digest()
     key.save(key_path)
     if also_rebind:
+
         def edit(meta):
             bound = json.loads(meta["bound_to"])
             bound.update(original_sha256=key.meta["original_sha256"], key_sha256=key.meta["key_sha256"])
@@ -160,8 +162,22 @@ def test_wrong_public_key_and_unsigned_key_are_refused(src, tmp_path, capsys):
     assert "does not verify" in capsys.readouterr().err
     assert _lock(src, tmp_path / "m2.safetensors", tmp_path / "k2.safetensors") == 0
     capsys.readouterr()
-    assert main(["unlock", "--checkpoint", str(tmp_path / "m2.safetensors"), "--key", str(tmp_path / "k2.safetensors"),
-                 "--out", str(out), "--verify-with", str(tmp_path / "a.pub")]) == 2
+    assert (
+        main(
+            [
+                "unlock",
+                "--checkpoint",
+                str(tmp_path / "m2.safetensors"),
+                "--key",
+                str(tmp_path / "k2.safetensors"),
+                "--out",
+                str(out),
+                "--verify-with",
+                str(tmp_path / "a.pub"),
+            ]
+        )
+        == 2
+    )
     assert "no owner signature" in capsys.readouterr().err
     assert main(["keygen", "--out", str(tmp_path / "a")]) == 2  # never overwrite a key
 
@@ -181,8 +197,20 @@ def test_edited_spec_is_refused(src, tmp_path, capsys):
 def test_kill9_during_lock_leaves_a_pair_or_nothing(src, tmp_path, delay):
     before = _digest(src)
     model, key = tmp_path / "m.safetensors", tmp_path / "k.safetensors"
-    cmd = [sys.executable, "-m", "empirical.cli", "lock", "--checkpoint", str(src), "--ratio", "0.05",
-           "--out-model", str(model), "--key", str(key)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "empirical.cli",
+        "lock",
+        "--checkpoint",
+        str(src),
+        "--ratio",
+        "0.05",
+        "--out-model",
+        str(model),
+        "--key",
+        str(key),
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(delay)
     proc.send_signal(signal.SIGKILL)
@@ -257,8 +285,22 @@ def test_train_options_are_checked(tmp_path, capsys, args, fragment):
 
 def test_diverging_training_stops_and_does_not_block_the_fix(tmp_path, capsys, mnist):
     out = tmp_path / "run"
-    bad = ["train", "--hidden-layers", "2", "--width", "16", "--epochs", "1", "--train-subset", "2000", "--lr", "1e30",
-           "--out", str(out), "--no-progress"]
+    bad = [
+        "train",
+        "--hidden-layers",
+        "2",
+        "--width",
+        "16",
+        "--epochs",
+        "1",
+        "--train-subset",
+        "2000",
+        "--lr",
+        "1e30",
+        "--out",
+        str(out),
+        "--no-progress",
+    ]
     _one_error(capsys, main(bad), "diverged")
     assert not (out / "model.safetensors").exists()
     good = [a if a != "1e30" else "0.001" for a in bad]
@@ -273,8 +315,20 @@ def test_corrupt_resume_point_asks_for_restart(tmp_path, capsys, mnist):
     train(spec, out, RunOptions(progress=False, stop_after_epochs=1))
     state = out / "train_state.safetensors"
     state.write_bytes(state.read_bytes()[: state.stat().st_size // 2])  # truncated
-    argv = ["train", "--hidden-layers", "2", "--width", "16", "--epochs", "2", "--train-subset", "2000",
-            "--out", str(out), "--no-progress"]
+    argv = [
+        "train",
+        "--hidden-layers",
+        "2",
+        "--width",
+        "16",
+        "--epochs",
+        "2",
+        "--train-subset",
+        "2000",
+        "--out",
+        str(out),
+        "--no-progress",
+    ]
     _one_error(capsys, main(argv), "--restart")
     assert state.exists()  # never deleted silently
     assert main([*argv, "--restart"]) == 0 and (out / "model.safetensors").exists()
@@ -380,8 +434,23 @@ def train_reference(tmp_path_factory, mnist):
 @pytest.mark.parametrize("delay", [2.5, 4.5])
 def test_kill9_during_train_then_rerun_matches(train_reference, tmp_path, delay):
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "empirical.cli", "train", "--hidden-layers", "3", "--width", "64", "--epochs", "3",
-           "--train-subset", "20000", "--out", str(out), "--no-progress"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "empirical.cli",
+        "train",
+        "--hidden-layers",
+        "3",
+        "--width",
+        "64",
+        "--epochs",
+        "3",
+        "--train-subset",
+        "20000",
+        "--out",
+        str(out),
+        "--no-progress",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     time.sleep(delay)
@@ -410,6 +479,18 @@ def test_unwritable_cache_directory(tmp_path, capsys, monkeypatch):
     blocker = tmp_path / "file"
     blocker.write_text("x")
     monkeypatch.setenv("CORELOCKER_CACHE", str(blocker / "cache"))
-    code = main(["train", "--hidden-layers", "2", "--width", "8", "--epochs", "1", "--out", str(tmp_path / "t"),
-                 "--no-progress"])
+    code = main(
+        [
+            "train",
+            "--hidden-layers",
+            "2",
+            "--width",
+            "8",
+            "--epochs",
+            "1",
+            "--out",
+            str(tmp_path / "t"),
+            "--no-progress",
+        ]
+    )
     _one_error(capsys, code, "cache")

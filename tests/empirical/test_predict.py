@@ -31,11 +31,25 @@ def synthetic(truth: TheoryFit, depths=(4, 6, 8, 10), widths=(100, 200, 400), no
             lam1 = np.sqrt(w) + K_s_sq * (np.sqrt(w) + TAU)  # λ at C_s = 1, as results.csv stores it
             for r in RATIOS:
                 D_w = max(1, round(r * w * w))
-                rows.append(dict(hidden_layers=h, width=w, indicator="l1", random_seed=0, ratio=r, acc_original=acc0,
-                                 D_w=D_w, C_w=C_w, lambda_property1=lam1, acc_extracted=np.nan))
+                rows.append(
+                    dict(
+                        hidden_layers=h,
+                        width=w,
+                        indicator="l1",
+                        random_seed=0,
+                        ratio=r,
+                        acc_original=acc0,
+                        D_w=D_w,
+                        C_w=C_w,
+                        lambda_property1=lam1,
+                        acc_extracted=np.nan,
+                    )
+                )
     df = pd.DataFrame(rows)
     a = truth.predict(prepare(df.assign(acc_extracted=0.5)))
-    df["acc_extracted"] = CHANCE + (df["acc_original"] - CHANCE) * np.clip(a + noise * rng.standard_normal(len(a)), 0, 1)
+    df["acc_extracted"] = CHANCE + (df["acc_original"] - CHANCE) * np.clip(
+        a + noise * rng.standard_normal(len(a)), 0, 1
+    )
     return df
 
 
@@ -91,8 +105,13 @@ def test_interpolated_ratio_is_the_crossing():
 
 def test_evaluate_reports_both_models():
     df = synthetic(TheoryFit(1.5, 15.5, 0.7))
-    crit = pd.DataFrame([dict(hidden_layers=h, width=w, target=0.5, status="found", ratio=1e-2)
-                         for h in (4, 6, 8, 10) for w in (100, 200, 400)])
+    crit = pd.DataFrame(
+        [
+            dict(hidden_layers=h, width=w, target=0.5, status="found", ratio=1e-2)
+            for h in (4, 6, 8, 10)
+            for w in (100, 200, 400)
+        ]
+    )
     ev = evaluate(df, crit, 0.5)
     s = ev["summary"]
     assert s["n_networks"] == 12

@@ -18,8 +18,16 @@ RATIOS = [0.00002, 0.001, 0.01, 0.03, 0.1, 0.3, 0.7]
 
 def _bn_net():
     torch.manual_seed(0)
-    net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Conv2d(4, 6, 3), nn.BatchNorm2d(6),
-                        nn.ReLU(), nn.Flatten(), nn.Linear(6 * 24 * 24, 10))
+    net = nn.Sequential(
+        nn.Conv2d(1, 4, 3),
+        nn.BatchNorm2d(4),
+        nn.ReLU(),
+        nn.Conv2d(4, 6, 3),
+        nn.BatchNorm2d(6),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(6 * 24 * 24, 10),
+    )
     with torch.no_grad():
         for m in net.modules():
             if isinstance(m, nn.BatchNorm2d):
