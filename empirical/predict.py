@@ -164,6 +164,11 @@ def baseline_ratio_for(fit: BaselineFit, cell: pd.DataFrame, target: float) -> f
     return float(np.exp((math.log(1 / t - 1) - a - g * H - d * math.log(w)) / b))
 
 
+def _log10_err(predicted: float, measured: float) -> float:
+    """|log₁₀(predicted / measured)|: decades between a predicted and a measured ratio (NaN if either is missing)."""
+    return abs(math.log10(predicted / measured)) if predicted > 0 and measured > 0 else float("nan")
+
+
 def _cells(df):
     return df.groupby(["hidden_layers", "width"])
 
@@ -199,8 +204,8 @@ def evaluate(results: pd.DataFrame, critical: pd.DataFrame | None, target: float
                 "ratio_measured": meas,
                 "ratio_theory": r_th,
                 "ratio_interp": r_in,
-                "log10_err_theory": abs(math.log10(r_th / meas)) if r_th > 0 and meas > 0 else float("nan"),
-                "log10_err_interp": abs(math.log10(r_in / meas)) if r_in > 0 and meas > 0 else float("nan"),
+                "log10_err_theory": _log10_err(r_th, meas),
+                "log10_err_interp": _log10_err(r_in, meas),
             }
         )
     per_net = pd.DataFrame(per_net)
@@ -232,8 +237,8 @@ def evaluate(results: pd.DataFrame, critical: pd.DataFrame | None, target: float
                     "ratio_measured": meas,
                     "ratio_theory": r_th,
                     "ratio_baseline": r_bl,
-                    "log10_err_theory": abs(math.log10(r_th / meas)) if r_th > 0 and meas > 0 else float("nan"),
-                    "log10_err_baseline": abs(math.log10(r_bl / meas)) if r_bl > 0 and meas > 0 else float("nan"),
+                    "log10_err_theory": _log10_err(r_th, meas),
+                    "log10_err_baseline": _log10_err(r_bl, meas),
                 }
             )
     across = pd.DataFrame(across)
