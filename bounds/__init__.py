@@ -34,7 +34,10 @@ from bounds.properties import weight_difference_deterministic_bound as weight_di
 from bounds.properties import weight_difference_expectation_bound as weight_difference_expectation_bound
 from bounds.properties import weight_difference_tail_bound as weight_difference_tail_bound
 from bounds.random_matrix import conv_lambda as conv_lambda
+from bounds.random_matrix import conv_K_s as conv_K_s
 from bounds.random_matrix import conv_weight_norm_bound as conv_weight_norm_bound
+from bounds.random_matrix import conv_weight_norm_bound_corrected as conv_weight_norm_bound_corrected
+from bounds.random_matrix import conv_weight_norm_deterministic as conv_weight_norm_deterministic
 from bounds.random_matrix import conv_weight_norm_probability as conv_weight_norm_probability
 from bounds.random_matrix import fc_lambda as fc_lambda
 from bounds.random_matrix import latala_norm_bound as latala_norm_bound

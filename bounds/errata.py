@@ -108,7 +108,9 @@ ERRATA: tuple[Erratum, ...] = (
         "E-P4-L1",
         "Property 4, proof",
         "|Σᵢⱼ ω^{ui+vj} K_{s,t,i,j}| ≤ ‖K_{s,t}‖₂ = ‖F_{s,t}‖₂",
-        "≤ Σᵢⱼ|F_{s,t,i,j}| (entrywise ℓ1); an all-ones q×q filter gives q² at (u, v) = (0, 0) while ‖F‖₂ = q",
+        "≤ Σᵢⱼ|F_{s,t,i,j}| (entrywise ℓ1) <= q^{3/2}‖F_{s,t}‖₂; an all-ones q×q filter gives q² at (u, v) = "
+        "(0, 0) while ‖F‖₂ = q. Corrected bound C·q^{3/2}·λ: ``conv_weight_norm_bound_corrected`` beside the "
+        "printed C²λ (``conv_weight_norm_bound``)",
         "wrong",
         "test_e_p4_fourier_entry_bound",
     ),

@@ -51,6 +51,37 @@ def conv_weight_norm_bound(C, Q, K_s, C_s=1.0, tau=2.0):
     return C.astype(float) ** 2 * conv_lambda(Q, K_s, C_s, tau)
 
 
+def conv_weight_norm_bound_corrected(C, Q, K_s, C_s=1.0, tau=2.0):
+    """Property 4 with E-P4-L1 corrected: ‖W*⁽ᵐ⁾‖₂ <= C·Q^{3/2}·λ.
+
+    Each Fourier entry is bounded by the filter's entrywise ℓ1 norm (not its spectral norm):
+    |P_{s,t}| <= Σ|F_{s,t}| <= q‖F_{s,t}‖_F <= q^{3/2}‖F_{s,t}‖₂ <= q^{3/2}λ on Lemma 1's event, and
+    ‖P⁽ᵘ'ᵛ⁾‖₂ <= ‖P⁽ᵘ'ᵛ⁾‖_F <= C·max|P_{s,t}| (C = max channel count). ``conv_weight_norm_bound`` keeps
+    the printed C²λ beside it.
+    """
+    C = _checks.int_array("C", C)
+    Q = _checks.int_array("Q", Q)
+    return C.astype(float) * Q.astype(float) ** 1.5 * conv_lambda(Q, K_s, C_s, tau)
+
+
+def conv_weight_norm_deterministic(weight) -> float:
+    """C·q^{3/2}·max_{s,t}‖F_{s,t}‖₂ for a kernel F (c'×c×q×q): the corrected Property 4 with λ measured."""
+    F = _checks.to_numpy(weight)
+    if F.ndim != 4 or F.shape[2] != F.shape[3]:
+        raise ValueError(f"conv weight must have shape (c_out, c_in, q, q), got {F.shape}")
+    c_out, c_in, q, _ = F.shape
+    lam = float(np.linalg.norm(F.reshape(-1, q, q), ord=2, axis=(1, 2)).max())  # max filter spectral norm
+    return max(c_out, c_in) * q**1.5 * lam
+
+
+def conv_K_s(weight) -> float:
+    """K_s of Property 4 for a kernel: Lemma 1 is applied to each q×q filter, so the largest row norm of any filter."""
+    F = _checks.to_numpy(weight)
+    if F.ndim != 4:
+        raise ValueError(f"conv weight must have shape (c_out, c_in, q, q), got {F.shape}")
+    return float(np.linalg.norm(F, axis=3).max())
+
+
 def conv_weight_norm_probability(C, tau):
     """Property 4: probability (1 − 2e^{−τ²})^{C²} (a product over the C² filters; see E-P4-SUM)."""
     C = _checks.int_array("C", C)

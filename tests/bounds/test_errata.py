@@ -122,6 +122,18 @@ def test_e_p4_fourier_entry_bound():
     assert abs(P00) == pytest.approx(9.0)
     assert np.linalg.norm(F[0, 0], 2) == pytest.approx(3.0)  # printed bound ‖F‖₂ = 3 < 9
     assert abs(P00) <= np.abs(F).sum()
+    # the printed C²λ with λ := max‖F‖₂ undershoots the operator norm; the corrected C·q^{3/2}·λ does not
+    true = bounds.conv_operator_norm(F, 8)
+    assert 1**2 * 3.0 < true == pytest.approx(9.0)
+    assert bounds.conv_weight_norm_deterministic(F) >= true
+    rng = np.random.default_rng(4)
+    for shape in ((4, 3, 3, 3), (2, 5, 5, 5), (6, 6, 1, 1), (3, 3, 3, 3)):
+        G = rng.standard_normal(shape) + (rng.random() < 0.5) * 2.0  # some with mean-shifted filters
+        assert bounds.conv_operator_norm(G, 9) <= bounds.conv_weight_norm_deterministic(G) * (1 + 1e-12)
+    assert bounds.conv_weight_norm_bound_corrected(4, 3, 0.5) == pytest.approx(
+        4 * 3**1.5 * bounds.conv_lambda(3, 0.5)
+    )
+    assert bounds.conv_K_s(F) == pytest.approx(np.sqrt(3.0))  # each row of an all-ones 3×3 filter
 
 
 def test_e_p4_probability_product():
