@@ -33,8 +33,8 @@ from bounds.properties import output_norm_probability as output_norm_probability
 from bounds.properties import weight_difference_deterministic_bound as weight_difference_deterministic_bound
 from bounds.properties import weight_difference_expectation_bound as weight_difference_expectation_bound
 from bounds.properties import weight_difference_tail_bound as weight_difference_tail_bound
-from bounds.random_matrix import conv_lambda as conv_lambda
 from bounds.random_matrix import conv_K_s as conv_K_s
+from bounds.random_matrix import conv_lambda as conv_lambda
 from bounds.random_matrix import conv_weight_norm_bound as conv_weight_norm_bound
 from bounds.random_matrix import conv_weight_norm_bound_corrected as conv_weight_norm_bound_corrected
 from bounds.random_matrix import conv_weight_norm_deterministic as conv_weight_norm_deterministic

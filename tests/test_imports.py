@@ -21,7 +21,10 @@ def test_contract_names(module, names):
 
 def test_bounds_import_is_light():
     # the pure-math package does not drag in torch, pandas or matplotlib at import
-    code = "import sys, bounds, bounds.fcn_grid; print(sorted(m for m in ('torch', 'pandas', 'matplotlib') if m in sys.modules))"
+    code = (
+        "import sys, bounds, bounds.fcn_grid; "
+        "print(sorted(m for m in ('torch', 'pandas', 'matplotlib') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
