@@ -131,6 +131,25 @@ ERRATA: tuple[Erratum, ...] = (
         "test_e_p4_q_is_side",
     ),
     Erratum(
+        "E-P6-Q4",
+        "Property 6, proof",
+        "E|Σᵢⱼ F_{s,t,i,j}|² <= 4q²C_w², then the bound is stated with 6q²",
+        "the two constants contradict each other, and neither is the right order: |ΣF| <= q²C_w, and an "
+        "all-C_w filter attains q⁴C_w² > 6q²C_w² for q >= 3 (the deterministic form uses q²C_w√D, "
+        "``conv_weight_difference_deterministic_bound``)",
+        "wrong",
+        "test_e_p6_filter_sum_order",
+    ),
+    Erratum(
+        "E-L3-CIRC",
+        "Properties 5–6 (Lemma 3 applied to the conv ΔW)",
+        "Latała's bound (Lemma 3) applied to the doubly-block-circulant ΔW",
+        "Lemma 3 needs independent entries; the circulant matrix repeats every kernel entry n² times (a "
+        "1×1×q×q kernel gives n² copies of each weight), so the lemma does not apply as stated",
+        "gap",
+        "test_e_l3_circulant_entries_repeat",
+    ),
+    Erratum(
         "E-T1-EXP",
         "Theorem 1",
         "‖x‖²(L²N)^m Π_{m=1}^M σ_w⁽ᵐ⁾² + …",
@@ -192,7 +211,8 @@ ERRATA: tuple[Erratum, ...] = (
         "Theorem 2, probability",
         '"G⁽ᵐ⁾ ≥ μ … with a probability at most N^{m−1}(D_wC_w)^m/μ" presented as a lower bound on G',
         "Markov bounds the upper tail: it says G is unlikely to be large, never that it is large; "
-        "with no extraction in layer 1, G⁽¹⁾ = 0, so the first step of the recursion bounds a zero",
+        "and G⁽¹⁾ = ‖φ(W⁽¹⁾x + b) − φ(W⁽¹⁾x + b)‖ = 0 for every network by definition (y*⁽⁰⁾ = y⁽⁰⁾ = x), "
+        "so the first step of the recursion bounds a zero",
         "wrong",
         "test_e_t2_first_layer_zero",
     ),

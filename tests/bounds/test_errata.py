@@ -274,3 +274,24 @@ def test_e_t1_output_layer_is_linear():
     corrected = bounds.variance_bound(x @ x, widths, sw, sb, lipschitz=0.5, output_lipschitz=1.0)
     assert printed < v - 5 * se  # the printed form is violated
     assert v <= corrected + 3 * se
+
+
+def test_e_p6_filter_sum_order():
+    C_w = 0.3
+    for q in (3, 5, 7):
+        F = np.full((q, q), C_w)  # every entry at its bound C_w
+        attained = F.sum() ** 2
+        assert attained == pytest.approx(q**4 * C_w**2)
+        assert attained > 6 * q**2 * C_w**2 > 4 * q**2 * C_w**2  # both printed constants undershoot
+        # the deterministic bound holds for one extracted filter (D = 1)
+        K = np.zeros((1, 1, q, q))
+        K[0, 0] = F
+        assert bounds.conv_operator_norm(K, 9) <= float(bounds.conv_weight_difference_deterministic_bound(1, C_w, q))
+
+
+def test_e_l3_circulant_entries_repeat():
+    n, q = 6, 3
+    F = np.arange(1.0, q * q + 1).reshape(1, 1, q, q)  # nine distinct weights
+    A = bounds.conv_matrix(F, n)
+    values, counts = np.unique(A[A != 0], return_counts=True)
+    assert set(values) == set(F.ravel()) and np.all(counts == n * n)  # each weight appears n² times
