@@ -24,7 +24,7 @@ import scipy.stats as stats
 import torch
 
 import bounds
-from empirical.models import FCN
+from empirical.models import FCN, fc_activations, fc_layers
 
 FLOAT64_MAX_PARAMS = 20_000_000  # measure in float64 below this size, float32 above
 RTOL = {torch.float64: 1e-9, torch.float32: 2e-4}
@@ -51,6 +51,11 @@ def _delta_sparse(w_locked: torch.Tensor, w_orig: torch.Tensor) -> sp.csr_array:
     idx = torch.nonzero(diff)
     vals = diff[idx[:, 0], idx[:, 1]].double().cpu().numpy()
     return sp.csr_array((vals, (idx[:, 0].cpu().numpy(), idx[:, 1].cpu().numpy())), shape=tuple(diff.shape))
+
+
+def _bias(layer) -> torch.Tensor:
+    """A layer's bias, or zeros for ``bias=False`` layers (the bounds then see b = 0)."""
+    return layer.bias if layer.bias is not None else torch.zeros(layer.out_features, dtype=layer.weight.dtype)
 
 
 def weight_statistics(w: torch.Tensor, fan_in: int, rng: np.random.Generator, max_sample=200_000) -> dict:
@@ -93,20 +98,24 @@ def measure(
     ``initial``: the network before training (re-created from the checkpoint's seed), for how far
     each trained weight matrix moved from its initialisation.
     """
-    if x.ndim != 2 or x.shape[1] != original.layers[0].in_features or len(x) != len(y):
-        raise ValueError(f"inputs must be [n, {original.layers[0].in_features}] with n labels, got {tuple(x.shape)}")
+    layers_o, layers_l = fc_layers(original), fc_layers(locked)  # FCN or an nn.Sequential Linear/ReLU MLP
+    if [tuple(a.weight.shape) for a in layers_o] != [tuple(b.weight.shape) for b in layers_l]:
+        raise ValueError("original and locked models have different layer shapes")
+    if x.ndim != 2 or x.shape[1] != layers_o[0].in_features or len(x) != len(y):
+        raise ValueError(f"inputs must be [n, {layers_o[0].in_features}] with n labels, got {tuple(x.shape)}")
     n_params = sum(p.numel() for p in original.parameters())
     dtype = dtype or (torch.float64 if n_params <= FLOAT64_MAX_PARAMS else torch.float32)
     if dtype != next(original.parameters()).dtype:
         original, locked = copy.deepcopy(original).to(dtype), copy.deepcopy(locked).to(dtype)
+        layers_o, layers_l = fc_layers(original), fc_layers(locked)
     device = next(original.parameters()).device
     c = constants
-    M = len(original.layers)
+    M = len(layers_o)
     L = c.lipschitz
 
     # ---- per-layer weight quantities ---------------------------------------------------------
-    W = [layer.weight for layer in original.layers]
-    Wl = [layer.weight for layer in locked.layers]
+    W = [layer.weight for layer in layers_o]
+    Wl = [layer.weight for layer in layers_l]
     deltas = [_delta_sparse(a, b) for a, b in zip(Wl, W)]
     mu = np.array([bounds.spectral_norm(d) for d in deltas])
     counts = np.array([d.nnz for d in deltas])
@@ -114,9 +123,9 @@ def measure(
     row_norm = np.array([float(w.norm(dim=1).max()) for w in W])
     C_w = float(max(w.abs().max() for w in W))
     D_w = int(counts.max())
-    widths = [layer.out_features for layer in original.layers]
+    widths = [layer.out_features for layer in layers_o]
     N = max(widths)
-    sigma_w, sigma_b = [float(w.std()) for w in W], [float(layer.bias.std()) for layer in original.layers]
+    sigma_w, sigma_b = [float(w.std()) for w in W], [float(_bias(layer).std()) for layer in layers_o]
     K_s = float(row_norm.max())
     lam_p1 = float(bounds.fc_lambda(N, K_s, c.C_s, c.tau))
     lam_p1_layer = np.array([float(bounds.fc_lambda(N, k, c.C_s, c.tau)) for k in row_norm])
@@ -129,9 +138,9 @@ def measure(
     for i in range(0, len(x), batch):
         xb = x[i : i + batch].to(device, dtype)  # (B, 784)
         yb = y[i : i + batch].to(device)
-        ys = original.activations(xb)  # [y⁽⁰⁾ … y⁽ᴹ⁾]
+        ys = fc_activations(layers_o, xb)  # [y⁽⁰⁾ … y⁽ᴹ⁾]
         y_lock = xb
-        for m, lk in enumerate(locked.layers):
+        for m, lk in enumerate(layers_l):
             act = (lambda z: z) if m == M - 1 else torch.relu
             y_lock = act(lk(y_lock))
             cross = act(lk(ys[m]))  # φ(W⁽ᵐ⁾y*⁽ᵐ⁻¹⁾ + b⁽ᵐ⁾)
@@ -153,13 +162,13 @@ def measure(
 
     # ---- per-sample table and per-layer aggregates --------------------------------------------
     rng = np.random.default_rng(seed)
-    fan_in = [layer.in_features for layer in original.layers]
+    fan_in = [layer.in_features for layer in layers_o]
     x_sq = float(np.mean(x_norm**2))
     s_bound_orig = bounds.second_moment_bounds(x_sq, widths, sigma_w, sigma_b, L)  # Theorem 1, every layer
     # Property 2 per sample: bias-free with λ = max_{k<=m} ‖W*⁽ᵏ⁾‖₂ (as printed), and with biases and
     # each layer's own norm (a deterministic bound, so it must always hold)
     out_norm = [np.sqrt(cat["sq_orig"][m]) for m in range(M)]
-    bias_norm = [float(layer.bias.norm()) for layer in original.layers]
+    bias_norm = [float(_bias(layer).norm()) for layer in layers_o]
     p2_bias = bounds.output_norm_bound_with_bias(x_norm, w_norm, bias_norm, L)  # (M, n)
     sample_frames, rows = [], []
     for m in range(M):
@@ -219,7 +228,7 @@ def measure(
             "property2_bias_holds_frac": float(np.mean(out_norm[m] <= p2_bias[m] * (1 + rtol) + rtol)),
         }
         if initial is not None:
-            w0 = initial.layers[m].weight.detach().to(W[m].device, W[m].dtype)
+            w0 = fc_layers(initial)[m].weight.detach().to(W[m].device, W[m].dtype)
             row["rel_change_from_init"] = float((W[m] - w0).norm() / w0.norm())
         if mu[m] > 0:
             row["property3_tail_at_mu"] = float(bounds.weight_difference_tail_bound(mu[m], D_w, C_w, c.C_e))
@@ -262,7 +271,7 @@ def measure(
         "sandwich_all_hold": bool(all(r["sandwich_holds_frac"] == 1.0 for r in rows)),
         "theorem1_bound_original": float(s_bound_orig[-1]),
         "theorem1_bound_locked": bounds.variance_bound(
-            x_sq, widths, [float(w.std()) for w in Wl], [float(la.bias.std()) for la in locked.layers], L
+            x_sq, widths, [float(w.std()) for w in Wl], [float(_bias(la).std()) for la in layers_l], L
         ),
         "output_spread_original": float(logits_o.var(dim=0).sum()),
         "output_spread_locked": float(logits_l.var(dim=0).sum()),

@@ -27,11 +27,7 @@ class FCN(nn.Module):
 
     def activations(self, x: torch.Tensor) -> list[torch.Tensor]:
         """[y⁽⁰⁾, y⁽¹⁾, …, y⁽ᴹ⁾]: the input and every layer's output, logits last."""
-        ys = [x.reshape(len(x), -1)]
-        for m, layer in enumerate(self.layers):
-            z = layer(ys[-1])
-            ys.append(z if m == len(self.layers) - 1 else torch.relu(z))
-        return ys
+        return fc_activations(list(self.layers), x)
 
 
 def make_fcn(hidden_layers: int, width: int, seed: int | None = None) -> FCN:
@@ -41,3 +37,38 @@ def make_fcn(hidden_layers: int, width: int, seed: int | None = None) -> FCN:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return FCN(hidden_layers, width)
+
+
+def fc_layers(model: nn.Module) -> list[nn.Linear]:
+    """The weight layers W⁽¹⁾..W⁽ᴹ⁾ of a feed-forward ReLU MLP: our ``FCN``, or an ``nn.Sequential`` of
+    (optional ``Flatten``,) Linear, ReLU, Linear, ReLU, …, Linear — e.g. a network trained outside the
+    toolkit. Anything else is refused with a ``ValueError`` naming the first module that does not fit.
+    """
+    if isinstance(model, FCN):
+        return list(model.layers)
+    if not isinstance(model, nn.Sequential):
+        raise ValueError(f"expected the toolkit's FCN or an nn.Sequential MLP, got {type(model).__name__}")
+    mods = [m for m in model if not isinstance(m, nn.Flatten)]
+    linears = mods[0::2]
+    acts = mods[1::2]
+    ok = (
+        len(mods) % 2 == 1
+        and all(isinstance(m, nn.Linear) for m in linears)
+        and all(isinstance(m, nn.ReLU) for m in acts)
+    )
+    if not ok or (len(model) and isinstance(model[-1], nn.Flatten)):
+        bad = next((m for i, m in enumerate(mods) if not isinstance(m, (nn.Linear, nn.ReLU)[i % 2])), mods[-1])
+        raise ValueError(f"not a Linear/ReLU/…/Linear MLP (first module that does not fit: {bad})")
+    for a, b in zip(linears[:-1], linears[1:]):
+        if a.out_features != b.in_features:
+            raise ValueError(f"layer widths do not chain: {a} then {b}")
+    return linears
+
+
+def fc_activations(layers: list[nn.Linear], x: torch.Tensor) -> list[torch.Tensor]:
+    """[y⁽⁰⁾, …, y⁽ᴹ⁾] of the MLP given by its weight layers (ReLU between them, logits last)."""
+    ys = [x.reshape(len(x), -1)]
+    for m, layer in enumerate(layers):
+        z = layer(ys[-1])
+        ys.append(z if m == len(layers) - 1 else torch.relu(z))
+    return ys

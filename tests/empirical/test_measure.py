@@ -1,6 +1,7 @@
 """Measurement on a real trained FCN: the sandwich holds on every sample; quantities match references."""
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -98,3 +99,44 @@ def test_property2_with_biases_always_holds_and_init_distance(tiny_run, test_ten
     assert (res.layers.rel_change_from_init > 0).all()
     same = measure(model, locked, *test_tensors, initial=model)
     assert (same.layers.rel_change_from_init == 0).all()
+
+
+def test_measure_takes_a_plain_sequential_mlp(test_tensors):
+    """A Linear/ReLU nn.Sequential trained outside the toolkit measures exactly like our FCN (issue 9)."""
+    import torch.nn as nn
+
+    from empirical.extraction import extract
+    from empirical.measure import measure
+    from empirical.models import make_fcn
+
+    fcn = make_fcn(3, 24, seed=5)
+    seq = nn.Sequential(
+        nn.Flatten(),
+        nn.Linear(784, 24),
+        nn.ReLU(),
+        nn.Linear(24, 24),
+        nn.ReLU(),
+        nn.Linear(24, 24),
+        nn.ReLU(),
+        nn.Linear(24, 10),
+    )
+    with torch.no_grad():
+        for a, b in zip([m for m in seq if isinstance(m, nn.Linear)], fcn.layers):
+            a.weight.copy_(b.weight)
+            a.bias.copy_(b.bias)
+    x, y = test_tensors
+    res_f = measure(fcn, extract(fcn, 0.05)[0], x[:300], y[:300])
+    res_s = measure(seq, extract(seq, 0.05)[0], x[:300], y[:300])
+    cols = ["layer", "n_extracted", "mu", "d_median", "G_median", "sandwich_holds_frac", "theorem2_holds_frac"]
+    pd.testing.assert_frame_equal(res_f.layers[cols], res_s.layers[cols])
+    assert res_s.summary["sandwich_all_hold"]
+
+
+def test_measure_refuses_models_it_cannot_read():
+    import torch.nn as nn
+
+    from empirical.measure import measure
+
+    net = nn.Sequential(nn.Linear(784, 8), nn.Tanh(), nn.Linear(8, 10))
+    with pytest.raises(ValueError, match="Linear/ReLU"):
+        measure(net, net, torch.zeros(2, 784), torch.zeros(2, dtype=torch.long))
