@@ -332,6 +332,30 @@ def _run_unlock(args) -> int:
     return 0
 
 
+def _add_import(sub):
+    p = sub.add_parser(
+        "import",
+        help="convert an nn.Sequential MLP state dict (torch.save) into a checkpoint",
+        description="Reads the file with torch.load(weights_only=True); the Linear layers must chain "
+        "784 → w → … → w → 10. The input normalisation the network was trained with is recorded.",
+    )
+    p.add_argument("--torch", dest="torch_file", type=Path, required=True, help="state dict file (.pt/.pth)")
+    p.add_argument("--normalization", required=True, help="standardize, unit or unit-norm (what training used)")
+    p.add_argument("--dataset", default="mnist", help="mnist (default) or fashion-mnist")
+    p.add_argument("--out", type=Path, required=True, help="checkpoint to write (.safetensors)")
+    p.set_defaults(func=_run_import)
+
+
+def _run_import(args) -> int:
+    from empirical.importer import import_sequential
+    from empirical.safety import refuse_aliasing
+
+    refuse_aliasing({"--torch": args.torch_file}, {"--out": args.out})
+    path = import_sequential(args.torch_file, args.out, args.normalization, args.dataset)
+    print(f"wrote {path}")
+    return 0
+
+
 def _add_keygen(sub):
     p = sub.add_parser(
         "keygen",
@@ -760,6 +784,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_lock(sub)
     _add_unlock(sub)
     _add_keygen(sub)
+    _add_import(sub)
     _add_check_bounds(sub)
     _add_grid(sub)
     _add_reproduce(sub)

@@ -22,6 +22,7 @@ COMMANDS = [
     "ratio-for-utility",
     "predict-ratio",
     "keygen",
+    "import",
 ]
 
 

@@ -1,0 +1,60 @@
+"""`import --torch`: a Sequential MLP trained outside the toolkit becomes a checkpoint every command reads."""
+
+import pickle
+
+import pytest
+import torch
+import torch.nn as nn
+
+from empirical.checkpoint import load_checkpoint
+from empirical.cli import main
+
+
+def _mlp(widths=(32, 32)):
+    torch.manual_seed(0)
+    dims = [784, *widths, 10]
+    mods = [nn.Flatten()]
+    for i, (a, b) in enumerate(zip(dims[:-1], dims[1:])):
+        mods.append(nn.Linear(a, b))
+        if i < len(dims) - 2:
+            mods.append(nn.ReLU())
+    return nn.Sequential(*mods)
+
+
+def test_import_then_check_bounds(tmp_path, capsys, mnist):
+    net = _mlp()
+    src, out = tmp_path / "net.pt", tmp_path / "net.safetensors"
+    torch.save(net.state_dict(), src)
+    assert main(["import", "--torch", str(src), "--normalization", "unit", "--out", str(out)]) == 0
+    model, meta = load_checkpoint(out)
+    assert meta["spec"]["normalization"] == "unit" and (meta["spec"]["hidden_layers"], meta["spec"]["width"]) == (2, 32)
+    x = torch.rand(5, 784)
+    assert torch.equal(model(x), net(x))
+    assert main(["check-bounds", str(out), "--ratio", "0.05", "--n-samples", "200"]) == 0
+    assert "sandwich" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "make, fragment",
+    [
+        (lambda p: torch.save(_mlp((32, 16)).state_dict(), p), "one hidden width"),
+        (lambda p: torch.save({"0.weight": torch.zeros(3, 3, 3)}, p), "not a Linear"),
+        (lambda p: torch.save({"conv.weight": torch.zeros(3)}, p), "Sequential"),
+        (lambda p: p.write_bytes(pickle.dumps(print)), "not a readable"),
+        (lambda p: p.write_text("garbage"), "not a readable"),
+    ],
+)
+def test_bad_imports_are_one_error_line(tmp_path, capsys, make, fragment):
+    src, out = tmp_path / "bad.pt", tmp_path / "out.safetensors"
+    make(src)
+    assert main(["import", "--torch", str(src), "--normalization", "unit", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("corelocker-bounds: error:") and fragment in err[0], err
+    assert not out.exists()
+
+
+def test_import_refuses_to_overwrite_its_input(tmp_path, capsys):
+    src = tmp_path / "net.pt"
+    torch.save(_mlp().state_dict(), src)
+    assert main(["import", "--torch", str(src), "--normalization", "unit", "--out", str(src)]) == 2
+    assert "same file" in capsys.readouterr().err
