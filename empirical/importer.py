@@ -18,7 +18,7 @@ import torch
 from empirical import data as data_mod
 from empirical.checkpoint import save_checkpoint
 from empirical.errors import UserError
-from empirical.models import INPUT_DIM, N_CLASSES, FCN
+from empirical.models import FCN, INPUT_DIM, N_CLASSES
 
 
 def _layers(state: dict) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
