@@ -193,10 +193,10 @@ def test_ray_executor_matches_local(reproduced, tmp_path):
     pytest.importorskip("ray")
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
     out = tmp_path / "ray"
-    cfg = GridConfig.from_preset(TINY, widths=(16,), hidden_layers=(2, 3))
-    tables = run_grid(cfg, out, GridOptions(executor="ray", workers=2, progress=False))
+    cfg = GridConfig.from_preset(TINY, widths=(16,), hidden_layers=(3,))  # one cell: Ray's start-up dominates
+    tables = run_grid(cfg, out, GridOptions(executor="ray", workers=1, progress=False))
     local = pd.read_csv(reproduced / "results.csv")
-    local = local[local["width"] == 16].reset_index(drop=True)
+    local = local[(local["width"] == 16) & (local["hidden_layers"] == 3)].reset_index(drop=True)
     got = tables["results"]
     cols = [c for c in local.columns if c != "seconds"]
     pd.testing.assert_frame_equal(local[cols], got[cols], check_exact=False, rtol=1e-12)
