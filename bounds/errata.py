@@ -86,6 +86,16 @@ ERRATA: tuple[Erratum, ...] = (
         "test_e_l2_symmetric_uniform",
     ),
     Erratum(
+        "E-P2-PROB",
+        "Property 2 and Theorems 3–4, probability steps",
+        "P{‖y*⁽ᵐ⁾‖₂ <= (Lλ)ᵐ‖x‖₂} = P{‖W*⁽ᵏ⁾‖₂ <= λ ∀k} (conditioning on that event), and P{bound} = P{A}·P{B}",
+        "≥, not =: given the norm event the bound holds surely, and it can hold outside it too (W = diag(3, 0.1), "
+        "λ = 1, x = e₂: ‖Wx‖ = 0.1 <= λ‖x‖ although ‖W‖₂ = 3 > λ). The printed probabilities remain valid "
+        "lower bounds",
+        "harmless",
+        "test_e_p2_probability_is_a_lower_bound",
+    ),
+    Erratum(
         "E-P3-D2",
         "Property 3, proof",
         "(Σ E b⁴)^¼ ≤ (D_w²·16C_w⁴)^¼ and D/(D+2) ≤ (2D)²/D² = 4",

@@ -295,3 +295,17 @@ def test_e_l3_circulant_entries_repeat():
     A = bounds.conv_matrix(F, n)
     values, counts = np.unique(A[A != 0], return_counts=True)
     assert set(values) == set(F.ravel()) and np.all(counts == n * n)  # each weight appears n² times
+
+
+def test_e_p2_probability_is_a_lower_bound():
+    W, lam, x = np.diag([3.0, 0.1]), 1.0, np.array([0.0, 1.0])
+    assert np.linalg.norm(W, 2) > lam  # outside the conditioning event …
+    assert np.linalg.norm(W @ x) <= lam * np.linalg.norm(x)  # … and the bound holds anyway
+    # Monte Carlo: P{‖Wx‖ <= λ‖x‖} exceeds P{‖W‖₂ <= λ}, so "=" is false and "≥" is right
+    rng = np.random.default_rng(12)
+    Ws = rng.standard_normal((20000, 3, 3)) / 2.5
+    xs = rng.standard_normal((20000, 3))
+    event = np.linalg.norm(Ws, 2, axis=(1, 2)) <= 1.0
+    bound = np.linalg.norm(np.einsum("tij,tj->ti", Ws, xs), axis=1) <= np.linalg.norm(xs, axis=1)
+    assert np.all(bound[event])  # given the event, the bound is sure
+    assert bound.mean() > event.mean() + 0.05
