@@ -281,10 +281,11 @@ def run_cell(cell: Cell, config: GridConfig, run_dir, options: GridOptions = Gri
     n = min(config.n_check, len(x_te))
     initial = make_fcn(cell.hidden_layers, cell.width, seed=cell.seed)
     checks, disp, extra = [], [], []
+    weight_cache: dict = {}  # the original's norms and statistics, computed once for all ratios
     for indicator in (config.indicator, "random"):
         for r in config.ratios:
             locked, key = extract(model, r, indicator, seed=0)
-            m = measure(model, locked, x_te[:n], y_te[:n], constants=Constants(), initial=initial)
+            m = measure(model, locked, x_te[:n], y_te[:n], constants=Constants(), initial=initial, cache=weight_cache)
             lay = m.layers.copy()
             for k, v in reversed({**ident, "indicator": indicator, "ratio": r}.items()):
                 lay.insert(0, k, v)

@@ -140,3 +140,19 @@ def test_measure_refuses_models_it_cannot_read():
     net = nn.Sequential(nn.Linear(784, 8), nn.Tanh(), nn.Linear(8, 10))
     with pytest.raises(ValueError, match="Linear/ReLU"):
         measure(net, net, torch.zeros(2, 784), torch.zeros(2, dtype=torch.long))
+
+
+def test_measure_cache_changes_nothing(test_tensors):
+    from empirical.extraction import extract
+    from empirical.measure import measure
+    from empirical.models import make_fcn
+
+    model = make_fcn(3, 32, seed=2)
+    x, y = test_tensors
+    cache = {}
+    for r in (0.01, 0.1):
+        locked, _ = extract(model, r)
+        plain = measure(model, locked, x[:200], y[:200])
+        cached = measure(model, locked, x[:200], y[:200], cache=cache)
+        pd.testing.assert_frame_equal(plain.layers, cached.layers)
+    assert "w_norm" in cache
