@@ -26,7 +26,8 @@ def _heatmap(ax, table: pd.DataFrame, fmt, cmap, label, vmin=None, vmax=None):
     for i in range(vals.shape[0]):
         for j in range(vals.shape[1]):
             v = vals[i, j]
-            dark = np.isfinite(v) and im.norm(v) > 0.6
+            r, g, b, _ = im.cmap(im.norm(v)) if np.isfinite(v) else (1, 1, 1, 1)
+            dark = 0.299 * r + 0.587 * g + 0.114 * b < 0.5  # text colour from the cell's luminance
             ax.text(
                 j,
                 i,
