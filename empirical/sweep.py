@@ -179,16 +179,12 @@ def tail(model, head: int):
     return forward
 
 
-@torch.no_grad()
 def top_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 2000) -> tuple[float, float]:
-    """(top-1, top-3) accuracy of ``model`` on (x, y), streamed in batches."""
-    hits1 = hits3 = 0
-    for i in range(0, len(x), batch):
-        top = model(x[i : i + batch]).topk(3, dim=1).indices  # (B, 3)
-        match = top == y[i : i + batch, None]
-        hits1 += int(match[:, 0].sum())
-        hits3 += int(match.any(dim=1).sum())
-    return hits1 / len(x), hits3 / len(x)
+    """(top-1, top-3) accuracy of ``model`` on (x, y), streamed in batches (``empirical.train.accuracy``)."""
+    from empirical.train import accuracy
+
+    top1, top3 = accuracy(model, x, y, batch, topk=(1, 3))
+    return top1, top3
 
 
 def accuracy_curve(
