@@ -107,3 +107,18 @@ def conv_operator_norm_per_frequency_svd(weight, n):
     """The straightforward reference: full SVD of every P⁽ᵘ'ᵛ⁾ over the whole spectrum."""
     P = frequency_matrices(weight, n, half=False)
     return float(np.linalg.svd(P, compute_uv=False).max())
+
+
+def conv_operator_norm_zero_padded_upper(weight, n, padding=None):
+    """An upper bound on ‖·‖₂ of the zero-padded convolution (any stride), by FFT.
+
+    Embed the n×n input at offset p in an N×N grid, N = n + 2p: the circular convolution on that
+    grid computes every output of the zero-padded one without wrapping, so the zero-padded layer
+    is R·C_N·E (E the embedding, R the output restriction, both of norm <= 1) and
+    ‖zero-padded‖₂ <= ‖C_N‖₂ (Lemma 4). A stride keeps a subset of the rows: the bound still holds.
+    ``padding`` defaults to q//2. Exact values come from ``conv_operator_norm_zero_padded``.
+    """
+    n = _checks.positive_int("n", n)
+    F = _checks.to_numpy(weight)
+    p = (F.shape[2] // 2 if F.ndim == 4 else 0) if padding is None else _checks.positive_int("padding", padding, 0)
+    return conv_operator_norm(F, n + 2 * p)  # checks the kernel against the padded size n + 2p

@@ -1,6 +1,7 @@
 """Checkpoints in safetensors (no pickle): the tensors, plus the full spec as JSON metadata.
 
-Metadata keys: ``format`` (``corelocker-bounds/fcn-v1``), ``spec`` (hyper-parameters,
+Metadata keys: ``format`` (``corelocker-bounds/fcn-v1`` for FCNs; ``corelocker-bounds/net-v1`` for the
+conv nets, whose spec names the architecture in ``arch``), ``spec`` (hyper-parameters,
 normalisation, seed, data fingerprint), ``params_sha256`` (integrity of the tensor bytes).
 """
 
@@ -16,9 +17,10 @@ from safetensors.torch import load_file, save_file
 
 from empirical._io import atomic_path
 from empirical.errors import UserError
-from empirical.models import FCN
 
 FORMAT = "corelocker-bounds/fcn-v1"
+NET_FORMAT = "corelocker-bounds/net-v1"
+FORMATS = (FORMAT, NET_FORMAT)
 
 
 def params_sha256(tensors: dict[str, torch.Tensor]) -> str:
@@ -41,16 +43,17 @@ def meta_sha256(meta: dict) -> str:
     return hashlib.sha256(json.dumps(fixed, sort_keys=True).encode()).hexdigest()
 
 
-def write_checkpoint_file(path, model: FCN, spec: dict, extra_meta: dict | None = None) -> None:
+def write_checkpoint_file(path, model: torch.nn.Module, spec: dict, extra_meta: dict | None = None) -> None:
     """Write ``model`` and ``spec`` to ``path`` as is (callers handle atomicity; ``save_checkpoint`` does)."""
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    meta = {"format": FORMAT, "spec": json.dumps(spec, sort_keys=True), "params_sha256": params_sha256(tensors)}
+    fmt = FORMAT if spec.get("arch", "fcn") == "fcn" else NET_FORMAT
+    meta = {"format": fmt, "spec": json.dumps(spec, sort_keys=True), "params_sha256": params_sha256(tensors)}
     meta.update({k: json.dumps(v) for k, v in (extra_meta or {}).items()})
     meta["meta_sha256"] = meta_sha256(meta)
     save_file(tensors, str(path), metadata=meta)
 
 
-def save_checkpoint(path, model: FCN, spec: dict, extra_meta: dict | None = None) -> Path:
+def save_checkpoint(path, model: torch.nn.Module, spec: dict, extra_meta: dict | None = None) -> Path:
     """Write ``model`` and ``spec`` atomically to ``path`` (.safetensors)."""
     path = Path(path)
     with atomic_path(path) as tmp:
@@ -71,7 +74,7 @@ def read_checkpoint(path) -> tuple[dict[str, torch.Tensor], dict]:
             meta = fh.metadata() or {}
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise UserError(f"{path} is not a readable safetensors checkpoint ({str(exc).splitlines()[0]})") from None
-    if meta.get("format") != FORMAT:
+    if meta.get("format") not in FORMATS:
         raise UserError(f"{path} is not a corelocker-bounds checkpoint (format {meta.get('format')!r})")
     if params_sha256(tensors) != meta.get("params_sha256"):
         raise UserError(f"{path} is corrupt: its tensors do not match the stored checksum")
@@ -90,33 +93,44 @@ def read_checkpoint(path) -> tuple[dict[str, torch.Tensor], dict]:
     return tensors, meta
 
 
-def load_checkpoint(path, device="cpu") -> tuple[FCN, dict]:
-    """``(model, meta)``: the FCN and the checkpoint's metadata; the training spec is ``meta["spec"]``
+def load_checkpoint(path, device="cpu") -> tuple[torch.nn.Module, dict]:
+    """``(model, meta)``: the network and the checkpoint's metadata; the training spec is ``meta["spec"]``
     (``TrainSpec.from_spec(meta["spec"])`` rebuilds it). Refuses tensors that do not fit the spec."""
+    from empirical.models import ARCHS, make_model
+
     tensors, meta = read_checkpoint(path)
     spec = meta["spec"]
+    arch = spec.get("arch", "fcn")
+    if arch not in ARCHS:
+        raise UserError(f"{path}: unknown architecture {arch!r} in the spec (known: {', '.join(ARCHS)})")
+    what = "FCN" if arch == "fcn" else arch
     try:  # validate before building anything: the spec's size must match the tensors in the file
         H, w = int(spec["hidden_layers"]), int(spec["width"])
     except (KeyError, ValueError, TypeError) as exc:
-        raise UserError(f"{path}: spec does not describe an FCN ({exc})") from None
-    if H < 1 or w < 1 or 2 * (H + 1) != len(tensors):
+        raise UserError(f"{path}: spec does not describe an {what} ({exc})") from None
+    if arch == "fcn" and (H < 1 or w < 1 or 2 * (H + 1) != len(tensors)):
         raise UserError(
             f"{path}: tensors do not match a {H}×{w} FCN (it has {2 * (H + 1)} tensors, the file {len(tensors)})"
         )
-    bad = sorted(k for k, v in tensors.items() if v.dtype not in (torch.float32, torch.float64, torch.bfloat16))
+    if arch != "fcn" and not (1 <= H <= 64 and 1 <= w <= 1024):
+        raise UserError(f"{path}: spec sizes out of range for a {arch} (hidden_layers {H}, width {w})")
+    counters = {k for k in tensors if k.endswith("num_batches_tracked")}  # BN's int64 step counters
+    bad = sorted(
+        k
+        for k, v in tensors.items()
+        if k not in counters and v.dtype not in (torch.float32, torch.float64, torch.bfloat16)
+    )
     if bad:
         raise UserError(f"{path}: tensors of a non-float dtype ({bad[0]}: {tensors[bad[0]].dtype})")
     try:
         with torch.device("meta"):  # no memory, no init: the checkpoint's tensors are assigned below
-            model = FCN(int(spec["hidden_layers"]), int(spec["width"]))
+            model = make_model(arch, H, w)
     except (KeyError, ValueError, TypeError) as exc:
-        raise UserError(f"{path}: spec does not describe an FCN ({exc})") from None
+        raise UserError(f"{path}: spec does not describe an {what} ({exc})") from None
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     got = {k: tuple(v.shape) for k, v in tensors.items()}
     if expected != got:
         diff = sorted(set(expected.items()) ^ set(got.items()))[:2]
-        raise UserError(
-            f"{path}: tensors do not match a {spec['hidden_layers']}×{spec['width']} FCN (first differences: {diff})"
-        )
+        raise UserError(f"{path}: tensors do not match a {H}×{w} {what} (first differences: {diff})")
     model.load_state_dict(tensors, assign=True)
-    return model.to(device), meta
+    return model.to(device).eval(), meta

@@ -117,11 +117,19 @@ def _common_device(p):
 def _add_train(sub):
     p = sub.add_parser(
         "train",
-        help="train one FCN on MNIST (resumes an interrupted run)",
-        description="Adam, lr 1e-3, batch 128 (Section 5.1.1); checkpoint + per-epoch log in --out.",
+        help="train one FCN or conv net (resumes an interrupted run)",
+        description="Adam, lr 1e-3, batch 128 (Section 5.1.1); checkpoint + per-epoch log in --out. "
+        "Conv nets (--arch vgg|resnet|densenet) take --hidden-layers/--width in their own sense "
+        "(see empirical/convnets.py; defaults: the CPU-scale sizes of the README).",
     )
-    p.add_argument("--hidden-layers", type=int, required=True, help="H, number of hidden layers")
-    p.add_argument("--width", type=int, required=True, help="neurons per hidden layer")
+    p.add_argument("--arch", default="fcn", help="fcn (default), vgg, resnet or densenet")
+    p.add_argument(
+        "--hidden-layers", type=int, help="FCN: hidden layers (required); vgg: convs per stage; resnet: blocks per "
+        "stage (3 = ResNet-20); densenet: layers per dense block"
+    )
+    p.add_argument("--width", type=int, help="FCN: neurons per layer (required); vgg/resnet: first-stage channels; "
+                   "densenet: growth rate")
+    p.add_argument("--channels-last", action="store_true", help="conv nets: channels-last memory format")
     p.add_argument("--epochs", type=int, default=5, help="epochs (paper: 50)")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--batch-size", type=int, default=128)
@@ -143,11 +151,18 @@ def _add_train(sub):
 
 
 def _run_train(args) -> int:
+    from empirical.convnets import DEFAULTS
+    from empirical.models import ARCHS
     from empirical.train import RunOptions, TrainSpec, train
 
+    if args.arch not in ARCHS:
+        raise UserError(f"unknown --arch {args.arch!r}; choose one of {', '.join(ARCHS)}")
+    if args.arch == "fcn" and (args.hidden_layers is None or args.width is None):
+        raise UserError("an FCN needs --hidden-layers and --width")
+    h0, w0 = DEFAULTS.get(args.arch, (None, None))
     spec = TrainSpec(
-        args.hidden_layers,
-        args.width,
+        args.hidden_layers if args.hidden_layers is not None else h0,
+        args.width if args.width is not None else w0,
         args.epochs,
         args.lr,
         args.batch_size,
@@ -156,6 +171,8 @@ def _run_train(args) -> int:
         args.normalization,
         args.train_subset,
         "bf16" if args.bf16 else "fp32",
+        args.arch,
+        args.channels_last,
     )
     opts = RunOptions(
         device=_device(args.device), progress=not args.no_progress, data_root=args.data_root, restart=args.restart
@@ -384,7 +401,8 @@ def _add_check_bounds(sub):
     p = sub.add_parser(
         "check-bounds",
         help="lock a checkpoint and measure disparities against the bounds",
-        description="Per-layer d, G, sandwich, Theorems 2-3, Properties 1/3, weight statistics.",
+        description="Per-layer d, G, sandwich, Theorems 2-3, Properties 1/3, weight statistics (FCNs); "
+        "per-stage d, G, sandwich, μ three ways, Theorem 4 (conv nets).",
     )
     p.add_argument("checkpoint", type=Path, help="trained model (.safetensors or run dir)")
     p.add_argument("--ratio", default="0.00002", help="extraction ratio (default 0.00002 = 0.002%%)")
@@ -424,25 +442,34 @@ def _run_check_bounds(args) -> int:
     x, y = data_mod.test_set_for(spec, args.data_root, n=args.n_samples, n_label="--n-samples")
     n = len(x)
     locked, key = extract(model, args.ratio, args.indicator, args.scope, args.mode, args.seed)
-    initial = None
-    if "seed" in spec:  # re-create the initialisation for how far training moved each layer
-        from empirical.models import make_fcn
+    arch = spec.get("arch", "fcn")
+    constants = Constants(args.C_s, args.C_e, args.tau)
+    if arch == "fcn":
+        initial = None
+        if "seed" in spec:  # re-create the initialisation for how far training moved each layer
+            from empirical.models import make_fcn
 
-        initial = make_fcn(int(spec["hidden_layers"]), int(spec["width"]), seed=int(spec["seed"]))
-    res = measure(
-        model, locked, x, y, constants=Constants(args.C_s, args.C_e, args.tau), batch=args.batch, initial=initial
-    )
+            initial = make_fcn(int(spec["hidden_layers"]), int(spec["width"]), seed=int(spec["seed"]))
+        res = measure(model, locked, x, y, constants=constants, batch=args.batch, initial=initial)
+        name, table = f"{spec['hidden_layers']}×{spec['width']} FCN", format_layers
+    else:
+        from empirical.convnets import describe
+        from empirical.measure_net import format_net_layers, measure_net
+
+        res = measure_net(model, locked, x, y, constants=constants, batch=args.batch)
+        name, table = describe(arch, int(spec["hidden_layers"]), int(spec["width"])), format_net_layers
     s = res.summary
     print(
-        f"{spec['hidden_layers']}×{spec['width']} FCN, ratio {key.meta['ratio']} ({args.indicator}, "
+        f"{name}, ratio {key.meta['ratio']} ({args.indicator}, "
         f"{args.mode}, {args.scope}): {key.meta['k_total']} units extracted; {n} test images, {s['dtype']}"
     )
     print(
         f"accuracy {s['acc_original']:.4f} → {s['acc_extracted']:.4f}; "
         f"top-3 {s['top3_original']:.4f} → {s['top3_extracted']:.4f}"
     )
-    print(f"sandwich d <= G + Lμ‖y*‖ holds on every sample and layer: {s['sandwich_all_hold']}")
-    print(format_layers(res.layers))
+    what = "d <= G + Lμ‖y*‖" if arch == "fcn" else "d <= G + B (B: the stage's chain bound)"
+    print(f"sandwich {what} holds on every sample and layer: {s['sandwich_all_hold']}")
+    print(table(res.layers))
     if args.out:
         res.layers.insert(0, "ratio", key.meta["ratio"])
         write_csv(args.out / "bounds_checks.csv", res.layers)
@@ -774,6 +801,59 @@ def _run_report(args) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------------------- table 1
+def _add_table1(sub):
+    p = sub.add_parser(
+        "table1",
+        help="Table 1 / Figure 6 at CPU scale: VGG, ResNet, DenseNet on Fashion-MNIST (resumable)",
+        description="Train each conv architecture, lock it at --ratio with l1 (filters), bn-scale and random "
+        "filters (several seeds), sweep the accuracy over --ratios, check the bounds per stage; write "
+        "table1.csv, curves.csv, bounds_checks.csv, figures/ and report.md. Run the same command to resume.",
+    )
+    p.add_argument("--out", type=Path, required=True, help="run directory")
+    p.add_argument("--archs", default="vgg,resnet,densenet", help="comma-separated subset of vgg,resnet,densenet")
+    p.add_argument("--epochs", type=int, default=4)
+    p.add_argument("--ratio", type=float, default=0.05, help="Table 1's extraction ratio (default 0.05)")
+    p.add_argument("--ratios", type=_float_list, help="the curve's ratios (default 0.0001..0.05, 7 points)")
+    p.add_argument("--random-seeds", type=int, default=5, help="random-filter seeds at --ratio (default 5)")
+    p.add_argument("--curve-random-seeds", type=int, default=2, help="of those, swept over all --ratios (default 2)")
+    p.add_argument("--check-samples", type=int, default=500, help="test images for the bound checks")
+    p.add_argument("--train-subset", type=int, help="train on the first N training images only")
+    p.add_argument("--size", action="append", default=[], metavar="ARCH=H,W",
+                   help="override an architecture's (hidden_layers, width), e.g. resnet=1,8; repeatable")
+    p.add_argument("--no-progress", action="store_true")
+    _common_device(p)
+    p.set_defaults(func=_run_table1)
+
+
+def _run_table1(args) -> int:
+    from empirical.convnets import CONV_ARCHS, DEFAULTS
+    from empirical.table1 import Table1Config, run_table1
+
+    archs = tuple(a.strip() for a in args.archs.split(",") if a.strip())
+    sizes = {a: list(DEFAULTS[a]) for a in CONV_ARCHS}
+    for item in args.size:
+        try:
+            arch, hw = item.split("=")
+            h, w = (int(v) for v in hw.split(","))
+        except ValueError:
+            raise UserError(f"--size {item!r}: expected ARCH=H,W, e.g. resnet=3,16") from None
+        if arch not in sizes:
+            raise UserError(f"--size {item!r}: unknown architecture {arch!r}")
+        sizes[arch] = [h, w]
+    kw = dict(archs=archs, sizes=sizes, epochs=args.epochs, ratio=args.ratio, random_seeds=args.random_seeds,
+              curve_random_seeds=min(args.curve_random_seeds, args.random_seeds), check_samples=args.check_samples, train_subset=args.train_subset)  # fmt: skip
+    if args.ratios:
+        kw["ratios"] = tuple(args.ratios)
+    config = Table1Config(**kw)
+    _check_writable_dir(args.out)
+    tables = run_table1(config, args.out, _device(args.device), progress=not args.no_progress)
+    t = tables["table1"]
+    print(t[["arch", "original", "random_mean", "random_sd", "l1", "bn_scale"]].round(2).to_string(index=False))
+    print(f"wrote {args.out}/table1.csv, curves.csv, bounds_checks.csv, report.md")
+    return 0
+
+
 # ------------------------------------------------------------------------------------------ main
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
@@ -793,6 +873,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_utility_curve(sub)
     _add_ratio_for_utility(sub)
     _add_predict_ratio(sub)
+    _add_table1(sub)
     return parser
 
 

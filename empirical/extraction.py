@@ -83,6 +83,16 @@ def candidates(model: nn.Module, indicator: str = "l1", scope: str = "hidden") -
     return out
 
 
+def make_contiguous(model: nn.Module) -> nn.Module:
+    """Give every parameter the standard (contiguous) layout, in place: units are addressed as views
+    (n_units, unit_size) of it, which a channels-last tensor cannot give. Values are unchanged."""
+    with torch.no_grad():
+        for p in model.parameters():
+            if not p.is_contiguous():
+                p.data = p.data.contiguous()
+    return model
+
+
 def _chunks(c: Candidate):
     """(start, stop) unit ranges of at most CHUNK units."""
     for start in range(0, c.n_units, CHUNK):
@@ -261,7 +271,7 @@ class AccessKey:
         if model_sha256(locked) != self.meta["locked_sha256"]:
             raise UserError("this key does not belong to this model (the locked model's fingerprint differs)")
         self.check_against(locked)
-        target = locked if inplace else copy.deepcopy(locked)
+        target = make_contiguous(locked if inplace else copy.deepcopy(locked))
         params = dict(target.named_parameters())
         with torch.no_grad():
             for e in self.entries:
@@ -297,7 +307,7 @@ def extract(model: nn.Module, ratio, indicator="l1", scope="hidden", mode="globa
         for c in cands:
             chosen.update(_select(params, [c], n_extracted(r, c.n_units), indicator, seed))
     original_sha = model_sha256(model)
-    locked = copy.deepcopy(model)
+    locked = make_contiguous(copy.deepcopy(model))
     lparams = dict(locked.named_parameters())
     entries = []
     with torch.no_grad():

@@ -72,3 +72,15 @@ def fc_activations(layers: list[nn.Linear], x: torch.Tensor) -> list[torch.Tenso
         z = layer(ys[-1])
         ys.append(z if m == len(layers) - 1 else torch.relu(z))
     return ys
+
+
+ARCHS = ("fcn", "vgg", "resnet", "densenet")
+
+
+def make_model(arch: str, hidden_layers: int, width: int, seed: int | None = None) -> nn.Module:
+    """Any of the toolkit's architectures: ``fcn`` (this module) or a conv net (``empirical.convnets``)."""
+    if arch == "fcn":
+        return make_fcn(hidden_layers, width, seed)
+    from empirical.convnets import make_conv
+
+    return make_conv(arch, hidden_layers, width, seed)

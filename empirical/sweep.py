@@ -19,7 +19,7 @@ import torch
 import torch.nn as nn
 
 from empirical.errors import UserError
-from empirical.extraction import CHUNK, MODES, Candidate, _chunks, _scores, _select, candidates
+from empirical.extraction import CHUNK, MODES, Candidate, _chunks, _scores, _select, candidates, make_contiguous
 from empirical.ratio import check_ratio, n_extracted
 
 
@@ -105,7 +105,7 @@ class LockedSweep:
     def __init__(self, model: nn.Module, ranking: Ranking):
         self.original = model
         self.ranking = ranking
-        self.model = copy.deepcopy(model)
+        self.model = make_contiguous(copy.deepcopy(model))
         self._orig = dict(model.named_parameters())
         self._params = dict(self.model.named_parameters())
         self._names = [(c.name, *c.also) for c in ranking.cands]

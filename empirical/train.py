@@ -27,7 +27,7 @@ from empirical import data as data_mod
 from empirical._io import atomic_path, write_csv, write_text
 from empirical.checkpoint import save_checkpoint
 from empirical.errors import UserError
-from empirical.models import make_fcn
+from empirical.models import make_model
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,8 @@ class TrainSpec:
     normalization: str = "standardize"
     train_subset: int | None = None  # first n training images; None: all
     precision: str = "fp32"  # "bf16": bf16 autocast (AMX on Sapphire Rapids); changes the weights
+    arch: str = "fcn"  # fcn | vgg | resnet | densenet (conv nets: see empirical.convnets for H and w)
+    channels_last: bool = False  # conv nets: channels-last memory format (a speed choice; same maths)
 
     def __post_init__(self):
         for name in ("hidden_layers", "width", "epochs", "batch_size"):
@@ -55,23 +57,40 @@ class TrainSpec:
             raise UserError(f"lr must be a finite number > 0, got {self.lr}")
         if self.train_subset is not None and int(self.train_subset) < 1:
             raise UserError(f"train_subset must be >= 1 (or absent), got {self.train_subset}")
+        from empirical.models import ARCHS
+
+        if self.arch not in ARCHS:
+            raise UserError(f"unknown architecture {self.arch!r}; choose one of {', '.join(ARCHS)}")
+        if self.arch != "fcn" and (int(self.hidden_layers) > 64 or int(self.width) > 1024):
+            raise UserError(f"a {self.arch} with hidden_layers {self.hidden_layers} and width {self.width} is too large")
+        if self.arch == "fcn" and self.channels_last:
+            raise UserError("channels_last applies to conv nets only")
         if int(self.hidden_layers) > 10_000 or int(self.width) > 1_000_000:
             raise UserError(f"a {self.hidden_layers} × {self.width} FCN is beyond any machine (refusing to allocate)")
-        from empirical.theory_table import n_parameters
+        if self.arch == "fcn":
+            from empirical.theory_table import n_parameters
 
-        need = 16 * n_parameters(int(self.hidden_layers), int(self.width))  # weights, grads, 2 Adam moments
-        if need > _total_memory():
-            raise UserError(
-                f"a {self.hidden_layers} × {self.width} FCN needs about {need / 2**30:.1f} GiB to train; "
-                f"this machine has {_total_memory() / 2**30:.1f} GiB"
-            )
+            need = 16 * n_parameters(int(self.hidden_layers), int(self.width))  # weights, grads, 2 Adam moments
+            if need > _total_memory():
+                raise UserError(
+                    f"a {self.hidden_layers} × {self.width} FCN needs about {need / 2**30:.1f} GiB to train; "
+                    f"this machine has {_total_memory() / 2**30:.1f} GiB"
+                )
         if self.normalization not in data_mod.NORMALIZATIONS:
             raise UserError(f"unknown normalization {self.normalization!r}")
         if self.precision not in ("fp32", "bf16"):
             raise UserError(f"precision must be fp32 or bf16, got {self.precision!r}")
 
+    def as_dict(self) -> dict:
+        """The spec as stored; the conv-only fields are left out for an FCN, so FCN keys and spec files
+        written before conv nets existed stay valid."""
+        d = asdict(self)
+        if self.arch == "fcn":
+            d.pop("arch"), d.pop("channels_last")
+        return d
+
     def key(self) -> str:
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
+        return hashlib.sha256(json.dumps(self.as_dict(), sort_keys=True).encode()).hexdigest()[:16]
 
     @classmethod
     def from_spec(cls, spec: dict) -> TrainSpec:
@@ -190,11 +209,11 @@ def train(spec: TrainSpec, out_dir, options: RunOptions = RunOptions()) -> Path:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     spec_path, final, state_path = out / "spec.json", out / "model.safetensors", out / "train_state.safetensors"
-    spec_json = json.dumps(asdict(spec), indent=1, sort_keys=True)
+    spec_json = json.dumps(spec.as_dict(), indent=1, sort_keys=True)
     if options.restart:
         state_path.unlink(missing_ok=True)
     started = state_path.exists() or final.exists()
-    if started and spec_path.exists() and _read_spec(spec_path) != asdict(spec):
+    if started and spec_path.exists() and _read_spec(spec_path) != spec.as_dict():
         raise UserError(f"{out} holds a run of another spec ({spec_path}); choose another --out")
     write_text(spec_path, spec_json)
     if final.exists():
@@ -203,7 +222,9 @@ def train(spec: TrainSpec, out_dir, options: RunOptions = RunOptions()) -> Path:
 
     device = options.device
     (x_tr, y_tr, x_te, y_te), fp = load_tensors(spec, options.data_root, device)
-    model = make_fcn(spec.hidden_layers, spec.width, seed=spec.seed).to(device)
+    model = make_model(spec.arch, spec.hidden_layers, spec.width, seed=spec.seed).to(device)
+    if spec.channels_last:
+        model = model.to(memory_format=torch.channels_last)
     opt = make_optimizer(model, spec.lr, device)
     start, log_rows = 0, []
     if state_path.exists():
@@ -272,7 +293,7 @@ def train(spec: TrainSpec, out_dir, options: RunOptions = RunOptions()) -> Path:
 
     model.eval()
     full_spec = {
-        **asdict(spec),
+        **spec.as_dict(),
         "data_fingerprint": fp,
         "key": spec.key(),
         "normalization_doc": data_mod.NORMALIZATIONS[spec.normalization],
