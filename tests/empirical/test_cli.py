@@ -23,6 +23,7 @@ COMMANDS = [
     "predict-ratio",
     "keygen",
     "import",
+    "table1",
 ]
 
 
