@@ -3,3 +3,7 @@
 
 class UserError(ValueError):
     """Bad input from the user (argument, file, key); the message names the problem."""
+
+
+class CorruptResumePoint(UserError):
+    """A training resume point (``train_state.safetensors``) that fails its checksum."""

@@ -30,14 +30,14 @@ import json
 import logging
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from empirical._io import write_csv, write_text
-from empirical.errors import UserError
+from empirical.errors import CorruptResumePoint, UserError
 from empirical.presets import PAPER_RATIO, Preset
 from empirical.ratio import check_ratio
 
@@ -253,7 +253,12 @@ def run_cell(cell: Cell, config: GridConfig, run_dir, options: GridOptions = Gri
         config.precision,
     )
     t0 = time.perf_counter()
-    train(spec, cdir, RunOptions(device=options.device, progress=False, data_root=options.data_root))
+    opts = RunOptions(device=options.device, progress=False, data_root=options.data_root)
+    try:
+        train(spec, cdir, opts)
+    except CorruptResumePoint as exc:  # a local cache, never committed: retrain this cell, not stop the grid
+        log.warning("cell %s: %s; training it from scratch", cell.name, exc)
+        train(spec, cdir, replace(opts, restart=True))
     t_train = time.perf_counter() - t0
     t1 = time.perf_counter()
     model, meta = load_checkpoint(cdir, options.device)

@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from empirical import data as data_mod
 from empirical._io import atomic_path, write_csv, write_text
 from empirical.checkpoint import save_checkpoint
-from empirical.errors import UserError
+from empirical.errors import CorruptResumePoint, UserError
 from empirical.models import make_model
 
 log = logging.getLogger(__name__)
@@ -184,7 +184,7 @@ def _load_state(path: Path, model, opt, device):
     except (SafetensorError, OSError, ValueError, KeyError, RuntimeError):
         ok = False
     if not ok:
-        raise UserError(bad)
+        raise CorruptResumePoint(bad)
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     sd = opt.state_dict()
     state: dict[int, dict] = {}

@@ -156,6 +156,20 @@ def test_resume_from_tables_without_checkpoints(reproduced, tmp_path):
     assert len(tables["results"]) == len(pd.read_csv(reproduced / "results.csv"))
 
 
+def test_corrupt_resume_point_retrains_that_cell(reproduced, tmp_path):
+    """A cell's train_state is a local cache: a corrupt one is retrained, not a reason to stop the grid."""
+    import shutil
+
+    copy = tmp_path / "committed"
+    shutil.copytree(reproduced, copy, ignore=shutil.ignore_patterns("*.safetensors"))
+    cell = sorted(copy.glob("cells/*/done.json"))[-1].parent
+    (cell / "done.json").unlink()
+    (cell / "train_state.safetensors").write_bytes(b"not a safetensors file")
+    tables = run_grid(GridConfig.from_preset(TINY), copy, GridOptions(workers=1, progress=False))
+    assert (cell / "done.json").exists()
+    pd.testing.assert_frame_equal(tables["results"], pd.read_csv(reproduced / "results.csv"))
+
+
 def test_collect_ignores_unfinished_cells(reproduced, tmp_path):
     import shutil
 
