@@ -321,7 +321,13 @@ def write_report(run_dir, tables: dict[str, pd.DataFrame]) -> Path:
                 f"| {arch} | {ind} | {r.stages} | {'yes' if r.sandwich else 'NO'} | {r.theorem2_min:.3f} | {len(c)} | "
                 f"{_fmt(ratio_c, 3)} | {_fmt(ratio_p, 1)} | {vac} of {len(c)} |"
             )
+        from empirical.report import _md_table, conv_claims
+
         lines += [
+            "",
+            "Verdicts on the conv-layer claims (`empirical.report.conv_claims`, all architectures and indicators):",
+            "",
+            _md_table(pd.DataFrame(conv_claims(checks))),
             "",
             "Stages: one conv (BN folded, eval mode) or one residual/dense block (see `bounds_checks.csv`, column "
             "`assumptions`). The sandwich d ≤ G + B must hold on every sample (a self-check); Theorem 2's d ≥ G is "
