@@ -135,7 +135,10 @@ def main(argv=None):
     rows = []
     for arch in ("vgg", "resnet", "densenet"):
         h, w = DEFAULTS[arch]
-        r = {k: throughput(arch, h, w, args.steps, *k) for k in ((False, False), (True, False), (False, True), (True, True))}
+        r = {
+            k: throughput(arch, h, w, args.steps, *k)
+            for k in ((False, False), (True, False), (False, True), (True, True))
+        }
         base = r[(False, False)]
         rows.append([arch, f"{base:.0f}"] + [f"{r[k]:.0f} ({r[k] / base:.2f}×)" for k in list(r)[1:]])
         print(rows[-1], flush=True)

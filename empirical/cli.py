@@ -124,11 +124,16 @@ def _add_train(sub):
     )
     p.add_argument("--arch", default="fcn", help="fcn (default), vgg, resnet or densenet")
     p.add_argument(
-        "--hidden-layers", type=int, help="FCN: hidden layers (required); vgg: convs per stage; resnet: blocks per "
-        "stage (3 = ResNet-20); densenet: layers per dense block"
+        "--hidden-layers",
+        type=int,
+        help="FCN: hidden layers (required); vgg: convs per stage; resnet: blocks per "
+        "stage (3 = ResNet-20); densenet: layers per dense block",
     )
-    p.add_argument("--width", type=int, help="FCN: neurons per layer (required); vgg/resnet: first-stage channels; "
-                   "densenet: growth rate")
+    p.add_argument(
+        "--width",
+        type=int,
+        help="FCN: neurons per layer (required); vgg/resnet: first-stage channels; densenet: growth rate",
+    )
     p.add_argument("--channels-last", action="store_true", help="conv nets: channels-last memory format")
     p.add_argument("--epochs", type=int, default=5, help="epochs (paper: 50)")
     p.add_argument("--lr", type=float, default=1e-3)
@@ -819,8 +824,13 @@ def _add_table1(sub):
     p.add_argument("--curve-random-seeds", type=int, default=2, help="of those, swept over all --ratios (default 2)")
     p.add_argument("--check-samples", type=int, default=500, help="test images for the bound checks")
     p.add_argument("--train-subset", type=int, help="train on the first N training images only")
-    p.add_argument("--size", action="append", default=[], metavar="ARCH=H,W",
-                   help="override an architecture's (hidden_layers, width), e.g. resnet=1,8; repeatable")
+    p.add_argument(
+        "--size",
+        action="append",
+        default=[],
+        metavar="ARCH=H,W",
+        help="override an architecture's (hidden_layers, width), e.g. resnet=1,8; repeatable",
+    )
     p.add_argument("--no-progress", action="store_true")
     _common_device(p)
     p.set_defaults(func=_run_table1)
@@ -841,8 +851,16 @@ def _run_table1(args) -> int:
         if arch not in sizes:
             raise UserError(f"--size {item!r}: unknown architecture {arch!r}")
         sizes[arch] = [h, w]
-    kw = dict(archs=archs, sizes=sizes, epochs=args.epochs, ratio=args.ratio, random_seeds=args.random_seeds,
-              curve_random_seeds=min(args.curve_random_seeds, args.random_seeds), check_samples=args.check_samples, train_subset=args.train_subset)  # fmt: skip
+    kw = dict(
+        archs=archs,
+        sizes=sizes,
+        epochs=args.epochs,
+        ratio=args.ratio,
+        random_seeds=args.random_seeds,
+        curve_random_seeds=min(args.curve_random_seeds, args.random_seeds),
+        check_samples=args.check_samples,
+        train_subset=args.train_subset,
+    )
     if args.ratios:
         kw["ratios"] = tuple(args.ratios)
     config = Table1Config(**kw)

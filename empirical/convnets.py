@@ -123,7 +123,9 @@ def densenet(hidden_layers: int, width: int) -> nn.Sequential:
             c += growth
         if block < 2:
             mods += [nn.BatchNorm2d(c), nn.ReLU(), nn.Conv2d(c, c, 1, bias=False), nn.AvgPool2d(2)]
-    return nn.Sequential(*mods, nn.BatchNorm2d(c), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, N_CLASSES))
+    return nn.Sequential(
+        *mods, nn.BatchNorm2d(c), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, N_CLASSES)
+    )
 
 
 BUILDERS = {"vgg": vgg, "resnet": resnet, "densenet": densenet}

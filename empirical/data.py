@@ -274,7 +274,8 @@ def normalize(x_u8, method: str = "standardize"):
 
     if method not in NORMALIZATIONS:
         raise UserError(f"unknown normalization {method!r}; choose one of {', '.join(NORMALIZATIONS)}")
-    x = torch.from_numpy(np.require(x_u8, requirements=["C", "W"])).reshape(len(x_u8), -1).float().div_(255.0)  # (n, 784)
+    x_u8 = np.require(x_u8, requirements=["C", "W"])  # torch wants a writable array (copies a read-only one)
+    x = torch.from_numpy(x_u8).reshape(len(x_u8), -1).float().div_(255.0)  # (n, 784)
     if method == "standardize":
         x.sub_(MNIST_MEAN).div_(MNIST_STD)
     elif method == "unit-norm":

@@ -79,7 +79,10 @@ def measure_net(
     cache = {} if cache is None else cache
     original = copy.deepcopy(original).double().eval()
     locked = copy.deepcopy(locked).double().eval()
-    original, locked = original.to(memory_format=torch.contiguous_format), locked.to(memory_format=torch.contiguous_format)
+    original, locked = (
+        original.to(memory_format=torch.contiguous_format),
+        locked.to(memory_format=torch.contiguous_format),
+    )
     prefix, stages = split_stages(original)
     prefix_l, stages_l = split_stages(locked)
     if [s.modules for s in stages] != [s.modules for s in stages_l]:
@@ -91,7 +94,6 @@ def measure_net(
         raise ValueError(f"{len(x)} inputs but {len(y)} labels")
     M = len(stages)
     chains = [ChainBound([original[i] for i in s.modules], [locked[i] for i in s.modules]) for s in stages]
-    mods_o = [[original[i] for i in s.modules] for s in stages]
     mods_l = [[locked[i] for i in s.modules] for s in stages]
     device = next(original.parameters()).device
     per = {k: [[] for _ in range(M)] for k in ("d", "G", "e", "B", "y_prev", "scale")}
@@ -177,9 +179,13 @@ def measure_net(
         t4_meas = t4_p4 = None
         if single and u.kind == "conv":
             if exact:
-                zp = lambda w: float(  # noqa: E731
-                    bounds.conv_operator_norm_zero_padded(w, u.n_in, padding=u.padding, stride=u.stride)
-                ) if np.any(w) else 0.0
+                zp = lambda w: (
+                    float(  # noqa: E731
+                        bounds.conv_operator_norm_zero_padded(w, u.n_in, padding=u.padding, stride=u.stride)
+                    )
+                    if np.any(w)
+                    else 0.0
+                )
                 if ("w_norm", m) not in cache:
                     cache[("w_norm", m)] = zp(u.w_eff)
                 mu = zp(u.dw_eff)

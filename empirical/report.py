@@ -114,8 +114,14 @@ def conv_claims(checks: pd.DataFrame | None) -> list[dict]:
                 "exact (Lanczos)",
             )
         )
-    rows.append(_row("‖y*⁽ᵐ⁾‖₂ <= (LC²λ)ᵐ‖x‖₂ for conv layers", "Property 5", "NOT TESTED",
-                     "not measured per sample on conv nets"))  # fmt: skip
+    rows.append(
+        _row(
+            "‖y*⁽ᵐ⁾‖₂ <= (LC²λ)ᵐ‖x‖₂ for conv layers",
+            "Property 5",
+            "NOT TESTED",
+            "not measured per sample on conv nets",
+        )
+    )
     ex = conv[conv["mu_zero_padded"] > 0]
     if len(ex):
         det = bool((ex["mu_zero_padded"] <= ex["mu_property6_deterministic"] * (1 + 1e-9)).all())
@@ -130,8 +136,14 @@ def conv_claims(checks: pd.DataFrame | None) -> list[dict]:
             )
         )
         vac = ex["property6_tail_at_mu_vacuous"].astype(bool)
-        rows.append(_row("Markov tail P{‖ΔW‖₂ >= μ} <= 6Q²C_eC_w√D_w/μ at the measured μ", "Property 6",
-                         "VACUOUS" if vac.all() else "PASS", f"{vac.mean():.0%} of {len(ex)} give a value >= 1"))  # fmt: skip
+        rows.append(
+            _row(
+                "Markov tail P{‖ΔW‖₂ >= μ} <= 6Q²C_eC_w√D_w/μ at the measured μ",
+                "Property 6",
+                "VACUOUS" if vac.all() else "PASS",
+                f"{vac.mean():.0%} of {len(ex)} give a value >= 1",
+            )
+        )
         circ = (ex["mu_circular"] / ex["mu_zero_padded"]).dropna()
         rows.append(
             _row(
@@ -153,8 +165,14 @@ def conv_claims(checks: pd.DataFrame | None) -> list[dict]:
             )
         )
         pv = ex["theorem4_probability_vacuous"].astype(bool)
-        rows.append(_row("Theorem 4's probability (1 − 6Q²C_eC_w√D_w/μ)(1 − 2e^{−τ²})^{C²(m−1)}", "Theorem 4",
-                         "VACUOUS" if pv.all() else "PASS", f"{pv.mean():.0%} of {len(ex)} stages outside (0, 1)"))  # fmt: skip
+        rows.append(
+            _row(
+                "Theorem 4's probability (1 − 6Q²C_eC_w√D_w/μ)(1 − 2e^{−τ²})^{C²(m−1)}",
+                "Theorem 4",
+                "VACUOUS" if pv.all() else "PASS",
+                f"{pv.mean():.0%} of {len(ex)} stages outside (0, 1)",
+            )
+        )
     sand = bool((checks["sandwich_holds_frac"] == 1).all())
     rows.append(
         _row(

@@ -42,7 +42,16 @@ from empirical.convnets import DenseConcat, Residual, ShortcutA
 WEIGHT = (nn.Conv2d, nn.Linear)
 BN = (nn.BatchNorm1d, nn.BatchNorm2d)
 BLOCKS = (Residual, DenseConcat)
-PARAM_FREE = (nn.ReLU, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.Flatten, nn.Unflatten, nn.Identity, nn.Dropout)
+PARAM_FREE = (
+    nn.ReLU,
+    nn.MaxPool2d,
+    nn.AvgPool2d,
+    nn.AdaptiveAvgPool2d,
+    nn.Flatten,
+    nn.Unflatten,
+    nn.Identity,
+    nn.Dropout,
+)
 
 
 @dataclass
@@ -59,7 +68,11 @@ def _check_module(mod: nn.Module, where: str) -> None:
     if isinstance(mod, nn.Conv2d):
         if mod.groups != 1 or mod.dilation != (1, 1) or mod.padding_mode != "zeros" or isinstance(mod.padding, str):
             raise ValueError(f"{where}: only zero-padded, ungrouped, undilated Conv2d is measured ({mod})")
-        if mod.kernel_size[0] != mod.kernel_size[1] or mod.stride[0] != mod.stride[1] or mod.padding[0] != mod.padding[1]:
+        if (
+            mod.kernel_size[0] != mod.kernel_size[1]
+            or mod.stride[0] != mod.stride[1]
+            or mod.padding[0] != mod.padding[1]
+        ):
             raise ValueError(f"{where}: only square kernels, strides and paddings are measured ({mod})")
     elif isinstance(mod, BN):
         if not mod.track_running_stats:
@@ -296,7 +309,11 @@ class ChainBound:
                 L *= self.norms[j].w_norm
             elif j in self.sub:
                 inner = self.sub[j].original_lipschitz_bound()
-                L *= (self.lips[("post", j)] * (inner + 1.0)) if isinstance(item[1], Residual) else math.sqrt(1 + inner**2)
+                L *= (
+                    (self.lips[("post", j)] * (inner + 1.0))
+                    if isinstance(item[1], Residual)
+                    else math.sqrt(1 + inner**2)
+                )
             else:
                 L *= self.lips[j]
         return L

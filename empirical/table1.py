@@ -93,7 +93,6 @@ def _prepare(run_dir: Path, config: Table1Config) -> None:
 
 def run_arch(arch: str, config: Table1Config, run_dir, device: str = "cpu", progress: bool = True) -> None:
     """Train one architecture, sweep every indicator and check the bounds; write its cell tables."""
-    import torch
 
     from empirical.checkpoint import load_checkpoint
     from empirical.data import test_set_for
@@ -281,9 +280,12 @@ def write_report(run_dir, tables: dict[str, pd.DataFrame]) -> Path:
         "| random (mean ± sd) | "
         + " | ".join(f"{_fmt(r.random_mean)} ± {_fmt(r.random_sd)} | {r.paper_random:.2f}" for r in t.itertuples())
         + " |",
-        "| random drop | " + " | ".join(f"{_fmt(r.random_drop)} | {r.paper_random_drop:.2f}" for r in t.itertuples()) + " |",
+        "| random drop | "
+        + " | ".join(f"{_fmt(r.random_drop)} | {r.paper_random_drop:.2f}" for r in t.itertuples())
+        + " |",
         "| CoreLocker ℓ1 | " + " | ".join(f"{_fmt(r.l1)} | {r.paper_l1:.2f}" for r in t.itertuples()) + " |",
-        "| CoreLocker bn-scale | " + " | ".join(f"{_fmt(r.bn_scale)} | {r.paper_bn_scale:.2f}" for r in t.itertuples())
+        "| CoreLocker bn-scale | "
+        + " | ".join(f"{_fmt(r.bn_scale)} | {r.paper_bn_scale:.2f}" for r in t.itertuples())
         + " |",
         "| ℓ1 key, share of all parameters | "
         + " | ".join(f"{r.l1_share_of_parameters:.4f} | —" for r in t.itertuples())

@@ -62,7 +62,9 @@ class TrainSpec:
         if self.arch not in ARCHS:
             raise UserError(f"unknown architecture {self.arch!r}; choose one of {', '.join(ARCHS)}")
         if self.arch != "fcn" and (int(self.hidden_layers) > 64 or int(self.width) > 1024):
-            raise UserError(f"a {self.arch} with hidden_layers {self.hidden_layers} and width {self.width} is too large")
+            raise UserError(
+                f"a {self.arch} with hidden_layers {self.hidden_layers} and width {self.width} is too large"
+            )
         if self.arch == "fcn" and self.channels_last:
             raise UserError("channels_last applies to conv nets only")
         if int(self.hidden_layers) > 10_000 or int(self.width) > 1_000_000:

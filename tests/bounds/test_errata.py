@@ -130,9 +130,7 @@ def test_e_p4_fourier_entry_bound():
     for shape in ((4, 3, 3, 3), (2, 5, 5, 5), (6, 6, 1, 1), (3, 3, 3, 3)):
         G = rng.standard_normal(shape) + (rng.random() < 0.5) * 2.0  # some with mean-shifted filters
         assert bounds.conv_operator_norm(G, 9) <= bounds.conv_weight_norm_deterministic(G) * (1 + 1e-12)
-    assert bounds.conv_weight_norm_bound_corrected(4, 3, 0.5) == pytest.approx(
-        4 * 3**1.5 * bounds.conv_lambda(3, 0.5)
-    )
+    assert bounds.conv_weight_norm_bound_corrected(4, 3, 0.5) == pytest.approx(4 * 3**1.5 * bounds.conv_lambda(3, 0.5))
     assert bounds.conv_K_s(F) == pytest.approx(np.sqrt(3.0))  # each row of an all-ones 3×3 filter
 
 
