@@ -594,7 +594,7 @@ def _run_ratio_for_utility(args) -> int:
         print(json.dumps(found.as_row()))
         return 0
     print(
-        f"target accuracy {found.target}: extract k = {found.k} of {found.n_candidates} candidate weights "
+        f"target accuracy {found.target}: extract k = {found.k} of {found.n_candidates} candidate units "
         f"(ratio {found.ratio:.6g}; {found.share_of_parameters:.3g} of all parameters)"
     )
     print(
