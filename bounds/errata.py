@@ -245,6 +245,19 @@ ERRATA: tuple[Erratum, ...] = (
         "test_e_t4_event_direction",
     ),
     Erratum(
+        "E-T4-BN",
+        "Theorems 3–4 / Section 4.2.2 vs Table 1 (bn-scale)",
+        "d⁽ᵐ⁾ <= G⁽ᵐ⁾ + μL^mλ^{m−1}‖x‖₂ for a network W⁽ᵐ⁾, b⁽ᵐ⁾ whose extraction changes weights only; "
+        "applied in Table 1 to BN networks locked by their scaling factors",
+        "the model has no batch norm. Eval-mode BN folds into the conv (filters a·F, bias a·b + c, "
+        "a = γ/√(σ²+ε)), so bn-scale locking (γ, β → 0) changes the folded *bias* too, and the bound "
+        "needs a ‖Δb‖ term: d <= G + L(μ‖y*⁽ᵐ⁻¹⁾‖₂ + ‖Δb‖₂). One neuron, x = 1, w = 1, γ = 1, β = 2 "
+        "(mean 0, var 1): y* = 3, locked y = 0, μ = 1, so d = 3 > G + μ‖x‖ = 1. ``empirical.measure_net`` "
+        "folds BN and carries the bias term",
+        "gap",
+        "test_e_t4_bn_scale_changes_the_bias",
+    ),
+    Erratum(
         "E-NOT-NORM",
         "Notations",
         "‖A‖ₙ = sup{Ax | ‖x‖ₙ ≤ 1}",

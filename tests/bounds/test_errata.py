@@ -241,6 +241,23 @@ def test_e_t4_event_direction():
     assert d > bounds.disparity_upper_bound(G, mu, 1, lam=1.0, x_norm=np.linalg.norm(x))
 
 
+def test_e_t4_bn_scale_changes_the_bias():
+    # one conv "neuron" followed by eval-mode BN: z = a·(w x) + c, a = γ/√(σ² + ε), c = β − a·mean
+    relu = lambda v: max(v, 0.0)  # noqa: E731
+    x, w, eps = 1.0, 1.0, 0.0
+
+    def layer(gamma, beta, mean=0.0, var=1.0):
+        a = gamma / np.sqrt(var + eps)
+        return a * w, beta - a * mean  # folded weight and bias
+
+    (W0, b0), (W1, b1) = layer(1.0, 2.0), layer(0.0, 0.0)  # bn-scale extraction zeroes γ and β
+    y_star, y = relu(W0 * x + b0), relu(W1 * x + b1)
+    d, G, mu = abs(y - y_star), 0.0, abs(W1 - W0)  # first layer: G = 0 (same input)
+    assert d == 3.0 and mu == 1.0
+    assert d > bounds.disparity_upper_bound(G, mu, 1, lam=1.0, x_norm=abs(x))  # the printed bound fails
+    assert d <= G + 1.0 * (mu * abs(x) + abs(b1 - b0))  # with the bias term it holds
+
+
 def test_e_notation_operator_norm():
     rng = np.random.default_rng(11)
     A = rng.standard_normal((6, 4))
