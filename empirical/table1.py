@@ -331,6 +331,9 @@ def write_report(run_dir, tables: dict[str, pd.DataFrame]) -> Path:
             "",
             _md_table(pd.DataFrame(conv_claims(checks))),
             "",
+            "bn-scale zeroes β as well as γ, which changes the folded bias: Theorem 4 as printed has no bias term "
+            "(erratum E-T4-BN), so its rows for bn-scale test the printed statement, while the sandwich carries ‖Δb‖.",
+            "",
             "Stages: one conv (BN folded, eval mode) or one residual/dense block (see `bounds_checks.csv`, column "
             "`assumptions`). The sandwich d ≤ G + B must hold on every sample (a self-check); Theorem 2's d ≥ G is "
             "not guaranteed (erratum E-T2-LB).",
