@@ -30,6 +30,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/bench_paper_scale.py
 	$(BIN)/python benchmarks/bench_utility.py
 	$(BIN)/python benchmarks/bench_precision.py
+	$(BIN)/python benchmarks/bench_cnn.py
 
 clean-venv:
 	rm -rf $(VENV)
