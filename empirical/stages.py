@@ -285,24 +285,9 @@ class ChainBound:
                 out.extend(self.sub[j].units)
         return out
 
-    def lipschitz_bound(self) -> float:
-        """A Lipschitz bound of the locked stage (after a first call): Π of locked norms and L's."""
-        L = 1.0
-        for j, item in enumerate(self.items_o):
-            if j in self.norms:
-                L *= self.norms[j].w_norm_locked
-            elif j in self.sub:
-                inner = self.sub[j].lipschitz_bound()
-                blk = item[1]
-                if isinstance(blk, Residual):
-                    L *= self.lips[("post", j)] * (inner + 1.0)
-                else:
-                    L *= math.sqrt(1.0 + inner**2)
-            else:
-                L *= self.lips[j]
-        return L
-
     def original_lipschitz_bound(self) -> float:
+        """A Lipschitz bound of the original stage (after a first call): products of norms and L's;
+        a residual block gives L_post·(L_branch + 1), a dense one √(1 + L_branch²)."""
         L = 1.0
         for j, item in enumerate(self.items_o):
             if j in self.norms:
