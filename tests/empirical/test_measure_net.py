@@ -176,3 +176,32 @@ def test_zero_padded_upper_bound_against_dense_jacobian():
         assert upper >= exact * (1 - 1e-12)
         if s == 1:  # the same operator on a grid of n + 2p: close, and never below
             assert upper <= 1.5 * exact
+
+
+@pytest.mark.parametrize("arch,h,w", [("vgg", 1, 3), ("resnet", 1, 3), ("densenet", 2, 3)])
+def test_stage_lipschitz_bounds_hold_on_random_pairs(arch, h, w):
+    """Each stage's Lipschitz bound (products of operator norms and pooling constants) against
+    ‖f(a) − f(b)‖ / ‖a − b‖ on random input pairs, near and far."""
+    from empirical.stages import ChainBound
+
+    model = _randomize_bn(make_conv(arch, h, w, seed=0).double(), seed=4)
+    prefix, stages = split_stages(model)
+    g = torch.Generator().manual_seed(0)
+    h_in = torch.randn(16, 784, dtype=torch.float64, generator=g)
+    for i in prefix:
+        h_in = model[i](h_in)
+    with torch.no_grad():
+        for st in stages:
+            mods = [model[i] for i in st.modules]
+            chain = ChainBound(mods, mods)
+            out, _ = chain(h_in, torch.zeros(len(h_in), dtype=torch.float64))
+            L = chain.original_lipschitz_bound()
+            for scale in (1e-3, 1.0):
+                other = h_in + scale * torch.randn(h_in.shape, dtype=torch.float64, generator=g)
+                out2 = other
+                for mod in mods:
+                    out2 = mod(out2)
+                num = (out - out2).reshape(len(out), -1).norm(dim=1)
+                den = (h_in - other).reshape(len(h_in), -1).norm(dim=1)
+                assert (num <= L * den * (1 + 1e-9)).all(), (st.kind, float((num / den).max()), L)
+            h_in = out
