@@ -832,13 +832,23 @@ def _add_table1(sub):
         help="override an architecture's (hidden_layers, width), e.g. resnet=1,8; repeatable",
     )
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument(
+        "--recheck",
+        action="store_true",
+        help="recompute the bound checks of the finished architectures from their local checkpoints, keep the rest",
+    )
     _common_device(p)
     p.set_defaults(func=_run_table1)
 
 
 def _run_table1(args) -> int:
     from empirical.convnets import CONV_ARCHS, DEFAULTS
-    from empirical.table1 import Table1Config, run_table1
+    from empirical.table1 import Table1Config, recheck, run_table1
+
+    if args.recheck:
+        recheck(args.out, _device(args.device))
+        print(f"rechecked the bounds in {args.out}; wrote bounds_checks.csv and report.md")
+        return 0
 
     archs = tuple(a.strip() for a in args.archs.split(",") if a.strip())
     sizes = {a: list(DEFAULTS[a]) for a in CONV_ARCHS}

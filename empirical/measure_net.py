@@ -96,7 +96,7 @@ def measure_net(
     chains = [ChainBound([original[i] for i in s.modules], [locked[i] for i in s.modules]) for s in stages]
     mods_l = [[locked[i] for i in s.modules] for s in stages]
     device = next(original.parameters()).device
-    per = {k: [[] for _ in range(M)] for k in ("d", "G", "e", "B", "y_prev", "scale")}
+    per = {k: [[] for _ in range(M)] for k in ("d", "G", "e", "B", "y_prev", "scale", "y_norm")}
     x_norms, hits = [], np.zeros((2, 2))
     n_in = [None] * M
     for i in range(0, len(x), batch):
@@ -117,6 +117,7 @@ def measure_net(
             per["B"][m].append(B.cpu())
             per["y_prev"][m].append(flat(ho).norm(dim=1).cpu())
             per["scale"][m].append((flat(hl_next).norm(dim=1) + flat(ho_next).norm(dim=1)).cpu())
+            per["y_norm"][m].append(flat(ho_next).norm(dim=1).cpu())
             ho, hl = ho_next, hl_next
         for j, logits in enumerate((ho, hl)):
             top = logits.topk(min(3, logits.shape[1]), dim=1).indices
@@ -174,6 +175,13 @@ def measure_net(
             "assumptions": ASSUMPTIONS[st.kind] if single or st.kind in ("residual", "dense") else
             f"{len(units)} affine units chained (pre-activation layer)",
         }  # fmt: skip
+        # Property 5 as printed (biases ignored): ‖y*⁽ᵐ⁾‖₂ <= (Lλ)^m‖x‖₂, with Property 4's λ (printed C²λ) and
+        # with λ measured (the largest Lipschitz bound of stages 1..m); BN shifts make the second fail (E-P2-BIAS)
+        yn = cat["y_norm"][m]
+        row["property5_p4_holds_frac"] = (
+            float(np.mean(yn <= (L * lam_p4) ** mm * x_norm * (1 + RTOL))) if convs else np.nan
+        )
+        row["property5_meas_holds_frac"] = float(np.mean(yn <= (L * max(lip_o[: m + 1])) ** mm * x_norm * (1 + RTOL)))
         pos = d > tol
         row["sandwich_tightness_median"] = float(np.median(sandwich[pos] / d[pos])) if pos.any() else float("nan")
         t4_meas = t4_p4 = None

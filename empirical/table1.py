@@ -96,9 +96,6 @@ def run_arch(arch: str, config: Table1Config, run_dir, device: str = "cpu", prog
 
     from empirical.checkpoint import load_checkpoint
     from empirical.data import test_set_for
-    from empirical.extraction import extract
-    from empirical.measure import Constants
-    from empirical.measure_net import measure_net
     from empirical.sweep import accuracy_curve
     from empirical.train import RunOptions, TrainSpec, train
 
@@ -126,18 +123,7 @@ def run_arch(arch: str, config: Table1Config, run_dir, device: str = "cpu", prog
     curves = pd.concat(curves, ignore_index=True)
     curves.insert(0, "arch", arch)
     t_sweep = time.perf_counter() - t1
-    checks = []
-    xs, ys = test_set_for(meta["spec"], device=device, n=min(config.check_samples, len(x)))
-    for indicator in ("l1", "bn-scale", "random"):
-        locked, key = extract(model, config.ratio, indicator, seed=0)
-        res = measure_net(model, locked, xs, ys, constants=Constants(), batch=250)
-        layers = res.layers.copy()
-        layers.insert(0, "indicator", indicator)
-        layers.insert(0, "arch", arch)
-        layers["ratio"] = config.ratio
-        layers["sandwich_all_hold"] = res.summary["sandwich_all_hold"]
-        checks.append(layers)
-    checks = pd.concat(checks, ignore_index=True)
+    checks = bound_checks(arch, model, meta, config, device)
     n_params = sum(p.numel() for p in model.parameters())
     models = pd.DataFrame(
         [
@@ -161,6 +147,51 @@ def run_arch(arch: str, config: Table1Config, run_dir, device: str = "cpu", prog
     write_csv(cell / "bounds_checks.csv", checks)
     write_csv(cell / "models.csv", models)
     write_text(cell / "done.json", json.dumps({"arch": arch, "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}) + "\n")
+
+
+def bound_checks(arch, model, meta, config: Table1Config, device: str = "cpu") -> pd.DataFrame:
+    """Per-stage bound checks (``measure_net``) at the Table 1 ratio for ℓ1, bn-scale and random (seed 0)."""
+    from empirical.data import test_set_for
+    from empirical.extraction import extract
+    from empirical.measure import Constants
+    from empirical.measure_net import measure_net
+
+    xs, ys = test_set_for(meta["spec"], device=device, n=config.check_samples)
+    checks, cache = [], {}
+    for indicator in ("l1", "bn-scale", "random"):
+        locked, _ = extract(model, config.ratio, indicator, seed=0)
+        res = measure_net(model, locked, xs, ys, constants=Constants(), batch=250, cache=cache)
+        layers = res.layers.copy()
+        layers.insert(0, "indicator", indicator)
+        layers.insert(0, "arch", arch)
+        layers["ratio"] = config.ratio
+        layers["sandwich_all_hold"] = res.summary["sandwich_all_hold"]
+        checks.append(layers)
+    return pd.concat(checks, ignore_index=True)
+
+
+def recheck(run_dir, device: str = "cpu") -> dict[str, pd.DataFrame]:
+    """Recompute the bound checks of every finished architecture whose checkpoint is here (after the
+    measurement changed), keeping the trained networks and their accuracies; then the tables and report."""
+    from empirical.checkpoint import load_checkpoint
+    from empirical.grid import run_lock
+
+    run_dir = Path(run_dir)
+    config = Table1Config(**{k: tuple(v) if isinstance(v, list) and k != "sizes" else v
+                             for k, v in json.loads((run_dir / "config.json").read_text()).items()})  # fmt: skip
+    with run_lock(run_dir):
+        for arch in config.archs:
+            cell = run_dir / "cells" / arch
+            if not (cell / "done.json").exists():
+                continue
+            if not (cell / "model.safetensors").exists():
+                raise UserError(f"{cell}: no checkpoint here (checkpoints are not committed); cannot recheck {arch}")
+            model, meta = load_checkpoint(cell, device)
+            log.info("%s: rechecking the bounds", arch)
+            write_csv(cell / "bounds_checks.csv", bound_checks(arch, model, meta, config, device))
+        tables = collect(run_dir)
+        write_report(run_dir, tables)
+    return tables
 
 
 def summarize(curves: pd.DataFrame, models: pd.DataFrame, ratio: float) -> pd.DataFrame:

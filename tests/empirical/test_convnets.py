@@ -137,6 +137,10 @@ def test_table1_end_to_end_and_resume(tmp_path, fashion, capsys):
     assert main(args) == 0  # resumes: nothing is redone
     assert (tmp_path / "cells" / "vgg" / "done.json").read_text() == stamp
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "table1.csv"), t)
+    checks = pd.read_csv(tmp_path / "bounds_checks.csv")
+    (tmp_path / "bounds_checks.csv").unlink()
+    assert main(["table1", "--out", str(tmp_path), "--recheck"]) == 0  # same measurement, recomputed
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "bounds_checks.csv"), checks)
     changed = [a if a != "2" else "3" for a in args]  # --random-seeds 3
     assert main(changed) == 2
     assert "another configuration" in capsys.readouterr().err
