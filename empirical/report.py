@@ -90,12 +90,15 @@ def _lemma4_row(rng) -> dict:
     )
 
 
+NO_CONV = "an FCN grid has no conv layers: see a `table1` run's report (results/fashion-mnist/report.md)"
+
+
 def conv_claims(checks: pd.DataFrame | None) -> list[dict]:
     """Properties 4 and 6 and Theorem 4 on measured conv nets: ``checks`` is a Table 1 run's
     ``bounds_checks.csv`` (``empirical.table1``), one row per architecture × indicator × stage."""
     if checks is None or not len(checks) or "mu_zero_padded" not in checks:
         return [
-            _row("conv-layer bound", where, "NOT TESTED", "no conv-net measurements given (run `table1`, issue 9)")
+            _row("conv-layer bound", where, "NOT TESTED", NO_CONV)
             for where in ("Property 4", "Property 5", "Property 6", "Theorem 4")
         ]
     conv = checks[checks["mu_zero_padded"].notna()]
