@@ -307,20 +307,17 @@ def write_report(run_dir, tables: dict[str, pd.DataFrame]) -> Path:
         "",
         "| | " + " | ".join(f"{r.arch} (ours) | {r.paper_model} (paper)" for r in t.itertuples()) + " |",
         "|---|" + "---|---|" * len(t),
-        "| original | " + " | ".join(f"{_fmt(r.original)} | {r.paper_original:.2f}" for r in t.itertuples()) + " |",
-        "| random (mean ± sd) | "
-        + " | ".join(f"{_fmt(r.random_mean)} ± {_fmt(r.random_sd)} | {r.paper_random:.2f}" for r in t.itertuples())
-        + " |",
-        "| random drop | "
-        + " | ".join(f"{_fmt(r.random_drop)} | {r.paper_random_drop:.2f}" for r in t.itertuples())
-        + " |",
-        "| CoreLocker ℓ1 | " + " | ".join(f"{_fmt(r.l1)} | {r.paper_l1:.2f}" for r in t.itertuples()) + " |",
-        "| CoreLocker bn-scale | "
-        + " | ".join(f"{_fmt(r.bn_scale)} | {r.paper_bn_scale:.2f}" for r in t.itertuples())
-        + " |",
-        "| ℓ1 key, share of all parameters | "
-        + " | ".join(f"{r.l1_share_of_parameters:.4f} | —" for r in t.itertuples())
-        + " |",
+        *(
+            f"| {label} | " + " | ".join(cell(r) for r in t.itertuples()) + " |"
+            for label, cell in (
+                ("original", lambda r: f"{_fmt(r.original)} | {r.paper_original:.2f}"),
+                ("random (mean ± sd)", lambda r: f"{_fmt(r.random_mean)} ± {_fmt(r.random_sd)} | {r.paper_random:.2f}"),
+                ("random drop", lambda r: f"{_fmt(r.random_drop)} | {r.paper_random_drop:.2f}"),
+                ("CoreLocker ℓ1", lambda r: f"{_fmt(r.l1)} | {r.paper_l1:.2f}"),
+                ("CoreLocker bn-scale", lambda r: f"{_fmt(r.bn_scale)} | {r.paper_bn_scale:.2f}"),
+                ("ℓ1 key, share of all parameters", lambda r: f"{r.l1_share_of_parameters:.4f} | —"),
+            )
+        ),
         "",
         "Our networks are the CPU-scale members of the paper's families (see Models), not DenseNet-40, "
         "ResNet-164 and VGG-19 themselves.",
