@@ -82,7 +82,7 @@ p = "README.md"
 s = open(p).read()
 start = s.index("### Figure 5, `cpu` preset")
 body_start = s.index("\n\n", start) + 2
-end = s.index("### Utility ↔ ratio, worked example")
+end = s.index("\n### ", body_start) + 1  # the next section, whichever it is
 s = s[:body_start] + text + "\n" + s[end:]
 open(p, "w").write(s)
 print(text)
