@@ -146,3 +146,28 @@ def test_table1_end_to_end_and_resume(tmp_path, fashion, capsys):
     assert "another configuration" in capsys.readouterr().err
     cfg = json.loads((tmp_path / "config.json").read_text())
     assert cfg["random_seeds"] == 2
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["table1", "--archs", "alexnet"], "unknown architecture"),
+        (["table1", "--archs", ","], "unknown architecture"),
+        (["table1", "--ratio", "1.5"], "ratio"),
+        (["table1", "--ratios", "0.001,0"], "ratio"),
+        (["table1", "--epochs", "0"], "epochs"),
+        (["table1", "--random-seeds", "0"], "random_seeds"),
+        (["table1", "--size", "resnet=3"], "ARCH=H,W"),
+        (["table1", "--size", "lenet=1,2"], "unknown architecture"),
+        (["train", "--arch", "alexnet"], "unknown --arch"),
+        (["train", "--arch", "fcn", "--width", "8"], "--hidden-layers and --width"),
+        (["train", "--arch", "resnet", "--width", "5000"], "too large"),
+        (["train", "--hidden-layers", "2", "--width", "8", "--channels-last"], "conv nets only"),
+    ],
+)
+def test_bad_conv_input_is_one_error_line(tmp_path, capsys, args, fragment):
+    out = tmp_path / "out"
+    assert main([*args, "--out", str(out), "--no-progress"]) == 2
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    assert len(err) == 1 and err[0].startswith("corelocker-bounds: error:") and fragment in err[0], err
+    assert not out.exists() or not any(out.iterdir())  # nothing written
