@@ -52,6 +52,13 @@ def _circular(w, n) -> float:
     return float(bounds.conv_operator_norm(w, n)) if w.shape[2] <= n else float("nan")
 
 
+def _zero_padded(w, u) -> float:
+    """The exact ‖·‖₂ of kernel ``w`` as the zero-padded, strided conv of affine unit ``u`` (Lanczos)."""
+    if not np.any(w):
+        return 0.0
+    return float(bounds.conv_operator_norm_zero_padded(w, u.n_in, padding=u.padding, stride=u.stride))
+
+
 def _apply(mods, h):
     for m in mods:
         h = m(h)
@@ -149,7 +156,7 @@ def measure_net(
         single = st.kind in ("conv", "linear", "bn") and len(units) == 1
         u = units[0] if single else None
         lam_meas = max(lip_o[:m], default=0.0)
-        mu = u.mu if single else float("nan")
+        mu = u.mu if single else float("nan")  # exact for linear and lone BN; for a conv replaced below if exact
         row = {
             "layer": mm,
             "kind": st.kind,
@@ -187,16 +194,9 @@ def measure_net(
         t4_meas = t4_p4 = None
         if single and u.kind == "conv":
             if exact:
-                zp = lambda w: (
-                    float(  # noqa: E731
-                        bounds.conv_operator_norm_zero_padded(w, u.n_in, padding=u.padding, stride=u.stride)
-                    )
-                    if np.any(w)
-                    else 0.0
-                )
                 if ("w_norm", m) not in cache:
-                    cache[("w_norm", m)] = zp(u.w_eff)
-                mu = zp(u.dw_eff)
+                    cache[("w_norm", m)] = _zero_padded(u.w_eff, u)
+                mu = row["mu"] = _zero_padded(u.dw_eff, u)  # the exact ‖ΔW‖₂ in Theorem 4
                 row["w_norm"] = cache[("w_norm", m)]
             row.update(
                 q=u.q,
@@ -215,13 +215,9 @@ def measure_net(
                 w_norm_property4_measured=float(bounds.conv_weight_norm_deterministic(u.w_eff)),
                 lambda_property4_printed=lam_p4,
                 lambda_property4_corrected=lam_p4c,
-                w_norm_within_property4_printed=bool(u.w_norm <= lam_p4),
-                w_norm_within_property4_corrected=bool(u.w_norm <= lam_p4c),
+                w_norm_within_property4_printed=bool(row["w_norm"] <= lam_p4),
+                w_norm_within_property4_corrected=bool(row["w_norm"] <= lam_p4c),
             )
-        if single and u.kind == "conv" and exact:
-            row["mu"] = mu  # the exact zero-padded ‖ΔW‖₂ in Theorem 4
-        else:
-            mu = u.mu if single else float("nan")  # linear and lone BN: exact already; conv without exact: upper
         if single and mu > 0:
             t4_meas = G + bounds.eta(mu, mm, lam_meas, x_norm, L)
             row["theorem4_meas_holds_frac"] = float(np.mean(d <= t4_meas + tol))
