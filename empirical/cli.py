@@ -882,6 +882,47 @@ def _run_table1(args) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------------- paper widths
+def _add_paper_widths(sub):
+    p = sub.add_parser(
+        "paper-widths",
+        help="Figure 5 at the paper's own widths, evaluated after every epoch (resumable)",
+        description="Train each cell of a paper-widths preset with the paper's protocol and, after every epoch, "
+        "sweep the ratios (l1 and random), find the critical ratios and log time and memory. Presets: "
+        "paper-corner (7x3000, 13x3000, 4x8000, 7x8000, 13x8000), epoch-trend (4/7/13 x 400, 50 epochs), tiny. "
+        "Run the same command to resume; --only runs a subset of the cells (one process per core).",
+    )
+    p.add_argument("--preset", default="paper-corner", help="paper-corner (default), epoch-trend, tiny")
+    p.add_argument("--out", type=Path, required=True, help="run directory (resumed if it exists)")
+    p.add_argument("--only", help="cells to run now, e.g. 7x3000,13x3000 (default: all, in the preset's order)")
+    p.add_argument("--stop-after-epoch", type=int, help="stop each cell once it has reached this epoch (resumable)")
+    p.add_argument("--threads", type=int, help="torch and BLAS threads (default: torch's)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _common_device(p)
+    p.set_defaults(func=_run_paper_widths)
+
+
+def _run_paper_widths(args) -> int:
+    from empirical.paper_widths import get_preset, parse_cells, run
+
+    config = get_preset(args.preset)
+    only = parse_cells(args.only) if args.only is not None else None
+    if args.threads is not None and args.threads < 1:
+        raise UserError(f"--threads must be >= 1, got {args.threads}")
+    _check_writable_dir(args.out)
+    device = _device(args.device)
+    if args.threads is not None:
+        import torch
+        from threadpoolctl import threadpool_limits
+
+        torch.set_num_threads(args.threads)
+        threadpool_limits(limits=args.threads)
+    tables = run(config, args.out, only, device, not args.no_progress, args.stop_after_epoch)
+    cells = tables["cells"]
+    print(cells.to_string(index=False))
+    return 0
+
+
 # ------------------------------------------------------------------------------------------ main
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
@@ -902,6 +943,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_ratio_for_utility(sub)
     _add_predict_ratio(sub)
     _add_table1(sub)
+    _add_paper_widths(sub)
     return parser
 
 

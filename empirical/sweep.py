@@ -111,19 +111,14 @@ class LockedSweep:
         self._names = [(c.name, *c.also) for c in ranking.cands]
         # positions of each layer in extraction order (global: filtered from the global order)
         self._by_layer = [ranking.pos[ranking.layer == i] for i in range(len(ranking.cands))]
-        self._cum = (
-            np.stack([np.cumsum(ranking.layer == i) for i in range(len(ranking.cands))], axis=0)
-            if ranking.mode == "global"
-            else None
-        )  # (layers, K): units of layer i among the first j + 1
         self.counts = np.zeros(len(ranking.cands), dtype=np.int64)
 
     def _counts_for_k(self, k: int) -> np.ndarray:
+        """Units of each layer among the first k of the global order: O(k), no (layers × K) table
+        (which would take 7 GiB for 10 % of a 13 × 8000 network's candidates)."""
         if not 0 <= k <= len(self.ranking.pos):
             raise UserError(f"k must be in 0..{len(self.ranking.pos)} (the ranked units), got {k}")
-        if k == 0:
-            return np.zeros(len(self.ranking.cands), dtype=np.int64)
-        return self._cum[:, k - 1].astype(np.int64)
+        return np.bincount(self.ranking.layer[:k], minlength=len(self.ranking.cands)).astype(np.int64)
 
     @torch.no_grad()
     def set_counts(self, counts) -> nn.Module:

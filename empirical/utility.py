@@ -92,12 +92,16 @@ def ratio_for_utility(
     rel_resolution: float = 0.0,
     max_scan: int = 256,
     decide_batch: int = 500,
+    max_ratio: float | None = None,
 ) -> UtilityChoice:
     """The smallest k (see the module doc) whose accuracy is at or below ``target + tolerance``.
 
     ``start_k``: where bracketing starts (a guess, e.g. from a coarse sweep; doubling up or halving
     down from it). ``rel_resolution`` > 0 stops bisecting once the bracket is narrower than that
-    share of k (the grid's critical ratios use 1 %); 0 gives the exact crossing.
+    share of k (the grid's critical ratios use 1 %); 0 gives the exact crossing. ``max_ratio``: rank
+    and search only the first ``extract(model, max_ratio)`` units (a known upper end, e.g. the first
+    ratio of a sweep that reaches the target); ranking every unit of a 774 M-parameter network would
+    not fit in memory. A target not reached within it is an error naming ``max_ratio``.
     """
     if not 0 <= float(tolerance) < 1:
         raise UserError(f"tolerance must be in [0, 1), got {tolerance}")
@@ -107,8 +111,8 @@ def ratio_for_utility(
     acc0_h, _ = top_accuracy(model, xh, yh, batch)
     t = check_target(target, acc0, chance)
     goal = t + float(tolerance)
-    ranking = rank_units(model, 1 - 1e-12, indicator, scope, "global", seed)  # every candidate unit, ranked
-    D = len(ranking.pos)
+    ranking = rank_units(model, 1 - 1e-12 if max_ratio is None else max_ratio, indicator, scope, "global", seed)
+    D = len(ranking.pos)  # ranked units (every candidate unless max_ratio is given)
     sweep = LockedSweep(model, ranking)
     cache: dict[int, bool] = {}
     head, xs_head = frozen_head(model, ranking, xs)
@@ -131,8 +135,9 @@ def ratio_for_utility(
         while not meets(hi):
             if hi == D:
                 acc_all = top_accuracy(sweep.set_k(D), xs, ys, batch)[0]
+                what = "all" if max_ratio is None else f"the first (ratio {max_ratio})"
                 raise UserError(
-                    f"no ratio reaches accuracy {t}: with all {D} candidate units extracted it is still {acc_all:.4f}"
+                    f"no ratio reaches accuracy {t}: with {what} {D} candidate units extracted it is still {acc_all:.4f}"
                 )
             lo, hi = hi, min(2 * hi, D)
     bracket = (lo, hi)
@@ -161,7 +166,7 @@ def ratio_for_utility(
         target=t,
         tolerance=float(tolerance),
         k=best,
-        ratio=ratio_for_k(best, D),
+        ratio=ratio_for_k(best, ranking.n_candidates),
         share_of_parameters=n_values / n_params,
         accuracy=a_s,
         accuracy_heldout=a_h,
@@ -172,7 +177,7 @@ def ratio_for_utility(
         bracket_lo=bracket[0],
         bracket_hi=bracket[1],
         evaluations=len(cache),
-        n_candidates=D,
+        n_candidates=ranking.n_candidates,
         neighbours_checked=scanned,
         scan_complete=misses >= window or k < 1,
     )

@@ -1,0 +1,426 @@
+"""Figure 5 at the paper's own widths, epoch by epoch (Section 5.1.1, Figure 5).
+
+The paper's headline: after a global ℓ1 extraction of 0.002 % of the weights, MNIST FCNs "beyond
+6 layers and 3000 neurons" lose more than half their accuracy. The ``cpu`` grid (widths ≤ 800)
+cannot test it; single cells of the paper's grid fit on a CPU, epoch by epoch. Each cell (H
+hidden layers × width w, trained with the paper's protocol: MNIST, Adam lr 1e-3, batch 128, fp32)
+is evaluated after **every epoch**, on the whole test set:
+
+* top-1 / top-3 accuracy at every ratio of the configuration (0.002 % included), ℓ1 and the random
+  baseline (``empirical.sweep``: rank once, move the nested prefix), and the drops;
+* the critical ratios: the smallest ℓ1 ratio whose accuracy is at or below each target (50 % and
+  chance + 5 pp), searched on the even test images and checked on the odd ones
+  (``empirical.utility.ratio_for_utility``, ranking only up to the first swept ratio that reaches
+  the target, so a 774 M-parameter net never ranks all its weights);
+* training loss and accuracy, seconds spent training and evaluating, and the peak resident memory.
+
+The per-epoch rows are the result: they show whether longer training moves a network toward or
+away from the paper's claim. A run directory holds ``config.json`` and ``cells/h{H}_w{w}_s{seed}/``
+with ``epochs.csv`` (one row per epoch × indicator × random seed × ratio), ``critical.csv``
+(epoch × target) and ``epoch_log.csv``; the top-level tables concatenate every cell, finished or
+not (a cell that cannot finish reports the epochs it reached; ``cells.csv`` says which). Resume:
+each epoch's rows are written before its resume point (``train_state.safetensors``, local only),
+so an interrupted cell continues from its last saved epoch; on a fresh machine, where the resume
+point is gone, the cell retrains from epoch 0 and its earlier rows move to ``*.previous.csv``.
+Each cell has its own lock, so two processes (one per core) can run different cells of one run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import resource
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import pandas as pd
+
+from empirical._io import write_csv, write_text
+from empirical.errors import CorruptResumePoint, UserError
+from empirical.presets import PAPER_RATIO, RATIOS
+from empirical.ratio import check_ratio
+
+log = logging.getLogger(__name__)
+
+CHANCE = 0.1
+TABLES = ("epochs", "critical", "epoch_log")
+
+
+@dataclass(frozen=True)
+class PaperWidthsConfig:
+    """Everything that determines the results (``config.json``; a different one is refused)."""
+
+    cells: tuple[tuple[int, int, int], ...]  # (hidden layers, width, planned epochs)
+    ratios: tuple[float, ...] = RATIOS
+    random_seeds: int = 1
+    random_every: int = 1  # random baseline at epoch 1, every random_every-th epoch and the last planned one
+    targets: tuple[float, ...] = (0.5, 0.15)  # critical ratios: 50 % and chance + 5 pp
+    crit_resolution: float = 0.02  # bisection stops when the bracket is narrower than this share of k
+    lr: float = 1e-3
+    batch_size: int = 128
+    seed: int = 0
+    dataset: str = "mnist"
+    normalization: str = "standardize"
+    precision: str = "fp32"
+    train_subset: int | None = None
+    preset: str = "custom"
+
+    def __post_init__(self):
+        if not self.cells:
+            raise UserError("no cells given")
+        for cell in self.cells:
+            if len(cell) != 3 or min(int(v) for v in cell) < 1:
+                raise UserError(f"a cell is (hidden layers, width, epochs), each >= 1; got {cell}")
+            if cell[0] < 2:
+                raise UserError(f"cell {cell}: the hidden scope needs at least 2 hidden layers")
+        if len({(h, w) for h, w, _ in self.cells}) != len(self.cells):
+            raise UserError("a cell (hidden layers, width) is listed twice")
+        if not self.ratios:
+            raise UserError("no ratios given")
+        for r in self.ratios:
+            check_ratio(r)
+        if PAPER_RATIO not in self.ratios:
+            raise UserError("the ratio list must hold the paper's 0.00002 (0.002 %, Figure 5)")
+        if self.random_seeds < 1 or self.random_every < 1:
+            raise UserError("random_seeds and random_every must be >= 1")
+        for t in self.targets:
+            if not CHANCE < t < 1:
+                raise UserError(f"critical-ratio targets must lie in (chance {CHANCE}, 1), got {t}")
+        if not 0 <= self.crit_resolution < 1:
+            raise UserError(f"crit_resolution must be in [0, 1), got {self.crit_resolution}")
+        for cell in self.cells:  # the training spec validates the rest (memory, lr, precision, …)
+            self.train_spec(cell)
+
+    def to_json(self) -> dict:
+        return json.loads(json.dumps(asdict(self)))
+
+    def train_spec(self, cell):
+        from empirical.train import TrainSpec
+
+        h, w, epochs = (int(v) for v in cell)
+        return TrainSpec(
+            hidden_layers=h,
+            width=w,
+            epochs=epochs,
+            lr=self.lr,
+            batch_size=self.batch_size,
+            seed=self.seed,
+            dataset=self.dataset,
+            normalization=self.normalization,
+            train_subset=self.train_subset,
+            precision=self.precision,
+        )
+
+    def random_due(self, epoch: int, planned: int) -> bool:
+        return epoch == 1 or epoch % self.random_every == 0 or epoch == planned
+
+
+PRESETS = {
+    # the paper's claimed region, sampled: as many epochs as this CPU allows (see the README)
+    "paper-corner": PaperWidthsConfig(
+        cells=((7, 3000, 50), (13, 3000, 50), (4, 8000, 2), (7, 8000, 2), (13, 8000, 2)),
+        random_seeds=1,
+        random_every=5,
+        preset="paper-corner",
+    ),
+    # the epoch trend at a small width, 50 epochs as in the paper
+    "epoch-trend": PaperWidthsConfig(
+        cells=((4, 400, 50), (7, 400, 50), (13, 400, 50)), random_seeds=3, preset="epoch-trend"
+    ),
+    "tiny": PaperWidthsConfig(
+        cells=((2, 16, 3), (3, 24, 2)),
+        ratios=(0.00002, 0.01, 0.1, 0.3),
+        random_seeds=2,
+        random_every=2,
+        train_subset=2000,
+        preset="tiny",
+    ),
+}
+
+
+def get_preset(name: str) -> PaperWidthsConfig:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise UserError(f"unknown paper-widths preset {name!r}; choose one of {', '.join(PRESETS)}") from None
+
+
+def cell_name(h: int, w: int, seed: int) -> str:
+    return f"h{h:02d}_w{w:05d}_s{seed}"
+
+
+def parse_cells(text: str) -> list[tuple[int, int]]:
+    """``7x3000,13x8000`` → [(7, 3000), (13, 8000)]."""
+    out = []
+    for item in text.split(","):
+        item = item.strip().lower()
+        if not item:
+            continue
+        try:
+            h, w = (int(v) for v in item.split("x"))
+        except ValueError:
+            raise UserError(f"cell {item!r}: expected HxW, e.g. 7x3000") from None
+        out.append((h, w))
+    if not out:
+        raise UserError("no cells given (expected e.g. 7x3000,13x8000)")
+    return out
+
+
+# ------------------------------------------------------------------------------------ run dir
+@contextlib.contextmanager
+def _flock(path: Path, blocking: bool, busy: str):
+    fh = open(path, "a")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+    except BlockingIOError:
+        fh.close()
+        raise UserError(busy) from None
+    try:
+        yield
+    finally:
+        fcntl.flock(fh, fcntl.LOCK_UN)
+        fh.close()
+
+
+def _prepare(run_dir: Path, config: PaperWidthsConfig) -> None:
+    """Create ``run_dir`` with ``config.json`` or check that it holds this configuration (under the run's lock)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with _flock(run_dir / ".lock", True, ""):
+        path = run_dir / "config.json"
+        if not path.exists():
+            if any(p.name != ".lock" for p in run_dir.iterdir()):
+                raise UserError(f"{run_dir} is not empty and holds no paper-widths config.json; choose another --out")
+            write_text(path, json.dumps(config.to_json(), indent=1) + "\n")
+            return
+        try:
+            old = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise UserError(f"{path} is not readable JSON ({exc}); choose another --out") from None
+        if not isinstance(old, dict) or "cells" not in old:
+            raise UserError(f"{path} is not a paper-widths configuration; choose another --out")
+        mine = config.to_json()
+        diff = sorted(k for k in set(old) | set(mine) if k != "preset" and old.get(k) != mine.get(k))
+        if diff:
+            raise UserError(
+                f"{run_dir} holds a paper-widths run with another configuration (differs in: {', '.join(diff)}); "
+                "choose another --out"
+            )
+
+
+def _read(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path)
+    except (FileNotFoundError, pd.errors.EmptyDataError):
+        return pd.DataFrame()
+
+
+def collect(run_dir, config: PaperWidthsConfig | None = None) -> dict[str, pd.DataFrame]:
+    """Concatenate every cell's tables (finished or not) and write the top-level ones; ``cells.csv`` says
+    how far each cell got."""
+    run_dir = Path(run_dir)
+    if config is None:
+        config = PaperWidthsConfig(**_config_from_json(json.loads((run_dir / "config.json").read_text())))
+    out: dict[str, list] = {t: [] for t in TABLES}
+    status = []
+    for h, w, planned in config.cells:
+        cdir = run_dir / "cells" / cell_name(h, w, config.seed)
+        frames = {t: _read(cdir / f"{t}.csv") for t in TABLES}
+        for t, df in frames.items():
+            if len(df):
+                out[t].append(df)
+        reached = int(frames["epoch_log"]["epoch"].max()) if len(frames["epoch_log"]) else 0
+        status.append(
+            dict(
+                hidden_layers=h,
+                width=w,
+                seed=config.seed,
+                epochs_planned=planned,
+                epochs_reached=reached,
+                finished=(cdir / "done.json").exists(),
+            )
+        )
+    tables = {t: (pd.concat(v, ignore_index=True) if v else pd.DataFrame()) for t, v in out.items()}
+    tables["cells"] = pd.DataFrame(status)
+    with _flock(run_dir / ".lock", True, ""):
+        for t, df in tables.items():
+            if len(df):
+                write_csv(run_dir / f"{t}.csv", df)
+    return tables
+
+
+def _config_from_json(d: dict) -> dict:
+    d = dict(d)
+    d["cells"] = tuple(tuple(c) for c in d["cells"])
+    for k in ("ratios", "targets"):
+        d[k] = tuple(d[k])
+    return d
+
+
+def load_config(run_dir) -> PaperWidthsConfig:
+    path = Path(run_dir) / "config.json"
+    try:
+        d = json.loads(path.read_text())
+        return PaperWidthsConfig(**_config_from_json(d))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UserError(f"{path}: not a paper-widths configuration ({exc})") from None
+
+
+# ------------------------------------------------------------------------------- one epoch's eval
+def evaluate_epoch(model, x, y, config: PaperWidthsConfig, with_random: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The sweep rows and the critical-ratio rows of one trained network (see the module doc)."""
+    from empirical.sweep import accuracy_curve, top_accuracy
+    from empirical.utility import ratio_for_utility
+
+    acc0, top3_0 = top_accuracy(model, x, y)
+    curves = [accuracy_curve(model, x, y, config.ratios, "l1", seed=0)]
+    if with_random:
+        curves += [accuracy_curve(model, x, y, config.ratios, "random", seed=s) for s in range(config.random_seeds)]
+    sweep = pd.concat(curves, ignore_index=True).rename(
+        columns={"seed": "random_seed", "top1": "acc_extracted", "top3": "top3_extracted"}
+    )
+    sweep["acc_original"], sweep["top3_original"] = acc0, top3_0
+    sweep["acc_drop"] = acc0 - sweep["acc_extracted"]
+    l1 = curves[0]
+    crit = []
+    for target in config.targets:
+        row = {"target": target, "acc_original": acc0}
+        reached = l1[l1["top1"] <= target]
+        if acc0 <= target:
+            row["status"] = f"the original accuracy {acc0:.4f} is already at or below the target"
+        elif not len(reached):
+            row["status"] = f"not reached by the largest swept ratio {max(config.ratios)}"
+            row["ratio_lower"] = max(config.ratios)  # the critical ratio is above this
+        else:
+            first = reached.index[0]
+            # the search runs on the even half, where the first reaching ratio may still be just above the target
+            upper = l1["ratio"].iloc[min(first + 1, len(l1) - 1)]
+            try:
+                found = ratio_for_utility(
+                    model,
+                    x,
+                    y,
+                    target,
+                    start_k=int(l1["n_extracted"].iloc[first]),
+                    window=0,
+                    rel_resolution=config.crit_resolution,
+                    max_ratio=upper,
+                ).as_row()
+                row.update(found, status="found")
+            except UserError as exc:
+                row["status"] = str(exc)
+        crit.append(row)
+    return sweep, pd.DataFrame(crit)
+
+
+def _peak_rss_gib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # Linux: KiB
+
+
+# ------------------------------------------------------------------------------------- one cell
+def run_cell(cell, config: PaperWidthsConfig, run_dir, device="cpu", progress=True, stop_after_epoch=None) -> dict:
+    """Train one cell epoch by epoch (resuming), evaluating after every epoch; returns its status row."""
+    import torch
+
+    from empirical.train import RunOptions, load_tensors, train
+
+    h, w, planned = cell
+    run_dir = Path(run_dir)
+    cdir = run_dir / "cells" / cell_name(h, w, config.seed)
+    cdir.mkdir(parents=True, exist_ok=True)
+    spec = config.train_spec(cell)
+    with _flock(cdir / ".lock", False, f"another process is training {cdir.name} in {run_dir}; wait for it"):
+        if (cdir / "done.json").exists():
+            log.info("%s: finished earlier (%d epochs)", cdir.name, planned)
+            return json.loads((cdir / "done.json").read_text())
+        resumable = (cdir / "train_state.safetensors").exists() or (cdir / "model.safetensors").exists()
+        if not resumable and (cdir / "epoch_log.csv").exists():  # a fresh machine: the weights are gone
+            log.warning("%s: no resume point here; retraining from epoch 0 (earlier rows kept as *.previous.csv)", cdir.name)
+            for t in TABLES:
+                if (cdir / f"{t}.csv").exists():
+                    (cdir / f"{t}.csv").replace(cdir / f"{t}.previous.csv")
+            (cdir / "train_log.csv").unlink(missing_ok=True)
+        (_, _, x_te, y_te), _ = load_tensors(spec, None, device)
+        tables = {t: _read(cdir / f"{t}.csv") for t in TABLES}
+        ident = dict(hidden_layers=h, width=w, seed=config.seed)
+        state = {"t_epoch": time.perf_counter()}
+
+        def on_epoch(epoch, model, row):
+            t_train = time.perf_counter() - state["t_epoch"]
+            t0 = time.perf_counter()
+            sweep, crit = evaluate_epoch(model, x_te, y_te, config, config.random_due(epoch, planned))
+            t_eval = time.perf_counter() - t0
+            train_cols = dict(epoch=epoch, loss=row["loss"], train_acc=row["train_acc"])
+            for df in (sweep, crit):
+                for k, v in reversed({**ident, **train_cols}.items()):
+                    df.insert(0, k, v)
+            logrow = pd.DataFrame(
+                [
+                    {
+                        **ident,
+                        **train_cols,
+                        "test_acc": row["test_acc"],
+                        "train_seconds": round(float(row["seconds"]), 2),
+                        "eval_seconds": round(t_eval, 2),
+                        "peak_rss_gib": round(_peak_rss_gib(), 3),
+                        "torch_threads": torch.get_num_threads(),
+                        "device": device,
+                    }
+                ]
+            )
+            for name, new in (("epochs", sweep), ("critical", crit), ("epoch_log", logrow)):
+                old = tables[name]
+                if len(old):
+                    old = old[old["epoch"] < epoch]  # rows of a re-trained epoch are replaced
+                tables[name] = pd.concat([old, new], ignore_index=True) if len(old) else new
+                write_csv(cdir / f"{name}.csv", tables[name])
+            l1 = sweep[(sweep["indicator"] == "l1") & (sweep["ratio"] == PAPER_RATIO)]
+            r50 = crit[crit["target"] == 0.5]
+            log.info(
+                "%s epoch %d/%d: test %.4f, l1 @0.002%% %.4f, r50 %s (train %.0fs, eval %.0fs, peak %.1f GiB)",
+                cdir.name,
+                epoch,
+                planned,
+                row["test_acc"],
+                float(l1["acc_extracted"].iloc[0]) if len(l1) else float("nan"),
+                f"{float(r50['ratio'].iloc[0]):.3g}" if len(r50) and r50["status"].iloc[0] == "found" else "-",
+                t_train,
+                t_eval,
+                _peak_rss_gib(),
+            )
+            with contextlib.suppress(Exception):  # the top-level tables are a convenience; never stop training
+                collect(run_dir, config)
+            state["t_epoch"] = time.perf_counter()
+
+        opts = RunOptions(device=device, progress=progress, on_epoch=on_epoch, stop_after_epochs=stop_after_epoch)
+        try:
+            final = train(spec, cdir, opts)
+        except CorruptResumePoint as exc:  # a local cache: retrain this cell rather than stop
+            log.warning("%s: %s; training it from scratch", cdir.name, exc)
+            final = train(spec, cdir, replace(opts, restart=True))
+        if final.name != "model.safetensors":
+            return {**ident, "finished": False}
+        done = {**ident, "epochs": planned, "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        write_text(cdir / "done.json", json.dumps(done, indent=1) + "\n")
+        return done
+
+
+def run(config: PaperWidthsConfig, run_dir, only=None, device="cpu", progress=True, stop_after_epoch=None):
+    """Run (or resume) the cells of ``config`` (``only``: a subset, as (H, w) pairs) into ``run_dir``."""
+    run_dir = Path(run_dir)
+    cells = list(config.cells)
+    if only:
+        known = {(h, w) for h, w, _ in cells}
+        bad = [f"{h}x{w}" for h, w in only if (h, w) not in known]
+        if bad:
+            raise UserError(f"cell(s) {', '.join(bad)} are not in this configuration")
+        cells = [c for c in cells if (c[0], c[1]) in set(only)]
+    if stop_after_epoch is not None and stop_after_epoch < 1:
+        raise UserError(f"--stop-after-epoch must be >= 1, got {stop_after_epoch}")
+    _prepare(run_dir, config)
+    for cell in cells:
+        log.info("cell %dx%d: %d epochs planned", cell[0], cell[1], cell[2])
+        run_cell(cell, config, run_dir, device, progress, stop_after_epoch)
+    return collect(run_dir, config)
