@@ -31,7 +31,7 @@ def _rss_gib() -> float:
 def _build(H, w):
     import torch
 
-    from empirical.models import FCN
+    from empirical.nets.models import FCN
 
     torch.manual_seed(0)
     with torch.no_grad():
@@ -50,8 +50,8 @@ def _build(H, w):
 
 
 def ours(H, w):
-    from empirical.extraction import _select, candidates, extract
-    from empirical.ratio import n_extracted
+    from empirical.lock.extraction import _select, candidates, extract
+    from empirical.lock.ratio import n_extracted
 
     model = _build(H, w)
     base = _rss_gib()
@@ -82,8 +82,8 @@ def ours(H, w):
 def obvious(H, w):
     import torch
 
-    from empirical.extraction import candidates
-    from empirical.ratio import n_extracted
+    from empirical.lock.extraction import candidates
+    from empirical.lock.ratio import n_extracted
 
     model = _build(H, w)
     base = _rss_gib()

@@ -1,7 +1,7 @@
 """bf16 autocast vs fp32 training: same cells, same seeds, accuracy and time side by side (issue 6).
 
 The grid's ``cpu`` preset may train in bf16 (AMX, ~3× faster here) only if it reaches the same
-test accuracy as fp32. Each (cell, seed) is trained both ways with ``empirical.train``; two
+test accuracy as fp32. Each (cell, seed) is trained both ways with ``empirical.nets.train``; two
 single-thread worker processes (the grid's layout). The difference bf16 − fp32 is compared with
 the seed-to-seed spread of fp32.
 
@@ -27,8 +27,8 @@ def _one(job):
     import torch
 
     torch.set_num_threads(1)
-    from empirical.checkpoint import read_checkpoint
-    from empirical.train import RunOptions, TrainSpec, train
+    from empirical.nets.checkpoint import read_checkpoint
+    from empirical.nets.train import RunOptions, TrainSpec, train
 
     h, w, seed, precision, epochs = job
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,7 +1,7 @@
 """Training throughput, side by side in one run (issue 3).
 
 (a) the textbook loop: DataLoader over a TensorDataset, default ``torch.optim.Adam``;
-(b) ours (``empirical.train``'s loop): the dataset as one tensor, index batches, fused Adam;
+(b) ours (``empirical.nets.train``'s loop): the dataset as one tensor, index batches, fused Adam;
 (c) ours with bf16 autocast (AMX);
 then (d) one process with 1 thread, one with 2 threads, and two single-thread processes at once.
 Samples/s and the share of the machine's measured GEMM rate (training ≈ 6·#params FLOP/sample).
@@ -23,8 +23,8 @@ import torch.nn.functional as nnf
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _util import machine_line, markdown_table  # noqa: E402
 
-from empirical.models import make_fcn  # noqa: E402
-from empirical.theory_table import n_parameters  # noqa: E402
+from empirical.nets.models import make_fcn  # noqa: E402
+from empirical.experiments.theory_table import n_parameters  # noqa: E402
 
 
 def gemm_rate(dtype, n=2048, reps=10) -> float:

@@ -2,7 +2,7 @@
 
 No torch import, no statistics: every number drawn is a column of the tables given
 (``results.csv``, ``critical_ratios.csv``, ``disparities.csv``, ``theorem1_mc.csv``, or the
-summaries ``empirical.analysis`` derives from them).
+summaries ``empirical.experiments.analysis`` derives from them).
 """
 
 from __future__ import annotations
@@ -104,7 +104,7 @@ def theory_vs_drop(points: pd.DataFrame, rho: pd.DataFrame, title: str = ""):
     """Each theory quantity against the measured accuracy drop, one panel each, Spearman ρ in the title.
 
     ``points``: one row per cell with ``acc_drop`` and one column per quantity;
-    ``rho``: ``quantity, label, spearman_rho, p_value`` rows (``empirical.analysis.theory_correlations``).
+    ``rho``: ``quantity, label, spearman_rho, p_value`` rows (``empirical.experiments.analysis.theory_correlations``).
     """
     n = len(rho)
     fig, axes = plt.subplots(1, n, figsize=(3.6 * n, 3.4), constrained_layout=True, squeeze=False)
@@ -140,7 +140,7 @@ def theorem1_monte_carlo(mc: pd.DataFrame, title: str = ""):
 def accuracy_curves(curves: pd.DataFrame, targets=(), chance: float = 0.1, title: str = ""):
     """Figure 6 analogue: top-1 and top-3 accuracy vs ratio, ℓ1 beside the random baseline (mean ± sd).
 
-    ``curves``: rows ``indicator, seed, ratio, top1, top3`` (``empirical.sweep.accuracy_curve``).
+    ``curves``: rows ``indicator, seed, ratio, top1, top3`` (``empirical.lock.sweep.accuracy_curve``).
     """
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), constrained_layout=True)
     for ax, col in zip(axes, ("top1", "top3")):

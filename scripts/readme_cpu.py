@@ -6,9 +6,9 @@ Run `corelocker-bounds report results/cpu` first; every number in the section co
 
 import numpy as np
 
-from empirical import analysis
-from empirical.presets import PAPER_RATIO
-from empirical.report import claims, load_run
+from empirical.experiments import analysis
+from empirical.experiments.presets import PAPER_RATIO
+from empirical.experiments.report import claims, load_run
 
 t = load_run("results/cpu")
 res = t["results"]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from empirical.report import conv_claims
+from empirical.experiments.report import conv_claims
 
 run = Path(sys.argv[1] if len(sys.argv) > 1 else "results/fashion-mnist")
 cfg = json.loads((run / "config.json").read_text())

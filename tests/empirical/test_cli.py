@@ -24,6 +24,7 @@ COMMANDS = [
     "keygen",
     "import",
     "table1",
+    "paper-widths",
 ]
 
 
@@ -246,7 +247,7 @@ def test_console_script_exit_code(tmp_path):
 def test_utility_commands_end_to_end(tiny_run, tmp_path, capsys):
     import json
 
-    from empirical.extraction import AccessKey
+    from empirical.lock.extraction import AccessKey
 
     run_dir, *_ = tiny_run
     code, out, _ = run(["ratio-for-utility", "--checkpoint", str(run_dir), "--target", "0.5", "--json"], capsys)

@@ -7,18 +7,18 @@ import pytest
 import torch
 import torch.nn as nn
 
-from empirical.checkpoint import load_checkpoint, read_checkpoint, write_checkpoint_file
+from empirical.nets.checkpoint import load_checkpoint, read_checkpoint, write_checkpoint_file
 from empirical.cli import main
-from empirical.convnets import count_macs, depth, make_conv
+from empirical.nets.convnets import count_macs, depth, make_conv
 from empirical.errors import UserError
-from empirical.train import RunOptions, TrainSpec, train
+from empirical.nets.train import RunOptions, TrainSpec, train
 
 TINY = {"vgg": (1, 4), "resnet": (1, 4), "densenet": (1, 4)}
 
 
 @pytest.fixture(scope="module")
 def fashion():
-    from empirical.data import load_dataset
+    from empirical.nets.data import load_dataset
 
     return load_dataset("fashion-mnist")
 

@@ -10,12 +10,12 @@ import torch.nn as nn
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from empirical import extraction
-from empirical.checkpoint import model_sha256
+from empirical.lock import extraction
+from empirical.nets.checkpoint import model_sha256
 from empirical.errors import UserError
-from empirical.extraction import AccessKey, candidates, extract
-from empirical.models import make_fcn
-from empirical.ratio import n_extracted
+from empirical.lock.extraction import AccessKey, candidates, extract
+from empirical.nets.models import make_fcn
+from empirical.lock.ratio import n_extracted
 
 
 def conv_net(c=(3, 4, 5), q=3, seed=0):

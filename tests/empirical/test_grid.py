@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from empirical.cli import main
-from empirical.grid import GridConfig, GridOptions, collect, run_grid
-from empirical.presets import get_preset
+from empirical.experiments.grid import GridConfig, GridOptions, collect, run_grid
+from empirical.experiments.presets import get_preset
 
 pytestmark = pytest.mark.mnist
 TINY = get_preset("tiny")
@@ -136,7 +136,7 @@ def test_changed_configuration_is_refused(reproduced, capsys):
 
 
 def test_second_concurrent_run_is_refused(reproduced, capsys):
-    from empirical.grid import run_lock
+    from empirical.experiments.grid import run_lock
 
     with run_lock(reproduced):
         assert main(["grid", "--preset", "tiny", "--out", str(reproduced), "--no-progress"]) == 2

@@ -13,9 +13,9 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from empirical.checkpoint import meta_sha256, model_sha256
+from empirical.nets.checkpoint import meta_sha256, model_sha256
 from empirical.cli import main
-from empirical.extraction import AccessKey
+from empirical.lock.extraction import AccessKey
 
 pytestmark = pytest.mark.mnist
 
@@ -95,7 +95,7 @@ def _rewrite(path, edit_meta=None, edit_tensors=None):
 
 def _forge_key(key_path, locked_path, also_rebind: bool):
     """Change one key value and recompute every hash a forger can recompute (no secret needed)."""
-    from empirical.checkpoint import load_checkpoint
+    from empirical.nets.checkpoint import load_checkpoint
 
     key = AccessKey.load(key_path)
     key.entries[0].values[0] += 1.0
@@ -218,7 +218,7 @@ def test_kill9_during_lock_leaves_a_pair_or_nothing(src, tmp_path, delay):
     assert _digest(src) == before
     assert model.exists() == key.exists()
     if model.exists():  # a complete, matching pair
-        from empirical.checkpoint import load_checkpoint
+        from empirical.nets.checkpoint import load_checkpoint
 
         locked, _ = load_checkpoint(model)
         AccessKey.load(key).restore(locked)
@@ -246,7 +246,7 @@ def _self_consistent(key_path, edit):
     ],
 )
 def test_malformed_self_consistent_keys_are_refused(src, tmp_path, edit, match):
-    from empirical.checkpoint import load_checkpoint
+    from empirical.nets.checkpoint import load_checkpoint
     from empirical.errors import UserError
 
     model, key = tmp_path / "m.safetensors", tmp_path / "k.safetensors"
@@ -308,7 +308,7 @@ def test_diverging_training_stops_and_does_not_block_the_fix(tmp_path, capsys, m
 
 
 def test_corrupt_resume_point_asks_for_restart(tmp_path, capsys, mnist):
-    from empirical.train import RunOptions, TrainSpec, train
+    from empirical.nets.train import RunOptions, TrainSpec, train
 
     out = tmp_path / "run"
     spec = TrainSpec(2, 16, 2, train_subset=2000)
@@ -336,7 +336,7 @@ def test_corrupt_resume_point_asks_for_restart(tmp_path, capsys, mnist):
 
 def test_edited_resume_point_is_refused(tmp_path, mnist):
     from empirical.errors import UserError
-    from empirical.train import RunOptions, TrainSpec, train
+    from empirical.nets.train import RunOptions, TrainSpec, train
 
     out = tmp_path / "run"
     spec = TrainSpec(2, 16, 2, train_subset=2000)
@@ -407,8 +407,8 @@ def test_check_bounds_report_traps(src, tmp_path, capsys):
 
 def test_api_helpers(src):
     from empirical import accuracy, test_set_for
-    from empirical.checkpoint import load_checkpoint
-    from empirical.train import TrainSpec
+    from empirical.nets.checkpoint import load_checkpoint
+    from empirical.nets.train import TrainSpec
 
     model, meta = load_checkpoint(src)
     spec = TrainSpec.from_spec(meta["spec"])  # extra keys (fingerprint, key, …) are ignored
@@ -419,8 +419,8 @@ def test_api_helpers(src):
 
 @pytest.fixture(scope="module")
 def train_reference(tmp_path_factory, mnist):
-    from empirical.checkpoint import read_checkpoint
-    from empirical.train import RunOptions, TrainSpec, train
+    from empirical.nets.checkpoint import read_checkpoint
+    from empirical.nets.train import RunOptions, TrainSpec, train
 
     out = tmp_path_factory.mktemp("train_ref")
     torch.set_num_threads(1)  # the subprocesses below run one thread: same arithmetic
@@ -457,7 +457,7 @@ def test_kill9_during_train_then_rerun_matches(train_reference, tmp_path, delay)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert subprocess.run(cmd, capture_output=True, env=env).returncode == 0
-    from empirical.checkpoint import read_checkpoint
+    from empirical.nets.checkpoint import read_checkpoint
 
     got = read_checkpoint(out / "model.safetensors")[0]
     assert all(torch.equal(got[k], train_reference[k]) for k in train_reference)

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from empirical.checkpoint import load_checkpoint
+from empirical.nets.checkpoint import load_checkpoint
 from empirical.cli import main
 
 

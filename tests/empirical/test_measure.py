@@ -5,9 +5,9 @@ import pandas as pd
 import pytest
 import torch
 
-from empirical.extraction import extract
-from empirical.measure import measure
-from empirical.train import accuracy
+from empirical.lock.extraction import extract
+from empirical.measure.fcn import measure
+from empirical.nets.train import accuracy
 
 
 @pytest.fixture(scope="module", params=[("l1", 0.01), ("l1", 0.2), ("random", 0.2)], ids=str)
@@ -88,7 +88,7 @@ def test_bad_inputs(tiny_run):
 
 
 def test_property2_with_biases_always_holds_and_init_distance(tiny_run, test_tensors):
-    from empirical.models import make_fcn
+    from empirical.nets.models import make_fcn
 
     _, model, spec = tiny_run
     locked, _ = extract(model, 0.05)
@@ -105,9 +105,9 @@ def test_measure_takes_a_plain_sequential_mlp(test_tensors):
     """A Linear/ReLU nn.Sequential trained outside the toolkit measures exactly like our FCN (issue 9)."""
     import torch.nn as nn
 
-    from empirical.extraction import extract
-    from empirical.measure import measure
-    from empirical.models import make_fcn
+    from empirical.lock.extraction import extract
+    from empirical.measure.fcn import measure
+    from empirical.nets.models import make_fcn
 
     fcn = make_fcn(3, 24, seed=5)
     seq = nn.Sequential(
@@ -135,7 +135,7 @@ def test_measure_takes_a_plain_sequential_mlp(test_tensors):
 def test_measure_refuses_models_it_cannot_read():
     import torch.nn as nn
 
-    from empirical.measure import measure
+    from empirical.measure.fcn import measure
 
     net = nn.Sequential(nn.Linear(784, 8), nn.Tanh(), nn.Linear(8, 10))
     with pytest.raises(ValueError, match="Linear/ReLU"):
@@ -143,9 +143,9 @@ def test_measure_refuses_models_it_cannot_read():
 
 
 def test_measure_cache_changes_nothing(test_tensors):
-    from empirical.extraction import extract
-    from empirical.measure import measure
-    from empirical.models import make_fcn
+    from empirical.lock.extraction import extract
+    from empirical.measure.fcn import measure
+    from empirical.nets.models import make_fcn
 
     model = make_fcn(3, 32, seed=2)
     x, y = test_tensors

@@ -6,10 +6,10 @@ import torch
 import torch.nn as nn
 
 import bounds
-from empirical.convnets import depth, make_conv
-from empirical.extraction import extract
-from empirical.measure_net import measure_net
-from empirical.stages import split_stages
+from empirical.nets.convnets import depth, make_conv
+from empirical.lock.extraction import extract
+from empirical.measure.conv import measure_net
+from empirical.measure.stages import split_stages
 
 
 def unrolled(F, n, padding, stride):
@@ -182,7 +182,7 @@ def test_zero_padded_upper_bound_against_dense_jacobian():
 def test_stage_lipschitz_bounds_hold_on_random_pairs(arch, h, w):
     """Each stage's Lipschitz bound (products of operator norms and pooling constants) against
     ‖f(a) − f(b)‖ / ‖a − b‖ on random input pairs, near and far."""
-    from empirical.stages import ChainBound
+    from empirical.measure.stages import ChainBound
 
     model = _randomize_bn(make_conv(arch, h, w, seed=0).double(), seed=4)
     prefix, stages = split_stages(model)

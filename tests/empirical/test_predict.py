@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from empirical.predict import (
+from empirical.experiments.predict import (
     CHANCE,
     TAU,
     BaselineFit,

@@ -6,11 +6,11 @@ import pandas as pd
 import pytest
 import torch
 
-from empirical.checkpoint import load_checkpoint, model_sha256, read_checkpoint, save_checkpoint
+from empirical.nets.checkpoint import load_checkpoint, model_sha256, read_checkpoint, save_checkpoint
 from empirical.errors import UserError
-from empirical.models import make_fcn
-from empirical.theory_table import n_parameters
-from empirical.train import RunOptions, TrainSpec, accuracy, train
+from empirical.nets.models import make_fcn
+from empirical.experiments.theory_table import n_parameters
+from empirical.nets.train import RunOptions, TrainSpec, accuracy, train
 
 
 def test_fcn_shapes_and_activations():

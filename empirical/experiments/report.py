@@ -5,7 +5,7 @@ Figure 5's trends, Table 1 / Table 5 — with a verdict, the numbers behind it a
 used. Verdicts: PASS, FAIL, VACUOUS (a probability outside (0, 1)), INCONCLUSIVE (an interval
 that straddles 0), NOT TESTED (the claim is about conv layers; FCN grids cannot test it), INFO.
 Tolerances: deterministic inequalities use the measurement's float tolerance (already applied
-per sample by ``empirical.measure``); Monte-Carlo checks use 2 standard errors of the estimate;
+per sample by ``empirical.measure.fcn``); Monte-Carlo checks use 2 standard errors of the estimate;
 trends use a 95 % bootstrap interval over cells.
 
 ``write_figures`` and ``write_report`` write ``figures/*.png`` and ``report.md`` atomically.
@@ -21,10 +21,10 @@ import numpy as np
 import pandas as pd
 
 import bounds
-from empirical import analysis
+from empirical.experiments import analysis
 from empirical._io import atomic_path, write_text
 from empirical.errors import UserError
-from empirical.presets import PAPER_RATIO
+from empirical.experiments.presets import PAPER_RATIO
 
 PAPER_MEAN_ACCURACY = 0.986  # Section 5.1.1: mean test accuracy of the 80 trained FCNs
 
@@ -95,7 +95,7 @@ NO_CONV = "an FCN grid has no conv layers: see a `table1` run's report (results/
 
 def conv_claims(checks: pd.DataFrame | None) -> list[dict]:
     """Properties 4 and 6 and Theorem 4 on measured conv nets: ``checks`` is a Table 1 run's
-    ``bounds_checks.csv`` (``empirical.table1``), one row per architecture × indicator × stage."""
+    ``bounds_checks.csv`` (``empirical.experiments.table1``), one row per architecture × indicator × stage."""
     if checks is None or not len(checks) or "mu_zero_padded" not in checks:
         return [
             _row("conv-layer bound", where, "NOT TESTED", NO_CONV)

@@ -24,11 +24,11 @@ import torch.nn.functional as nnf
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
-from empirical import data as data_mod
+from empirical.nets import data as data_mod
 from empirical._io import atomic_path, write_csv, write_text
-from empirical.checkpoint import save_checkpoint
+from empirical.nets.checkpoint import save_checkpoint
 from empirical.errors import CorruptResumePoint, UserError
-from empirical.models import make_model
+from empirical.nets.models import make_model
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ class TrainSpec:
     normalization: str = "standardize"
     train_subset: int | None = None  # first n training images; None: all
     precision: str = "fp32"  # "bf16": bf16 autocast (AMX on Sapphire Rapids); changes the weights
-    arch: str = "fcn"  # fcn | vgg | resnet | densenet (conv nets: see empirical.convnets for H and w)
+    arch: str = "fcn"  # fcn | vgg | resnet | densenet (conv nets: see empirical.nets.convnets for H and w)
     channels_last: bool = False  # conv nets: channels-last memory format (a speed choice; same maths)
 
     def __post_init__(self):
@@ -58,7 +58,7 @@ class TrainSpec:
             raise UserError(f"lr must be a finite number > 0, got {self.lr}")
         if self.train_subset is not None and int(self.train_subset) < 1:
             raise UserError(f"train_subset must be >= 1 (or absent), got {self.train_subset}")
-        from empirical.models import ARCHS
+        from empirical.nets.models import ARCHS
 
         if self.arch not in ARCHS:
             raise UserError(f"unknown architecture {self.arch!r}; choose one of {', '.join(ARCHS)}")
@@ -71,7 +71,7 @@ class TrainSpec:
         if int(self.hidden_layers) > 10_000 or int(self.width) > 1_000_000:
             raise UserError(f"a {self.hidden_layers} × {self.width} FCN is beyond any machine (refusing to allocate)")
         if self.arch == "fcn":
-            from empirical.theory_table import n_parameters
+            from bounds.fcn_grid import n_parameters
 
             need = 16 * n_parameters(int(self.hidden_layers), int(self.width))  # weights, grads, 2 Adam moments
             if need > _total_memory():
@@ -200,7 +200,7 @@ def _save_state(path: Path, model, opt, epoch: int, log_rows: list[dict]) -> Non
 
 
 def _state_digest(tensors, meta) -> str:
-    from empirical.checkpoint import params_sha256
+    from empirical.nets.checkpoint import params_sha256
 
     return hashlib.sha256((params_sha256(tensors) + json.dumps([meta["epoch"], meta["log"]])).encode()).hexdigest()
 

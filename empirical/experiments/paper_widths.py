@@ -7,10 +7,10 @@ hidden layers × width w, trained with the paper's protocol: MNIST, Adam lr 1e-3
 is evaluated after **every epoch**, on the whole test set:
 
 * top-1 / top-3 accuracy at every ratio of the configuration (0.002 % included), ℓ1 and the random
-  baseline (``empirical.sweep``: rank once, move the nested prefix), and the drops;
+  baseline (``empirical.lock.sweep``: rank once, move the nested prefix), and the drops;
 * the critical ratios: the smallest ℓ1 ratio whose accuracy is at or below each target (50 % and
   chance + 5 pp), searched on the even test images and checked on the odd ones
-  (``empirical.utility.ratio_for_utility``, ranking only up to the first swept ratio that reaches
+  (``empirical.lock.utility.ratio_for_utility``, ranking only up to the first swept ratio that reaches
   the target, so a 774 M-parameter net never ranks all its weights);
 * training loss and accuracy, seconds spent training and evaluating, and the peak resident memory.
 
@@ -40,8 +40,8 @@ import pandas as pd
 
 from empirical._io import write_csv, write_text
 from empirical.errors import CorruptResumePoint, UserError
-from empirical.presets import PAPER_RATIO, RATIOS
-from empirical.ratio import check_ratio
+from empirical.experiments.presets import PAPER_RATIO, RATIOS
+from empirical.lock.ratio import check_ratio
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,8 @@ class PaperWidthsConfig:
     cells: tuple[tuple[int, int, int], ...]  # (hidden layers, width, planned epochs)
     ratios: tuple[float, ...] = RATIOS
     random_seeds: int = 1
-    random_every: int = 1  # random baseline at epoch 1, every random_every-th epoch and the last planned one
+    sweep_every: int = 1  # full l1 sweep at epoch 1, every sweep_every-th epoch and the last planned one
+    random_every: int = 1  # random baseline (at full-sweep epochs only) every random_every-th epoch, first, last
     targets: tuple[float, ...] = (0.5, 0.15)  # critical ratios: 50 % and chance + 5 pp
     crit_resolution: float = 0.02  # bisection stops when the bracket is narrower than this share of k
     lr: float = 1e-3
@@ -84,8 +85,8 @@ class PaperWidthsConfig:
             check_ratio(r)
         if PAPER_RATIO not in self.ratios:
             raise UserError("the ratio list must hold the paper's 0.00002 (0.002 %, Figure 5)")
-        if self.random_seeds < 1 or self.random_every < 1:
-            raise UserError("random_seeds and random_every must be >= 1")
+        if self.random_seeds < 1 or self.random_every < 1 or self.sweep_every < 1:
+            raise UserError("random_seeds, sweep_every and random_every must be >= 1")
         for t in self.targets:
             if not CHANCE < t < 1:
                 raise UserError(f"critical-ratio targets must lie in (chance {CHANCE}, 1), got {t}")
@@ -98,7 +99,7 @@ class PaperWidthsConfig:
         return json.loads(json.dumps(asdict(self)))
 
     def train_spec(self, cell):
-        from empirical.train import TrainSpec
+        from empirical.nets.train import TrainSpec
 
         h, w, epochs = (int(v) for v in cell)
         return TrainSpec(
@@ -114,8 +115,11 @@ class PaperWidthsConfig:
             precision=self.precision,
         )
 
+    def sweep_due(self, epoch: int, planned: int) -> bool:
+        return epoch == 1 or epoch % self.sweep_every == 0 or epoch == planned
+
     def random_due(self, epoch: int, planned: int) -> bool:
-        return epoch == 1 or epoch % self.random_every == 0 or epoch == planned
+        return self.sweep_due(epoch, planned) and (epoch == 1 or epoch % self.random_every == 0 or epoch == planned)
 
 
 PRESETS = {
@@ -123,7 +127,9 @@ PRESETS = {
     "paper-corner": PaperWidthsConfig(
         cells=((7, 3000, 50), (13, 3000, 50), (4, 8000, 2), (7, 8000, 2), (13, 8000, 2)),
         random_seeds=1,
-        random_every=5,
+        sweep_every=5,
+        random_every=10,
+        crit_resolution=0.05,
         preset="paper-corner",
     ),
     # the epoch trend at a small width, 50 epochs as in the paper
@@ -135,10 +141,11 @@ PRESETS = {
         preset="epoch-trend",
     ),
     "tiny": PaperWidthsConfig(
-        cells=((2, 16, 3), (3, 24, 2)),
+        cells=((2, 16, 4), (3, 24, 2)),
         ratios=(0.00002, 0.01, 0.1, 0.3),
         random_seeds=2,
-        random_every=2,
+        sweep_every=3,
+        random_every=3,
         train_subset=2000,
         preset="tiny",
     ),
@@ -273,13 +280,19 @@ def load_config(run_dir) -> PaperWidthsConfig:
 
 
 # ------------------------------------------------------------------------------- one epoch's eval
-def evaluate_epoch(model, x, y, config: PaperWidthsConfig, with_random: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The sweep rows and the critical-ratio rows of one trained network (see the module doc)."""
-    from empirical.sweep import accuracy_curve, top_accuracy
-    from empirical.utility import ratio_for_utility
+def evaluate_epoch(
+    model, x, y, config: PaperWidthsConfig, full_sweep: bool, with_random: bool, hints: dict | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The sweep rows and the critical-ratio rows of one trained network (see the module doc).
+
+    ``hints``: target → (k, ratio) of the previous epoch's critical ratio; without a full sweep the
+    search starts there. A search that the hint cannot serve falls back to a full sweep.
+    """
+    from empirical.lock.sweep import accuracy_curve, top_accuracy
 
     acc0, top3_0 = top_accuracy(model, x, y)
-    curves = [accuracy_curve(model, x, y, config.ratios, "l1", seed=0)]
+    ratios = config.ratios if full_sweep else (PAPER_RATIO,)
+    curves = [accuracy_curve(model, x, y, ratios, "l1", seed=0)]
     if with_random:
         curves += [accuracy_curve(model, x, y, config.ratios, "random", seed=s) for s in range(config.random_seeds)]
     sweep = pd.concat(curves, ignore_index=True).rename(
@@ -287,36 +300,48 @@ def evaluate_epoch(model, x, y, config: PaperWidthsConfig, with_random: bool) ->
     )
     sweep["acc_original"], sweep["top3_original"] = acc0, top3_0
     sweep["acc_drop"] = acc0 - sweep["acc_extracted"]
-    l1 = curves[0]
+    sweep["full_sweep"] = full_sweep
     crit = []
     for target in config.targets:
-        row = {"target": target, "acc_original": acc0}
-        reached = l1[l1["top1"] <= target]
-        if acc0 <= target:
-            row["status"] = f"the original accuracy {acc0:.4f} is already at or below the target"
-        elif not len(reached):
-            row["status"] = f"not reached by the largest swept ratio {max(config.ratios)}"
-            row["ratio_lower"] = max(config.ratios)  # the critical ratio is above this
-        else:
-            first = reached.index[0]
-            # the search runs on the even half, where the first reaching ratio may still be just above the target
-            upper = l1["ratio"].iloc[min(first + 1, len(l1) - 1)]
-            try:
-                found = ratio_for_utility(
-                    model,
-                    x,
-                    y,
-                    target,
-                    start_k=int(l1["n_extracted"].iloc[first]),
-                    window=0,
-                    rel_resolution=config.crit_resolution,
-                    max_ratio=upper,
-                ).as_row()
-                row.update(found, status="found")
-            except UserError as exc:
-                row["status"] = str(exc)
+        row = _critical(model, x, y, config, target, acc0, curves[0] if full_sweep else None, (hints or {}).get(target))
+        if row is None:  # the hint no longer brackets the target: sweep every ratio this epoch
+            return evaluate_epoch(model, x, y, config, True, with_random)
         crit.append(row)
     return sweep, pd.DataFrame(crit)
+
+
+def _critical(model, x, y, config, target, acc0, l1, hint) -> dict | None:
+    """One critical-ratio row; ``None`` when only a full sweep can bracket the target."""
+    from empirical.lock.utility import ratio_for_utility
+
+    row = {"target": target, "acc_original": acc0}
+    if acc0 <= target:
+        row["status"] = f"the original accuracy {acc0:.4f} is already at or below the target"
+        return row
+    if l1 is not None:
+        reached = l1[l1["top1"] <= target]
+        if not len(reached):
+            row["status"] = f"not reached by the largest swept ratio {max(config.ratios)}"
+            row["ratio_lower"] = max(config.ratios)  # the critical ratio is above this
+            return row
+        first = reached.index[0]
+        # the search runs on the even half, where the first reaching ratio may still be just above the target
+        start, upper = int(l1["n_extracted"].iloc[first]), float(l1["ratio"].iloc[min(first + 1, len(l1) - 1)])
+    elif hint is not None:
+        start, upper = int(hint[0]), min(4 * float(hint[1]), max(config.ratios))
+    else:
+        return None
+    try:
+        found = ratio_for_utility(
+            model, x, y, target, start_k=start, window=0, rel_resolution=config.crit_resolution, max_ratio=upper
+        ).as_row()
+    except UserError as exc:
+        if l1 is None:
+            return None
+        row["status"] = str(exc)
+        return row
+    row.update(found, status="found", search_max_ratio=upper)
+    return row
 
 
 def _peak_rss_gib() -> float:
@@ -328,7 +353,7 @@ def run_cell(cell, config: PaperWidthsConfig, run_dir, device="cpu", progress=Tr
     """Train one cell epoch by epoch (resuming), evaluating after every epoch; returns its status row."""
     import torch
 
-    from empirical.train import RunOptions, load_tensors, train
+    from empirical.nets.train import RunOptions, load_tensors, train
 
     h, w, planned = cell
     run_dir = Path(run_dir)
@@ -354,7 +379,15 @@ def run_cell(cell, config: PaperWidthsConfig, run_dir, device="cpu", progress=Tr
         def on_epoch(epoch, model, row):
             t_train = time.perf_counter() - state["t_epoch"]
             t0 = time.perf_counter()
-            sweep, crit = evaluate_epoch(model, x_te, y_te, config, config.random_due(epoch, planned))
+            prev = tables["critical"]
+            hints = {}
+            if len(prev) and "k" in prev:
+                prev = prev[prev["epoch"] < epoch]
+                last = prev[(prev["epoch"] == prev["epoch"].max()) & (prev["status"] == "found")] if len(prev) else prev
+                hints = {float(r.target): (int(r.k), float(r.ratio)) for r in last.itertuples()}
+            sweep, crit = evaluate_epoch(
+                model, x_te, y_te, config, config.sweep_due(epoch, planned), config.random_due(epoch, planned), hints
+            )
             t_eval = time.perf_counter() - t0
             train_cols = dict(epoch=epoch, loss=row["loss"], train_acc=row["train_acc"])
             for df in (sweep, crit):

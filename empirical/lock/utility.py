@@ -28,8 +28,8 @@ import pandas as pd
 import torch
 
 from empirical.errors import UserError
-from empirical.ratio import ratio_for_k
-from empirical.sweep import LockedSweep, accuracy_curve, frozen_head, rank_units, tail, top_accuracy
+from empirical.lock.ratio import ratio_for_k
+from empirical.lock.sweep import LockedSweep, accuracy_curve, frozen_head, rank_units, tail, top_accuracy
 
 CHANCE = 0.1  # MNIST / Fashion-MNIST: 10 classes
 

@@ -24,7 +24,7 @@ import scipy.stats as stats
 import torch
 
 import bounds
-from empirical.models import FCN, fc_activations, fc_layers
+from empirical.nets.models import FCN, fc_activations, fc_layers
 
 FLOAT64_MAX_PARAMS = 20_000_000  # measure in float64 below this size, float32 above
 RTOL = {torch.float64: 1e-9, torch.float32: 2e-4}

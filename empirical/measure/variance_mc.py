@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 
 import bounds
-from empirical.models import make_fcn
+from empirical.nets.models import make_fcn
 
 
 @torch.no_grad()

@@ -12,14 +12,14 @@ row. A resumed run needs only ``config.json`` and the finished cells' tables (no
 so a grid continues from committed results on a fresh machine.
 
 Per cell, after training (the cost), everything is cheap and streamed:
-  * accuracy vs ratio (``empirical.sweep``): ``l1`` and the ``random`` baseline over
+  * accuracy vs ratio (``empirical.lock.sweep``): ``l1`` and the ``random`` baseline over
     ``random_seeds`` seeds, top-1 and top-3 on the full test set;
-  * critical ratios (``empirical.utility.ratio_for_utility``): the smallest k whose accuracy is
+  * critical ratios (``empirical.lock.utility.ratio_for_utility``): the smallest k whose accuracy is
     at or below 50 % and chance + 5 pp, chosen on one half of the test set, checked on the other;
-  * per-layer bound checks (``empirical.measure``) at every ratio for ``l1`` and ``random``
+  * per-layer bound checks (``empirical.measure.fcn``) at every ratio for ``l1`` and ``random``
     seed 0 on the first ``n_check`` test images;
   * Theorem 1 by Monte Carlo over re-initialised networks of the cell's shape
-    (``empirical.variance_mc``).
+    (``empirical.measure.variance_mc``).
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ import pandas as pd
 
 from empirical._io import write_csv, write_text
 from empirical.errors import CorruptResumePoint, UserError
-from empirical.presets import PAPER_RATIO, Preset
-from empirical.ratio import check_ratio
+from empirical.experiments.presets import PAPER_RATIO, Preset
+from empirical.lock.ratio import check_ratio
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +140,7 @@ class Cell:
 
     @property
     def n_parameters(self) -> int:
-        from empirical.theory_table import n_parameters
+        from bounds.fcn_grid import n_parameters
 
         return n_parameters(self.hidden_layers, self.width)
 
@@ -228,14 +228,14 @@ def run_cell(cell: Cell, config: GridConfig, run_dir, options: GridOptions = Gri
     """Train (or reuse) one cell, then sweep, search critical ratios and check the bounds; write its tables."""
     import torch
 
-    from empirical.checkpoint import load_checkpoint
-    from empirical.extraction import extract
-    from empirical.measure import Constants, measure
-    from empirical.models import make_fcn
-    from empirical.sweep import accuracy_curve
-    from empirical.train import RunOptions, TrainSpec, load_tensors, train
-    from empirical.utility import ratio_for_utility
-    from empirical.variance_mc import theorem1_monte_carlo
+    from empirical.nets.checkpoint import load_checkpoint
+    from empirical.lock.extraction import extract
+    from empirical.measure.fcn import Constants, measure
+    from empirical.nets.models import make_fcn
+    from empirical.lock.sweep import accuracy_curve
+    from empirical.nets.train import RunOptions, TrainSpec, load_tensors, train
+    from empirical.lock.utility import ratio_for_utility
+    from empirical.measure.variance_mc import theorem1_monte_carlo
 
     run_dir = Path(run_dir)
     cdir = run_dir / "cells" / cell.name
@@ -267,7 +267,7 @@ def run_cell(cell: Cell, config: GridConfig, run_dir, options: GridOptions = Gri
     ident = dict(hidden_layers=cell.hidden_layers, width=cell.width, seed=cell.seed, n_parameters=cell.n_parameters)
 
     # ---- accuracy vs ratio: l1 and the random baseline ------------------------------------------
-    from empirical.sweep import top_accuracy
+    from empirical.lock.sweep import top_accuracy
 
     acc0, top3_0 = top_accuracy(model, x_te, y_te)
     curves = [accuracy_curve(model, x_te, y_te, config.ratios, config.indicator, seed=0)]

@@ -1,7 +1,7 @@
 """A feed-forward network as a sequence of measured stages (the "layers" m of Theorems 2–4).
 
 The network is an ``nn.Sequential`` of Conv2d, Linear, BatchNorm, parameter-free layers (ReLU,
-pooling, Flatten, Unflatten, Identity, Dropout) and the blocks of ``empirical.convnets``
+pooling, Flatten, Unflatten, Identity, Dropout) and the blocks of ``empirical.nets.convnets``
 (``Residual``, ``DenseConcat``). It is cut into stages y⁽ᵐ⁾ = fₘ(y⁽ᵐ⁻¹⁾):
 
 * a weight layer (Conv2d / Linear) starts a stage; a BatchNorm right after it joins it and is
@@ -37,7 +37,7 @@ import torch
 import torch.nn as nn
 
 import bounds
-from empirical.convnets import DenseConcat, Residual, ShortcutA
+from empirical.nets.convnets import DenseConcat, Residual, ShortcutA
 
 WEIGHT = (nn.Conv2d, nn.Linear)
 BN = (nn.BatchNorm1d, nn.BatchNorm2d)

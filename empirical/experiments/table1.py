@@ -4,8 +4,8 @@ Per architecture (one "cell", ``cells/{arch}/``, finished when its ``done.json``
 train (resumable per epoch), then on the whole test set the accuracy of the original, of
 CoreLocker with each indicator (``l1`` = ℓ1 of filters F_(s,t), ``bn-scale`` = |γ| of BN
 channels) and of the random baseline (random filters, several seeds: mean ± sd) at every ratio
-of the curve (nested sets: ranked once per indicator and seed, ``empirical.sweep``), and the
-per-stage bound checks (``empirical.measure_net``) at the Table 1 ratio on the first
+of the curve (nested sets: ranked once per indicator and seed, ``empirical.lock.sweep``), and the
+per-stage bound checks (``empirical.measure.conv``) at the Table 1 ratio on the first
 ``check_samples`` test images. Ratios are shares of the candidate units (filters of the hidden
 conv layers, or all BN channels), global ranking; the share of all parameters is in the tables.
 
@@ -25,9 +25,9 @@ import numpy as np
 import pandas as pd
 
 from empirical._io import write_csv, write_text
-from empirical.convnets import CONV_ARCHS, DEFAULTS, count_macs, depth, describe
+from empirical.nets.convnets import CONV_ARCHS, DEFAULTS, count_macs, depth, describe
 from empirical.errors import UserError
-from empirical.ratio import check_ratio
+from empirical.lock.ratio import check_ratio
 
 log = logging.getLogger(__name__)
 
@@ -94,10 +94,10 @@ def _prepare(run_dir: Path, config: Table1Config) -> None:
 def run_arch(arch: str, config: Table1Config, run_dir, device: str = "cpu", progress: bool = True) -> None:
     """Train one architecture, sweep every indicator and check the bounds; write its cell tables."""
 
-    from empirical.checkpoint import load_checkpoint
-    from empirical.data import test_set_for
-    from empirical.sweep import accuracy_curve
-    from empirical.train import RunOptions, TrainSpec, train
+    from empirical.nets.checkpoint import load_checkpoint
+    from empirical.nets.data import test_set_for
+    from empirical.lock.sweep import accuracy_curve
+    from empirical.nets.train import RunOptions, TrainSpec, train
 
     cell = Path(run_dir) / "cells" / arch
     h, w = config.sizes[arch]
@@ -151,10 +151,10 @@ def run_arch(arch: str, config: Table1Config, run_dir, device: str = "cpu", prog
 
 def bound_checks(arch, model, meta, config: Table1Config, device: str = "cpu") -> pd.DataFrame:
     """Per-stage bound checks (``measure_net``) at the Table 1 ratio for ℓ1, bn-scale and random (seed 0)."""
-    from empirical.data import test_set_for
-    from empirical.extraction import extract
-    from empirical.measure import Constants
-    from empirical.measure_net import measure_net
+    from empirical.nets.data import test_set_for
+    from empirical.lock.extraction import extract
+    from empirical.measure.fcn import Constants
+    from empirical.measure.conv import measure_net
 
     xs, ys = test_set_for(meta["spec"], device=device, n=config.check_samples)
     checks, cache = [], {}
@@ -173,8 +173,8 @@ def bound_checks(arch, model, meta, config: Table1Config, device: str = "cpu") -
 def recheck(run_dir, device: str = "cpu") -> dict[str, pd.DataFrame]:
     """Recompute the bound checks of every finished architecture whose checkpoint is here (after the
     measurement changed), keeping the trained networks and their accuracies; then the tables and report."""
-    from empirical.checkpoint import load_checkpoint
-    from empirical.grid import run_lock
+    from empirical.nets.checkpoint import load_checkpoint
+    from empirical.experiments.grid import run_lock
 
     run_dir = Path(run_dir)
     config = Table1Config(**{k: tuple(v) if isinstance(v, list) and k != "sizes" else v
@@ -247,7 +247,7 @@ def collect(run_dir) -> dict[str, pd.DataFrame]:
 
 def run_table1(config: Table1Config, run_dir, device: str = "cpu", progress: bool = True) -> dict[str, pd.DataFrame]:
     """Every architecture not finished yet, then the tables, the figure and ``report.md``."""
-    from empirical.grid import run_lock
+    from empirical.experiments.grid import run_lock
 
     run_dir = Path(run_dir)
     _prepare(run_dir, config)
@@ -351,11 +351,11 @@ def write_report(run_dir, tables: dict[str, pd.DataFrame]) -> Path:
                 f"| {arch} | {ind} | {r.stages} | {'yes' if r.sandwich else 'NO'} | {r.theorem2_min:.3f} | {len(c)} | "
                 f"{_fmt(ratio_c, 3)} | {_fmt(ratio_p, 1)} | {vac} of {len(c)} |"
             )
-        from empirical.report import _md_table, conv_claims
+        from empirical.experiments.report import _md_table, conv_claims
 
         lines += [
             "",
-            "Verdicts on the conv-layer claims (`empirical.report.conv_claims`, all architectures and indicators):",
+            "Verdicts on the conv-layer claims (`empirical.experiments.report.conv_claims`, all architectures and indicators):",
             "",
             _md_table(pd.DataFrame(conv_claims(checks))),
             "",

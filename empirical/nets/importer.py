@@ -15,10 +15,10 @@ from pathlib import Path
 
 import torch
 
-from empirical import data as data_mod
-from empirical.checkpoint import save_checkpoint
+from empirical.nets import data as data_mod
+from empirical.nets.checkpoint import save_checkpoint
 from empirical.errors import UserError
-from empirical.models import FCN, INPUT_DIM, N_CLASSES
+from empirical.nets.models import FCN, INPUT_DIM, N_CLASSES
 
 
 def _layers(state: dict) -> list[tuple[torch.Tensor, torch.Tensor | None]]:

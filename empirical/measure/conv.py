@@ -1,6 +1,6 @@
 """Measured disparities beside the bounds for conv networks (Section 4.4.2, Theorem 4), stage by stage.
 
-The network is cut into stages m = 1..M (``empirical.stages``: one conv/linear layer with its BN
+The network is cut into stages m = 1..M (``empirical.measure.stages``: one conv/linear layer with its BN
 folded in, a pre-activation BN-ReLU-conv layer, or a whole residual/dense block). Everything is
 measured in eval mode — BN is then a fixed affine map, which is what a locked model runs — and
 in float64. Per stage and sample:
@@ -30,8 +30,8 @@ import torch
 import torch.nn as nn
 
 import bounds
-from empirical.measure import Constants, Measurement
-from empirical.stages import ChainBound, split_stages
+from empirical.measure.fcn import Constants, Measurement
+from empirical.measure.stages import ChainBound, split_stages
 
 RTOL = 1e-9  # float64 throughout
 

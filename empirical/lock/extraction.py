@@ -7,7 +7,7 @@ Units and their importance (indicator):
   ``bn-scale`` — batch-norm channels by |γ|; extracting a channel zeroes its γ and β.
 Scope ``hidden`` (default) leaves the first and last weight layers alone ("no extraction in input
 and output layers", Section 3.1); ``all`` does not. Mode ``global`` ranks units across candidate
-layers; ``per-layer`` takes the ratio within each layer. k = ``empirical.ratio.n_extracted``.
+layers; ``per-layer`` takes the ratio within each layer. k = ``empirical.lock.ratio.n_extracted``.
 
 Selection is exact and streamed: pass 1 finds the k-th largest score with chunked top-k (a buffer
 of at most ~2k values), pass 2 collects every unit above it and, among units equal to it, the
@@ -30,9 +30,9 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from empirical._io import atomic_path
-from empirical.checkpoint import model_sha256
+from empirical.nets.checkpoint import model_sha256
 from empirical.errors import UserError
-from empirical.ratio import check_ratio, n_extracted
+from empirical.lock.ratio import check_ratio, n_extracted
 
 INDICATORS = ("l1", "random", "bn-scale")
 SCOPES = ("hidden", "all")

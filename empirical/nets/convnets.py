@@ -1,6 +1,6 @@
 """Conv networks with batch norm for 28×28 single-channel images (Table 1's families, scaled to a CPU).
 
-Every network is an ``nn.Sequential`` of layers the measurement understands (``empirical.stages``):
+Every network is an ``nn.Sequential`` of layers the measurement understands (``empirical.measure.stages``):
 Conv2d, Linear, BatchNorm, ReLU, pooling, Flatten, plus two block types measured as a whole —
 ``Residual`` (y ↦ post(branch(y) + shortcut(y))) and ``DenseConcat`` (y ↦ [y, branch(y)]).
 Inputs arrive as the toolkit's flat [B, 784] tensors; ``Unflatten`` makes them [B, 1, 28, 28].

@@ -1,7 +1,7 @@
 """Accuracy as a function of the extraction ratio, cheaply (Section 5.2, Figure 6, Table 5).
 
 The units ``extract`` removes at ratio r are the first k(r) units of one fixed total order
-(score descending, then layer, then flat index; ``empirical.extraction``), so the extracted sets
+(score descending, then layer, then flat index; ``empirical.lock.extraction``), so the extracted sets
 are nested: rank the units once, up to the largest k needed, and move between ratios by zeroing
 (or restoring) only the units between two prefix lengths. ``LockedSweep.set_k`` does that in
 place on one copy of the model; ``accuracy_curve`` walks a list of ratios with it. The model at
@@ -19,8 +19,8 @@ import torch
 import torch.nn as nn
 
 from empirical.errors import UserError
-from empirical.extraction import CHUNK, MODES, Candidate, _chunks, _scores, _select, candidates, make_contiguous
-from empirical.ratio import check_ratio, n_extracted
+from empirical.lock.extraction import CHUNK, MODES, Candidate, _chunks, _scores, _select, candidates, make_contiguous
+from empirical.lock.ratio import check_ratio, n_extracted
 
 
 @dataclass
@@ -151,7 +151,7 @@ class LockedSweep:
 @torch.no_grad()
 def frozen_head(model, ranking, x):
     """FCN whose first layer holds no candidate unit: its output y⁽¹⁾ never changes, so compute it once."""
-    from empirical.models import FCN
+    from empirical.nets.models import FCN
 
     first = model.layers[0].weight if isinstance(model, FCN) else None
     names = {n for c in ranking.cands for n in (c.name, *c.also)}
@@ -175,8 +175,8 @@ def tail(model, head: int):
 
 
 def top_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 2000) -> tuple[float, float]:
-    """(top-1, top-3) accuracy of ``model`` on (x, y), streamed in batches (``empirical.train.accuracy``)."""
-    from empirical.train import accuracy
+    """(top-1, top-3) accuracy of ``model`` on (x, y), streamed in batches (``empirical.nets.train.accuracy``)."""
+    from empirical.nets.train import accuracy
 
     top1, top3 = accuracy(model, x, y, batch, topk=(1, 3))
     return top1, top3

@@ -96,7 +96,7 @@ def read_checkpoint(path) -> tuple[dict[str, torch.Tensor], dict]:
 def load_checkpoint(path, device="cpu") -> tuple[torch.nn.Module, dict]:
     """``(model, meta)``: the network and the checkpoint's metadata; the training spec is ``meta["spec"]``
     (``TrainSpec.from_spec(meta["spec"])`` rebuilds it). Refuses tensors that do not fit the spec."""
-    from empirical.models import ARCHS, make_model
+    from empirical.nets.models import ARCHS, make_model
 
     tensors, meta = read_checkpoint(path)
     spec = meta["spec"]

@@ -54,9 +54,9 @@ def _add_theory(sub):
 
 
 def _run_theory(args) -> int:
-    from empirical import presets
-    from empirical.ratio import check_ratio
-    from empirical.theory_table import Constants, format_summary, theory_table
+    from empirical.experiments import presets
+    from empirical.lock.ratio import check_ratio
+    from empirical.experiments.theory_table import Constants, format_summary, theory_table
 
     preset = presets.get_preset(args.preset)
     for name in ("ratios", "widths", "hidden_layers"):
@@ -156,9 +156,9 @@ def _add_train(sub):
 
 
 def _run_train(args) -> int:
-    from empirical.convnets import DEFAULTS
-    from empirical.models import ARCHS
-    from empirical.train import RunOptions, TrainSpec, train
+    from empirical.nets.convnets import DEFAULTS
+    from empirical.nets.models import ARCHS
+    from empirical.nets.train import RunOptions, TrainSpec, train
 
     if args.arch not in ARCHS:
         raise UserError(f"unknown --arch {args.arch!r}; choose one of {', '.join(ARCHS)}")
@@ -186,7 +186,7 @@ def _run_train(args) -> int:
         raise UserError(f"--out {args.out} is a file; give a directory")
     _check_writable_dir(args.out)
     path = train(spec, args.out, opts)
-    from empirical.checkpoint import read_checkpoint
+    from empirical.nets.checkpoint import read_checkpoint
 
     _, meta = read_checkpoint(path)
     print(f"checkpoint {path} (test accuracy {meta.get('test_acc')})")
@@ -228,9 +228,9 @@ def _checkpoint_path(p: Path) -> Path:
 
 
 def _run_lock(args) -> int:
-    from empirical import signing
-    from empirical.checkpoint import load_checkpoint, read_checkpoint, write_checkpoint_file
-    from empirical.extraction import extract
+    from empirical.lock import signing
+    from empirical.nets.checkpoint import load_checkpoint, read_checkpoint, write_checkpoint_file
+    from empirical.lock.extraction import extract
     from empirical.safety import commit_files, output_lock, refuse_aliasing
 
     src = _checkpoint_path(args.checkpoint)
@@ -312,9 +312,9 @@ def _add_unlock(sub):
 
 
 def _run_unlock(args) -> int:
-    from empirical import signing
-    from empirical.checkpoint import load_checkpoint, save_checkpoint
-    from empirical.extraction import AccessKey
+    from empirical.lock import signing
+    from empirical.nets.checkpoint import load_checkpoint, save_checkpoint
+    from empirical.lock.extraction import AccessKey
     from empirical.safety import output_lock, refuse_aliasing
 
     if args.expect_sha256 is not None and not (
@@ -369,7 +369,7 @@ def _add_import(sub):
 
 
 def _run_import(args) -> int:
-    from empirical.importer import import_sequential
+    from empirical.nets.importer import import_sequential
     from empirical.safety import refuse_aliasing
 
     refuse_aliasing({"--torch": args.torch_file}, {"--out": args.out})
@@ -389,7 +389,7 @@ def _add_keygen(sub):
 
 
 def _run_keygen(args) -> int:
-    from empirical import signing
+    from empirical.lock import signing
 
     priv, pub = Path(f"{args.out}.key"), Path(f"{args.out}.pub")
     for p in (priv, pub):
@@ -427,11 +427,11 @@ def _run_check_bounds(args) -> int:
     import json
     import math
 
-    from empirical import data as data_mod
+    from empirical.nets import data as data_mod
     from empirical._io import write_csv, write_text
-    from empirical.checkpoint import load_checkpoint
-    from empirical.extraction import extract
-    from empirical.measure import Constants, format_layers, measure
+    from empirical.nets.checkpoint import load_checkpoint
+    from empirical.lock.extraction import extract
+    from empirical.measure.fcn import Constants, format_layers, measure
 
     if args.batch < 1:
         raise UserError(f"--batch must be >= 1, got {args.batch}")
@@ -452,14 +452,14 @@ def _run_check_bounds(args) -> int:
     if arch == "fcn":
         initial = None
         if "seed" in spec:  # re-create the initialisation for how far training moved each layer
-            from empirical.models import make_fcn
+            from empirical.nets.models import make_fcn
 
             initial = make_fcn(int(spec["hidden_layers"]), int(spec["width"]), seed=int(spec["seed"]))
         res = measure(model, locked, x, y, constants=constants, batch=args.batch, initial=initial)
         name, table = f"{spec['hidden_layers']}×{spec['width']} FCN", format_layers
     else:
-        from empirical.convnets import describe
-        from empirical.measure_net import format_net_layers, measure_net
+        from empirical.nets.convnets import describe
+        from empirical.measure.conv import format_net_layers, measure_net
 
         res = measure_net(model, locked, x, y, constants=constants, batch=args.batch)
         name, table = describe(arch, int(spec["hidden_layers"]), int(spec["width"])), format_net_layers
@@ -487,8 +487,8 @@ def _run_check_bounds(args) -> int:
 
 # ------------------------------------------------------------------------------- utility ↔ ratio
 def _checkpoint_and_data(args):
-    from empirical.checkpoint import load_checkpoint
-    from empirical.data import test_set_for
+    from empirical.nets.checkpoint import load_checkpoint
+    from empirical.nets.data import test_set_for
 
     device = _device(args.device)
     model, meta = load_checkpoint(args.checkpoint, device)
@@ -516,9 +516,9 @@ def _add_utility_curve(sub):
 
 def _run_utility_curve(args) -> int:
     from empirical._io import write_csv
-    from empirical.ratio import check_ratio
-    from empirical.report import _save
-    from empirical.utility import DEFAULT_CURVE_RATIOS, utility_bins, utility_curve
+    from empirical.lock.ratio import check_ratio
+    from empirical.experiments.report import _save
+    from empirical.lock.utility import DEFAULT_CURVE_RATIOS, utility_bins, utility_curve
     from figures import accuracy_curves
 
     ratios = args.ratios if args.ratios is not None else DEFAULT_CURVE_RATIOS
@@ -568,7 +568,7 @@ def _utility_search_args(p):
 
 
 def _search(args, model, x, y, indicator="l1", scope="hidden", seed=0):
-    from empirical.utility import ratio_for_utility
+    from empirical.lock.utility import ratio_for_utility
 
     if args.window < 0:
         raise UserError(f"--window must be >= 0, got {args.window}")
@@ -629,8 +629,8 @@ def _run_predict_ratio(args) -> int:
     import math
 
     from empirical._io import write_csv
-    from empirical.predict import evaluate, predict_ratios
-    from empirical.report import load_run
+    from empirical.experiments.predict import evaluate, predict_ratios
+    from empirical.experiments.report import load_run
 
     if not (0.1 < args.target < 1) or math.isnan(args.target):
         raise UserError(f"target accuracy {args.target} is outside (chance 0.1, 1)")
@@ -684,8 +684,8 @@ def _grid_args(p):
 
 
 def _grid_config(args):
-    from empirical import presets
-    from empirical.grid import GridConfig
+    from empirical.experiments import presets
+    from empirical.experiments.grid import GridConfig
 
     if args.bf16 and args.fp32:
         raise UserError("--bf16 and --fp32 exclude each other")
@@ -711,7 +711,7 @@ def _grid_config(args):
 
 
 def _grid_options(args):
-    from empirical.grid import GridOptions
+    from empirical.experiments.grid import GridOptions
 
     return GridOptions(
         device=_device(args.device),
@@ -742,7 +742,7 @@ def _finished_cells(tables) -> int:
 
 
 def _run_grid(args) -> int:
-    from empirical.grid import run_grid
+    from empirical.experiments.grid import run_grid
 
     config, options = _grid_config(args), _grid_options(args)
     tables = run_grid(config, args.out, options)
@@ -761,8 +761,8 @@ def _add_reproduce(sub):
 
 
 def _run_reproduce(args) -> int:
-    from empirical.grid import run_grid
-    from empirical.report import write_report
+    from empirical.experiments.grid import run_grid
+    from empirical.experiments.report import write_report
 
     config, options = _grid_config(args), _grid_options(args)
     tables = run_grid(config, args.out, options)
@@ -781,7 +781,7 @@ def _add_figures(sub):
 
 
 def _run_figures(args) -> int:
-    from empirical.report import write_figures
+    from empirical.experiments.report import write_figures
 
     for path in write_figures(args.run_dir):
         print(f"wrote {path}")
@@ -799,7 +799,7 @@ def _add_report(sub):
 
 
 def _run_report(args) -> int:
-    from empirical.report import write_report
+    from empirical.experiments.report import write_report
 
     path = write_report(args.run_dir)
     print(f"wrote {path}")
@@ -842,8 +842,8 @@ def _add_table1(sub):
 
 
 def _run_table1(args) -> int:
-    from empirical.convnets import CONV_ARCHS, DEFAULTS
-    from empirical.table1 import Table1Config, recheck, run_table1
+    from empirical.nets.convnets import CONV_ARCHS, DEFAULTS
+    from empirical.experiments.table1 import Table1Config, recheck, run_table1
 
     if args.recheck:
         recheck(args.out, _device(args.device))
@@ -903,7 +903,7 @@ def _add_paper_widths(sub):
 
 
 def _run_paper_widths(args) -> int:
-    from empirical.paper_widths import get_preset, parse_cells, run
+    from empirical.experiments.paper_widths import get_preset, parse_cells, run
 
     config = get_preset(args.preset)
     only = parse_cells(args.only) if args.only is not None else None

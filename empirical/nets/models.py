@@ -78,9 +78,9 @@ ARCHS = ("fcn", "vgg", "resnet", "densenet")
 
 
 def make_model(arch: str, hidden_layers: int, width: int, seed: int | None = None) -> nn.Module:
-    """Any of the toolkit's architectures: ``fcn`` (this module) or a conv net (``empirical.convnets``)."""
+    """Any of the toolkit's architectures: ``fcn`` (this module) or a conv net (``empirical.nets.convnets``)."""
     if arch == "fcn":
         return make_fcn(hidden_layers, width, seed)
-    from empirical.convnets import make_conv
+    from empirical.nets.convnets import make_conv
 
     return make_conv(arch, hidden_layers, width, seed)
