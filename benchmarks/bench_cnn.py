@@ -27,9 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _util import machine_line, markdown_table  # noqa: E402
 
 import bounds  # noqa: E402
+from empirical.measure.stages import folded  # noqa: E402
 from empirical.nets.checkpoint import load_checkpoint  # noqa: E402
 from empirical.nets.convnets import DEFAULTS, make_conv  # noqa: E402
-from empirical.measure.stages import folded  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 

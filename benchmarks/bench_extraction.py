@@ -50,7 +50,8 @@ def _build(H, w):
 
 
 def ours(H, w):
-    from empirical.lock.extraction import _select, candidates, extract
+    from empirical.lock.extraction import extract
+    from empirical.lock.ranking import candidates, select
     from empirical.lock.ratio import n_extracted
 
     model = _build(H, w)
@@ -58,7 +59,7 @@ def ours(H, w):
     cands = candidates(model)
     k = n_extracted(RATIO, sum(c.n_units for c in cands))
     t = time.perf_counter()
-    chosen = _select(dict(model.named_parameters()), cands, k, "l1", 0)
+    chosen = select(dict(model.named_parameters()), cands, k, "l1", 0)
     t_sel = time.perf_counter() - t
     sel_peak = _rss_gib() - base
     t = time.perf_counter()
@@ -82,7 +83,7 @@ def ours(H, w):
 def obvious(H, w):
     import torch
 
-    from empirical.lock.extraction import candidates
+    from empirical.lock.ranking import candidates
     from empirical.lock.ratio import n_extracted
 
     model = _build(H, w)

@@ -22,10 +22,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _util import machine_line, markdown_table  # noqa: E402
 
+from empirical.lock.extraction import extract  # noqa: E402
+from empirical.measure import measure  # noqa: E402
 from empirical.nets.checkpoint import load_checkpoint, model_sha256, save_checkpoint  # noqa: E402
 from empirical.nets.data import load_mnist, normalize  # noqa: E402
-from empirical.lock.extraction import extract  # noqa: E402
-from empirical.measure.fcn import measure  # noqa: E402
 from empirical.nets.models import make_fcn  # noqa: E402
 
 

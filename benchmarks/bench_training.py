@@ -23,8 +23,8 @@ import torch.nn.functional as nnf
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _util import machine_line, markdown_table  # noqa: E402
 
-from empirical.nets.models import make_fcn  # noqa: E402
 from empirical.experiments.theory_table import n_parameters  # noqa: E402
+from empirical.nets.models import make_fcn  # noqa: E402
 
 
 def gemm_rate(dtype, n=2048, reps=10) -> float:

@@ -22,12 +22,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _util import machine_line, markdown_table  # noqa: E402
 
-from empirical.nets.checkpoint import load_checkpoint, model_sha256  # noqa: E402
-from empirical.nets.data import test_set_for  # noqa: E402
 from empirical.lock.extraction import extract  # noqa: E402
 from empirical.lock.sweep import LockedSweep, accuracy_curve, rank_units, top_accuracy  # noqa: E402
-from empirical.nets.train import RunOptions, TrainSpec, train  # noqa: E402
 from empirical.lock.utility import ratio_for_utility  # noqa: E402
+from empirical.nets.checkpoint import load_checkpoint, model_sha256  # noqa: E402
+from empirical.nets.data import test_set_for  # noqa: E402
+from empirical.nets.train import RunOptions, TrainSpec, train  # noqa: E402
 
 
 def main(argv=None):

@@ -13,7 +13,7 @@ from empirical.lock.extraction import extract as extract
 from empirical.lock.ratio import n_extracted as n_extracted
 from empirical.lock.sweep import top_accuracy as top_accuracy
 from empirical.measure.conv import measure_net as measure_net
-from empirical.measure.fcn import Measurement as Measurement
+from empirical.measure.core import Measurement as Measurement
 from empirical.nets.checkpoint import load_checkpoint as load_checkpoint
 from empirical.nets.checkpoint import save_checkpoint as save_checkpoint
 from empirical.nets.convnets import make_conv as make_conv

@@ -1,24 +1,43 @@
-"""Guards for commands that write models and keys: no aliasing, one writer, pairs committed together.
+"""Guards for commands that write models and keys: no aliasing, no silent overwrite, one writer, pairs
+committed together or not at all.
 
 * ``refuse_aliasing``: no output may name an input or another output — same path, a hard link
   or a symlink to it (checked before any work).
+* ``refuse_existing``: an existing output is refused unless the user says ``--force`` (a key
+  overwritten by mistake can never be recovered, and neither can the model it unlocked).
 * ``output_lock``: an exclusive lock on each output directory while a command writes there; a
-  second ``lock``/``unlock`` into the same directory is refused instead of mixing pairs.
-* ``commit_files``: every output is written to a temp file beside its target first; only when all
-  are written and flushed are they renamed into place, back to back. A failure before the renames
-  leaves nothing; a failure between them removes what was already renamed. Stale temp files of
-  the same outputs (from a killed run) are removed on the next run, under the lock.
+  second writer into the same directory is refused instead of mixing pairs. Taking it first
+  completes any commit an earlier run left unfinished (``recover``).
+* ``commit_files``: every output is written to a temp file beside its target and flushed. For
+  more than one file a *journal* naming every (temp, target) pair is then written (atomically, in
+  every target directory) and only then are the temps renamed into place, with SIGINT/SIGTERM/
+  SIGHUP held until the journal is gone. A crash (even ``kill -9``) before the journal leaves the
+  old files untouched; after it, the next command that takes the lock (or ``recover``) finishes the
+  renames: the outputs are always the old set or the new set, never half of each.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
-import tempfile
+import secrets
+import signal
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
+from empirical._io import clean_stale, temp_prefix
 from empirical.errors import UserError
+
+JOURNAL = ".corelocker-commit."
+FAULT: Callable[[str], None] | None = None  # tests: called at every step of a commit (to inject crashes)
+
+
+def _step(name: str) -> None:
+    if FAULT is not None:
+        FAULT(name)
 
 
 def _same(a: Path, b: Path) -> bool:
@@ -30,12 +49,24 @@ def _same(a: Path, b: Path) -> bool:
         return False
 
 
+def check_output_path(name: str, path: Path) -> Path:
+    """An output must be a file path: not empty, not a directory, not ending in a separator."""
+    text = str(path)
+    if not text.strip() or text.endswith(os.sep) or Path(text).name in ("", ".", ".."):
+        raise UserError(f"{name} {text!r} is not a file path")
+    path = Path(text)
+    if path.is_dir():
+        raise UserError(f"{name} {path} is a directory; give a file path")
+    if path.parent.exists() and not path.parent.is_dir():
+        raise UserError(f"{name} {path}: {path.parent} is not a directory")
+    return path
+
+
 def refuse_aliasing(inputs: dict[str, Path], outputs: dict[str, Path]) -> None:
     """One clear error if an output is an input, another output, or an existing directory."""
     names = list(outputs.items())
     for i, (oname, opath) in enumerate(names):
-        if opath.is_dir():
-            raise UserError(f"{oname} {opath} is a directory; give a file path")
+        check_output_path(oname, opath)
         for iname, ipath in inputs.items():
             if _same(opath, ipath):
                 raise UserError(f"{oname} and {iname} name the same file ({opath}): refusing to overwrite an input")
@@ -44,9 +75,21 @@ def refuse_aliasing(inputs: dict[str, Path], outputs: dict[str, Path]) -> None:
                 raise UserError(f"{oname} and {oname2} name the same file ({opath})")
 
 
+def refuse_existing(outputs: dict[str, Path], force: bool) -> None:
+    """Refuse to overwrite an existing output unless ``force`` (the CLI's ``--force``)."""
+    if force:
+        return
+    for name, path in outputs.items():
+        if Path(path).exists():
+            raise UserError(f"{name} {path} exists; refusing to overwrite it (pass --force to replace it)")
+
+
 @contextlib.contextmanager
 def output_lock(paths):
-    """Exclusive, non-blocking locks on the directories of ``paths`` (sorted, so two commands never deadlock)."""
+    """Exclusive, non-blocking locks on the directories of ``paths`` (sorted, so two commands never deadlock).
+
+    Once held, any commit left unfinished in those directories is completed first (``recover``).
+    """
     dirs = sorted({str(Path(p).resolve().parent) for p in paths})
     held = []
     try:
@@ -64,6 +107,8 @@ def output_lock(paths):
                     f"another corelocker-bounds command is writing into {d}; try again when it ends"
                 ) from None
             held.append(fd)
+        for d in dirs:
+            recover(Path(d))
         yield
     finally:
         for fd in held:
@@ -71,43 +116,192 @@ def output_lock(paths):
             os.close(fd)
 
 
-def _clean_stale(path: Path) -> None:
-    for stale in path.parent.glob(f".{path.name}.*.tmp"):
-        with contextlib.suppress(OSError):
-            stale.unlink()
+@contextlib.contextmanager
+def deferred_signals():
+    """Hold SIGINT, SIGTERM and SIGHUP until the block ends; they are delivered right after, to the
+    handlers that were in place. (Python-level handlers, not a thread signal mask: a process-directed
+    signal may land on any thread, e.g. an OpenMP worker, and a mask on the main thread would miss it.)"""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    sigs = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    pending: list[int] = []
+    old = {s: signal.getsignal(s) for s in sigs}
+    for s in sigs:
+        signal.signal(s, lambda num, frame: pending.append(num))
+    try:
+        yield
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
+        for num in pending:
+            signal.raise_signal(num)
 
 
-def commit_files(writers: dict[Path, callable], mode: int | None = None, modes: dict | None = None) -> None:
-    """Write each ``writers[path](tmp_path)`` to a temp file, then rename all into place together."""
+def _fsync_dir(d: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(d, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def recover(directory: Path) -> list[Path]:
+    """Finish every commit whose journal lies in ``directory``: rename the temps still waiting, drop the
+    journals. Returns the targets completed. (A journal exists only once all its temps were written.)"""
+    done = []
+    for jpath in sorted(Path(directory).glob(f"{JOURNAL}*.json")):
+        try:
+            journal = json.loads(jpath.read_text())
+            pairs, copies = journal["pairs"], journal["journals"]
+        except (OSError, ValueError, KeyError, TypeError):
+            raise UserError(f"{jpath}: an unreadable commit journal; inspect it and remove it by hand") from None
+        with deferred_signals():
+            for tmp, target in pairs:
+                if Path(tmp).exists():
+                    os.replace(tmp, target)
+                    done.append(Path(target))
+            for d in {str(Path(t).parent) for _, t in pairs}:
+                _fsync_dir(Path(d))
+            for j in copies:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(j)
+    return done
+
+
+def commit_files(writers: dict[Path, Callable], mode: int | None = None, modes: dict | None = None) -> None:
+    """Write each ``writers[path](tmp_path)`` to a temp file, then put all into place together (module doc)."""
     temps: dict[Path, Path] = {}
     modes = modes or {}
     try:
         for path, write in writers.items():
-            _clean_stale(path)
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            path = Path(path)
+            clean_stale(path, older_than=0.0)  # under the output lock: no other writer is alive
+            tmp = path.parent / f"{temp_prefix(path)}{secrets.token_hex(4)}.tmp"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if modes.get(path, mode) else 0o644)
             os.close(fd)
-            temps[path] = Path(tmp)
+            temps[path] = tmp
             if modes.get(path, mode) is not None:
                 os.chmod(tmp, modes.get(path, mode))
-            write(Path(tmp))
+            write(tmp)
             with open(tmp, "rb") as fh:
                 os.fsync(fh.fileno())
+            _step(f"written {path.name}")
     except BaseException:
         for tmp in temps.values():
             with contextlib.suppress(OSError):
                 tmp.unlink()
         raise
-    done = []
-    try:
-        for path, tmp in temps.items():
+    with deferred_signals():
+        if len(temps) == 1:
+            ((path, tmp),) = temps.items()
             os.replace(tmp, path)
-            done.append(path)
-    except BaseException:
-        for path in done:  # never leave half a pair
-            with contextlib.suppress(OSError):
-                path.unlink()
-        for path, tmp in temps.items():
-            if path not in done:
+            _fsync_dir(path.parent)
+            return
+        token = secrets.token_hex(6)
+        dirs = sorted({p.parent.resolve() for p in temps})
+        journals = [d / f"{JOURNAL}{token}.json" for d in dirs]
+        body = json.dumps(
+            {
+                "pairs": [[str(t.resolve()), str(p.resolve())] for p, t in temps.items()],
+                "journals": [str(j) for j in journals],
+            }
+        )
+        try:
+            for j in journals:
+                jtmp = j.parent / f"{j.name}.tmp"
+                jtmp.write_text(body)
+                with open(jtmp, "rb") as fh:
+                    os.fsync(fh.fileno())
+                os.replace(jtmp, j)
+                _fsync_dir(j.parent)
+        except BaseException:  # no journal complete: the old outputs stand, the temps go
+            for j in journals:
+                for f in (j, j.parent / f"{j.name}.tmp"):
+                    with contextlib.suppress(OSError):
+                        f.unlink()
+            for tmp in temps.values():
                 with contextlib.suppress(OSError):
                     tmp.unlink()
-        raise
+            raise
+        _step("journal written")
+        for path, tmp in temps.items():
+            os.replace(tmp, path)
+            _step(f"renamed {path.name}")
+        for d in dirs:
+            _fsync_dir(d)
+        for j in journals:
+            os.unlink(j)
+        _step("journal removed")
+
+
+# ------------------------------------------------------------------------------- run directories
+KIND_MARKER = ".corelocker-run.json"
+_KIND_FILES = {  # what each kind of directory holds, to recognise one written before the marker existed
+    "train": ("spec.json", "train_state.safetensors"),
+    "check-bounds": ("summary.json",),
+    "utility-curve": ("table5.csv",),
+    "predict-ratio": ("heldout_one_network.csv",),
+}
+
+
+def _config_kind(config) -> str | None:
+    if not isinstance(config, dict):
+        return "unknown"
+    if "kind" in config:
+        return str(config["kind"])
+    if "widths" in config and "hidden_layers" in config:
+        return "grid"
+    if "archs" in config:
+        return "table1"
+    if "cells" in config:
+        return "paper-widths"
+    return "unknown"
+
+
+def dir_kind(path) -> str | None:
+    """What kind of run ``path`` holds (``grid``, ``table1``, ``train``, ``check-bounds``, …), or None when it
+    does not exist or holds nothing of ours."""
+    path = Path(path)
+    if not path.is_dir():
+        return None
+    marker = path / KIND_MARKER
+    if marker.is_file():
+        try:
+            return str(json.loads(marker.read_text())["kind"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return "unknown"
+    if (path / "config.json").is_file():
+        try:
+            return _config_kind(json.loads((path / "config.json").read_text()))
+        except (OSError, ValueError):
+            return "unknown"
+    for kind, files in _KIND_FILES.items():
+        if any((path / f).exists() for f in files):
+            return kind
+    if (path / "model.safetensors").exists():
+        return "checkpoint"
+    return None
+
+
+def claim_dir(path, kind: str, outputs=()) -> None:
+    """Refuse to write a ``kind`` run into a directory that holds a run of another kind, or files named
+    like our ``outputs`` that another command wrote (nothing is created here; ``mark_dir`` does that)."""
+    path = Path(path)
+    found = dir_kind(path)
+    if found is not None and found != kind:
+        raise UserError(f"{path} holds a {found} run, not a {kind} one: choose another --out (nothing was written)")
+    if found is None:
+        clash = [f for f in outputs if (path / f).exists()]
+        if clash:
+            raise UserError(f"{path} already holds {clash[0]}, not written by {kind}: choose another --out")
+
+
+def mark_dir(path, kind: str) -> None:
+    """Record which kind of run ``path`` holds (after ``claim_dir``)."""
+    from empirical._io import write_text
+
+    path = Path(path)
+    if not (path / KIND_MARKER).exists():
+        write_text(path / KIND_MARKER, json.dumps({"kind": kind}) + "\n")

@@ -1,5 +1,7 @@
 """Plots from result tables (pandas → matplotlib). No torch import; nothing is computed here."""
 
+from figures._base import FORMATS as FORMATS
+from figures._base import save as save
 from figures.disparity import disparity_by_layer as disparity_by_layer
 from figures.grid import accuracy_curves as accuracy_curves
 from figures.grid import critical_ratio_heatmap as critical_ratio_heatmap

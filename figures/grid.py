@@ -7,50 +7,66 @@ summaries ``empirical.experiments.analysis`` derives from them).
 
 from __future__ import annotations
 
-import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.colors import TwoSlopeNorm
+from matplotlib.ticker import LogLocator, NullFormatter
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+from figures._base import new_figure
 
 
-def _heatmap(ax, table: pd.DataFrame, fmt, cmap, label, vmin=None, vmax=None):
-    """``table``: index = hidden layers, columns = widths."""
-    im = ax.imshow(table.to_numpy(dtype=float), cmap=cmap, aspect="auto", origin="lower", vmin=vmin, vmax=vmax)
+def _heatmap(ax, table: pd.DataFrame, fmt, cmap, label, vmin=None, vmax=None, norm=None, na=None):
+    """``table``: index = hidden layers, columns = widths. ``na``: a same-shaped boolean table of cells to
+    mark "n/a" (no value by construction, e.g. a network that starts below the target), kept apart from
+    cells that are simply missing ("—")."""
+    vals = table.to_numpy(dtype=float)
+    im = ax.imshow(vals, cmap=cmap, aspect="auto", origin="lower", vmin=None if norm else vmin,
+                   vmax=None if norm else vmax, norm=norm)  # fmt: skip
     ax.set_xticks(range(len(table.columns)), [str(c) for c in table.columns])
     ax.set_yticks(range(len(table.index)), [str(i) for i in table.index])
     ax.set_xlabel("width (neurons per hidden layer)")
     ax.set_ylabel("hidden layers")
-    vals = table.to_numpy(dtype=float)
+    na_vals = (
+        na.reindex(index=table.index, columns=table.columns).fillna(False).to_numpy(bool) if na is not None else None
+    )
     for i in range(vals.shape[0]):
         for j in range(vals.shape[1]):
             v = vals[i, j]
             r, g, b, _ = im.cmap(im.norm(v)) if np.isfinite(v) else (1, 1, 1, 1)
             dark = 0.299 * r + 0.587 * g + 0.114 * b < 0.5  # text colour from the cell's luminance
-            ax.text(
-                j,
-                i,
-                "—" if not np.isfinite(v) else fmt(v),
-                ha="center",
-                va="center",
-                fontsize=7,
-                color="white" if dark else "black",
-            )
-    plt.colorbar(im, ax=ax, label=label, shrink=0.85)
+            text = fmt(v) if np.isfinite(v) else ("n/a" if na_vals is not None and na_vals[i, j] else "—")
+            ax.text(j, i, text, ha="center", va="center", fontsize=7, color="white" if dark else "black")
+    ax.figure.colorbar(im, ax=ax, label=label, shrink=0.85)
+
+
+def _signed(v: float) -> str:
+    """Enough decimals to tell the sign: +0.12, −0.05, 0 (exactly)."""
+    if v == 0:
+        return "0"
+    digits = 1 if abs(v) >= 1 else 2 if abs(v) >= 0.01 else 3
+    return f"{v:+.{digits}f}".replace("-", "−")
 
 
 def figure5(cells: pd.DataFrame, ratio_label: str, title: str = ""):
-    """Figure 5: accuracy drop (pp) and locked accuracy over depth × width.
+    """Figure 5: accuracy drop (pp) and locked accuracy (%) over depth × width.
 
-    ``cells``: one row per cell with ``hidden_layers, width, acc_drop, acc_extracted`` (l1, one ratio).
+    ``cells``: one row per cell with ``hidden_layers, width, acc_drop, acc_extracted`` (ℓ1, one ratio),
+    both as **fractions** (``acc_drop`` 0.33 = a 33 pp drop; negative when extraction *raised* the
+    accuracy). The drop map is diverging and centred on 0, so a gain is never drawn like no change.
     """
+    for col in ("acc_drop", "acc_extracted"):
+        if len(cells) and cells[col].abs().max() > 1:
+            raise ValueError(
+                f"{col} must be a fraction in [-1, 1] (0.33 = 33 pp), got values up to {cells[col].abs().max():g}"
+            )
     drop = cells.pivot_table(index="hidden_layers", columns="width", values="acc_drop") * 100
     acc = cells.pivot_table(index="hidden_layers", columns="width", values="acc_extracted") * 100
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 4.8), constrained_layout=True)
-    _heatmap(a1, drop, lambda v: f"{v:.1f}", "Reds", "accuracy drop (pp)", vmin=0)
+    fig = new_figure((12, 4.8))
+    a1, a2 = fig.subplots(1, 2)
+    span = max(float(np.nanmax(np.abs(drop.to_numpy(dtype=float)))) if drop.size else 0.0, 0.1)
+    _heatmap(a1, drop, _signed, "RdBu_r", "accuracy drop (pp; < 0: accuracy rose)", norm=TwoSlopeNorm(0, -span, span))
     a1.set_title(f"accuracy drop after ℓ1 extraction, ratio {ratio_label}")
-    _heatmap(a2, acc, lambda v: f"{v:.0f}", "viridis", "locked test accuracy (%)", vmin=0, vmax=100)
+    _heatmap(a2, acc, lambda v: f"{v:.1f}", "viridis", "locked test accuracy (%)", vmin=0, vmax=100)
     a2.set_title("locked test accuracy (%)")
     if title:
         fig.suptitle(title)
@@ -60,15 +76,21 @@ def figure5(cells: pd.DataFrame, ratio_label: str, title: str = ""):
 def critical_ratio_heatmap(critical: pd.DataFrame, title: str = ""):
     """Per cell, the smallest ratio (share of candidate weights, %) that brings accuracy to each target.
 
-    ``critical``: ``critical_ratios.csv`` rows (``hidden_layers, width, target, ratio``).
+    ``critical``: ``critical_ratios.csv`` rows (``hidden_layers, width, target, ratio``; ``ratio`` as a
+    fraction, ``status`` other than "found" when there is none). Cells without a ratio are marked "n/a"
+    (e.g. a network that starts below the target, or never reaches it), never dropped.
     """
     targets = sorted(critical["target"].unique(), reverse=True)
-    fig, axes = plt.subplots(1, len(targets), figsize=(6 * len(targets), 4.8), constrained_layout=True, squeeze=False)
+    fig = new_figure((6 * len(targets), 4.8))
+    axes = fig.subplots(1, len(targets), squeeze=False)
     for ax, t in zip(axes[0], targets):
         sub = critical[critical["target"] == t]
         table = sub.pivot_table(index="hidden_layers", columns="width", values="ratio", dropna=False) * 100
+        cells = sub.pivot_table(index="hidden_layers", columns="width", values="target", aggfunc="size")
+        table = table.reindex(index=cells.index, columns=cells.columns)
+        na = table.isna() & cells.notna()
         logs = np.log10(table)
-        _heatmap(ax, logs, lambda v: f"{10**v:.2g}", "magma", "log10 critical ratio (%)")
+        _heatmap(ax, logs, lambda v: f"{10**v:.2g}", "magma", "critical ratio (% of candidates, log10 colour)", na=na)
         ax.set_title(f"smallest ℓ1 ratio (%) reaching accuracy <= {t:.0%}")
     if title:
         fig.suptitle(title)
@@ -82,7 +104,8 @@ def disparity_profile(disp: pd.DataFrame, title: str = ""):
     """
     disp = disp.sort_values("layer")
     m = disp["layer"].to_numpy()
-    fig, ax = plt.subplots(figsize=(7, 4.2), constrained_layout=True)
+    fig = new_figure((7, 4.2))
+    ax = fig.subplots()
     pos = lambda col: disp[col].where(disp[col] > 0)  # noqa: E731 — zeros (no extraction yet) are not drawn on a log axis
     ax.fill_between(m, pos("d_q05"), pos("d_q95"), alpha=0.25, label="d, 5–95 %")
     ax.plot(m, pos("d_median"), "o-", label="d = ‖y − y*‖ (median)")
@@ -107,13 +130,17 @@ def theory_vs_drop(points: pd.DataFrame, rho: pd.DataFrame, title: str = ""):
     ``rho``: ``quantity, label, spearman_rho, p_value`` rows (``empirical.experiments.analysis.theory_correlations``).
     """
     n = len(rho)
-    fig, axes = plt.subplots(1, n, figsize=(3.6 * n, 3.4), constrained_layout=True, squeeze=False)
+    fig = new_figure((3.6 * n, 3.4))
+    axes = fig.subplots(1, n, squeeze=False)
     for ax, (_, r) in zip(axes[0], rho.iterrows()):
-        ax.scatter(points[r["quantity"]], points["acc_drop"] * 100, c=points["hidden_layers"], cmap="viridis", s=14)
+        sc = ax.scatter(
+            points[r["quantity"]], points["acc_drop"] * 100, c=points["hidden_layers"], cmap="viridis", s=14
+        )
         ax.set_xscale("log")
         ax.set_xlabel(r["label"])
         ax.set_ylabel("accuracy drop (pp)")
         ax.set_title(f"ρ = {r['spearman_rho']:.2f} (p = {r['p_value']:.2g})", fontsize=9)
+    fig.colorbar(sc, ax=axes[0].tolist(), label="hidden layers", shrink=0.85)
     if title:
         fig.suptitle(title)
     return fig
@@ -121,7 +148,8 @@ def theory_vs_drop(points: pd.DataFrame, rho: pd.DataFrame, title: str = ""):
 
 def theorem1_monte_carlo(mc: pd.DataFrame, title: str = ""):
     """Theorem 1: Monte-Carlo V(y⁽ᴹ⁾) over re-initialised networks (± 2 SE) against the bound, log-log."""
-    fig, ax = plt.subplots(figsize=(5, 4.4), constrained_layout=True)
+    fig = new_figure((5, 4.4))
+    ax = fig.subplots()
     ax.errorbar(
         mc["bound"], mc["mc_variance"], yerr=2 * mc["mc_se"], fmt="o", ms=3, alpha=0.7, label="Monte Carlo (± 2 SE)"
     )
@@ -129,6 +157,9 @@ def theorem1_monte_carlo(mc: pd.DataFrame, title: str = ""):
     ax.plot([lo, hi], [lo, hi], "k-", lw=0.8, label="= bound")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    for axis in (ax.xaxis, ax.yaxis):  # a few decades only: the labels must not overlap
+        axis.set_major_locator(LogLocator(numticks=5))
+        axis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("Theorem 1 bound (corrected, exponent M)")
     ax.set_ylabel("V(y⁽ᴹ⁾) over weights")
     ax.legend(fontsize=8)
@@ -142,7 +173,8 @@ def accuracy_curves(curves: pd.DataFrame, targets=(), chance: float = 0.1, title
 
     ``curves``: rows ``indicator, seed, ratio, top1, top3`` (``empirical.lock.sweep.accuracy_curve``).
     """
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), constrained_layout=True)
+    fig = new_figure((10, 3.8))
+    axes = fig.subplots(1, 2)
     for ax, col in zip(axes, ("top1", "top3")):
         for ind, sub in curves.groupby("indicator"):
             g = sub.groupby("ratio")[col]
@@ -152,8 +184,9 @@ def accuracy_curves(curves: pd.DataFrame, targets=(), chance: float = 0.1, title
             if sub["seed"].nunique() > 1:
                 ax.fill_between(x * 100, (mean - sd) * 100, (mean + sd) * 100, alpha=0.25)
         ax.axhline(chance * 100 * (3 if col == "top3" else 1), color="gray", ls=":", label="chance")
-        for t in targets:
-            ax.axhspan(t * 100 - 2.5, t * 100 + 2.5, color="orange", alpha=0.15)
+        for i, t in enumerate(targets):
+            ax.axhspan(t * 100 - 2.5, t * 100 + 2.5, color="orange", alpha=0.15,
+                       label="target ± 2.5 pp" if i == 0 else None)  # fmt: skip
         ax.set_xscale("log")
         ax.set_xlabel("extraction ratio (% of candidate units)")
         ax.set_ylabel(f"{'top-1' if col == 'top1' else 'top-3'} accuracy (%)")

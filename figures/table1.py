@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import matplotlib
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
+from figures._base import new_figure
 
 STYLE = {"l1": ("C3", "CoreLocker ℓ1 (filters)"), "bn-scale": ("C0", "CoreLocker bn-scale (|γ|)")}
 
 
 def accuracy_vs_ratio(curves: pd.DataFrame, table_ratio: float | None = None, chance: float = 0.1):
-    """``curves``: rows of ``arch, indicator, seed, ratio, top1`` (``empirical.experiments.table1``). One panel per arch;
-    the random baseline is its seeds' mean with a ±1 sd band."""
+    """``curves``: rows of ``arch, indicator, seed, ratio, top1`` (``empirical.experiments.table1``), one panel
+    per arch; the random baseline is its seeds' mean with a ±1 sd band."""
     archs = list(dict.fromkeys(curves["arch"]))
-    fig, axes = plt.subplots(1, len(archs), figsize=(4.2 * len(archs), 3.4), squeeze=False, sharey=True)
+    fig = new_figure((4.2 * len(archs), 3.4), layout="tight")
+    axes = fig.subplots(1, len(archs), squeeze=False, sharey=True)
     for ax, arch in zip(axes[0], archs):
         c = curves[curves.arch == arch]
         for ind, (color, label) in STYLE.items():
@@ -33,5 +32,4 @@ def accuracy_vs_ratio(curves: pd.DataFrame, table_ratio: float | None = None, ch
         ax.set_ylim(0, 100)
     axes[0][0].set_ylabel("top-1 accuracy (%)")
     axes[0][-1].legend(fontsize=7, loc="lower left")
-    fig.tight_layout()
     return fig

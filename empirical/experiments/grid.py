@@ -25,7 +25,6 @@ Per cell, after training (the cost), everything is cheap and streamed:
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import logging
 import os
@@ -36,10 +35,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from empirical._io import write_csv, write_text
 from empirical.errors import CorruptResumePoint, UserError
-from empirical.experiments.presets import PAPER_RATIO, Preset
+from empirical.experiments.presets import Preset
+from empirical.experiments.rundir import RunDir, read_config, read_table
+from empirical.lock.extraction import extract
 from empirical.lock.ratio import check_ratio
+from empirical.lock.sweep import accuracy_curve, top_accuracy
+from empirical.lock.utility import ratio_for_utility
+from empirical.measure import Constants, measure
+from empirical.measure.variance_mc import theorem1_monte_carlo
+from empirical.nets.checkpoint import load_checkpoint
+from empirical.nets.models import make_fcn
+from empirical.nets.train import RunOptions, TrainSpec, load_tensors, train
 
 log = logging.getLogger(__name__)
 
@@ -84,12 +91,16 @@ class GridConfig:
             raise UserError("no ratios given")
         for r in self.ratios:
             check_ratio(r)
-        if PAPER_RATIO not in self.ratios:
-            raise UserError("the ratio list must hold the paper's 0.00002 (0.002 %, Figure 5)")
         if self.random_seeds < 1:
             raise UserError(f"random seeds must be >= 1, got {self.random_seeds}")
-        if self.n_check < 1 or self.mc_networks < 2:
-            raise UserError("n_check must be >= 1 and mc_networks >= 2")
+        if not 1 <= self.n_check <= 10_000 or self.mc_networks < 2:
+            raise UserError("n_check must be in 1..10000 (the test set) and mc_networks >= 2")
+        if self.train_subset is not None and not 1 <= self.train_subset <= 60_000:
+            raise UserError(f"train_subset must be in 1..60000, got {self.train_subset}")
+        if any(not 0 <= s < 2**63 for s in self.seeds) or not 1 <= self.random_seeds <= 1000:
+            raise UserError("training seeds must be in 0 .. 2^63 - 1 and random seeds in 1..1000")
+        if not 0 < self.lr < 10 or not 1 <= self.batch_size <= 60_000 or self.epochs > 100_000:
+            raise UserError("lr must be in (0, 10), batch_size in 1..60000 and epochs <= 100000")
         for t in self.targets:
             if not CHANCE < t < 1:
                 raise UserError(f"critical-ratio targets must lie in (chance {CHANCE}, 1), got {t}")
@@ -160,98 +171,44 @@ class GridOptions:
 
 
 # ------------------------------------------------------------------------------------ run dir
-def _prepare(run_dir: Path, config: GridConfig) -> None:
-    """Create ``run_dir`` or check that it belongs to ``config``; refuse a different one."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    path = run_dir / "config.json"
-    if path.exists():
-        try:
-            old = json.loads(path.read_text())
-        except (OSError, ValueError) as exc:
-            raise UserError(f"{path} is not readable JSON ({exc}); choose another --out") from None
-        mine = config.to_json()
-        diff = sorted(k for k in set(old) | set(mine) if k != "preset" and old.get(k) != mine.get(k))
-        if diff:
-            raise UserError(
-                f"{run_dir} holds a grid with another configuration (differs in: {', '.join(diff)}); "
-                "choose another --out"
-            )
-        return
-    write_text(path, json.dumps(config.to_json(), indent=1) + "\n")
+def rundir(run_dir, config: GridConfig) -> RunDir:
+    """The grid's run directory (``empirical.experiments.rundir``); the preset's name may differ on resume."""
+    return RunDir(run_dir, "grid", config.to_json(), TABLES)
 
 
-@contextlib.contextmanager
-def run_lock(run_dir: Path):
-    """Hold an exclusive lock on ``run_dir`` for the whole run; a second run is refused."""
-    fh = open(run_dir / ".lock", "w")
-    try:
-        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        fh.close()
-        raise UserError(
-            f"another grid run is writing into {run_dir} (locked); wait for it or choose another --out"
-        ) from None
-    try:
-        yield
-    finally:
-        fcntl.flock(fh, fcntl.LOCK_UN)
-        fh.close()
+def run_lock(run_dir: Path, config: GridConfig | None = None):
+    """Hold the run's lock (tests, and anything that must not run beside a grid writing ``run_dir``)."""
+    cfg = config.to_json() if config is not None else read_config(Path(run_dir) / "config.json")
+    return RunDir(run_dir, "grid", cfg, TABLES).open()
 
 
-def done_cells(run_dir: Path) -> set[str]:
-    return {p.parent.name for p in (run_dir / "cells").glob("*/done.json")}
+def done_cells(run_dir: Path, config: GridConfig | None = None) -> set[str]:
+    """Names of the finished cells (``done.json`` and every table present)."""
+    rd = RunDir(run_dir, "grid", {}, TABLES)
+    names = [c.name for c in config.cells()] if config is not None else [
+        p.parent.name for p in (Path(run_dir) / "cells").glob("*/done.json")
+    ]  # fmt: skip
+    return set(rd.finished_cells(names))
 
 
 def collect(run_dir: Path, config: GridConfig | None = None) -> dict[str, pd.DataFrame]:
     """Concatenate the finished cells' tables (in cell order) and write the top-level ones atomically."""
     run_dir = Path(run_dir)
-    names = sorted(done_cells(run_dir))
     if config is not None:
-        order = {c.name: i for i, c in enumerate(config.cells())}
-        names = sorted((n for n in names if n in order), key=order.get)
-    out = {}
-    for table in TABLES:
-        frames = []
-        for n in names:
-            p = run_dir / "cells" / n / f"{table}.csv"
-            if p.exists():
-                frames.append(pd.read_csv(p))
-        df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-        if frames:
-            write_csv(run_dir / f"{table}.csv", df)
-        out[table] = df
-    return out
+        order = [c.name for c in config.cells()]
+    else:
+        order = sorted(p.parent.name for p in (run_dir / "cells").glob("*/done.json"))
+    return RunDir(run_dir, "grid", {}, TABLES).collect(order)
 
 
 # ------------------------------------------------------------------------------------- one cell
-def run_cell(cell: Cell, config: GridConfig, run_dir, options: GridOptions = GridOptions()) -> dict:
-    """Train (or reuse) one cell, then sweep, search critical ratios and check the bounds; write its tables."""
-    import torch
-
-    from empirical.nets.checkpoint import load_checkpoint
-    from empirical.lock.extraction import extract
-    from empirical.measure.fcn import Constants, measure
-    from empirical.nets.models import make_fcn
-    from empirical.lock.sweep import accuracy_curve
-    from empirical.nets.train import RunOptions, TrainSpec, load_tensors, train
-    from empirical.lock.utility import ratio_for_utility
-    from empirical.measure.variance_mc import theorem1_monte_carlo
-
-    run_dir = Path(run_dir)
-    cdir = run_dir / "cells" / cell.name
-    log.info("cell %s: starting (pid %d)", cell.name, os.getpid())
+def _train_cell(cell: Cell, config: GridConfig, cdir: Path, options: GridOptions):
+    """Train (or reuse) the cell's network; returns (spec, seconds)."""
     spec = TrainSpec(
-        cell.hidden_layers,
-        cell.width,
-        config.epochs,
-        config.lr,
-        config.batch_size,
-        cell.seed,
-        config.dataset,
-        config.normalization,
-        config.train_subset,
-        config.precision,
-    )
+        hidden_layers=cell.hidden_layers, width=cell.width, epochs=config.epochs, lr=config.lr,
+        batch_size=config.batch_size, seed=cell.seed, dataset=config.dataset, normalization=config.normalization,
+        train_subset=config.train_subset, precision=config.precision,
+    )  # fmt: skip
     t0 = time.perf_counter()
     opts = RunOptions(device=options.device, progress=False, data_root=options.data_root)
     try:
@@ -259,146 +216,149 @@ def run_cell(cell: Cell, config: GridConfig, run_dir, options: GridOptions = Gri
     except CorruptResumePoint as exc:  # a local cache, never committed: retrain this cell, not stop the grid
         log.warning("cell %s: %s; training it from scratch", cell.name, exc)
         train(spec, cdir, replace(opts, restart=True))
-    t_train = time.perf_counter() - t0
-    t1 = time.perf_counter()
-    model, meta = load_checkpoint(cdir, options.device)
-    model.eval()
-    (_, _, x_te, y_te), _ = load_tensors(spec, options.data_root, options.device)
-    ident = dict(hidden_layers=cell.hidden_layers, width=cell.width, seed=cell.seed, n_parameters=cell.n_parameters)
+    return spec, time.perf_counter() - t0
 
-    # ---- accuracy vs ratio: l1 and the random baseline ------------------------------------------
-    from empirical.lock.sweep import top_accuracy
 
-    acc0, top3_0 = top_accuracy(model, x_te, y_te)
-    curves = [accuracy_curve(model, x_te, y_te, config.ratios, config.indicator, seed=0)]
-    curves += [accuracy_curve(model, x_te, y_te, config.ratios, "random", seed=s) for s in range(config.random_seeds)]
+def _with_ident(df: pd.DataFrame, ident: dict) -> pd.DataFrame:
+    for k, v in reversed(ident.items()):
+        df.insert(0, k, v)
+    return df
+
+
+def sweep_table(model, x, y, config: GridConfig, ident: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Accuracy vs ratio for the indicator and the random baseline (``results.csv`` rows) and the
+    indicator's own curve (for the critical-ratio search)."""
+    acc0, top3_0 = top_accuracy(model, x, y)
+    curves = [accuracy_curve(model, x, y, config.ratios, config.indicator, seed=0)]
+    curves += [accuracy_curve(model, x, y, config.ratios, "random", seed=s) for s in range(config.random_seeds)]
     res = pd.concat(curves, ignore_index=True).rename(columns={"top1": "acc_extracted", "top3": "top3_extracted"})
     res.insert(0, "random_seed", res.pop("seed"))
-    for k, v in reversed(ident.items()):
-        res.insert(0, k, v)
+    res = _with_ident(res, ident)
     res["acc_original"], res["top3_original"] = acc0, top3_0
     res["acc_drop"] = acc0 - res["acc_extracted"]
     res["share_of_candidates"] = res["n_extracted"] / res["n_candidates"]
+    return res, curves[0]
 
-    log.info("cell %s: sweeps done (%.0fs)", cell.name, time.perf_counter() - t1)
 
-    # ---- per-layer bound checks at every ratio (l1, random seed 0) -------------------------------
-    n = min(config.n_check, len(x_te))
+def _disparity_quantiles(samples: pd.DataFrame) -> pd.DataFrame:
+    q = samples.groupby("layer")
+    return pd.DataFrame(
+        {
+            "d_q05": q["d"].quantile(0.05),
+            "d_median": q["d"].median(),
+            "d_q95": q["d"].quantile(0.95),
+            "d_mean": q["d"].mean(),
+            "G_median": q["G"].median(),
+            "G_q05": q["G"].quantile(0.05),
+            "G_q95": q["G"].quantile(0.95),
+            "sandwich_median": q["sandwich_upper"].median(),
+            "theorem3_measured_median": q["theorem3_bound_measured"].median(),
+            "theorem3_property1_median": q["theorem3_bound_property1"].median(),
+        }
+    ).reset_index()
+
+
+def _bound_summary(m) -> dict:
+    """The per-(indicator, ratio) bound columns of ``results.csv`` from one measurement."""
+    s = m.summary
+    extracted = m.layers[m.layers["n_extracted"] > 0]
+    deep = int(extracted["layer"].max())  # deepest layer with extracted weights (layer H for l1)
+    at = m.samples[m.samples["layer"] == deep]
+    out = m.samples[m.samples["layer"] == m.layers["layer"].max()]
+    p3 = extracted["theorem3_probability"].to_numpy(dtype=float)
+    return {
+        "sandwich_all_hold": s["sandwich_all_hold"],
+        "theorem2_min_holds_frac": float(extracted["theorem2_holds_frac"].min()),
+        "mu_max": float(m.layers["mu"].max()),
+        "lambda_property1": s["lambda_property1"],
+        "lambda_measured": float(m.layers["w_norm"].max()),
+        "deep_layer": deep,
+        "d_deep_median": float(at["d"].median()),
+        "G_deep_median": float(at["G"].median()),
+        "theorem3_measured_deep_median": float(at["theorem3_bound_measured"].median()),
+        "theorem3_property1_deep_median": float(at["theorem3_bound_property1"].median()),
+        "eta_measured_deep": float((at["theorem3_bound_measured"] - at["G"]).median()),
+        "eta_property1_deep": float((at["theorem3_bound_property1"] - at["G"]).median()),
+        "d_output_median": float(out["d"].median()),
+        "theorem3_probability_best": float(np.nanmax(p3)) if np.isfinite(p3).any() else float("nan"),
+        "C_w": s["C_w"],
+        "D_w": s["D_w"],
+    }
+
+
+def bound_check_tables(model, x, y, config: GridConfig, cell: Cell, ident: dict):
+    """Per-layer bound checks at every ratio for the indicator and random seed 0 on the first ``n_check``
+    test images: (bounds_checks rows, disparities rows, bound summary rows for ``results.csv``)."""
+    n = min(config.n_check, len(x))
     initial = make_fcn(cell.hidden_layers, cell.width, seed=cell.seed)
     checks, disp, extra = [], [], []
-    weight_cache: dict = {}  # the original's norms and statistics, computed once for all ratios
+    cache: dict = {}  # the original's norms and statistics, computed once for all ratios
     for indicator in (config.indicator, "random"):
         for r in config.ratios:
-            locked, key = extract(model, r, indicator, seed=0)
-            m = measure(model, locked, x_te[:n], y_te[:n], constants=Constants(), initial=initial, cache=weight_cache)
-            lay = m.layers.copy()
-            for k, v in reversed({**ident, "indicator": indicator, "ratio": r}.items()):
-                lay.insert(0, k, v)
-            checks.append(lay)
-            q = m.samples.groupby("layer")
-            d = pd.DataFrame(
-                {
-                    "d_q05": q["d"].quantile(0.05),
-                    "d_median": q["d"].median(),
-                    "d_q95": q["d"].quantile(0.95),
-                    "d_mean": q["d"].mean(),
-                    "G_median": q["G"].median(),
-                    "G_q05": q["G"].quantile(0.05),
-                    "G_q95": q["G"].quantile(0.95),
-                    "sandwich_median": q["sandwich_upper"].median(),
-                    "theorem3_measured_median": q["theorem3_bound_measured"].median(),
-                    "theorem3_property1_median": q["theorem3_bound_property1"].median(),
-                }
-            ).reset_index()
-            for k, v in reversed({**ident, "indicator": indicator, "ratio": r}.items()):
-                d.insert(0, k, v)
-            disp.append(d)
-            s = m.summary
-            extracted = m.layers[m.layers["n_extracted"] > 0]
-            deep = int(extracted["layer"].max())  # deepest layer with extracted weights (layer H for l1)
-            at = m.samples[m.samples["layer"] == deep]
-            out = m.samples[m.samples["layer"] == m.layers["layer"].max()]
-            p3 = extracted["theorem3_probability"].to_numpy(dtype=float)
-            extra.append(
-                {
-                    "indicator": indicator,
-                    "random_seed": 0,
-                    "ratio": r,
-                    "sandwich_all_hold": s["sandwich_all_hold"],
-                    "theorem2_min_holds_frac": float(extracted["theorem2_holds_frac"].min()),
-                    "mu_max": float(m.layers["mu"].max()),
-                    "lambda_property1": s["lambda_property1"],
-                    "lambda_measured": float(m.layers["w_norm"].max()),
-                    "deep_layer": deep,
-                    "d_deep_median": float(at["d"].median()),
-                    "G_deep_median": float(at["G"].median()),
-                    "theorem3_measured_deep_median": float(at["theorem3_bound_measured"].median()),
-                    "theorem3_property1_deep_median": float(at["theorem3_bound_property1"].median()),
-                    "eta_measured_deep": float((at["theorem3_bound_measured"] - at["G"]).median()),
-                    "eta_property1_deep": float((at["theorem3_bound_property1"] - at["G"]).median()),
-                    "d_output_median": float(out["d"].median()),
-                    "theorem3_probability_best": float(np.nanmax(p3)) if np.isfinite(p3).any() else float("nan"),
-                    "C_w": s["C_w"],
-                    "D_w": s["D_w"],
-                }
-            )
-    res = res.merge(pd.DataFrame(extra), on=["indicator", "random_seed", "ratio"], how="left")
+            locked, _ = extract(model, r, indicator, seed=0)
+            m = measure(model, locked, x[:n], y[:n], constants=Constants(), initial=initial, cache=cache)
+            where = {**ident, "indicator": indicator, "ratio": r}
+            checks.append(_with_ident(m.layers.copy(), where))
+            disp.append(_with_ident(_disparity_quantiles(m.samples), where))
+            extra.append({"indicator": indicator, "random_seed": 0, "ratio": r, **_bound_summary(m)})
+    return pd.concat(checks, ignore_index=True), pd.concat(disp, ignore_index=True), pd.DataFrame(extra)
 
-    log.info("cell %s: bound checks done (%.0fs)", cell.name, time.perf_counter() - t1)
 
-    # ---- critical ratios (selection half / held-out half) ---------------------------------------
+def critical_ratio_table(model, x, y, config: GridConfig, l1_curve: pd.DataFrame, ident: dict) -> pd.DataFrame:
+    """The smallest ratio reaching each target (selection half / held-out half), 1 % resolution in k."""
     crit = []
     for target in config.targets:
         try:
-            l1 = curves[0]
-            below = l1[l1["top1"] <= target]
-            start = int(below["n_extracted"].iloc[0]) if len(below) else int(l1["n_extracted"].iloc[-1])
+            below = l1_curve[l1_curve["top1"] <= target]
+            start = int(below["n_extracted"].iloc[0]) if len(below) else int(l1_curve["n_extracted"].iloc[-1])
             found = ratio_for_utility(
-                model,
-                x_te,
-                y_te,
-                target,
-                indicator=config.indicator,
-                seed=0,
-                start_k=start,
-                window=0,
-                rel_resolution=0.01,
+                model, x, y, target, indicator=config.indicator, seed=0, start_k=start, window=0, rel_resolution=0.01
             ).as_row()
             found["status"] = "found"
         except UserError as exc:  # the network starts below the target, or no ratio reaches it
             found = {"status": str(exc)}
         crit.append({**ident, "indicator": config.indicator, "target": target, **found})
-    crit = pd.DataFrame(crit)
+    return pd.DataFrame(crit)
 
-    # ---- Theorem 1: variance over re-initialised networks -------------------------------------
-    mc = theorem1_monte_carlo(cell.hidden_layers, cell.width, x_te[:4].cpu(), config.mc_networks, seed=cell.seed)
-    for k, v in reversed(ident.items()):
-        mc.insert(0, k, v)
 
-    log_df = pd.read_csv(cdir / "train_log.csv")
-    for k, v in reversed(ident.items()):
-        log_df.insert(0, k, v)
+def run_cell(cell: Cell, config: GridConfig, run_dir, options: GridOptions = GridOptions()) -> dict:
+    """Train (or reuse) one cell, then sweep, search critical ratios and check the bounds; write its tables."""
+    import torch
+
+    run_dir = Path(run_dir)
+    rd = rundir(run_dir, config)
+    cdir = rd.cell_dir(cell.name)
+    log.info("cell %s: starting (pid %d)", cell.name, os.getpid())
+    spec, t_train = _train_cell(cell, config, cdir, options)
+    t1 = time.perf_counter()
+    model, meta = load_checkpoint(cdir, options.device)
+    model.eval()
+    (_, _, x_te, y_te), _ = load_tensors(spec, options.data_root, options.device)
+    ident = dict(hidden_layers=cell.hidden_layers, width=cell.width, seed=cell.seed, n_parameters=cell.n_parameters)
+    res, l1_curve = sweep_table(model, x_te, y_te, config, ident)
+    log.info("cell %s: sweeps done (%.0fs)", cell.name, time.perf_counter() - t1)
+    checks, disp, extra = bound_check_tables(model, x_te, y_te, config, cell, ident)
+    res = res.merge(extra, on=["indicator", "random_seed", "ratio"], how="left")
+    log.info("cell %s: bound checks done (%.0fs)", cell.name, time.perf_counter() - t1)
+    crit = critical_ratio_table(model, x_te, y_te, config, l1_curve, ident)
+    mc = _with_ident(
+        theorem1_monte_carlo(cell.hidden_layers, cell.width, x_te[:4].cpu(), config.mc_networks, seed=cell.seed), ident
+    )
+    log_df = _with_ident(read_table(cdir / "train_log.csv"), ident)
     res["test_acc_trained"] = float(meta.get("test_acc") or float("nan"))
-    t_eval = time.perf_counter() - t1
-    for name, df in (
-        ("results", res),
-        ("bounds_checks", pd.concat(checks, ignore_index=True)),
-        ("disparities", pd.concat(disp, ignore_index=True)),
-        ("critical_ratios", crit),
-        ("theorem1_mc", mc),
-        ("train_log", log_df),
-    ):
-        write_csv(cdir / f"{name}.csv", df)
+    acc0 = float(res["acc_original"].iloc[0])
     done = {
         **ident,
         "acc_original": acc0,
         "train_seconds": round(t_train, 2),
-        "eval_seconds": round(t_eval, 2),
+        "eval_seconds": round(time.perf_counter() - t1, 2),
         "device": options.device,
         "torch_threads": torch.get_num_threads(),
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    write_text(cdir / "done.json", json.dumps(done, indent=1) + "\n")  # last: the cell is finished
+    tables = dict(results=res, bounds_checks=checks, disparities=disp, critical_ratios=crit, theorem1_mc=mc,
+                  train_log=log_df)  # fmt: skip
+    rd.finish(cell.name, tables, done)
     return done
 
 
@@ -502,10 +462,9 @@ def run_grid(config: GridConfig, run_dir, options: GridOptions = GridOptions()) 
         raise UserError(f"unknown executor {options.executor!r} (local, ray, ray://ADDRESS)")
     if options.workers < 1 or options.threads < 1:
         raise UserError("--workers and --threads must be >= 1")
-    _prepare(run_dir, config)
-    with run_lock(run_dir):
+    with rundir(run_dir, config).open():
         cells = config.cells()
-        finished = done_cells(run_dir)
+        finished = done_cells(run_dir, config)
         collect(run_dir, config)
         pending = [c for c in cells if c.name not in finished]
         pending.sort(key=lambda c: -c.n_parameters)  # largest first: the workers finish together

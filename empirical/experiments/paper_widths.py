@@ -37,11 +37,16 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import pandas as pd
+import torch
 
 from empirical._io import write_csv, write_text
 from empirical.errors import CorruptResumePoint, UserError
 from empirical.experiments.presets import PAPER_RATIO, RATIOS
+from empirical.experiments.rundir import RunDir, read_config, read_table
 from empirical.lock.ratio import check_ratio
+from empirical.lock.sweep import accuracy_curve, top_accuracy
+from empirical.lock.utility import ratio_for_utility
+from empirical.nets.train import RunOptions, TrainSpec, load_tensors, train
 
 log = logging.getLogger(__name__)
 
@@ -99,8 +104,6 @@ class PaperWidthsConfig:
         return json.loads(json.dumps(asdict(self)))
 
     def train_spec(self, cell):
-        from empirical.nets.train import TrainSpec
-
         h, w, epochs = (int(v) for v in cell)
         return TrainSpec(
             hidden_layers=h,
@@ -181,85 +184,50 @@ def parse_cells(text: str) -> list[tuple[int, int]]:
 
 
 # ------------------------------------------------------------------------------------ run dir
-@contextlib.contextmanager
-def _flock(path: Path, blocking: bool, busy: str):
-    fh = open(path, "a")
-    try:
-        fcntl.flock(fh, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
-    except BlockingIOError:
-        fh.close()
-        raise UserError(busy) from None
-    try:
-        yield
-    finally:
-        fcntl.flock(fh, fcntl.LOCK_UN)
-        fh.close()
+def rundir(run_dir, config: PaperWidthsConfig) -> RunDir:
+    return RunDir(run_dir, "paper-widths", config.to_json(), TABLES)
 
 
-def _prepare(run_dir: Path, config: PaperWidthsConfig) -> None:
-    """Create ``run_dir`` with ``config.json`` or check that it holds this configuration (under the run's lock)."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    with _flock(run_dir / ".lock", True, ""):
-        path = run_dir / "config.json"
-        if not path.exists():
-            if any(p.name != ".lock" for p in run_dir.iterdir()):
-                raise UserError(f"{run_dir} is not empty and holds no paper-widths config.json; choose another --out")
-            write_text(path, json.dumps(config.to_json(), indent=1) + "\n")
-            return
-        try:
-            old = json.loads(path.read_text())
-        except (OSError, ValueError) as exc:
-            raise UserError(f"{path} is not readable JSON ({exc}); choose another --out") from None
-        if not isinstance(old, dict) or "cells" not in old:
-            raise UserError(f"{path} is not a paper-widths configuration; choose another --out")
-        mine = config.to_json()
-        diff = sorted(k for k in set(old) | set(mine) if k != "preset" and old.get(k) != mine.get(k))
-        if diff:
-            raise UserError(
-                f"{run_dir} holds a paper-widths run with another configuration (differs in: {', '.join(diff)}); "
-                "choose another --out"
-            )
-
-
-def _read(path: Path) -> pd.DataFrame:
-    try:
-        return pd.read_csv(path)
-    except (FileNotFoundError, pd.errors.EmptyDataError):
-        return pd.DataFrame()
+def _cell_names(config: PaperWidthsConfig) -> list[str]:
+    return [cell_name(h, w, config.seed) for h, w, _ in config.cells]
 
 
 def collect(run_dir, config: PaperWidthsConfig | None = None) -> dict[str, pd.DataFrame]:
     """Concatenate every cell's tables (finished or not) and write the top-level ones; ``cells.csv`` says
     how far each cell got."""
     run_dir = Path(run_dir)
-    if config is None:
-        config = PaperWidthsConfig(**_config_from_json(json.loads((run_dir / "config.json").read_text())))
-    out: dict[str, list] = {t: [] for t in TABLES}
+    config = config or load_config(run_dir)
+    rd = rundir(run_dir, config)
+    tables = rd.collect(_cell_names(config), write=False, partial=True)
     status = []
-    for h, w, planned in config.cells:
-        cdir = run_dir / "cells" / cell_name(h, w, config.seed)
-        frames = {t: _read(cdir / f"{t}.csv") for t in TABLES}
-        for t, df in frames.items():
-            if len(df):
-                out[t].append(df)
-        reached = int(frames["epoch_log"]["epoch"].max()) if len(frames["epoch_log"]) else 0
+    for (h, w, planned), name in zip(config.cells, _cell_names(config)):
+        log_df = read_table(rd.cell_dir(name) / "epoch_log.csv", required=False)
         status.append(
             dict(
                 hidden_layers=h,
                 width=w,
                 seed=config.seed,
                 epochs_planned=planned,
-                epochs_reached=reached,
-                finished=(cdir / "done.json").exists(),
+                epochs_reached=int(log_df["epoch"].max()) if len(log_df) else 0,
+                finished=rd.is_finished(name),
             )
         )
-    tables = {t: (pd.concat(v, ignore_index=True) if v else pd.DataFrame()) for t, v in out.items()}
     tables["cells"] = pd.DataFrame(status)
-    with _flock(run_dir / ".lock", True, ""):
+    with _flock(run_dir / ".collect.lock"):
         for t, df in tables.items():
             if len(df):
                 write_csv(run_dir / f"{t}.csv", df)
     return tables
+
+
+@contextlib.contextmanager
+def _flock(path: Path):
+    with open(path, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _config_from_json(d: dict) -> dict:
@@ -272,10 +240,10 @@ def _config_from_json(d: dict) -> dict:
 
 def load_config(run_dir) -> PaperWidthsConfig:
     path = Path(run_dir) / "config.json"
+    d = read_config(path)
     try:
-        d = json.loads(path.read_text())
         return PaperWidthsConfig(**_config_from_json(d))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (KeyError, ValueError, TypeError) as exc:
         raise UserError(f"{path}: not a paper-widths configuration ({exc})") from None
 
 
@@ -288,8 +256,6 @@ def evaluate_epoch(
     ``hints``: target → (k, ratio) of the previous epoch's critical ratio; without a full sweep the
     search starts there. A search that the hint cannot serve falls back to a full sweep.
     """
-    from empirical.lock.sweep import accuracy_curve, top_accuracy
-
     acc0, top3_0 = top_accuracy(model, x, y)
     ratios = config.ratios if full_sweep else (PAPER_RATIO,)
     curves = [accuracy_curve(model, x, y, ratios, "l1", seed=0)]
@@ -312,8 +278,6 @@ def evaluate_epoch(
 
 def _critical(model, x, y, config, target, acc0, l1, hint) -> dict | None:
     """One critical-ratio row; ``None`` when only a full sweep can bracket the target."""
-    from empirical.lock.utility import ratio_for_utility
-
     row = {"target": target, "acc_original": acc0}
     if acc0 <= target:
         row["status"] = f"the original accuracy {acc0:.4f} is already at or below the target"
@@ -351,28 +315,27 @@ def _peak_rss_gib() -> float:
 # ------------------------------------------------------------------------------------- one cell
 def run_cell(cell, config: PaperWidthsConfig, run_dir, device="cpu", progress=True, stop_after_epoch=None) -> dict:
     """Train one cell epoch by epoch (resuming), evaluating after every epoch; returns its status row."""
-    import torch
-
-    from empirical.nets.train import RunOptions, load_tensors, train
-
     h, w, planned = cell
     run_dir = Path(run_dir)
     cdir = run_dir / "cells" / cell_name(h, w, config.seed)
     cdir.mkdir(parents=True, exist_ok=True)
     spec = config.train_spec(cell)
-    with _flock(cdir / ".lock", False, f"another process is training {cdir.name} in {run_dir}; wait for it"):
-        if (cdir / "done.json").exists():
+    rd = rundir(run_dir, config)
+    with rd.cell_lock(cdir.name):
+        if rd.is_finished(cdir.name):
             log.info("%s: finished earlier (%d epochs)", cdir.name, planned)
             return json.loads((cdir / "done.json").read_text())
         resumable = (cdir / "train_state.safetensors").exists() or (cdir / "model.safetensors").exists()
         if not resumable and (cdir / "epoch_log.csv").exists():  # a fresh machine: the weights are gone
-            log.warning("%s: no resume point here; retraining from epoch 0 (earlier rows kept as *.previous.csv)", cdir.name)
+            log.warning(
+                "%s: no resume point here; retraining from epoch 0 (earlier rows kept as *.previous.csv)", cdir.name
+            )
             for t in TABLES:
                 if (cdir / f"{t}.csv").exists():
                     (cdir / f"{t}.csv").replace(cdir / f"{t}.previous.csv")
             (cdir / "train_log.csv").unlink(missing_ok=True)
         (_, _, x_te, y_te), _ = load_tensors(spec, None, device)
-        tables = {t: _read(cdir / f"{t}.csv") for t in TABLES}
+        tables = {t: read_table(cdir / f"{t}.csv", required=False) for t in TABLES}
         ident = dict(hidden_layers=h, width=w, seed=config.seed)
         state = {"t_epoch": time.perf_counter()}
 
@@ -456,7 +419,8 @@ def run(config: PaperWidthsConfig, run_dir, only=None, device="cpu", progress=Tr
         cells = [c for c in cells if (c[0], c[1]) in set(only)]
     if stop_after_epoch is not None and stop_after_epoch < 1:
         raise UserError(f"--stop-after-epoch must be >= 1, got {stop_after_epoch}")
-    _prepare(run_dir, config)
+    with rundir(run_dir, config).open(wait=True):  # the run's configuration, checked or written; then per-cell locks
+        pass
     for cell in cells:
         log.info("cell %dx%d: %d epochs planned", cell[0], cell[1], cell[2])
         run_cell(cell, config, run_dir, device, progress, stop_after_epoch)

@@ -13,7 +13,6 @@ trends use a 95 % bootstrap interval over cells.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -21,29 +20,21 @@ import numpy as np
 import pandas as pd
 
 import bounds
+import figures
+from empirical._io import write_text
 from empirical.experiments import analysis
-from empirical._io import atomic_path, write_text
-from empirical.errors import UserError
+from empirical.experiments.grid import TABLES
+from empirical.experiments.markdown import heat_text, md_table
 from empirical.experiments.presets import PAPER_RATIO
+from empirical.experiments.rundir import load_tables
 
 PAPER_MEAN_ACCURACY = 0.986  # Section 5.1.1: mean test accuracy of the 80 trained FCNs
+UNDERTRAINED = 0.9  # a grid whose mean test accuracy is below this gets a warning in its report
 
 
 def load_run(run_dir) -> dict[str, pd.DataFrame]:
-    """The top-level tables of a grid run (``results.csv`` is required)."""
-    run_dir = Path(run_dir)
-    if not (run_dir / "results.csv").is_file():
-        raise UserError(f"{run_dir} holds no results.csv: run `corelocker-bounds grid --out {run_dir}` first")
-    out = {}
-    for name in ("results", "bounds_checks", "disparities", "critical_ratios", "theorem1_mc", "train_log"):
-        p = run_dir / f"{name}.csv"
-        try:
-            out[name] = pd.read_csv(p) if p.is_file() else pd.DataFrame()
-        except (OSError, ValueError, pd.errors.ParserError) as exc:
-            raise UserError(f"{p} is not a readable table ({exc})") from None
-    cfg = run_dir / "config.json"
-    out["config"] = json.loads(cfg.read_text()) if cfg.is_file() else {}
-    return out
+    """The top-level tables of a grid run (``results.csv`` is required) and its ``config``."""
+    return load_tables(run_dir, TABLES, "results", "grid", "grid")
 
 
 def _pct(r: float) -> str:
@@ -150,7 +141,7 @@ def conv_claims(checks: pd.DataFrame | None) -> list[dict]:
             _row(
                 "Markov tail P{‖ΔW‖₂ >= μ} <= 6Q²C_eC_w√D_w/μ at the measured μ",
                 "Property 6",
-                "VACUOUS" if vac.all() else "PASS",
+                tail_verdict(vac),
                 f"{vac.mean():.0%} of {len(ex)} give a value >= 1",
             )
         )
@@ -179,7 +170,7 @@ def conv_claims(checks: pd.DataFrame | None) -> list[dict]:
             _row(
                 "Theorem 4's probability (1 − 6Q²C_eC_w√D_w/μ)(1 − 2e^{−τ²})^{C²(m−1)}",
                 "Theorem 4",
-                "VACUOUS" if pv.all() else "PASS",
+                tail_verdict(pv),
                 f"{pv.mean():.0%} of {len(ex)} stages outside (0, 1)",
             )
         )
@@ -196,16 +187,10 @@ def conv_claims(checks: pd.DataFrame | None) -> list[dict]:
     return rows
 
 
-def claims(run_dir, n_boot: int = 2000, conv_checks: pd.DataFrame | None = None) -> pd.DataFrame:
-    """One row per claim of the paper, checked on the grid run in ``run_dir`` (see the module doc);
-    the conv-layer claims on ``conv_checks`` (a Table 1 run's ``bounds_checks.csv``) when given."""
-    t = load_run(run_dir)
-    res, chk, crit, mc = t["results"], t["bounds_checks"], t["critical_ratios"], t["theorem1_mc"]
-    rng = np.random.default_rng(0)
+def property_claims(chk: pd.DataFrame) -> list[dict]:
+    """Properties 1–3 on the per-layer checks (``bounds_checks.csv``)."""
     rows = []
     ex = chk[chk["n_extracted"] > 0] if len(chk) else chk
-
-    # ---- Properties ----------------------------------------------------------------------------
     if len(chk):
         ratio = chk["w_norm"] / chk["lambda_property1"]
         rows.append(
@@ -254,15 +239,17 @@ def claims(run_dir, n_boot: int = 2000, conv_checks: pd.DataFrame | None = None)
             _row(
                 "Markov tail P{‖ΔW‖₂ >= μ} <= 6C_eC_w√D_w/μ at the measured μ",
                 "Property 3",
-                "VACUOUS" if vac.all() else "PASS",
+                tail_verdict(vac),
                 f"{vac.mean():.0%} of {len(ex)} extracted layers give a value >= 1",
             )
         )
-    rows += conv_claims(conv_checks)
-    rows.append(_lemma4_row(rng))
-    rows += _lemma2_rows(rng)
 
-    # ---- Theorem 1 -----------------------------------------------------------------------------
+    return rows
+
+
+def theorem1_claims(mc: pd.DataFrame) -> list[dict]:
+    """Theorem 1 against its Monte Carlo over re-initialised networks (``theorem1_mc.csv``)."""
+    rows = []
     if len(mc):
         worst = mc.loc[(mc["mc_variance"] - mc["bound"]).idxmax()]
         rows.append(
@@ -276,7 +263,13 @@ def claims(run_dir, n_boot: int = 2000, conv_checks: pd.DataFrame | None = None)
                 "2 SE of the Monte-Carlo variance",
             )
         )
-    # ---- Theorems 2 and 3 ----------------------------------------------------------------------
+    return rows
+
+
+def theorem23_claims(chk: pd.DataFrame) -> list[dict]:
+    """The sandwich and Theorems 2–3 on the per-layer checks (``bounds_checks.csv``)."""
+    rows = []
+    ex = chk[chk["n_extracted"] > 0] if len(chk) else chk
     if len(ex):
         rows.append(
             _row(
@@ -303,7 +296,7 @@ def claims(run_dir, n_boot: int = 2000, conv_checks: pd.DataFrame | None = None)
             _row(
                 "P{G⁽ᵐ⁾ >= μ} <= N^(m−1)(D_wC_w)^m/μ at μ = mean G",
                 "Theorem 2, probability",
-                "VACUOUS" if len(t2) and t2.all() else "PASS",
+                tail_verdict(t2),
                 f"{t2.mean():.0%} of {len(t2)} layers give a value outside (0, 1)",
             )
         )
@@ -326,12 +319,17 @@ def claims(run_dir, n_boot: int = 2000, conv_checks: pd.DataFrame | None = None)
             _row(
                 "P{bound holds} >= (1 − 6C_eC_w√D_w/μ)(1 − 2e^(−τ²))^(m−1) at the measured μ",
                 "Theorem 3, probability",
-                "VACUOUS" if len(p3) and p3.all() else "PASS",
+                tail_verdict(p3),
                 f"{p3.mean():.0%} of {len(p3)} extracted layers give a value outside (0, 1)",
             )
         )
 
-    # ---- Figure 5, Table 1, Table 5 -------------------------------------------------------------
+    return rows
+
+
+def figure5_claims(res: pd.DataFrame, crit: pd.DataFrame, n_boot: int = 2000) -> list[dict]:
+    """Section 5.1.1's accuracy, Figure 5's trends, ℓ1 vs random (Table 1) and monotonicity (Table 5)."""
+    rows = []
     l1 = res[res["indicator"] == "l1"]
     acc0 = l1.groupby(["hidden_layers", "width", "seed"])["acc_original"].first()
     rows.append(
@@ -342,11 +340,17 @@ def claims(run_dir, n_boot: int = 2000, conv_checks: pd.DataFrame | None = None)
             f"{acc0.mean():.4f} (min {acc0.min():.4f}, max {acc0.max():.4f}) over {len(acc0)} networks",
         )
     )
-    cells_paper = analysis.cell_table(res, PAPER_RATIO)
+    paper = closest_ratio(res, PAPER_RATIO)  # the paper's 0.002 %, or the closest ratio a custom list has
+    cells_paper = analysis.cell_table(res, paper)
     clear = analysis.clearest_ratio(res)
     cells_clear = analysis.cell_table(res, clear)
     statements = [
-        (f"ratio {_pct(PAPER_RATIO)} (Figure 5's)", cells_paper),
+        (
+            f"ratio {_pct(paper)} (Figure 5's)"
+            if paper == PAPER_RATIO
+            else f"ratio {_pct(paper)} (closest to Figure 5's)",
+            cells_paper,
+        ),
         (f"ratio {_pct(clear)} (clearest)", cells_clear),
     ]
     crit50 = crit[(crit["target"] == 0.5) & (crit["status"] == "found")] if len(crit) else crit
@@ -416,80 +420,84 @@ def claims(run_dir, n_boot: int = 2000, conv_checks: pd.DataFrame | None = None)
             "0.5 pp",
         )
     )
+    return rows
+
+
+def tail_verdict(vacuous: pd.Series) -> str:
+    """A probability claim: VACUOUS when every value is outside (0, 1); otherwise nothing was falsified
+    either, so NON-VACUOUS (k of n) — never PASS."""
+    vac = vacuous.dropna().astype(bool)
+    if not len(vac):
+        return "NOT TESTED"
+    if vac.all():
+        return "VACUOUS"
+    return f"NON-VACUOUS ({int((~vac).sum())} of {len(vac)})"
+
+
+def claims(run_dir, n_boot: int = 2000, conv_checks: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per claim of the paper, checked on the grid run in ``run_dir`` (see the module doc);
+    the conv-layer claims on ``conv_checks`` (a Table 1 run's ``bounds_checks.csv``) when given."""
+    t = load_run(run_dir)
+    rng = np.random.default_rng(0)
+    rows = property_claims(t["bounds_checks"])
+    rows += conv_claims(conv_checks)
+    rows.append(_lemma4_row(rng))
+    rows += _lemma2_rows(rng)
+    rows += theorem1_claims(t["theorem1_mc"])
+    rows += theorem23_claims(t["bounds_checks"])
+    rows += figure5_claims(t["results"], t["critical_ratios"], n_boot)
     return pd.DataFrame(rows)
 
 
 # ------------------------------------------------------------------------------------------- files
-def _save(fig, path: Path) -> None:
-    import matplotlib.pyplot as plt
-
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
+def closest_ratio(res: pd.DataFrame, ratio: float) -> float:
+    """The ratio of the run's list closest to ``ratio`` in log scale (the paper's 0.002 % when present)."""
+    have = np.array(sorted(res["ratio"].unique()), dtype=float)
+    return float(have[np.argmin(np.abs(np.log(have) - math.log(ratio)))])
 
 
-def write_figures(run_dir) -> list[Path]:
-    """Draw every figure of a grid run into ``run_dir/figures``; returns the paths."""
-    import figures
-
+def write_figures(run_dir, ratio: float | None = None, fmt: str = "png") -> list[Path]:
+    """Draw every figure of a grid run into ``run_dir/figures``; returns the paths. ``ratio``: also
+    Figure 5 at that ratio (the closest of the run's list)."""
     run_dir = Path(run_dir)
     t = load_run(run_dir)
     res, crit, disp, mc = t["results"], t["critical_ratios"], t["disparities"], t["theorem1_mc"]
     out = run_dir / "figures"
     paths = []
     clear = analysis.clearest_ratio(res)
-    for r, stem in ((PAPER_RATIO, "figure5_paper_ratio"), (clear, "figure5_clearest_ratio")):
-        p = out / f"{stem}.png"
-        _save(figures.figure5(analysis.cell_table(res, r), _pct(r)), p)
-        paths.append(p)
-    found = crit[crit["status"] == "found"] if len(crit) else crit
-    if len(found):
-        p = out / "critical_ratios.png"
-        _save(figures.critical_ratio_heatmap(found), p)
-        paths.append(p)
+    paper = closest_ratio(res, PAPER_RATIO)
+    todo = [(paper, "figure5_paper_ratio"), (clear, "figure5_clearest_ratio")]
+    if ratio is not None:
+        r = closest_ratio(res, ratio)
+        todo.append((r, f"figure5_ratio_{r:g}"))
+    for r, stem in todo:
+        label = _pct(r) if r == PAPER_RATIO or stem != "figure5_paper_ratio" else f"{_pct(r)} (closest to the paper's)"
+        paths.append(figures.save(figures.figure5(analysis.cell_table(res, r), label), out / f"{stem}.{fmt}"))
+    if len(crit):
+        paths.append(figures.save(figures.critical_ratio_heatmap(crit), out / f"critical_ratios.{fmt}"))
     if len(disp):
         big = disp[(disp["indicator"] == "l1")]
         h, w = big["hidden_layers"].max(), big["width"].max()
         sel = big[(big["hidden_layers"] == h) & (big["width"] == w) & np.isclose(big["ratio"], clear)]
         sel = sel[sel["seed"] == sel["seed"].min()]
-        p = out / "disparity_profile.png"
-        _save(figures.disparity_profile(sel, f"{h} × {w} FCN, ℓ1 ratio {_pct(clear)}: measured d vs bounds"), p)
-        paths.append(p)
+        fig = figures.disparity_profile(sel, f"{h} × {w} FCN, ℓ1 ratio {_pct(clear)}: measured d vs bounds")
+        paths.append(figures.save(fig, out / f"disparity_profile.{fmt}"))
     cells = analysis.cell_table(res, clear)
     rho = analysis.theory_correlations(cells)
     if len(rho):
-        p = out / "theory_vs_drop.png"
-        _save(
-            figures.theory_vs_drop(cells, rho, f"theory quantities vs measured accuracy drop, ratio {_pct(clear)}"), p
-        )
-        paths.append(p)
+        fig = figures.theory_vs_drop(cells, rho, f"theory quantities vs measured accuracy drop, ratio {_pct(clear)}")
+        paths.append(figures.save(fig, out / f"theory_vs_drop.{fmt}"))
     if len(mc):
-        p = out / "theorem1_monte_carlo.png"
-        _save(figures.theorem1_monte_carlo(mc, "Theorem 1: variance over re-initialised networks"), p)
-        paths.append(p)
+        fig = figures.theorem1_monte_carlo(mc, "Theorem 1: variance over re-initialised networks")
+        paths.append(figures.save(fig, out / f"theorem1_monte_carlo.{fmt}"))
     return paths
 
 
-def _md_table(df: pd.DataFrame) -> str:
-    cols = list(df.columns)
-    lines = ["| " + " | ".join(str(c) for c in cols) + " |", "|" + "---|" * len(cols)]
-    for _, r in df.iterrows():
-        lines.append("| " + " | ".join(str(r[c]).replace("|", "\\|") for c in cols) + " |")
-    return "\n".join(lines)
-
-
-def _heat_text(cells: pd.DataFrame, value: str, fmt) -> str:
-    tab = cells.pivot_table(index="hidden_layers", columns="width", values=value)
-    df = tab.map(lambda v: fmt(v) if np.isfinite(v) else "—")
-    df.insert(0, "H \\ width", df.index)
-    return _md_table(df.reset_index(drop=True))
-
-
-def write_report(run_dir, n_boot: int = 2000) -> Path:
+def write_report(run_dir, n_boot: int = 2000, ratio: float | None = None) -> Path:
     """``report.md``: config, accuracy, Figure 5 tables, critical ratios, claims with verdicts, errata."""
     run_dir = Path(run_dir)
     t = load_run(run_dir)
-    paths = write_figures(run_dir)
+    paths = write_figures(run_dir, ratio)
     cl = claims(run_dir, n_boot=n_boot)
     res, crit, cfg = t["results"], t["critical_ratios"], t["config"]
     clear = analysis.clearest_ratio(res)
@@ -502,28 +510,47 @@ def write_report(run_dir, n_boot: int = 2000) -> Path:
         f"{cfg.get('hidden_layers')}, {cfg.get('epochs')} epochs, {cfg.get('precision')} training, Adam lr "
         f"{cfg.get('lr')}, batch {cfg.get('batch_size')}, training seeds {cfg.get('seeds')}, "
         f"{cfg.get('random_seeds')} random-baseline seeds, bound checks on {cfg.get('n_check')} test images. "
-        f"Cells finished: {n_cells} of {n_expected}.",
+        f"Cells finished: {n_cells} of {n_expected}"
+        + (
+            " — **a partial grid: every number below covers the finished cells only**." if n_cells < n_expected else "."
+        ),
         "",
+    ]
+    acc0 = res.groupby(["hidden_layers", "width", "seed"])["acc_original"].first()
+    if acc0.mean() < UNDERTRAINED:
+        parts += [
+            f"**Warning: under-trained networks** (mean test accuracy {acc0.mean():.3f} < {UNDERTRAINED}): what "
+            "extraction does to them says little about the trained networks the paper studies; read every verdict "
+            "below with that in mind.",
+            "",
+        ]
+    parts += [
         "Ratios are shares of the *candidate* weights (W⁽²⁾..W⁽ᴴ⁾, Section 3.1); `share_of_parameters` in "
         '`results.csv` gives the same extraction as a share of all parameters (the paper\'s "global ratio").',
         "",
         "## Verdicts",
         "",
-        _md_table(cl),
+        md_table(cl),
         "",
         "## Figure 5",
         "",
-        f"Accuracy drop (pp) after ℓ1 extraction at the paper's {_pct(PAPER_RATIO)}:",
+        f"Accuracy drop (pp) after ℓ1 extraction at the paper's {_pct(PAPER_RATIO)}"
+        + (
+            ""
+            if closest_ratio(res, PAPER_RATIO) == PAPER_RATIO
+            else f" (closest in this run: {_pct(closest_ratio(res, PAPER_RATIO))})"
+        )
+        + ":",
         "",
-        _heat_text(analysis.cell_table(res, PAPER_RATIO), "acc_drop", lambda v: f"{100 * v:.2f}"),
+        heat_text(analysis.cell_table(res, closest_ratio(res, PAPER_RATIO)), "acc_drop", lambda v: f"{100 * v:.2f}"),
         "",
         f"At {_pct(clear)}, the ratio of the list where the drop varies most across cells:",
         "",
-        _heat_text(analysis.cell_table(res, clear), "acc_drop", lambda v: f"{100 * v:.1f}"),
+        heat_text(analysis.cell_table(res, clear), "acc_drop", lambda v: f"{100 * v:.1f}"),
         "",
         "Original test accuracy (%):",
         "",
-        _heat_text(analysis.cell_table(res, PAPER_RATIO), "acc_original", lambda v: f"{100 * v:.2f}"),
+        heat_text(analysis.cell_table(res, PAPER_RATIO), "acc_original", lambda v: f"{100 * v:.2f}"),
         "",
     ]
     found = crit[crit["status"] == "found"] if len(crit) else crit
@@ -537,11 +564,11 @@ def write_report(run_dir, n_boot: int = 2000) -> Path:
             f"Critical ℓ1 ratio (%) for accuracy <= {target:.0%} (chosen on even test images; the held-out odd "
             f"images give accuracy {c['accuracy_heldout'].min():.3f}–{c['accuracy_heldout'].max():.3f}):",
             "",
-            _heat_text(c, "ratio", lambda v: f"{100 * v:.3g}"),
+            heat_text(c, "ratio", lambda v: f"{100 * v:.3g}"),
             "",
         ]
     parts += ["## Figures", ""] + [f"![{p.stem}](figures/{p.name})" for p in paths] + [""]
-    parts += ["## Errata", "", _md_table(pd.DataFrame([vars(e) for e in bounds.ERRATA])), ""]
+    parts += ["## Errata", "", md_table(pd.DataFrame([vars(e) for e in bounds.ERRATA])), ""]
     path = run_dir / "report.md"
     write_text(path, "\n".join(parts))
     return path

@@ -24,10 +24,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+import figures
 from empirical._io import write_csv, write_text
-from empirical.nets.convnets import CONV_ARCHS, DEFAULTS, count_macs, depth, describe
 from empirical.errors import UserError
+from empirical.experiments.markdown import md_table
+from empirical.experiments.rundir import RunDir, read_config
 from empirical.lock.ratio import check_ratio
+from empirical.nets.convnets import CONV_ARCHS, DEFAULTS, count_macs, depth, describe
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +40,7 @@ PAPER_FASHION = {  # Table 1, Fashion-MNIST column (%, ratio 0.05): DenseNet-40,
     "vgg": {"model": "VGG-19", "original": 93.50, "random": 82.30, "l1": 9.72, "bn-scale": 10.00},
 }
 TABLES = ("models", "table1", "curves", "bounds_checks")
+CELL_TABLES = ("models", "curves", "bounds_checks")
 
 
 @dataclass(frozen=True)
@@ -66,8 +70,17 @@ class Table1Config:
             check_ratio(r)
         if self.ratio not in self.ratios:
             object.__setattr__(self, "ratios", tuple(sorted({*self.ratios, self.ratio})))
-        if self.epochs < 1 or self.random_seeds < 1 or self.check_samples < 1:
-            raise UserError("epochs, random_seeds and check_samples must be >= 1")
+        if self.epochs < 1 or self.random_seeds < 1 or not 1 <= self.check_samples <= 10_000:
+            raise UserError("epochs and random_seeds must be >= 1, check_samples in 1..10000 (the test set)")
+        if self.train_subset is not None and not 1 <= self.train_subset <= 60_000:
+            raise UserError(f"train_subset must be in 1..60000, got {self.train_subset}")
+        for arch in self.archs:
+            size = self.sizes.get(arch)
+            if not (isinstance(size, (list, tuple)) and len(size) == 2):
+                raise UserError(f"size of {arch}: expected (hidden_layers, width), got {size!r}")
+            h, w = size
+            if not (1 <= int(h) <= 64 and 1 <= int(w) <= 1024):
+                raise UserError(f"size of {arch}: hidden_layers must be in 1..64 and width in 1..1024, got {h}, {w}")
         if not 1 <= self.curve_random_seeds <= self.random_seeds:
             raise UserError("curve_random_seeds must be in 1..random_seeds")
 
@@ -75,28 +88,29 @@ class Table1Config:
         return json.loads(json.dumps(asdict(self)))
 
 
-def _prepare(run_dir: Path, config: Table1Config) -> None:
-    run_dir.mkdir(parents=True, exist_ok=True)
-    path = run_dir / "config.json"
-    mine = config.to_json()
-    if path.exists():
-        try:
-            old = json.loads(path.read_text())
-        except (OSError, ValueError) as exc:
-            raise UserError(f"{path} is not readable JSON ({exc}); choose another --out") from None
-        diff = sorted(k for k in set(old) | set(mine) if old.get(k) != mine.get(k) and k != "archs")
-        if diff:
-            raise UserError(f"{run_dir} holds a Table 1 run with another configuration (differs in: {', '.join(diff)})")
-        mine["archs"] = sorted(set(old.get("archs", [])) | set(mine["archs"]), key=CONV_ARCHS.index)
-    write_text(path, json.dumps(mine, indent=1) + "\n")
+def _merge(old: dict, new: dict) -> dict:
+    """A Table 1 run may add architectures; every other field must match."""
+    diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k) and k != "archs")
+    if diff:
+        raise UserError(
+            f"this directory holds a Table 1 run with another configuration (differs in: {', '.join(diff)})"
+        )
+    old_archs = old.get("archs", [])
+    if not isinstance(old_archs, list):
+        raise UserError("config.json: archs is not a list")
+    return {**new, "archs": sorted(set(old_archs) | set(new["archs"]), key=CONV_ARCHS.index)}
+
+
+def rundir(run_dir, config: dict) -> RunDir:
+    return RunDir(run_dir, "table1", config, CELL_TABLES, merge=_merge)
 
 
 def run_arch(arch: str, config: Table1Config, run_dir, device: str = "cpu", progress: bool = True) -> None:
     """Train one architecture, sweep every indicator and check the bounds; write its cell tables."""
 
+    from empirical.lock.sweep import accuracy_curve
     from empirical.nets.checkpoint import load_checkpoint
     from empirical.nets.data import test_set_for
-    from empirical.lock.sweep import accuracy_curve
     from empirical.nets.train import RunOptions, TrainSpec, train
 
     cell = Path(run_dir) / "cells" / arch
@@ -143,18 +157,16 @@ def run_arch(arch: str, config: Table1Config, run_dir, device: str = "cpu", prog
             )
         ]
     )
-    write_csv(cell / "curves.csv", curves)
-    write_csv(cell / "bounds_checks.csv", checks)
-    write_csv(cell / "models.csv", models)
-    write_text(cell / "done.json", json.dumps({"arch": arch, "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}) + "\n")
+    rd = RunDir(run_dir, "table1", {}, CELL_TABLES)
+    rd.finish(arch, dict(curves=curves, bounds_checks=checks, models=models),
+              {"arch": arch, "finished": time.strftime("%Y-%m-%dT%H:%M:%S")})  # fmt: skip
 
 
 def bound_checks(arch, model, meta, config: Table1Config, device: str = "cpu") -> pd.DataFrame:
     """Per-stage bound checks (``measure_net``) at the Table 1 ratio for ℓ1, bn-scale and random (seed 0)."""
-    from empirical.nets.data import test_set_for
     from empirical.lock.extraction import extract
-    from empirical.measure.fcn import Constants
-    from empirical.measure.conv import measure_net
+    from empirical.measure import Constants, measure_net
+    from empirical.nets.data import test_set_for
 
     xs, ys = test_set_for(meta["spec"], device=device, n=config.check_samples)
     checks, cache = [], {}
@@ -174,12 +186,14 @@ def recheck(run_dir, device: str = "cpu") -> dict[str, pd.DataFrame]:
     """Recompute the bound checks of every finished architecture whose checkpoint is here (after the
     measurement changed), keeping the trained networks and their accuracies; then the tables and report."""
     from empirical.nets.checkpoint import load_checkpoint
-    from empirical.experiments.grid import run_lock
 
     run_dir = Path(run_dir)
-    config = Table1Config(**{k: tuple(v) if isinstance(v, list) and k != "sizes" else v
-                             for k, v in json.loads((run_dir / "config.json").read_text()).items()})  # fmt: skip
-    with run_lock(run_dir):
+    raw = read_config(run_dir / "config.json")
+    try:
+        config = Table1Config(**{k: tuple(v) if isinstance(v, list) and k != "sizes" else v for k, v in raw.items()})
+    except TypeError as exc:
+        raise UserError(f"{run_dir}/config.json is not a Table 1 configuration ({exc})") from None
+    with rundir(run_dir, config.to_json()).open():
         for arch in config.archs:
             cell = run_dir / "cells" / arch
             if not (cell / "done.json").exists():
@@ -230,30 +244,26 @@ def summarize(curves: pd.DataFrame, models: pd.DataFrame, ratio: float) -> pd.Da
 
 
 def collect(run_dir) -> dict[str, pd.DataFrame]:
-    """The finished cells' tables, concatenated; writes the top-level tables atomically."""
+    """The finished cells' tables, concatenated, and Table 1 from them; writes the top-level tables atomically."""
     run_dir = Path(run_dir)
-    done = [a for a in CONV_ARCHS if (run_dir / "cells" / a / "done.json").exists()]
-    out = {}
-    for table in ("models", "curves", "bounds_checks"):
-        frames = [pd.read_csv(run_dir / "cells" / a / f"{table}.csv") for a in done]
-        out[table] = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    if done:
-        cfg = json.loads((run_dir / "config.json").read_text())
+    rd = RunDir(run_dir, "table1", {}, CELL_TABLES)
+    out = rd.collect(CONV_ARCHS)
+    if len(out["models"]):
+        cfg = read_config(run_dir / "config.json")
         out["table1"] = summarize(out["curves"], out["models"], cfg["ratio"])
-        for name, df in out.items():
-            write_csv(run_dir / f"{name}.csv", df)
+        write_csv(run_dir / "table1.csv", out["table1"])
+    else:
+        out["table1"] = pd.DataFrame()
     return out
 
 
 def run_table1(config: Table1Config, run_dir, device: str = "cpu", progress: bool = True) -> dict[str, pd.DataFrame]:
     """Every architecture not finished yet, then the tables, the figure and ``report.md``."""
-    from empirical.experiments.grid import run_lock
-
     run_dir = Path(run_dir)
-    _prepare(run_dir, config)
-    with run_lock(run_dir):
+    rd = rundir(run_dir, config.to_json())
+    with rd.open():
         for arch in config.archs:
-            if (run_dir / "cells" / arch / "done.json").exists():
+            if rd.is_finished(arch):
                 log.info("%s: finished earlier, kept", arch)
                 continue
             log.info("%s: starting (%s)", arch, describe(arch, *config.sizes[arch]))
@@ -273,15 +283,12 @@ def write_report(run_dir, tables: dict[str, pd.DataFrame]) -> Path:
     from figures.table1 import accuracy_vs_ratio
 
     run_dir = Path(run_dir)
-    cfg = json.loads((run_dir / "config.json").read_text())
+    cfg = read_config(run_dir / "config.json")
     t, models, checks = tables["table1"], tables["models"], tables["bounds_checks"]
     fig_dir = run_dir / "figures"
     fig_dir.mkdir(exist_ok=True)
     fig = accuracy_vs_ratio(tables["curves"], cfg["ratio"])
-    from empirical._io import atomic_path
-
-    with atomic_path(fig_dir / "table1_curves.png") as tmp:
-        fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
+    figures.save(fig, fig_dir / "table1_curves.png", dpi=120, tight=True)
     lines = [
         f"# Table 1 and Figure 6 at CPU scale ({cfg['dataset']}, ratio {cfg['ratio']})",
         "",
@@ -351,13 +358,14 @@ def write_report(run_dir, tables: dict[str, pd.DataFrame]) -> Path:
                 f"| {arch} | {ind} | {r.stages} | {'yes' if r.sandwich else 'NO'} | {r.theorem2_min:.3f} | {len(c)} | "
                 f"{_fmt(ratio_c, 3)} | {_fmt(ratio_p, 1)} | {vac} of {len(c)} |"
             )
-        from empirical.experiments.report import _md_table, conv_claims
+        from empirical.experiments.report import conv_claims
 
         lines += [
             "",
-            "Verdicts on the conv-layer claims (`empirical.experiments.report.conv_claims`, all architectures and indicators):",
+            "Verdicts on the conv-layer claims (`empirical.experiments.report.conv_claims`, all architectures and "
+            "indicators):",
             "",
-            _md_table(pd.DataFrame(conv_claims(checks))),
+            md_table(pd.DataFrame(conv_claims(checks))),
             "",
             "bn-scale zeroes β as well as γ, which changes the folded bias: Theorem 4 as printed has no bias term "
             "(erratum E-T4-BN), so its rows for bn-scale test the printed statement, while the sandwich carries ‖Δb‖.",

@@ -1,9 +1,12 @@
 """Owner signatures on a locked model and its key (Ed25519, from the ``cryptography`` package).
 
-The owner signs one message that names the three fingerprints of a lock — the original model, the
-locked model and the access key (``AccessKey.digest``, which excludes the signature itself):
+The owner signs one message that names the fingerprints of a lock — the original model's and the
+locked model's tensors, the access key (``AccessKey.digest``, which excludes the signature itself)
+and the models' spec (architecture, sizes, normalisation: what the tensors compute):
 
-    corelocker-bounds/signature-v1|original=<sha256>|locked=<sha256>|key=<sha256>
+    corelocker-bounds/signature-v2|original=<sha256>|locked=<sha256>|key=<sha256>|spec=<sha256>
+
+(keys written before spec fingerprints carry the v1 message, without ``spec``).
 
 Anyone with the public key can then check that a key and a locked model were issued together by
 the owner; a key edited afterwards (even with every stored hash recomputed) no longer verifies.
@@ -14,10 +17,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from empirical._io import atomic_path
 from empirical.errors import UserError
 
 PREFIX = "corelocker-bounds/signature-v1"
+PREFIX_V2 = "corelocker-bounds/signature-v2"
 
 
 def _crypto():
@@ -30,26 +33,25 @@ def _crypto():
     return serialization, ed25519, InvalidSignature
 
 
-def message(original_sha256: str, locked_sha256: str, key_sha256: str) -> bytes:
-    return f"{PREFIX}|original={original_sha256}|locked={locked_sha256}|key={key_sha256}".encode()
+def message(original_sha256: str, locked_sha256: str, key_sha256: str, spec_sha256: str | None = None) -> bytes:
+    if spec_sha256 is None:
+        return f"{PREFIX}|original={original_sha256}|locked={locked_sha256}|key={key_sha256}".encode()
+    return f"{PREFIX_V2}|original={original_sha256}|locked={locked_sha256}|key={key_sha256}|spec={spec_sha256}".encode()
 
 
-def keygen(private_path: Path, public_path: Path) -> None:
-    """A new Ed25519 key pair: the private key (0600) and the public key, written atomically."""
-    serialization, ed25519, _ = _crypto()
-    priv = ed25519.Ed25519PrivateKey.generate()
-    pem = priv.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    pub = priv.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-    with atomic_path(private_path, mode=0o600) as tmp:
-        tmp.write_bytes(pem)
-    with atomic_path(public_path) as tmp:
-        tmp.write_bytes(pub)
+def message_for(key_meta: dict) -> bytes:
+    """The message a key's signature signs (v2 when the key records the spec's fingerprint)."""
+    fields = ("original_sha256", "locked_sha256", "key_sha256")
+    if not all(isinstance(key_meta.get(f), str) for f in fields):
+        raise UserError("the access key's fingerprint fields are malformed")
+    spec = key_meta.get("spec_sha256")
+    if spec is not None and not isinstance(spec, str):
+        raise UserError("the access key's spec_sha256 field is malformed")
+    return message(*(key_meta[f] for f in fields), spec)
 
 
-def sign(private_path: Path, msg: bytes) -> str:
-    """Hex Ed25519 signature of ``msg`` with the private key in ``private_path``."""
+def load_private(private_path):
+    """The Ed25519 private key in ``private_path``; one clear error otherwise."""
     serialization, ed25519, _ = _crypto()
     try:
         priv = serialization.load_pem_private_key(Path(private_path).read_bytes(), password=None)
@@ -57,7 +59,35 @@ def sign(private_path: Path, msg: bytes) -> str:
         raise UserError(f"{private_path} is not a readable Ed25519 private key ({exc})") from None
     if not isinstance(priv, ed25519.Ed25519PrivateKey):
         raise UserError(f"{private_path} is not an Ed25519 private key")
-    return priv.sign(msg).hex()
+    return priv
+
+
+def keygen(private_path: Path, public_path: Path) -> None:
+    """A new Ed25519 key pair: the private key (0600) and the public key, committed together (never one
+    without the other, e.g. on a full disk) and never over an existing key."""
+    from empirical.safety import commit_files, output_lock, refuse_aliasing, refuse_existing
+
+    private_path, public_path = Path(private_path), Path(public_path)
+    outputs = {"private key": private_path, "public key": public_path}
+    refuse_aliasing({}, outputs)
+    refuse_existing(outputs, force=False)
+    serialization, ed25519, _ = _crypto()
+    priv = ed25519.Ed25519PrivateKey.generate()
+    pem = priv.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    pub = priv.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    with output_lock([private_path, public_path]):
+        refuse_existing(outputs, force=False)
+        commit_files(
+            {private_path: lambda t: t.write_bytes(pem), public_path: lambda t: t.write_bytes(pub)},
+            modes={private_path: 0o600, public_path: 0o644},
+        )
+
+
+def sign(private_path: Path, msg: bytes) -> str:
+    """Hex Ed25519 signature of ``msg`` with the private key in ``private_path``."""
+    return load_private(private_path).sign(msg).hex()
 
 
 def verify(public_path: Path, msg: bytes, signature_hex: str | None) -> None:
@@ -71,6 +101,8 @@ def verify(public_path: Path, msg: bytes, signature_hex: str | None) -> None:
         raise UserError(f"{public_path} is not an Ed25519 public key")
     if not signature_hex:
         raise UserError("this key carries no owner signature (it was locked without --sign-with)")
+    if not isinstance(signature_hex, str):
+        raise UserError("the key's signature field is malformed (not a hex string)")
     try:
         pub.verify(bytes.fromhex(signature_hex), msg)
     except (InvalidSignature, ValueError):

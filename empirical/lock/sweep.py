@@ -1,7 +1,7 @@
 """Accuracy as a function of the extraction ratio, cheaply (Section 5.2, Figure 6, Table 5).
 
 The units ``extract`` removes at ratio r are the first k(r) units of one fixed total order
-(score descending, then layer, then flat index; ``empirical.lock.extraction``), so the extracted sets
+(score descending, then layer, then flat index; ``empirical.lock.ranking``), so the extracted sets
 are nested: rank the units once, up to the largest k needed, and move between ratios by zeroing
 (or restoring) only the units between two prefix lengths. ``LockedSweep.set_k`` does that in
 place on one copy of the model; ``accuracy_curve`` walks a list of ratios with it. The model at
@@ -19,7 +19,8 @@ import torch
 import torch.nn as nn
 
 from empirical.errors import UserError
-from empirical.lock.extraction import CHUNK, MODES, Candidate, _chunks, _scores, _select, candidates, make_contiguous
+from empirical.lock import ranking
+from empirical.lock.ranking import MODES, Candidate, candidates, chunks, make_contiguous, select, unit_scores
 from empirical.lock.ratio import check_ratio, n_extracted
 
 
@@ -48,13 +49,13 @@ class Ranking:
         return np.array([n_extracted(ratio, c.n_units) for c in self.cands])
 
 
-def _unit_scores(param, c: Candidate, pos: np.ndarray, indicator: str, seed: int) -> np.ndarray:
+def _scores_at(param, c: Candidate, pos: np.ndarray, indicator: str, seed: int) -> np.ndarray:
     """Scores of the units ``pos`` of one layer, recomputed chunk by chunk exactly as ``extract`` does."""
     out = np.empty(len(pos), dtype=np.float64)
-    for a, b in _chunks(c):
+    for a, b in chunks(c):
         sel = np.nonzero((pos >= a) & (pos < b))[0]
         if sel.size:
-            s = _scores(param, c, a, b, indicator, seed)
+            s = unit_scores(param, c, a, b, indicator, seed)
             out[sel] = s[torch.from_numpy(pos[sel] - a).to(s.device)].double().cpu().numpy()
     return out
 
@@ -74,9 +75,9 @@ def rank_units(model: nn.Module, max_ratio, indicator="l1", scope="hidden", mode
         ks = [n_extracted(r, c.n_units) for c in cands]
     layers, positions = [], []
     for group, k in zip(groups, ks):
-        if sum(c.n_units for c in group) <= CHUNK:  # small enough to score at once: one stable sort
+        if sum(c.n_units for c in group) <= ranking.CHUNK:  # small enough to score at once: one stable sort
             scores = torch.cat(
-                [_scores(params[c.name], c, a, b, indicator, seed) for c in group for a, b in _chunks(c)]
+                [unit_scores(params[c.name], c, a, b, indicator, seed) for c in group for a, b in chunks(c)]
             )
             order = torch.sort(scores, descending=True, stable=True).indices[:k].cpu().numpy()  # ties: layer, index
             sizes = [c.n_units for c in group]
@@ -85,13 +86,13 @@ def rank_units(model: nn.Module, max_ratio, indicator="l1", scope="hidden", mode
             layers.append(layer_of[order])
             positions.append(order - offset_of[order])
             continue
-        chosen = _select(params, group, k, indicator, seed)
+        chosen = select(params, group, k, indicator, seed)
         lay, pos, score = [], [], []
         for c in group:
             p = chosen[c.name].numpy()
             lay.append(np.full(len(p), c.layer))
             pos.append(p)
-            score.append(_unit_scores(params[c.name], c, p, indicator, seed))
+            score.append(_scores_at(params[c.name], c, p, indicator, seed))
         lay, pos, score = np.concatenate(lay), np.concatenate(pos), np.concatenate(score)
         order = np.lexsort((pos, lay, -score))  # score descending, then layer, then index
         layers.append(lay[order])

@@ -137,7 +137,8 @@ def ratio_for_utility(
                 acc_all = top_accuracy(sweep.set_k(D), xs, ys, batch)[0]
                 what = "all" if max_ratio is None else f"the first (ratio {max_ratio})"
                 raise UserError(
-                    f"no ratio reaches accuracy {t}: with {what} {D} candidate units extracted it is still {acc_all:.4f}"
+                    f"no ratio reaches accuracy {t}: with {what} {D} candidate units extracted it is still "
+                    f"{acc_all:.4f}"
                 )
             lo, hi = hi, min(2 * hi, D)
     bracket = (lo, hi)

@@ -1,10 +1,13 @@
 """Measured disparities beside the bounds: one streaming measurement over stages for every architecture
-(``measure``), the stage decomposition, and Theorem 1's Monte Carlo.
+(``measure``), with FCN-only columns (Theorems 1 and 3, Properties 1–3) and conv-only columns
+(Properties 4–6, Theorem 4) on top; the stage decomposition; Theorem 1's Monte Carlo.
 
 Depends on ``empirical.nets`` (never on ``empirical.lock``).
 """
 
 from empirical.measure.conv import measure_net as measure_net
-from empirical.measure.fcn import Constants as Constants
-from empirical.measure.fcn import Measurement as Measurement
-from empirical.measure.fcn import measure as measure
+from empirical.measure.core import Constants as Constants
+from empirical.measure.core import Measurement as Measurement
+from empirical.measure.core import format_table as format_table
+from empirical.measure.core import measure as measure
+from empirical.measure.stream import FLOAT64_MAX_PARAMS as FLOAT64_MAX_PARAMS

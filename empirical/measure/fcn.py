@@ -1,56 +1,25 @@
-"""Measured disparities beside the bounds (Sections 4.3–4.4) for one original/locked FCN pair.
+"""The FCN's own columns (Sections 4.3–4.4.1): Theorems 1 and 3, Properties 1–3, Assumption 2's statistics.
 
-Per layer m and sample (DESIGN.md notation): d⁽ᵐ⁾ = ‖y⁽ᵐ⁾ − y*⁽ᵐ⁾‖₂, G⁽ᵐ⁾ = ‖y⁽ᵐ⁾ − φ(W⁽ᵐ⁾y*⁽ᵐ⁻¹⁾ + b⁽ᵐ⁾)‖₂,
-μ⁽ᵐ⁾ = ‖ΔW⁽ᵐ⁾‖₂. Checked per sample:
-  * the deterministic sandwich d <= G + L·μ·‖y*⁽ᵐ⁻¹⁾‖₂ — must hold for every sample (a self-check);
-  * Theorem 2's d >= G — not guaranteed (erratum E-T2-LB): the fraction that holds is reported;
-  * Theorem 3's d <= G + μL^mλ^{m−1}‖x‖₂ with λ from Property 1 and with λ measured
-    (max_{k<m} ‖W*⁽ᵏ⁾‖₂), its tightness (bound / d) and its probability terms.
-Per layer also ‖W*‖₂ vs λ (Property 1), μ vs 6C_eC_w√D_w (Property 3) and C_w√D (deterministic),
-weight statistics for Assumption 2, and Theorem 1's bound vs the measured output spread.
-Inputs are streamed in batches; nothing of size #samples × width is kept.
+Added to the shared stage rows of ``empirical.measure.core`` for a network that is our FCN or a
+Linear/ReLU MLP (``empirical.nets.models.fc_layers``). Per layer m: ‖W*‖₂ vs λ (Property 1;
+λ = √N + C_sK_s²(√N + τ), N the widest layer, K_s the largest row norm), μ = ‖ΔW‖₂ vs 6C_eC_w√D_w
+(Property 3) and C_w√D (deterministic), Theorem 3's d <= G + μL^mλ^{m−1}‖x‖₂ with λ from Property 1
+and with λ measured (max_{k<m} ‖W*⁽ᵏ⁾‖₂) — holds fraction, tightness and probability terms —, the
+second-moment recursion of Theorem 1 against the measured mean ‖y*⁽ᵐ⁾‖², Property 2 per sample
+(printed, bias-free; and with biases, deterministic) and each layer's weight statistics.
 """
 
 from __future__ import annotations
 
-import copy
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 import scipy.stats as stats
 import torch
 
 import bounds
-from empirical.nets.models import FCN, fc_activations, fc_layers
-
-FLOAT64_MAX_PARAMS = 20_000_000  # measure in float64 below this size, float32 above
-RTOL = {torch.float64: 1e-9, torch.float32: 2e-4}
-
-
-@dataclass(frozen=True)
-class Constants:
-    C_s: float = 1.0
-    C_e: float = 1.0
-    tau: float = 2.0
-    lipschitz: float = 1.0  # ReLU
-
-
-@dataclass
-class Measurement:
-    summary: dict
-    layers: pd.DataFrame  # one row per layer m = 1..M
-    samples: pd.DataFrame  # one row per (sample, layer)
-
-
-def _delta_sparse(w_locked: torch.Tensor, w_orig: torch.Tensor) -> sp.csr_array:
-    """ΔW = W − W* as a sparse matrix (non-zero only at extracted positions)."""
-    diff = (w_locked - w_orig).detach()
-    idx = torch.nonzero(diff)
-    vals = diff[idx[:, 0], idx[:, 1]].double().cpu().numpy()
-    return sp.csr_array((vals, (idx[:, 0].cpu().numpy(), idx[:, 1].cpu().numpy())), shape=tuple(diff.shape))
+from empirical.nets.models import fc_layers
 
 
 def _bias(layer) -> torch.Tensor:
@@ -59,7 +28,7 @@ def _bias(layer) -> torch.Tensor:
 
 
 def weight_statistics(w: torch.Tensor, fan_in: int, rng: np.random.Generator, max_sample=200_000) -> dict:
-    """Assumption 2 diagnostics of one weight matrix: σ, mean, max|w|, kurtosis, KS distances."""
+    """Assumption 2 diagnostics of one weight matrix: σ, mean, max|w|, kurtosis, KS statistics."""
     flat = w.detach().reshape(-1).double().cpu().numpy()
     sample = flat if flat.size <= max_sample else rng.choice(flat, max_sample, replace=False)
     sigma, mean = float(flat.std()), float(flat.mean())
@@ -71,7 +40,7 @@ def weight_statistics(w: torch.Tensor, fan_in: int, rng: np.random.Generator, ma
         "w_max_over_std": float(np.abs(flat).max() / sigma) if sigma > 0 else float("nan"),
         "gauss_max_over_std": math.sqrt(2 * math.log(flat.size)),  # typical max of n Gaussians
         "w_excess_kurtosis": float(stats.kurtosis(sample)),
-        # the statistic only: method="asymp" skips the exact p-value, which is most of the cost
+        # the KS statistic only (sup distance of the CDFs; method="asymp" skips the exact p-value)
         "ks_vs_normal": float(stats.kstest(sample, "norm", args=(mean, sigma), method="asymp").statistic)
         if sigma > 0
         else 1.0,
@@ -80,162 +49,30 @@ def weight_statistics(w: torch.Tensor, fan_in: int, rng: np.random.Generator, ma
     }
 
 
-@torch.no_grad()
-def measure(
-    original: FCN,
-    locked: FCN,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    *,
-    constants=Constants(),
-    batch: int = 1000,
-    dtype: torch.dtype | None = None,
-    seed: int = 0,
-    initial: FCN | None = None,
-    cache: dict | None = None,
-) -> Measurement:
-    """Measure an original/locked FCN pair on inputs ``x`` [n, 784] with labels ``y`` (see module doc).
+def _weights(st):
+    layers_o, layers_l = fc_layers(st.original), fc_layers(st.locked)
+    return layers_o, layers_l, [la.weight for la in layers_o], [la.weight for la in layers_l]
 
-    ``initial``: the network before training (re-created from the checkpoint's seed), for how far
-    each trained weight matrix moved from its initialisation. ``cache``: a dict shared by calls on
-    the same original network (the grid measures one network at many ratios): its spectral norms and
-    weight statistics are computed once; the results are the same as without it.
-    """
-    layers_o, layers_l = fc_layers(original), fc_layers(locked)  # FCN or an nn.Sequential Linear/ReLU MLP
-    if [tuple(a.weight.shape) for a in layers_o] != [tuple(b.weight.shape) for b in layers_l]:
-        raise ValueError("original and locked models have different layer shapes")
-    if x.ndim != 2 or x.shape[1] != layers_o[0].in_features or len(x) != len(y):
-        raise ValueError(f"inputs must be [n, {layers_o[0].in_features}] with n labels, got {tuple(x.shape)}")
-    n_params = sum(p.numel() for p in original.parameters())
-    dtype = dtype or (torch.float64 if n_params <= FLOAT64_MAX_PARAMS else torch.float32)
-    if dtype != next(original.parameters()).dtype:
-        original, locked = copy.deepcopy(original).to(dtype), copy.deepcopy(locked).to(dtype)
-        layers_o, layers_l = fc_layers(original), fc_layers(locked)
-    device = next(original.parameters()).device
-    c = constants
-    M = len(layers_o)
-    L = c.lipschitz
 
-    # ---- per-layer weight quantities ---------------------------------------------------------
-    W = [layer.weight for layer in layers_o]
-    Wl = [layer.weight for layer in layers_l]
-    deltas = [_delta_sparse(a, b) for a, b in zip(Wl, W)]
-    mu = np.array([bounds.spectral_norm(d) for d in deltas])
-    counts = np.array([d.nnz for d in deltas])
-    cache = {} if cache is None else cache  # quantities of the original alone, shared by calls on one network
-    if "w_norm" not in cache:
-        cache["w_norm"] = np.array([bounds.spectral_norm(w.detach().cpu().numpy()) for w in W])
-    w_norm = cache["w_norm"]
-    row_norm = np.array([float(w.norm(dim=1).max()) for w in W])
-    C_w = float(max(w.abs().max() for w in W))
-    D_w = int(counts.max())
-    widths = [layer.out_features for layer in layers_o]
-    N = max(widths)
-    sigma_w, sigma_b = [float(w.std()) for w in W], [float(_bias(layer).std()) for layer in layers_o]
-    K_s = float(row_norm.max())
-    lam_p1 = float(bounds.fc_lambda(N, K_s, c.C_s, c.tau))
-    lam_p1_layer = np.array([float(bounds.fc_lambda(N, k, c.C_s, c.tau)) for k in row_norm])
-    lam_meas = np.array([w_norm[:m].max() if m else 0.0 for m in range(M)])  # max_{k<m} ‖W*⁽ᵏ⁾‖, 0-based
-
-    # ---- streamed activations ----------------------------------------------------------------
-    rtol = RTOL[dtype]
-    per = {k: [[] for _ in range(M)] for k in ("d", "G", "y_prev", "scale", "sq_orig", "sq_lock")}
-    x_norms, hits, out_orig, out_lock = [], np.zeros((2, 2)), [], []
-    for i in range(0, len(x), batch):
-        xb = x[i : i + batch].to(device, dtype)  # (B, 784)
-        yb = y[i : i + batch].to(device)
-        ys = fc_activations(layers_o, xb)  # [y⁽⁰⁾ … y⁽ᴹ⁾]
-        y_lock = xb
-        for m, lk in enumerate(layers_l):
-            act = (lambda z: z) if m == M - 1 else torch.relu
-            y_lock = act(lk(y_lock))
-            cross = act(lk(ys[m]))  # φ(W⁽ᵐ⁾y*⁽ᵐ⁻¹⁾ + b⁽ᵐ⁾)
-            per["d"][m].append((y_lock - ys[m + 1]).norm(dim=1).cpu())
-            per["G"][m].append((y_lock - cross).norm(dim=1).cpu())
-            per["y_prev"][m].append(ys[m].norm(dim=1).cpu())
-            per["scale"][m].append((y_lock.norm(dim=1) + ys[m + 1].norm(dim=1)).cpu())
-            per["sq_orig"][m].append((ys[m + 1] ** 2).sum(dim=1).cpu())
-            per["sq_lock"][m].append((y_lock**2).sum(dim=1).cpu())
-        x_norms.append(xb.norm(dim=1).cpu())
-        for j, logits in enumerate((ys[-1], y_lock)):
-            top = logits.topk(3, dim=1).indices
-            hits[j, 0] += float((top[:, 0] == yb).sum())
-            hits[j, 1] += float((top == yb[:, None]).any(dim=1).sum())
-        out_orig.append(ys[-1].cpu())
-        out_lock.append(y_lock.cpu())
-    cat = {k: [torch.cat(v).double().numpy() for v in lists] for k, lists in per.items()}
-    x_norm = torch.cat(x_norms).double().numpy()
-
-    # ---- per-sample table and per-layer aggregates --------------------------------------------
-    rng = np.random.default_rng(seed)
-    fan_in = [layer.in_features for layer in layers_o]
-    x_sq = float(np.mean(x_norm**2))
-    s_bound_orig = bounds.second_moment_bounds(x_sq, widths, sigma_w, sigma_b, L)  # Theorem 1, every layer
-    # Property 2 per sample: bias-free with λ = max_{k<=m} ‖W*⁽ᵏ⁾‖₂ (as printed), and with biases and
-    # each layer's own norm (a deterministic bound, so it must always hold)
-    out_norm = [np.sqrt(cat["sq_orig"][m]) for m in range(M)]
-    bias_norm = [float(_bias(layer).norm()) for layer in layers_o]
-    p2_bias = bounds.output_norm_bound_with_bias(x_norm, w_norm, bias_norm, L)  # (M, n)
-    sample_frames, rows = [], []
-    for m in range(M):
-        mm = m + 1  # the paper's 1-based layer index
-        d, G, yp, scale = cat["d"][m], cat["G"][m], cat["y_prev"][m], cat["scale"][m]
-        sandwich = G + L * mu[m] * yp
-        tol = rtol * (scale + L * mu[m] * yp + 1.0)
+def _theorem3(rows, frames, st, c, lam_p1, lam_meas, mu, counts, D_w, C_w, N):
+    """Theorem 3 (and Theorem 2's tail) per layer: bounds per sample, holds fractions, tightness, probabilities."""
+    L, x_norm = c.lipschitz, st.x_norm
+    for m, (row, frame) in enumerate(zip(rows, frames)):
+        mm = m + 1
+        d, G = frame["d"], frame["G"]
+        tol = st.rtol * (st.per["scale"][m] + frame["B"] + 1.0)
         t3_p1 = G + (bounds.eta(mu[m], mm, lam_p1, x_norm, L) if mu[m] > 0 else 0.0)
         t3_meas = G + (bounds.eta(mu[m], mm, lam_meas[m], x_norm, L) if mu[m] > 0 else 0.0)
         pos = (d > tol) & (counts[m] > 0)  # a layer with nothing extracted has bound = G = d: nothing to test
-        sample_frames.append(
-            pd.DataFrame(
-                {
-                    "sample": np.arange(len(d)),
-                    "layer": mm,
-                    "d": d,
-                    "G": G,
-                    "y_prev_norm": yp,
-                    "x_norm": x_norm,
-                    "sandwich_upper": sandwich,
-                    "theorem3_bound_property1": t3_p1,
-                    "theorem3_bound_measured": t3_meas,
-                }
-            )
+        frame["theorem3_bound_property1"], frame["theorem3_bound_measured"] = t3_p1, t3_meas
+        sandwich = frame["sandwich_upper"]
+        row.update(
+            sandwich_tightness_median=float(np.median(sandwich[pos] / d[pos])) if pos.any() else float("nan"),
+            theorem3_p1_holds_frac=float(np.mean(d <= t3_p1 + tol)),
+            theorem3_meas_holds_frac=float(np.mean(d <= t3_meas + tol)),
+            theorem3_p1_tightness_median=float(np.median(t3_p1[pos] / d[pos])) if pos.any() else float("nan"),
+            theorem3_meas_tightness_median=float(np.median(t3_meas[pos] / d[pos])) if pos.any() else float("nan"),
         )
-        row = {
-            "layer": mm,
-            "n_extracted": int(counts[m]),
-            "mu": mu[m],
-            "w_norm": w_norm[m],
-            "K_s_layer": row_norm[m],
-            "lambda_property1": lam_p1_layer[m],
-            "w_norm_within_property1": bool(w_norm[m] <= lam_p1_layer[m]),
-            "lambda_measured": lam_meas[m],
-            "d_mean": d.mean(),
-            "d_median": float(np.median(d)),
-            "d_max": d.max(),
-            "G_mean": G.mean(),
-            "G_median": float(np.median(G)),
-            "sandwich_holds_frac": float(np.mean(d <= sandwich + tol)),
-            "sandwich_max_violation": float(np.max(d - sandwich - tol)),
-            "theorem2_holds_frac": float(np.mean(d >= G - tol)),
-            "theorem3_p1_holds_frac": float(np.mean(d <= t3_p1 + tol)),
-            "theorem3_meas_holds_frac": float(np.mean(d <= t3_meas + tol)),
-            "theorem3_p1_tightness_median": float(np.median(t3_p1[pos] / d[pos])) if pos.any() else float("nan"),
-            "theorem3_meas_tightness_median": float(np.median(t3_meas[pos] / d[pos])) if pos.any() else float("nan"),
-            "sandwich_tightness_median": float(np.median(sandwich[pos] / d[pos])) if pos.any() else float("nan"),
-            "property3_expectation_bound": float(bounds.weight_difference_expectation_bound(D_w, C_w, c.C_e)),
-            "deterministic_bound": float(bounds.weight_difference_deterministic_bound(counts[m], C_w)),
-            "theorem1_second_moment_bound": float(s_bound_orig[m]),
-            "mean_sq_norm_original": float(cat["sq_orig"][m].mean()),
-            "mean_sq_norm_locked": float(cat["sq_lock"][m].mean()),
-            "bias_std": sigma_b[m],
-            "property2_holds_frac": float(
-                np.mean(out_norm[m] <= bounds.output_norm_bound(x_norm, m + 1, w_norm[: m + 1].max(), L) * (1 + rtol))
-            ),
-            "property2_bias_holds_frac": float(np.mean(out_norm[m] <= p2_bias[m] * (1 + rtol) + rtol)),
-        }
-        if initial is not None:
-            w0 = fc_layers(initial)[m].weight.detach().to(W[m].device, W[m].dtype)
-            row["rel_change_from_init"] = float((W[m] - w0).norm() / w0.norm())
         if mu[m] > 0:
             row["property3_tail_at_mu"] = float(bounds.weight_difference_tail_bound(mu[m], D_w, C_w, c.C_e))
             row["theorem3_probability"] = float(bounds.theorem3_probability(mu[m], mm, c.tau, D_w, C_w, c.C_e))
@@ -255,43 +92,81 @@ def measure(
             ("theorem2_tail_at_mean_G", "upper"),
         ):
             row[f"{p}_vacuous"] = bool(bounds.is_vacuous(row[p], kind)) if not np.isnan(row[p]) else np.nan
-        if ("weight_stats", m) not in cache:
-            cache[("weight_stats", m)] = weight_statistics(W[m], fan_in[m], rng)
-        row.update(cache[("weight_stats", m)])
-        rows.append(row)
 
-    logits_o, logits_l = torch.cat(out_orig).double(), torch.cat(out_lock).double()
-    summary = {
-        "n_samples": len(x),
-        "dtype": str(dtype).replace("torch.", ""),
-        "n_parameters": n_params,
-        "acc_original": hits[0, 0] / len(x),
-        "acc_extracted": hits[1, 0] / len(x),
-        "top3_original": hits[0, 1] / len(x),
-        "top3_extracted": hits[1, 1] / len(x),
-        "C_w": C_w,
-        "D_w": D_w,
-        "N": N,
-        "K_s": K_s,
-        "lambda_property1": lam_p1,
-        "x_norm_mean": float(x_norm.mean()),
-        "x_norm_max": float(x_norm.max()),
-        "sandwich_all_hold": bool(all(r["sandwich_holds_frac"] == 1.0 for r in rows)),
-        "theorem1_bound_original": float(s_bound_orig[-1]),
-        "theorem1_bound_locked": bounds.variance_bound(
+
+def fcn_columns(st, rows, frames, summary, c, seed, initial, cache) -> None:
+    """Add the FCN columns to ``rows`` (per layer), ``frames`` (per sample) and ``summary``, in place."""
+    layers_o, layers_l, W, Wl = _weights(st)
+    M, L = len(W), c.lipschitz
+    units = [ch.units[0] for ch in st.chains]  # one Linear per stage
+    mu = np.array([u.mu for u in units])
+    w_norm = np.array([u.w_norm for u in units])
+    counts = np.array([u.n_changed_units for u in units])
+    row_norm = np.array([float(w.norm(dim=1).max()) for w in W])
+    C_w = float(max(w.abs().max() for w in W))
+    D_w = int(counts.max())
+    widths = [la.out_features for la in layers_o]
+    N = max(widths)
+    sigma_w, sigma_b = [float(w.std()) for w in W], [float(_bias(la).std()) for la in layers_o]
+    K_s = float(row_norm.max())
+    lam_p1 = float(bounds.fc_lambda(N, K_s, c.C_s, c.tau))
+    lam_p1_layer = np.array([float(bounds.fc_lambda(N, k, c.C_s, c.tau)) for k in row_norm])
+    lam_meas = np.array([w_norm[:m].max() if m else 0.0 for m in range(M)])  # max_{k<m} ‖W*⁽ᵏ⁾‖, 0-based
+    x_norm = st.x_norm
+    x_sq = float(np.mean(x_norm**2))
+    s_bound = bounds.second_moment_bounds(x_sq, widths, sigma_w, sigma_b, L)  # Theorem 1, every layer
+    bias_norm = [float(_bias(la).norm()) for la in layers_o]
+    p2_bias = bounds.output_norm_bound_with_bias(x_norm, w_norm, bias_norm, L)  # (M, n)
+    rng = np.random.default_rng(seed)
+    for m, row in enumerate(rows):
+        out_norm = np.sqrt(st.per["sq_orig"][m])
+        row.update(
+            mu=mu[m],
+            w_norm=w_norm[m],
+            K_s_layer=row_norm[m],
+            lambda_property1=lam_p1_layer[m],
+            w_norm_within_property1=bool(w_norm[m] <= lam_p1_layer[m]),
+            lambda_measured=lam_meas[m],
+            property3_expectation_bound=float(bounds.weight_difference_expectation_bound(D_w, C_w, c.C_e)),
+            deterministic_bound=float(bounds.weight_difference_deterministic_bound(counts[m], C_w)),
+            theorem1_second_moment_bound=float(s_bound[m]),
+            mean_sq_norm_original=float(st.per["sq_orig"][m].mean()),
+            mean_sq_norm_locked=float(st.per["sq_lock"][m].mean()),
+            bias_std=sigma_b[m],
+            # Property 2 per sample: bias-free with λ = max_{k<=m} ‖W*⁽ᵏ⁾‖₂ (as printed), and with biases and
+            # each layer's own norm (a deterministic bound, so it must always hold)
+            property2_holds_frac=float(
+                np.mean(out_norm <= bounds.output_norm_bound(x_norm, m + 1, w_norm[: m + 1].max(), L) * (1 + st.rtol))
+            ),
+            property2_bias_holds_frac=float(np.mean(out_norm <= p2_bias[m] * (1 + st.rtol) + st.rtol)),
+        )
+        if initial is not None:
+            w0 = fc_layers(initial)[m].weight.detach().to(W[m].device, W[m].dtype)
+            row["rel_change_from_init"] = float((W[m] - w0).norm() / w0.norm())
+    _theorem3(rows, frames, st, c, lam_p1, lam_meas, mu, counts, D_w, C_w, N)
+    for m, row in enumerate(rows):
+        if ("weight_stats", m) not in cache:
+            cache[("weight_stats", m)] = weight_statistics(W[m], layers_o[m].in_features, rng)
+        row.update(cache[("weight_stats", m)])
+    summary.update(
+        C_w=C_w,
+        D_w=D_w,
+        N=N,
+        K_s=K_s,
+        lambda_property1=lam_p1,
+        theorem1_bound_original=float(s_bound[-1]),
+        theorem1_bound_locked=bounds.variance_bound(
             x_sq, widths, [float(w.std()) for w in Wl], [float(_bias(la).std()) for la in layers_l], L
         ),
-        "output_spread_original": float(logits_o.var(dim=0).sum()),
-        "output_spread_locked": float(logits_l.var(dim=0).sum()),
-        **{f"const_{k}": v for k, v in vars(c).items()},
-        "descriptions": {
+        output_spread_original=float(st.logits_orig.var(axis=0, ddof=1).sum()),
+        output_spread_locked=float(st.logits_lock.var(axis=0, ddof=1).sum()),
+        descriptions={
             "theorem1_bound_original": "Theorem 1's bound on V(y⁽ᴹ⁾) over random weights with the trained "
             "networks' σ_w, σ_b and the mean ‖x‖² — a statement about weight randomness",
             "output_spread_original": "Σᵢ variance of logit i over the test inputs for this one network — a different "
             "quantity (spread over inputs), shown as a proxy only; it is not compared with the bound",
         },
-    }
-    return Measurement(summary, pd.DataFrame(rows), pd.concat(sample_frames, ignore_index=True))
+    )
 
 
 LAYER_COLUMNS = [

@@ -175,32 +175,36 @@ def _pair(v):
     return v if isinstance(v, tuple) else (v, v)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class AffineNorms:
     """Operator norms of one affine unit on its real input size (zero padding, stride).
 
-    For convs the three norms are upper bounds (``bounds.conv_operator_norm_zero_padded_upper``), so
-    every bound built from them stays valid; ``measure_net`` adds the exact zero-padded values.
+    For convs the norms are upper bounds (``bounds.conv_operator_norm_zero_padded_upper``), so every
+    bound built from them stays valid; the measurement adds the exact zero-padded values. The locked
+    unit's own norm is needed only when a bound arrives from an earlier unit of the same stage, so it
+    is computed on first use (``locked_norm``).
     """
 
     kind: str  # conv | linear | bn
     n_in: int  # spatial size of the input (1 for linear)
     c_in: int
     c_out: int
-    q: int
-    stride: int
-    padding: int
+    q: int = 1
+    stride: int = 1
+    padding: int = 0
     w_norm: float  # ‖W*_eff‖₂ of the original
-    w_norm_locked: float  # ‖W_eff‖₂ of the locked one
     mu: float  # ‖ΔW_eff‖₂ (zero-padded operator for convs)
     bias_change: float  # ‖Δb_eff broadcast over the output positions‖₂
     n_changed_units: int  # filters (conv), weights (linear), channels (bn) that differ
     w_eff: np.ndarray | None = None  # original folded weight (float64), for the circular and Property 4 forms
     dw_eff: np.ndarray | None = None
+    w_norm_locked: float | None = None  # ‖W_eff‖₂ of the locked unit, once computed
+    _locked: object = None  # () -> ‖W_eff‖₂ of the locked unit
 
-    def __post_init__(self):
-        if self.w_norm_locked is None:  # nothing changed: the locked layer is the original
-            self.w_norm_locked = self.w_norm
+    def locked_norm(self) -> float:
+        if self.w_norm_locked is None:
+            self.w_norm_locked = self.w_norm if self._locked is None else float(self._locked())
+        return self.w_norm_locked
 
 
 def _conv_norm(w: torch.Tensor, n: int, padding: int) -> float:
@@ -211,38 +215,52 @@ def _conv_norm(w: torch.Tensor, n: int, padding: int) -> float:
     return float(bounds.conv_operator_norm_zero_padded_upper(w, n, padding))
 
 
-def affine_norms(units_o, units_l, in_shape, out_shape) -> AffineNorms:
-    """Norms of one affine unit: ``units_*`` = (weight layer or None, BN or None), original and locked."""
+def affine_norms(units_o, units_l, in_shape, out_shape, cache: dict | None = None, where=None) -> AffineNorms:
+    """Norms of one affine unit: ``units_*`` = (weight layer or None, BN or None), original and locked.
+
+    ``cache`` (with a ``where`` key naming the unit) keeps the original's norm across calls on one network.
+    """
     (wm, bn), (wm_l, bn_l) = units_o, units_l
     W, b = folded(wm, bn)
     Wl, bl = folded(wm_l, bn_l)
     dW, db = (Wl - W).detach(), (bl - b).detach()
     positions = int(np.prod(out_shape[1:])) if len(out_shape) > 1 else 1
     bias_change = float(db.double().norm()) * math.sqrt(positions)
+    changed = bool(dW.any())
+
+    def cached(compute):
+        if cache is None or where is None:
+            return compute()
+        if ("w_norm", where) not in cache:
+            cache[("w_norm", where)] = compute()
+        return cache[("w_norm", where)]
+
     if wm is None:  # a lone BN: a diagonal map, norm = max |a|
         return AffineNorms(
-            "bn", in_shape[-1] if len(in_shape) > 1 else 1, W.numel(), W.numel(), 1, 1, 0,
-            float(W.abs().max()), float(Wl.abs().max()), float(dW.abs().max()), bias_change,
-            int((dW != 0).sum() + ((db != 0) & (dW == 0)).sum()),
+            kind="bn", n_in=in_shape[-1] if len(in_shape) > 1 else 1, c_in=W.numel(), c_out=W.numel(),
+            w_norm=float(W.abs().max()), w_norm_locked=float(Wl.abs().max()), mu=float(dW.abs().max()),
+            bias_change=bias_change, n_changed_units=int((dW != 0).sum() + ((db != 0) & (dW == 0)).sum()),
         )  # fmt: skip
     if isinstance(wm, nn.Linear):
-        dense = lambda t: t.detach().double().cpu().numpy()  # noqa: E731
+        dense = lambda t: t.detach().cpu().numpy()  # noqa: E731 — in the measurement's dtype
         nz = torch.nonzero(dW)
         dsp = sp.csr_array(
             (dW[nz[:, 0], nz[:, 1]].double().cpu().numpy(), (nz[:, 0].cpu().numpy(), nz[:, 1].cpu().numpy())),
             shape=tuple(dW.shape),
         )
         return AffineNorms(
-            "linear", 1, W.shape[1], W.shape[0], 1, 1, 0,
-            bounds.spectral_norm(dense(W)), bounds.spectral_norm(dense(Wl)), bounds.spectral_norm(dsp), bias_change,
-            int((dW != 0).sum()),
+            kind="linear", n_in=1, c_in=W.shape[1], c_out=W.shape[0],
+            w_norm=cached(lambda: bounds.spectral_norm(dense(W))), mu=bounds.spectral_norm(dsp),
+            bias_change=bias_change, n_changed_units=int((dW != 0).sum()),
+            _locked=(lambda: bounds.spectral_norm(dense(Wl))) if changed else None,
         )  # fmt: skip
     n, p, s = in_shape[-1], wm.padding[0], wm.stride[0]
     return AffineNorms(
-        "conv", n, W.shape[1], W.shape[0], W.shape[2], s, p,
-        _conv_norm(W, n, p), _conv_norm(Wl, n, p) if dW.any() else None, _conv_norm(dW, n, p), bias_change,
-        int((dW.reshape(W.shape[0] * W.shape[1], -1) != 0).any(dim=1).sum()),
-        W.detach().double().cpu().numpy(), dW.double().cpu().numpy(),
+        kind="conv", n_in=n, c_in=W.shape[1], c_out=W.shape[0], q=W.shape[2], stride=s, padding=p,
+        w_norm=cached(lambda: _conv_norm(W, n, p)), mu=_conv_norm(dW, n, p), bias_change=bias_change,
+        n_changed_units=int((dW.reshape(W.shape[0] * W.shape[1], -1) != 0).any(dim=1).sum()),
+        w_eff=W.detach().double().cpu().numpy(), dw_eff=dW.double().cpu().numpy(),
+        _locked=(lambda: _conv_norm(Wl, n, p)) if changed else None,
     )  # fmt: skip
 
 
@@ -268,8 +286,9 @@ class ChainBound:
     ``units`` lists every affine unit's ``AffineNorms`` in order, blocks included (flattened).
     """
 
-    def __init__(self, mods_o: list[nn.Module], mods_l: list[nn.Module]):
+    def __init__(self, mods_o: list[nn.Module], mods_l: list[nn.Module], cache: dict | None = None, where=()):
         self.mods_o, self.mods_l = mods_o, mods_l
+        self.cache, self.where = cache, tuple(where)
         self.items_o, self.items_l = affine_units(mods_o), affine_units(mods_l)
         self.norms: dict[int, AffineNorms] = {}
         self.sub: dict[int, ChainBound] = {}
@@ -315,15 +334,17 @@ class ChainBound:
                 if bn is not None:
                     h_next = bn(h_next)
                 if j not in self.norms:
-                    self.norms[j] = affine_norms((wm, bn), (il[1], il[2]), tuple(h.shape[1:]), tuple(h_next.shape))
+                    self.norms[j] = affine_norms(
+                        (wm, bn), (il[1], il[2]), tuple(h.shape[1:]), tuple(h_next.shape), self.cache, (*self.where, j)
+                    )
                 nm = self.norms[j]
                 hn = h.reshape(len(h), -1).norm(dim=1)
-                B = nm.w_norm_locked * B + nm.mu * hn + nm.bias_change
+                B = (nm.locked_norm() * B if bool(B.any()) else B) + nm.mu * hn + nm.bias_change
                 h = h_next
             elif io[0] == "block":
                 blk_o, blk_l = io[1], il[1]
                 if j not in self.sub:
-                    self.sub[j] = ChainBound(list(blk_o.branch), list(blk_l.branch))
+                    self.sub[j] = ChainBound(list(blk_o.branch), list(blk_l.branch), self.cache, (*self.where, j))
                 br, Bb = self.sub[j](h, B)
                 if isinstance(blk_o, Residual):
                     s = blk_o.shortcut(h)

@@ -37,14 +37,59 @@ def model_sha256(model: torch.nn.Module) -> str:
     return params_sha256(dict(model.state_dict()))
 
 
+def spec_sha256(spec: dict) -> str:
+    """sha256 of a spec (canonical JSON): architecture, sizes, normalisation, dataset, training settings."""
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
+
+
+def fingerprint(tensors_sha256: str, spec: dict) -> str:
+    """The fingerprint of a checkpoint: its tensors *and* its spec — everything that changes what the model
+    computes (a spec with another normalisation makes the same weights compute something else)."""
+    return hashlib.sha256(f"corelocker-bounds/fingerprint-v1|{tensors_sha256}|{spec_sha256(spec)}".encode()).hexdigest()
+
+
 def meta_sha256(meta: dict) -> str:
     """sha256 over every metadata entry but itself: the spec and extras are covered like the tensors."""
     fixed = {k: v for k, v in meta.items() if k != "meta_sha256"}
     return hashlib.sha256(json.dumps(fixed, sort_keys=True).encode()).hexdigest()
 
 
+def check_spec(model: torch.nn.Module, spec: dict) -> None:
+    """Refuse a spec that does not describe ``model`` (so a wrong checkpoint is caught when written, not
+    when loaded): a toolkit architecture with these sizes must have exactly these tensor shapes; a user
+    ``module`` must name its builder."""
+    from empirical.nets.models import ARCHS, make_model
+    from empirical.nets.modules import MODULE_ARCH
+
+    if not isinstance(spec, dict):
+        raise UserError("a checkpoint spec must be a dict")
+    arch = spec.get("arch", "fcn")
+    if arch == MODULE_ARCH:
+        missing = [k for k in ("builder", "builder_sha256", "dataset", "normalization") if k not in spec]
+        if missing:
+            raise UserError(f"a user-module spec needs {', '.join(missing)}")
+        return
+    if arch not in ARCHS:
+        raise UserError(f"unknown architecture {arch!r} in the spec (known: {', '.join(ARCHS + (MODULE_ARCH,))})")
+    try:
+        H, w = int(spec["hidden_layers"]), int(spec["width"])
+        limits = (10_000, 1_000_000) if arch == "fcn" else (64, 1024)
+        if not (1 <= H <= limits[0] and 1 <= w <= limits[1]):
+            raise ValueError(f"hidden_layers {H}, width {w} out of range")
+        with torch.device("meta"):
+            ref = make_model(arch, H, w)
+    except (KeyError, ValueError, TypeError, OverflowError) as exc:
+        raise UserError(f"the spec does not describe a {arch} ({exc})") from None
+    want = {k: tuple(v.shape) for k, v in ref.state_dict().items()}
+    got = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    if want != got:
+        diff = sorted(set(want.items()) ^ set(got.items()))[:2]
+        raise UserError(f"the model does not match its spec ({arch} {H}×{w}; first differences: {diff})")
+
+
 def write_checkpoint_file(path, model: torch.nn.Module, spec: dict, extra_meta: dict | None = None) -> None:
     """Write ``model`` and ``spec`` to ``path`` as is (callers handle atomicity; ``save_checkpoint`` does)."""
+    check_spec(model, spec)
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     fmt = FORMAT if spec.get("arch", "fcn") == "fcn" else NET_FORMAT
     meta = {"format": fmt, "spec": json.dumps(spec, sort_keys=True), "params_sha256": params_sha256(tensors)}
@@ -93,22 +138,40 @@ def read_checkpoint(path) -> tuple[dict[str, torch.Tensor], dict]:
     return tensors, meta
 
 
-def load_checkpoint(path, device="cpu") -> tuple[torch.nn.Module, dict]:
+def load_checkpoint(path, device="cpu", builder=None) -> tuple[torch.nn.Module, dict]:
     """``(model, meta)``: the network and the checkpoint's metadata; the training spec is ``meta["spec"]``
-    (``TrainSpec.from_spec(meta["spec"])`` rebuilds it). Refuses tensors that do not fit the spec."""
+    (``TrainSpec.from_spec(meta["spec"])`` rebuilds it). Refuses tensors that do not fit the spec, and
+    non-finite weights. A user ``module`` checkpoint needs its ``builder`` (``empirical.nets.modules``)."""
     from empirical.nets.models import ARCHS, make_model
+    from empirical.nets.modules import MODULE_ARCH, check_builder
 
     tensors, meta = read_checkpoint(path)
     spec = meta["spec"]
     arch = spec.get("arch", "fcn")
+    bad = sorted(k for k, v in tensors.items() if v.is_floating_point() and not bool(torch.isfinite(v).all()))
+    if bad:
+        raise UserError(f"{path}: tensor {bad[0]} holds NaN or inf")
+    if arch == MODULE_ARCH:
+        model = check_builder(builder, spec, path).build()
+        expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+        got = {k: tuple(v.shape) for k, v in tensors.items()}
+        if expected != got:
+            diff = sorted(set(expected.items()) ^ set(got.items()))[:2]
+            raise UserError(
+                f"{path}: tensors do not match the model {spec.get('builder')} builds (first differences: {diff})"
+            )
+        model.load_state_dict(tensors)
+        return model.to(device).eval(), meta
     if arch not in ARCHS:
         raise UserError(f"{path}: unknown architecture {arch!r} in the spec (known: {', '.join(ARCHS)})")
     what = "FCN" if arch == "fcn" else arch
     try:  # validate before building anything: the spec's size must match the tensors in the file
         H, w = int(spec["hidden_layers"]), int(spec["width"])
-    except (KeyError, ValueError, TypeError) as exc:
+    except (KeyError, ValueError, TypeError, OverflowError) as exc:
         raise UserError(f"{path}: spec does not describe an {what} ({exc})") from None
-    if arch == "fcn" and (H < 1 or w < 1 or 2 * (H + 1) != len(tensors)):
+    if arch == "fcn" and not (1 <= H <= 10_000 and 1 <= w <= 1_000_000):
+        raise UserError(f"{path}: spec sizes out of range for an FCN (hidden_layers {H}, width {w})")
+    if arch == "fcn" and 2 * (H + 1) != len(tensors):
         raise UserError(
             f"{path}: tensors do not match a {H}×{w} FCN (it has {2 * (H + 1)} tensors, the file {len(tensors)})"
         )

@@ -304,4 +304,6 @@ def test_set_for(spec: dict, root=None, device="cpu", n: int | None = None, n_la
     if not 1 <= n <= total:
         raise UserError(f"{n_label} must be in 1..{total}, got {n}")
     x = normalize(arrays[2][:n], spec.get("normalization", "standardize")).to(device)
+    if spec.get("input_shape"):  # a user's model that takes images, not flat vectors (empirical.nets.modules)
+        x = x.reshape(n, *spec["input_shape"])
     return x, torch.from_numpy(arrays[3][:n]).to(device)

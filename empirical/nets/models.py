@@ -84,3 +84,15 @@ def make_model(arch: str, hidden_layers: int, width: int, seed: int | None = Non
     from empirical.nets.convnets import make_conv
 
     return make_conv(arch, hidden_layers, width, seed)
+
+
+def describe_spec(spec: dict) -> str:
+    """A short name for the model a checkpoint spec describes, e.g. ``6 × 512 FCN`` or ``ResNet-20``."""
+    arch = spec.get("arch", "fcn")
+    if arch == "fcn":
+        return f"{spec.get('hidden_layers')} × {spec.get('width')} FCN"
+    if arch == "module":
+        return f"{spec.get('builder')} (user model)"
+    from empirical.nets.convnets import describe
+
+    return describe(arch, int(spec["hidden_layers"]), int(spec["width"]))

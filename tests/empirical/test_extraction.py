@@ -10,12 +10,12 @@ import torch.nn as nn
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from empirical.lock import extraction
-from empirical.nets.checkpoint import model_sha256
 from empirical.errors import UserError
+from empirical.lock import ranking
 from empirical.lock.extraction import AccessKey, candidates, extract
-from empirical.nets.models import make_fcn
 from empirical.lock.ratio import n_extracted
+from empirical.nets.checkpoint import model_sha256
+from empirical.nets.models import make_fcn
 
 
 def conv_net(c=(3, 4, 5), q=3, seed=0):
@@ -131,7 +131,7 @@ def test_lock_unlock_property_conv_bn(ratio, indicator, mode, seed):
 
 
 def test_chunked_selection_matches_brute_force(monkeypatch):
-    monkeypatch.setattr(extraction, "CHUNK", 7)  # many chunks per layer, buffers merged often
+    monkeypatch.setattr(ranking, "CHUNK", 7)  # many chunks per layer, buffers merged often
     model = make_fcn(4, 30, seed=5)
     for mode in ("global", "per-layer"):
         for ratio in (0.001, 0.05, 0.6):

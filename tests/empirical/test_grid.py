@@ -184,7 +184,6 @@ def test_collect_ignores_unfinished_cells(reproduced, tmp_path):
 @pytest.mark.parametrize(
     "args, fragment",
     [
-        (["--ratios", "0.01"], "0.00002"),
         (["--ratios", ","], "empty"),
         (["--widths", "0"], "widths"),
         (["--hidden-layers", "1"], "hidden layers"),

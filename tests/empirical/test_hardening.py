@@ -13,9 +13,9 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from empirical.nets.checkpoint import meta_sha256, model_sha256
 from empirical.cli import main
 from empirical.lock.extraction import AccessKey
+from empirical.nets.checkpoint import meta_sha256, model_sha256
 
 pytestmark = pytest.mark.mnist
 
@@ -132,7 +132,7 @@ def test_forged_key_with_recomputed_hashes(src, tmp_path, capsys):
     assert main(["keygen", "--out", str(tmp_path / "owner")]) == 0
     assert oct(priv.stat().st_mode & 0o777) == "0o600"
     assert _lock(src, model, key, "--sign-with", str(priv)) == 0
-    original_fp = AccessKey.load(key).meta["original_sha256"]
+    original_fp = AccessKey.load(key).meta["original_fingerprint"]  # tensors + spec, as `lock` prints it
     unlock = ["unlock", "--checkpoint", str(model), "--key", str(key), "--out", str(out)]
     assert main([*unlock, "--expect-sha256", original_fp, "--verify-with", str(pub)]) == 0
     out.unlink()
@@ -246,8 +246,8 @@ def _self_consistent(key_path, edit):
     ],
 )
 def test_malformed_self_consistent_keys_are_refused(src, tmp_path, edit, match):
-    from empirical.nets.checkpoint import load_checkpoint
     from empirical.errors import UserError
+    from empirical.nets.checkpoint import load_checkpoint
 
     model, key = tmp_path / "m.safetensors", tmp_path / "k.safetensors"
     assert _lock(src, model, key) == 0
@@ -369,7 +369,7 @@ def test_theory_empty_list_and_every_ratio_printed(capsys):
 def test_a_file_where_a_directory_goes(src, tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    _one_error(capsys, _lock(src, blocker / "m.safetensors", blocker / "k.safetensors"), "cannot write")
+    _one_error(capsys, _lock(src, blocker / "m.safetensors", blocker / "k.safetensors"), "is not a directory")
     _one_error(capsys, main(["train", "--hidden-layers", "2", "--width", "8", "--out", str(blocker)]), "is a file")
 
 

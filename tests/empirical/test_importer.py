@@ -6,8 +6,8 @@ import pytest
 import torch
 import torch.nn as nn
 
-from empirical.nets.checkpoint import load_checkpoint
 from empirical.cli import main
+from empirical.nets.checkpoint import load_checkpoint
 
 
 def _mlp(widths=(32, 32)):
@@ -41,7 +41,11 @@ def test_import_then_check_bounds(tmp_path, capsys, mnist):
         (lambda p: torch.save({"0.weight": torch.zeros(3, 3, 3)}, p), "not a Linear"),
         (lambda p: torch.save({"conv.weight": torch.zeros(3)}, p), "Sequential"),
         (lambda p: p.write_bytes(pickle.dumps(print)), "not a readable"),
+        (lambda p: torch.save(_mlp(), p), "pickled model"),  # a full model, not its state dict
         (lambda p: p.write_text("garbage"), "not a readable"),
+        (lambda p: torch.save({}, p), "empty"),
+        (lambda p: torch.save({"0.weight": torch.zeros(32, 784), "0.bias": torch.zeros(())}, p), "bias of shape ()"),
+        (lambda p: torch.save({**_mlp().state_dict(), "1.weight": torch.full((32, 784), float("nan"))}, p), "NaN"),
     ],
 )
 def test_bad_imports_are_one_error_line(tmp_path, capsys, make, fragment):
@@ -50,6 +54,7 @@ def test_bad_imports_are_one_error_line(tmp_path, capsys, make, fragment):
     assert main(["import", "--torch", str(src), "--normalization", "unit", "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("corelocker-bounds: error:") and fragment in err[0], err
+    assert "\x1b" not in err[0]  # no terminal escape codes
     assert not out.exists()
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from empirical.lock.extraction import extract
-from empirical.measure.fcn import measure
+from empirical.measure import measure
 from empirical.nets.train import accuracy
 
 
@@ -106,7 +106,7 @@ def test_measure_takes_a_plain_sequential_mlp(test_tensors):
     import torch.nn as nn
 
     from empirical.lock.extraction import extract
-    from empirical.measure.fcn import measure
+    from empirical.measure import measure
     from empirical.nets.models import make_fcn
 
     fcn = make_fcn(3, 24, seed=5)
@@ -135,16 +135,18 @@ def test_measure_takes_a_plain_sequential_mlp(test_tensors):
 def test_measure_refuses_models_it_cannot_read():
     import torch.nn as nn
 
-    from empirical.measure.fcn import measure
+    from empirical.measure import measure
 
     net = nn.Sequential(nn.Linear(784, 8), nn.Tanh(), nn.Linear(8, 10))
-    with pytest.raises(ValueError, match="Linear/ReLU"):
+    with pytest.raises(ValueError, match=r"\[1\]: Tanh is not a layer the measurement knows"):
         measure(net, net, torch.zeros(2, 784), torch.zeros(2, dtype=torch.long))
+    with pytest.raises(ValueError, match="empty test set"):
+        measure(net, net, torch.zeros(0, 784), torch.zeros(0, dtype=torch.long))
 
 
 def test_measure_cache_changes_nothing(test_tensors):
     from empirical.lock.extraction import extract
-    from empirical.measure.fcn import measure
+    from empirical.measure import measure
     from empirical.nets.models import make_fcn
 
     model = make_fcn(3, 32, seed=2)
@@ -155,4 +157,4 @@ def test_measure_cache_changes_nothing(test_tensors):
         plain = measure(model, locked, x[:200], y[:200])
         cached = measure(model, locked, x[:200], y[:200], cache=cache)
         pd.testing.assert_frame_equal(plain.layers, cached.layers)
-    assert "w_norm" in cache
+    assert ("w_norm", (1, 0)) in cache and ("weight_stats", 1) in cache

@@ -6,10 +6,10 @@ import torch
 import torch.nn as nn
 
 import bounds
-from empirical.nets.convnets import depth, make_conv
 from empirical.lock.extraction import extract
-from empirical.measure.conv import measure_net
+from empirical.measure import measure_net
 from empirical.measure.stages import split_stages
+from empirical.nets.convnets import depth, make_conv
 
 
 def unrolled(F, n, padding, stride):

@@ -5,13 +5,13 @@ import pytest
 import torch
 import torch.nn as nn
 
-from empirical.nets.checkpoint import model_sha256
 from empirical.errors import UserError
 from empirical.lock.extraction import extract
-from empirical.nets.models import make_fcn
 from empirical.lock.ratio import n_extracted, ratio_for_k
 from empirical.lock.sweep import LockedSweep, accuracy_curve, rank_units, top_accuracy
 from empirical.lock.utility import exhaustive_scan, ratio_for_utility, split_halves
+from empirical.nets.checkpoint import model_sha256
+from empirical.nets.models import make_fcn
 
 RATIOS = [0.00002, 0.001, 0.01, 0.03, 0.1, 0.3, 0.7]
 
@@ -116,7 +116,7 @@ def test_ratio_for_utility_refuses_bad_targets(tiny_run, test_tensors):
 @pytest.mark.parametrize("indicator", ["l1", "random"])
 def test_sweep_streamed_ranking_path_equals_extract(monkeypatch, indicator):
     """Candidates beyond one chunk are ranked by the streamed selection instead of one sort: same sets."""
-    monkeypatch.setattr("empirical.lock.sweep.CHUNK", 100)
+    monkeypatch.setattr("empirical.lock.ranking.CHUNK", 100)
     model = make_fcn(4, 24, seed=3)
     with torch.no_grad():
         model.layers[1].weight[:3, :3] = 0.5

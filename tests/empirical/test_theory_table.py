@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 import bounds
 from empirical.errors import UserError
-from empirical.lock.ratio import check_ratio, n_extracted
 from empirical.experiments.theory_table import Constants, n_parameters, theory_table
+from empirical.lock.ratio import check_ratio, n_extracted
 
 
 def test_paper_counts():

@@ -6,10 +6,10 @@ import pandas as pd
 import pytest
 import torch
 
-from empirical.nets.checkpoint import load_checkpoint, model_sha256, read_checkpoint, save_checkpoint
 from empirical.errors import UserError
-from empirical.nets.models import make_fcn
 from empirical.experiments.theory_table import n_parameters
+from empirical.nets.checkpoint import load_checkpoint, model_sha256, read_checkpoint, save_checkpoint
+from empirical.nets.models import make_fcn
 from empirical.nets.train import RunOptions, TrainSpec, accuracy, train
 
 
@@ -76,9 +76,26 @@ def test_checkpoint_refusals(tmp_path):
     good = save_checkpoint(tmp_path / "m.safetensors", net, {"hidden_layers": 2, "width": 8})
     model, meta = load_checkpoint(good)
     assert model_sha256(model) == model_sha256(net)
-    wrong_arch = save_checkpoint(tmp_path / "w.safetensors", net, {"hidden_layers": 3, "width": 8})
+    with pytest.raises(UserError, match=r"does not match its spec \(fcn 3×8"):  # refused when written
+        save_checkpoint(tmp_path / "w.safetensors", net, {"hidden_layers": 3, "width": 8})
+    assert not (tmp_path / "w.safetensors").exists()
+    with pytest.raises(UserError, match="unknown architecture 'mlp'"):
+        save_checkpoint(tmp_path / "w.safetensors", net, {"arch": "mlp", "hidden_layers": 2, "width": 8})
+    # a file written by other means with a spec that does not fit its tensors is still refused on load
+    from safetensors.torch import save_file
+
+    from empirical.nets.checkpoint import FORMAT, meta_sha256, params_sha256
+
+    tensors = {k: v.contiguous() for k, v in net.state_dict().items()}
+    meta = {
+        "format": FORMAT,
+        "spec": json.dumps({"hidden_layers": 3, "width": 8}),
+        "params_sha256": params_sha256(tensors),
+    }
+    meta["meta_sha256"] = meta_sha256(meta)
+    save_file(tensors, str(tmp_path / "w.safetensors"), metadata=meta)
     with pytest.raises(UserError, match="do not match a 3×8 FCN"):
-        load_checkpoint(wrong_arch)
+        load_checkpoint(tmp_path / "w.safetensors")
     raw = bytearray(good.read_bytes())
     raw[-5] ^= 0xFF  # flip bits inside the last tensor
     (tmp_path / "c.safetensors").write_bytes(bytes(raw))

@@ -1,0 +1,220 @@
+"""Handlers: theory, predict-ratio, grid, reproduce, figures, report, table1, paper-widths."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import torch
+from threadpoolctl import threadpool_limits
+
+from empirical._io import write_csv
+from empirical.cli.common import check_writable_dir, device, positive
+from empirical.errors import UserError
+from empirical.experiments import presets
+from empirical.experiments.grid import GridConfig, GridOptions, run_grid
+from empirical.experiments.paper_widths import get_preset, parse_cells, run
+from empirical.experiments.predict import evaluate, predict_ratios
+from empirical.experiments.report import load_run, write_figures, write_report
+from empirical.experiments.table1 import Table1Config, recheck, run_table1
+from empirical.experiments.theory_table import Constants, format_summary, theory_table
+from empirical.lock.ratio import check_ratio
+from empirical.nets.convnets import CONV_ARCHS, DEFAULTS
+
+
+def cmd_theory(args) -> int:
+    preset = presets.get_preset(args.preset)
+    for name in ("ratios", "widths", "hidden_layers"):
+        if getattr(args, name) is not None and not getattr(args, name):
+            raise UserError(f"--{name.replace('_', '-')} is empty")
+    ratios = args.ratios or list(preset.ratios)
+    for r in ratios:
+        check_ratio(r)
+    for name in ("C_s", "C_e", "tau", "x_norm", "K_s", "C_w"):
+        v = getattr(args, name)
+        if v is not None and not (math.isfinite(v) and v > 0):
+            raise UserError(f"--{name.replace('_', '-')} must be a finite number > 0, got {v}")
+    widths = args.widths or list(preset.widths)
+    depths = args.hidden_layers or list(preset.hidden_layers)
+    if min(widths) < 1 or min(depths) < 2 or max(widths) > 1_000_000 or max(depths) > 10_000:
+        raise UserError("widths must be in 1..1000000 and hidden layers in 2..10000 (the hidden scope needs W⁽²⁾)")
+    consts = Constants(C_s=args.C_s, C_e=args.C_e, tau=args.tau, x_norm=args.x_norm, K_s=args.K_s, C_w=args.C_w)
+    df = theory_table(depths, widths, ratios, consts)
+    df.insert(0, "preset", args.preset if not (args.widths or args.hidden_layers) else "custom")
+    print(f"theory table: {len(depths)}×{len(widths)} cells × {len(ratios)} ratios")
+    for r in ratios:
+        print(f"\nratio {r}:")
+        print(format_summary(df[df["ratio"] == r]))
+    if args.out:
+        write_csv(args.out / "theory.csv", df)
+        print(f"wrote {args.out / 'theory.csv'} ({len(df)} rows)")
+    return 0
+
+
+def cmd_predict_ratio(args) -> int:
+    if not (0.1 < args.target < 1) or math.isnan(args.target):
+        raise UserError(f"target accuracy {args.target} is outside (chance 0.1, 1)")
+    if args.out:
+        check_writable_dir(args.out)
+    t = load_run(args.run)
+    res = t["results"]
+    if "D_w" not in res or res[res["indicator"] == "l1"]["D_w"].notna().sum() < 3:
+        raise UserError(f"{args.run}/results.csv has too few ℓ1 rows with bound checks to fit anything")
+    nets = res.groupby(["hidden_layers", "width"]).ngroups
+    if nets < 3:
+        raise UserError(f"{args.run} has {nets} network(s): fitting the theory's 3 free constants needs at least 3")
+    acc0 = res.groupby(["hidden_layers", "width"])["acc_original"].first()
+    if args.target >= acc0.max():
+        raise UserError(
+            f"target accuracy {args.target} is at or above every network's original accuracy (max {acc0.max():.4f})"
+        )
+    preds, th, bl = predict_ratios(res, args.target)
+    cols = ["ratio_theory", "ratio_baseline", "ratio_interp"]
+    preds["flag"] = [
+        "; ".join(f"{c[6:]} > 1: impossible" for c in cols if np.isfinite(r[c]) and r[c] >= 1)
+        for _, r in preds.iterrows()
+    ]
+    ev = evaluate(res, t["critical_ratios"], args.target)
+    summary = {**ev["summary"], "theory_fit": vars(th), "baseline_coef": [float(c) for c in bl.coef]}
+    if args.out:
+        write_csv(args.out / "predictions.csv", preds)
+        write_csv(args.out / "heldout_one_network.csv", ev["one_network"])
+        write_csv(args.out / "heldout_across.csv", ev["across_networks"])
+    if args.json:
+        print(json.dumps(summary, default=float))
+        return 0
+    print(
+        f"theory fit on {summary['n_networks']} networks: link slope {th.slope:.3g}, offset {th.offset:.3g}, "
+        f"C_s = {th.C_s:.3g}"
+    )
+    print(preds.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    if (preds["flag"] != "").any():
+        print("(a ratio above 1 is not an extraction: the fit extrapolates beyond every weight; see the flag column)")
+    print("held-out errors (median over networks): accuracy in pp, ratio for the target in |log10|")
+    for k, v in ev["summary"].items():
+        if k not in ("target", "n_networks"):
+            print(f"  {k}: {v:.4g}" if isinstance(v, float) else f"  {k}: {v}")
+    return 0
+
+
+def _grid_config(args):
+    if args.bf16 and args.fp32:
+        raise UserError("--bf16 and --fp32 exclude each other")
+    positive(args, "epochs", "random_seeds", "workers", "threads", "max_cells", "train_subset")
+    for name in ("widths", "hidden_layers", "ratios", "seeds"):
+        if getattr(args, name) is not None and not getattr(args, name):
+            raise UserError(f"--{name.replace('_', '-')} is empty")
+    preset = presets.get_preset(args.preset)
+    precision = "bf16" if args.bf16 else "fp32" if args.fp32 else None
+    return GridConfig.from_preset(
+        preset,
+        widths=args.widths,
+        hidden_layers=args.hidden_layers,
+        epochs=args.epochs,
+        ratios=args.ratios,
+        seeds=args.seeds,
+        random_seeds=args.random_seeds,
+        precision=precision,
+        train_subset=args.train_subset,
+    )
+
+
+def _grid_options(args):
+    return GridOptions(
+        device=device(args.device),
+        workers=args.workers,
+        threads=args.threads,
+        executor=args.executor,
+        progress=not args.no_progress,
+        data_root=args.data_root,
+        max_cells=args.max_cells,
+    )
+
+
+def _finished_cells(tables) -> int:
+    res = tables["results"]
+    return res.groupby(["hidden_layers", "width", "seed"]).ngroups if len(res) else 0
+
+
+def cmd_grid(args) -> int:
+    config, options = _grid_config(args), _grid_options(args)
+    tables = run_grid(config, args.out, options)
+    print(f"grid {args.out}: {_finished_cells(tables)} of {len(config.cells())} cells finished")
+    return 0
+
+
+def cmd_reproduce(args) -> int:
+    config, options = _grid_config(args), _grid_options(args)
+    tables = run_grid(config, args.out, options)
+    done = _finished_cells(tables)
+    if done < len(config.cells()):
+        print(f"grid {args.out}: {done} of {len(config.cells())} cells finished; report covers those")
+    path = write_report(args.out, ratio=args.figure_ratio)
+    print(f"wrote {path} and {args.out / 'figures'}/")
+    return 0
+
+
+def cmd_figures(args) -> int:
+    for path in write_figures(args.run_dir, ratio=args.ratio, fmt=args.format):
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    path = write_report(args.run_dir, ratio=args.ratio)
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_table1(args) -> int:
+    if args.recheck:
+        recheck(args.out, device(args.device))
+        print(f"rechecked the bounds in {args.out}; wrote bounds_checks.csv and report.md")
+        return 0
+
+    archs = tuple(a.strip() for a in args.archs.split(",") if a.strip())
+    sizes = {a: list(DEFAULTS[a]) for a in CONV_ARCHS}
+    for item in args.size:
+        try:
+            arch, hw = item.split("=")
+            h, w = (int(v) for v in hw.split(","))
+        except ValueError:
+            raise UserError(f"--size {item!r}: expected ARCH=H,W, e.g. resnet=3,16") from None
+        if arch not in sizes:
+            raise UserError(f"--size {item!r}: unknown architecture {arch!r}")
+        sizes[arch] = [h, w]
+    kw = dict(
+        archs=archs,
+        sizes=sizes,
+        epochs=args.epochs,
+        ratio=args.ratio,
+        random_seeds=args.random_seeds,
+        curve_random_seeds=min(args.curve_random_seeds, args.random_seeds),
+        check_samples=args.check_samples,
+        train_subset=args.train_subset,
+    )
+    if args.ratios:
+        kw["ratios"] = tuple(args.ratios)
+    config = Table1Config(**kw)
+    check_writable_dir(args.out)
+    tables = run_table1(config, args.out, device(args.device), progress=not args.no_progress)
+    t = tables["table1"]
+    print(t[["arch", "original", "random_mean", "random_sd", "l1", "bn_scale"]].round(2).to_string(index=False))
+    print(f"wrote {args.out}/table1.csv, curves.csv, bounds_checks.csv, report.md")
+    return 0
+
+
+def cmd_paper_widths(args) -> int:
+    config = get_preset(args.preset)
+    only = parse_cells(args.only) if args.only is not None else None
+    positive(args, "threads", "stop_after_epoch")
+    check_writable_dir(args.out)
+    dev = device(args.device)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+        threadpool_limits(limits=args.threads)
+    tables = run(config, args.out, only, dev, not args.no_progress, args.stop_after_epoch)
+    cells = tables["cells"]
+    print(cells.to_string(index=False))
+    return 0

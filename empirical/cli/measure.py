@@ -1,0 +1,65 @@
+"""Handler: ``check-bounds``."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import figures
+from empirical._io import write_csv, write_text
+from empirical.cli.common import builder, check_writable_dir, device, positive
+from empirical.errors import UserError
+from empirical.lock.extraction import extract
+from empirical.measure import Constants, format_table, measure
+from empirical.nets.checkpoint import load_checkpoint
+from empirical.nets.data import test_set_for
+from empirical.nets.models import describe_spec, make_fcn
+from empirical.safety import claim_dir, mark_dir
+
+OUTPUTS = ("bounds_checks.csv", "samples.csv", "summary.json", "disparity_by_layer.png")
+
+
+def cmd_check_bounds(args) -> int:
+    positive(args, "batch")
+    for name in ("C_s", "C_e", "tau"):
+        v = getattr(args, name)
+        if not (math.isfinite(v) and v > 0):
+            raise UserError(f"--{name.replace('_', '-')} must be a finite number > 0, got {v}")
+    if args.out:
+        check_writable_dir(args.out)
+        claim_dir(args.out, "check-bounds", OUTPUTS)
+    model, meta = load_checkpoint(args.checkpoint, device(args.device), builder=builder(args))
+    spec = meta["spec"]
+    x, y = test_set_for(spec, args.data_root, n=args.n_samples, n_label="--n-samples")
+    locked, key = extract(model, args.ratio, args.indicator, args.scope, args.mode, args.seed)
+    initial = None
+    if spec.get("arch", "fcn") == "fcn" and "seed" in spec:  # how far training moved each layer from its init
+        initial = make_fcn(int(spec["hidden_layers"]), int(spec["width"]), seed=int(spec["seed"]))
+    res = measure(model, locked, x, y, constants=Constants(args.C_s, args.C_e, args.tau), batch=args.batch,
+                  initial=initial)  # fmt: skip
+    s = res.summary
+    print(
+        f"{describe_spec(spec)}, ratio {key.meta['ratio']} ({args.indicator}, {args.mode}, {args.scope}): "
+        f"{key.meta['k_total']} units extracted; {len(x)} test images, {s['dtype']}"
+    )
+    print(
+        f"accuracy {s['acc_original']:.4f} → {s['acc_extracted']:.4f}; "
+        f"top-3 {s['top3_original']:.4f} → {s['top3_extracted']:.4f}"
+    )
+    print(f"sandwich d <= G + B (B: the stage's chain bound) holds on every sample and layer: {s['sandwich_all_hold']}")
+    print(format_table(res.layers))
+    if args.out:
+        mark_dir(args.out, "check-bounds")
+        layers = res.layers.copy()
+        layers.insert(0, "ratio", key.meta["ratio"])
+        write_csv(args.out / "bounds_checks.csv", layers)
+        write_csv(args.out / "samples.csv", res.samples)
+        clean = {k: (v.item() if hasattr(v, "item") else v) for k, v in s.items()}
+        write_text(args.out / "summary.json", json.dumps({**clean, "key": key.meta}, indent=1, default=str))
+        fig = figures.disparity_by_layer(res.layers, f"{describe_spec(spec)}, {args.indicator} at {key.meta['ratio']}")
+        path = figures.save(fig, args.out / f"disparity_by_layer.{args.format}")
+        print(
+            f"wrote {args.out}/bounds_checks.csv (per layer), samples.csv (per sample and layer), summary.json, "
+            f"{path.name}"
+        )
+    return 0 if s["sandwich_all_hold"] else 1

@@ -1,0 +1,23 @@
+"""Markdown tables for the reports (``report.md`` of every experiment)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+
+def md_table(df: pd.DataFrame) -> str:
+    """A GitHub-flavoured Markdown table of ``df`` (cells as ``str``, pipes escaped)."""
+    cols = list(df.columns)
+    lines = ["| " + " | ".join(str(c) for c in cols) + " |", "|" + "---|" * len(cols)]
+    for _, r in df.iterrows():
+        lines.append("| " + " | ".join(str(r[c]).replace("|", "\\|") for c in cols) + " |")
+    return "\n".join(lines)
+
+
+def heat_text(cells: pd.DataFrame, value: str, fmt) -> str:
+    """A depth × width table of ``value`` (rows: hidden layers, columns: widths), missing cells as —."""
+    tab = cells.pivot_table(index="hidden_layers", columns="width", values=value)
+    df = tab.map(lambda v: fmt(v) if np.isfinite(v) else "—")
+    df.insert(0, "H \\ width", df.index)
+    return md_table(df.reset_index(drop=True))

@@ -1,0 +1,215 @@
+"""One resumable run directory, shared by every experiment (grid, Table 1, paper widths, ablation, attacks, …).
+
+A run directory holds ``config.json`` (everything that determines the results), one folder per
+cell under ``cells/`` with the cell's own tables and a ``done.json`` written last, and the top-level
+tables: each the concatenation of the finished cells' tables (``collect``), rebuilt atomically, so
+they never hold a partial or duplicated row. A run resumes from ``config.json`` and the finished
+cells' tables alone (checkpoints are a local cache), i.e. from committed results on a fresh machine.
+
+Order of work (each step before the next, so a refused run changes nothing):
+1. the configuration is validated by its dataclass (before this module sees it);
+2. ``open`` refuses a directory of another kind (``empirical.safety.claim_dir``), takes the run's
+   lock (a second writer is refused, or waits with ``wait=True``), and only then writes
+   ``config.json`` — or compares it with the one there (another configuration is refused, naming
+   the fields; a ``config.json`` that is not a JSON object of this kind is refused);
+3. a cell counts as finished only when its ``done.json`` exists *and* every table it must have is
+   there and readable; otherwise its ``done.json`` is removed and the cell runs again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import pandas as pd
+
+from empirical._io import write_csv, write_text
+from empirical.errors import UserError
+from empirical.safety import claim_dir, dir_kind
+
+log = logging.getLogger(__name__)
+
+
+def read_table(path: Path, required: bool = True) -> pd.DataFrame:
+    """A CSV table, or one clear error naming the file (empty, truncated, not CSV)."""
+    try:
+        return pd.read_csv(path)
+    except FileNotFoundError:
+        if required:
+            raise UserError(f"{path} is missing") from None
+        return pd.DataFrame()
+    except (OSError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path} is not a readable table ({str(exc).splitlines()[0]})") from None
+
+
+def read_config(path: Path) -> dict:
+    """``config.json`` as a dict; one clear error for anything else (not JSON, ``[]``, ``null``)."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path} is not readable JSON ({str(exc).splitlines()[0]}); choose another --out") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path} is not a run configuration (a JSON {type(data).__name__}); choose another --out")
+    return data
+
+
+def _differing(old: dict, new: dict, ignore: Iterable[str]) -> list[str]:
+    skip = set(ignore)
+    return sorted(k for k in set(old) | set(new) if k not in skip and old.get(k) != new.get(k))
+
+
+class RunDir:
+    """A run directory of one ``kind`` whose cells write ``tables`` (module doc).
+
+    ``merge(old, new) -> config``: how an existing configuration may be extended (e.g. Table 1 adds
+    architectures); by default every field but ``ignore`` must match.
+    """
+
+    def __init__(
+        self,
+        path,
+        kind: str,
+        config: dict,
+        tables: tuple[str, ...],
+        *,
+        ignore: Iterable[str] = ("preset",),
+        merge: Callable[[dict, dict], dict] | None = None,
+    ):
+        self.path, self.kind, self.config, self.tables = Path(path), kind, dict(config), tuple(tables)
+        self.ignore, self.merge = tuple(ignore), merge
+        self._lock = None
+
+    # -- opening -----------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def open(self, wait: bool = False):
+        """Claim, lock and configure the directory (module doc, step 2) for the duration of the block."""
+        claim_dir(self.path, self.kind)
+        self.path.mkdir(parents=True, exist_ok=True)
+        fh = open(self.path / ".lock", "a")
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            fh.close()
+            raise UserError(
+                f"another {self.kind} run is writing into {self.path} (locked); wait for it or choose another --out"
+            ) from None
+        try:
+            self._configure()
+            yield self
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+            fh.close()
+
+    def _configure(self) -> None:
+        path = self.path / "config.json"
+        if not path.exists():
+            write_text(path, json.dumps(self.config, indent=1) + "\n")
+            return
+        old = read_config(path)
+        found = dir_kind(self.path)
+        if found != self.kind:
+            raise UserError(f"{path} describes a {found} run, not a {self.kind} one; choose another --out")
+        if self.merge is not None:
+            merged = self.merge(old, self.config)
+            if merged != old:
+                write_text(path, json.dumps(merged, indent=1) + "\n")
+            self.config = merged
+            return
+        diff = _differing(old, self.config, self.ignore)
+        if diff:
+            raise UserError(
+                f"{self.path} holds a {self.kind} run with another configuration (differs in: {', '.join(diff)}); "
+                "choose another --out"
+            )
+
+    @contextlib.contextmanager
+    def cell_lock(self, name: str):
+        """An exclusive lock on one cell, for experiments whose cells may run in separate processes."""
+        cdir = self.cell_dir(name)
+        cdir.mkdir(parents=True, exist_ok=True)
+        fh = open(cdir / ".lock", "a")
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.close()
+            raise UserError(f"another process is running cell {name} of {self.path}; wait for it") from None
+        try:
+            yield cdir
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+            fh.close()
+
+    # -- cells -------------------------------------------------------------------------------
+    def cell_dir(self, name: str) -> Path:
+        return self.path / "cells" / name
+
+    def is_finished(self, name: str, required: Iterable[str] | None = None) -> bool:
+        """The cell's ``done.json`` exists and its tables are there and readable; a cell that lost a table
+        gets its ``done.json`` removed (it runs again) — never counted as finished with a table missing."""
+        cdir = self.cell_dir(name)
+        if not (cdir / "done.json").exists():
+            return False
+        for table in self.tables if required is None else required:
+            p = cdir / f"{table}.csv"
+            try:
+                pd.read_csv(p, nrows=1)
+            except (OSError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError):
+                log.warning("cell %s: %s is missing or unreadable; running the cell again", name, p.name)
+                (cdir / "done.json").unlink(missing_ok=True)
+                return False
+        return True
+
+    def finished_cells(self, names: Iterable[str]) -> list[str]:
+        return [n for n in names if self.is_finished(n)]
+
+    def finish(self, name: str, tables: dict[str, pd.DataFrame], info: dict) -> None:
+        """Write a cell's tables (each atomically), then its ``done.json`` — last: the cell is finished."""
+        cdir = self.cell_dir(name)
+        missing = [t for t in self.tables if t not in tables]
+        if missing:
+            raise ValueError(f"cell {name} did not produce tables {missing}")
+        for table, df in tables.items():
+            write_csv(cdir / f"{table}.csv", df)
+        write_text(cdir / "done.json", json.dumps(info, indent=1, default=str) + "\n")
+
+    def collect(self, order: Iterable[str], write: bool = True, partial: bool = False) -> dict[str, pd.DataFrame]:
+        """Concatenate the finished cells' tables in ``order`` — with ``partial``, also the rows unfinished
+        cells have written so far (per-epoch experiments report the epochs a cell reached); write the
+        top-level tables atomically."""
+        names = [n for n in order if partial or self.is_finished(n)]
+        out = {}
+        for table in self.tables:
+            frames = []
+            for n in names:
+                p = self.cell_dir(n) / f"{table}.csv"
+                if p.exists():
+                    frames.append(read_table(p))
+                elif self.is_finished(n):
+                    raise UserError(f"{p} is missing from a finished cell")
+            frames = [f for f in frames if len(f)]
+            df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+            if write and frames:
+                write_csv(self.path / f"{table}.csv", df)
+            out[table] = df
+        return out
+
+
+def load_tables(run_dir, tables: Iterable[str], required: str, kind: str, command: str) -> dict[str, pd.DataFrame]:
+    """The top-level tables of a finished or partial run, for reports: ``required`` must exist and match
+    the run's kind; the others may be absent (empty frames); ``config`` is the parsed config.json."""
+    run_dir = Path(run_dir)
+    found = dir_kind(run_dir)
+    if found is not None and found not in (kind, "unknown") and (run_dir / "config.json").exists():
+        raise UserError(f"{run_dir} holds a {found} run, not a {kind} one")
+    if not (run_dir / f"{required}.csv").is_file():
+        raise UserError(f"{run_dir} holds no {required}.csv: run `corelocker-bounds {command} --out {run_dir}` first")
+    out = {name: read_table(run_dir / f"{name}.csv", required=(name == required)) for name in tables}
+    if not len(out[required]):
+        raise UserError(f"{run_dir}/{required}.csv has no rows")
+    cfg = run_dir / "config.json"
+    out["config"] = read_config(cfg) if cfg.is_file() else {}
+    return out

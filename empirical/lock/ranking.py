@@ -1,0 +1,143 @@
+"""Which units an extraction takes (Section 3, Definition 1): candidates, importance scores, exact selection.
+
+Units and their importance (indicator):
+  ``l1``       — single weights of ``nn.Linear`` layers (|w|), whole filters F_{s,t} of ``nn.Conv2d``
+                 layers (Σ|F_{s,t}|);
+  ``random``   — the same units with seeded uniform scores (the paper's baseline);
+  ``bn-scale`` — batch-norm channels by |γ|; extracting a channel zeroes its γ and β.
+Scope ``hidden`` (default) leaves the first and last weight layers alone ("no extraction in input
+and output layers", Section 3.1); ``all`` does not.
+
+Selection is exact and streamed: pass 1 finds the k-th largest score with chunked top-k (a buffer
+of at most ~2k values), pass 2 collects every unit above it and, among units equal to it, the
+first ones in (layer, index) order — a deterministic total order: score descending, then layer,
+then flat index. Memory stays O(k + chunk), never O(#parameters).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+
+from empirical.errors import UserError
+
+INDICATORS = ("l1", "random", "bn-scale")
+SCOPES = ("hidden", "all")
+MODES = ("global", "per-layer")
+CHUNK = 1 << 23  # units scored at once (8 M): bounds the working memory of selection
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One layer's extractable units: ``param`` viewed as (n_units, unit_size)."""
+
+    layer: int  # order among candidate layers
+    name: str  # parameter name (γ for bn-scale)
+    kind: str  # "weight" | "filter" | "channel"
+    n_units: int
+    unit_size: int
+    also: tuple[str, ...] = ()  # parameters extracted at the same positions (β for bn-scale)
+
+
+def candidates(model: nn.Module, indicator: str = "l1", scope: str = "hidden") -> list[Candidate]:
+    """The candidate layers of ``model`` for ``indicator`` and ``scope``, in module order."""
+    if indicator not in INDICATORS:
+        raise UserError(f"unknown indicator {indicator!r}; choose one of {', '.join(INDICATORS)}")
+    if scope not in SCOPES:
+        raise UserError(f"unknown scope {scope!r}; choose one of {', '.join(SCOPES)}")
+    out: list[Candidate] = []
+    if indicator == "bn-scale":
+        for mod_name, mod in model.named_modules():
+            if isinstance(mod, nn.modules.batchnorm._BatchNorm) and mod.affine:
+                pre = f"{mod_name}." if mod_name else ""
+                out.append(Candidate(len(out), pre + "weight", "channel", mod.num_features, 1, (pre + "bias",)))
+        if not out:
+            raise UserError("the bn-scale indicator needs batch-norm layers, and this model has none")
+        return out
+    layers = [(n, m) for n, m in model.named_modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
+    if scope == "hidden":
+        layers = layers[1:-1]
+    for mod_name, mod in layers:
+        pre = f"{mod_name}." if mod_name else ""
+        w = mod.weight
+        if isinstance(mod, nn.Conv2d):
+            out.append(Candidate(len(out), pre + "weight", "filter", w.shape[0] * w.shape[1], w.shape[2] * w.shape[3]))
+        else:
+            out.append(Candidate(len(out), pre + "weight", "weight", w.numel(), 1))
+    if not out:
+        raise UserError(f"no candidate layers for scope {scope!r} (scope 'hidden' needs 3 or more weight layers)")
+    return out
+
+
+def make_contiguous(model: nn.Module) -> nn.Module:
+    """Give every parameter the standard (contiguous) layout, in place: units are addressed as views
+    (n_units, unit_size) of it, which a channels-last tensor cannot give. Values are unchanged."""
+    with torch.no_grad():
+        for p in model.parameters():
+            if not p.is_contiguous():
+                p.data = p.data.contiguous()
+    return model
+
+
+def chunks(c: Candidate):
+    """(start, stop) unit ranges of at most CHUNK units."""
+    for start in range(0, c.n_units, CHUNK):
+        yield start, min(start + CHUNK, c.n_units)
+
+
+def unit_scores(param: torch.Tensor, c: Candidate, start: int, stop: int, indicator: str, seed: int) -> torch.Tensor:
+    """Importance of units [start, stop) of one candidate layer (float32 or float64, 1-D)."""
+    if indicator == "random":
+        g = torch.Generator().manual_seed(((seed * 1_000_003 + c.layer) * 1_000_033 + start // CHUNK) % (1 << 63))
+        return torch.rand(stop - start, generator=g, dtype=torch.float64).to(param.device)
+    units = param.detach().reshape(c.n_units, c.unit_size)[start:stop]  # (chunk, unit_size)
+    if units.dtype not in (torch.float32, torch.float64):
+        units = units.float()
+    return units.abs().sum(dim=1) if c.unit_size > 1 else units.abs().reshape(-1)
+
+
+def kth_largest(score_chunks, k: int):
+    """The k-th largest value over all chunks (k >= 1).
+
+    Keeps a buffer of at most 2k + k values; once it holds k values, their minimum t is a running
+    lower bound of the answer, so later chunks are first filtered to values > t (a cheap
+    comparison) before any top-k.
+    """
+    buf, t_run = None, None
+    for s in score_chunks:
+        if t_run is not None:
+            s = s[s > t_run]
+            if s.numel() == 0:
+                continue
+        top = torch.topk(s, min(k, s.numel())).values
+        buf = top if buf is None else torch.cat([buf, top.to(buf.device)])
+        if buf.numel() >= k and (t_run is None or buf.numel() > 2 * k):
+            buf = torch.topk(buf, k).values  # sorted descending
+            t_run = buf[-1]
+    return torch.topk(buf, min(k, buf.numel())).values.min()
+
+
+def select(params, cands: list[Candidate], k: int, indicator: str, seed: int) -> dict[str, torch.Tensor]:
+    """Positions (sorted, int64) of the k best units over ``cands`` in the total order of the module doc."""
+    t = kth_largest((unit_scores(params[c.name], c, a, b, indicator, seed) for c in cands for a, b in chunks(c)), k)
+    above: dict[str, list] = {c.name: [] for c in cands}
+    ties: list[tuple[str, torch.Tensor]] = []
+    n_above, n_ties = 0, 0
+    for c in cands:
+        for a, b in chunks(c):
+            s = unit_scores(params[c.name], c, a, b, indicator, seed)
+            gt = torch.nonzero(s > t).reshape(-1) + a
+            above[c.name].append(gt.cpu())
+            n_above += gt.numel()
+            if n_ties < k:
+                eq = torch.nonzero(s == t).reshape(-1)[: k - n_ties] + a
+                ties.append((c.name, eq.cpu()))
+                n_ties += eq.numel()
+    need = k - n_above
+    for name, eq in ties:
+        take = eq[: max(need, 0)]
+        above[name].append(take)
+        need -= take.numel()
+    return {name: torch.sort(torch.cat(parts)).values for name, parts in above.items()}

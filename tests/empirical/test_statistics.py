@@ -1,0 +1,66 @@
+"""Figure 5's statistics against independent references (``empirical.experiments.statistics``)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from empirical.experiments import statistics as st
+
+
+def test_hc3_equals_the_sum_of_squared_leave_one_out_changes():
+    """HC3 = Σᵢ (β₍₋ᵢ₎ − β)(β₍₋ᵢ₎ − β)ᵀ exactly (β₍₋ᵢ₎ − β = −(XᵀX)⁻¹xᵢeᵢ/(1 − hᵢ)); checked by refitting."""
+    rng = np.random.default_rng(0)
+    X = np.column_stack([np.ones(40), rng.normal(size=40), rng.exponential(size=40)])
+    y = X @ [1.0, -2.0, 0.5] + rng.normal(size=40) * (0.2 + np.abs(X[:, 1]))  # heteroscedastic
+    fit = st.ols_hc3(X, y, ["a", "b", "c"])
+    loo = []
+    for i in range(40):
+        keep = np.arange(40) != i
+        loo.append(np.linalg.lstsq(X[keep], y[keep], rcond=None)[0] - fit.coef)
+    loo = np.array(loo)
+    np.testing.assert_allclose(fit.cov_hc3, loo.T @ loo, rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(fit.coef, np.linalg.lstsq(X, y, rcond=None)[0], rtol=1e-12)
+
+
+def _grid(width_effect, seed=0):
+    rng = np.random.default_rng(seed)
+    rows = [(h, w) for h in range(4, 14) for w in range(100, 801, 100)]
+    df = pd.DataFrame(rows, columns=["hidden_layers", "width"])
+    df["value"] = -2.0 * np.log10(df.hidden_layers) + width_effect * np.log10(df.width) + rng.normal(0, 0.1, len(df))
+    return df
+
+
+def test_elasticities_recover_known_coefficients_with_honest_intervals():
+    rows = st.elasticity_rows(_grid(-0.3), "value", "v")
+    add = rows[rows.model == "additive"].set_index("term")
+    assert add.loc["log10_depth", "ci_low"] < -2.0 < add.loc["log10_depth", "ci_high"]
+    assert add.loc["log10_width", "ci_low"] < -0.3 < add.loc["log10_width", "ci_high"]
+    c = add.loc["depth_minus_width (c − b)"]
+    assert c.ci_low < 1.7 < c.ci_high  # c − b = −0.3 − (−2.0)
+
+
+@pytest.mark.parametrize("effect, significant", [(0.0, False), (-0.4, True)])
+def test_width_within_depth_permutation(effect, significant):
+    res = st.within_depth_permutation(_grid(effect, seed=3), "value", n_perm=400)
+    assert (res["p_value"] < 0.01) == significant
+
+
+def test_unstable_cells_flags_a_loss_outlier_and_a_jumping_accuracy():
+    rows = []
+    for w, (loss, accs) in {100: (0.05, [0.97] * 8), 200: (0.06, [0.97] * 8), 300: (0.30, [0.97] * 8),
+                            400: (0.05, [0.97, 0.80, 0.97, 0.96, 0.97, 0.97, 0.97, 0.97])}.items():  # fmt: skip
+        for e, a in enumerate(accs, 1):
+            rows.append(dict(hidden_layers=12, width=w, seed=0, epoch=e, loss=loss, test_acc=a))
+    flagged = st.unstable_cells(pd.DataFrame(rows)).set_index("width")["reason"]
+    assert set(flagged.index) == {300, 400}
+    assert "final loss" in flagged[300] and "test accuracy" in flagged[400]
+
+
+def test_extrapolation_scores_every_form_on_the_held_out_cells():
+    train = _grid(-0.3)
+    test = pd.DataFrame({"hidden_layers": [7, 13], "width": [3000, 8000]})
+    test["value"] = -2.0 * np.log10(test.hidden_layers) - 0.3 * np.log10(test.width)
+    ex = st.extrapolation(train, test, "value")
+    best = ex.groupby("form")["error"].apply(lambda e: np.abs(e).max()).idxmin()
+    assert best in ("power law in depth and width", "power law with interaction")
+    assert len(ex) == len(st.FORMS) * 2
