@@ -1,10 +1,23 @@
-"""Shared fixtures: real MNIST (fetched and cached once) and a tiny trained FCN."""
+"""Shared fixtures: real MNIST (fetched and cached once), a tiny trained FCN, and the one-error-line check.
+
+The ``mnist`` marker is set from the fixtures a test uses (directly or through other fixtures), so
+``pytest -m "not mnist"`` is the subset that needs no data (run with ``CORELOCKER_OFFLINE=1`` to prove it:
+the data loader then refuses to fetch).
+"""
 
 import os
 
 import pytest
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+
+DATA_FIXTURES = {"mnist", "fashion", "tiny_run", "test_tensors", "src"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if DATA_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.mnist)
 
 
 @pytest.fixture(scope="session")
@@ -33,3 +46,25 @@ def test_tensors(mnist):
     from empirical.nets.data import normalize
 
     return normalize(mnist[2][:2000]), torch.from_numpy(mnist[3][:2000])
+
+
+@pytest.fixture()
+def src(tiny_run, tmp_path):
+    """A copy of the tiny trained FCN's checkpoint, free to be edited by the test."""
+    run_dir, *_ = tiny_run
+    copy = tmp_path / "original.safetensors"
+    copy.write_bytes((run_dir / "model.safetensors").read_bytes())
+    return copy
+
+
+@pytest.fixture()
+def one_error(capsys):
+    """``one_error(code, fragment)``: the command exited 2 and printed exactly one line
+    ``corelocker-bounds: error: …`` naming ``fragment`` (log lines aside)."""
+
+    def check(code, fragment):
+        err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip() and not ln.startswith("INFO")]
+        assert code == 2 and len(err) == 1 and err[0].startswith("corelocker-bounds: error:"), err
+        assert fragment in err[0], err
+
+    return check

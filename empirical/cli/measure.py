@@ -6,7 +6,6 @@ import json
 import math
 
 import figures
-from empirical._io import write_csv, write_text
 from empirical.cli.common import builder, check_writable_dir, device, positive
 from empirical.errors import UserError
 from empirical.lock.extraction import extract
@@ -14,7 +13,7 @@ from empirical.measure import Constants, format_table, measure
 from empirical.nets.checkpoint import load_checkpoint
 from empirical.nets.data import test_set_for
 from empirical.nets.models import describe_spec, make_fcn
-from empirical.safety import claim_dir, mark_dir
+from empirical.safety import claim_dir, commit_files, mark_dir, output_lock
 
 OUTPUTS = ("bounds_checks.csv", "samples.csv", "summary.json", "disparity_by_layer.png")
 
@@ -49,15 +48,25 @@ def cmd_check_bounds(args) -> int:
     print(f"sandwich d <= G + B (B: the stage's chain bound) holds on every sample and layer: {s['sandwich_all_hold']}")
     print(format_table(res.layers))
     if args.out:
-        mark_dir(args.out, "check-bounds")
         layers = res.layers.copy()
         layers.insert(0, "ratio", key.meta["ratio"])
-        write_csv(args.out / "bounds_checks.csv", layers)
-        write_csv(args.out / "samples.csv", res.samples)
         clean = {k: (v.item() if hasattr(v, "item") else v) for k, v in s.items()}
-        write_text(args.out / "summary.json", json.dumps({**clean, "key": key.meta}, indent=1, default=str))
         fig = figures.disparity_by_layer(res.layers, f"{describe_spec(spec)}, {args.indicator} at {key.meta['ratio']}")
-        path = figures.save(fig, args.out / f"disparity_by_layer.{args.format}")
+        path = args.out / f"disparity_by_layer.{args.format}"
+        args.out.mkdir(parents=True, exist_ok=True)
+        with output_lock([path]):  # the whole set or none of it (e.g. on a full disk)
+            mark_dir(args.out, "check-bounds")
+            commit_files(
+                {
+                    args.out / "bounds_checks.csv": lambda t: layers.to_csv(t, index=False),
+                    args.out / "samples.csv": lambda t: res.samples.to_csv(t, index=False),
+                    args.out / "summary.json": lambda t: t.write_text(
+                        json.dumps({**clean, "key": key.meta}, indent=1, default=str)
+                    ),
+                    path: lambda t: fig.savefig(t, format=args.format, dpi=110),
+                },
+                mode=0o644,
+            )
         print(
             f"wrote {args.out}/bounds_checks.csv (per layer), samples.csv (per sample and layer), summary.json, "
             f"{path.name}"

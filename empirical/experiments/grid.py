@@ -382,6 +382,11 @@ def _limit_threads(threads: int) -> None:
 
 
 def _worker_init(threads: int) -> None:
+    import threading
+
+    from tqdm.auto import tqdm
+
+    tqdm.set_lock(threading.RLock())  # no multiprocessing semaphore in the workers either (see run_grid)
     _die_with_parent()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     _limit_threads(threads)
@@ -430,7 +435,11 @@ def _run_ray(pending, config, run_dir, options, on_done):
     started = False
     if not ray.is_initialized():
         if address:
-            ray.init(address=f"ray://{address}" if ":" in address else address, log_to_driver=False)
+            try:
+                ray.init(address=f"ray://{address}" if ":" in address else address, log_to_driver=False)
+            except (ImportError, ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
+                first = next((ln for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
+                raise UserError(f"cannot start a Ray client for {options.executor} ({first.strip()[:200]})") from None
         else:
             ray.init(num_cpus=options.workers, num_gpus=0, include_dashboard=False, log_to_driver=False)
         started = True
@@ -455,7 +464,13 @@ def _ray_cell(cell, config, run_dir, options):
 
 def run_grid(config: GridConfig, run_dir, options: GridOptions = GridOptions()) -> dict[str, pd.DataFrame]:
     """Run (or resume) the grid into ``run_dir``; returns the top-level tables."""
+    import threading
+
     from tqdm.auto import tqdm
+
+    # tqdm's default lock is a multiprocessing semaphore, which the resource tracker reports as "leaked" at the
+    # end of a run with worker processes; the bars live in this process only, so a thread lock is enough
+    tqdm.set_lock(threading.RLock())
 
     run_dir = Path(run_dir)
     if options.executor not in ("local", "ray") and not options.executor.startswith("ray://"):

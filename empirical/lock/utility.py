@@ -105,6 +105,8 @@ def ratio_for_utility(
     """
     if not 0 <= float(tolerance) < 1:
         raise UserError(f"tolerance must be in [0, 1), got {tolerance}")
+    if len(x) < 2 or len(x) != len(y):
+        raise UserError(f"the search needs at least 2 test images with one label each, got {len(x)} and {len(y)}")
     model.eval()
     (xs, ys), (xh, yh) = split_halves(x, y)
     acc0, _ = top_accuracy(model, xs, ys, batch)
@@ -117,7 +119,14 @@ def ratio_for_utility(
     cache: dict[int, bool] = {}
     head, xs_head = frozen_head(model, ranking, xs)
     n = len(xs)
-    h_max = max(h for h in range(int(goal * n) - 1, int(goal * n) + 2) if 0 <= h <= n and h / n <= goal)
+    if goal >= acc0:
+        raise UserError(
+            f"target {t} + tolerance {tolerance} = {goal:.4f} is not below the original accuracy {acc0:.4f} on the "
+            "selection half: every extraction would qualify; lower the tolerance"
+        )
+    h_max = min(n, int(goal * n) + 1)  # the most hits that still count as "at or below the goal"
+    while h_max > 0 and h_max / n > goal:
+        h_max -= 1
 
     def meets(k: int) -> bool:
         """acc(k) <= goal on the selection half, decided as soon as the count of hits settles it."""

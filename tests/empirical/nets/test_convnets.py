@@ -176,9 +176,7 @@ def test_table1_end_to_end_and_resume(tmp_path, fashion, capsys):
         (["train", "--hidden-layers", "2", "--width", "8", "--channels-last"], "conv nets only"),
     ],
 )
-def test_bad_conv_input_is_one_error_line(tmp_path, capsys, args, fragment):
+def test_bad_conv_input_is_one_error_line(tmp_path, capsys, args, fragment, one_error):
     out = tmp_path / "out"
-    assert main([*args, "--out", str(out), "--no-progress"]) == 2
-    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
-    assert len(err) == 1 and err[0].startswith("corelocker-bounds: error:") and fragment in err[0], err
+    one_error(main([*args, "--out", str(out), "--no-progress"]), fragment)
     assert not out.exists() or not any(out.iterdir())  # nothing written

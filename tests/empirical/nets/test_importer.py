@@ -48,13 +48,10 @@ def test_import_then_check_bounds(tmp_path, capsys, mnist):
         (lambda p: torch.save({**_mlp().state_dict(), "1.weight": torch.full((32, 784), float("nan"))}, p), "NaN"),
     ],
 )
-def test_bad_imports_are_one_error_line(tmp_path, capsys, make, fragment):
+def test_bad_imports_are_one_error_line(tmp_path, capsys, make, fragment, one_error):
     src, out = tmp_path / "bad.pt", tmp_path / "out.safetensors"
     make(src)
-    assert main(["import", "--torch", str(src), "--normalization", "unit", "--out", str(out)]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("corelocker-bounds: error:") and fragment in err[0], err
-    assert "\x1b" not in err[0]  # no terminal escape codes
+    one_error(main(["import", "--torch", str(src), "--normalization", "unit", "--out", str(out)]), fragment)
     assert not out.exists()
 
 

@@ -27,14 +27,14 @@ SPEC = {"hidden_layers": 2, "width": 16, "dataset": "mnist", "normalization": "s
 
 
 @pytest.fixture()
-def src(tmp_path):
+def untrained(tmp_path):
     """An untrained 2 × 16 FCN checkpoint (no data needed: locks here use --ratio and no evaluation)."""
     return save_checkpoint(tmp_path / "original.safetensors", make_fcn(2, 16, seed=0), SPEC)
 
 
-def _lock(src, tmp_path, **kw):
+def _lock(untrained, tmp_path, **kw):
     return lock_file(
-        src, tmp_path / "locked.safetensors", tmp_path / "key.safetensors", ratio=0.1, evaluate=False, **kw
+        untrained, tmp_path / "locked.safetensors", tmp_path / "key.safetensors", ratio=0.1, evaluate=False, **kw
     )
 
 
@@ -55,11 +55,11 @@ def _edit_spec(path, **changes):
 
 
 # --------------------------------------------------------------------------- what is covered
-def test_edited_spec_of_a_signed_lock_is_refused(src, tmp_path):
+def test_edited_spec_of_a_signed_lock_is_refused(untrained, tmp_path):
     from empirical.lock import signing
 
     signing.keygen(tmp_path / "owner.key", tmp_path / "owner.pub")
-    rep = _lock(src, tmp_path, sign_with=tmp_path / "owner.key")
+    rep = _lock(untrained, tmp_path, sign_with=tmp_path / "owner.key")
     _edit_spec(tmp_path / "locked.safetensors", normalization="unit")
     out = tmp_path / "restored.safetensors"
     with pytest.raises(UserError, match="spec .* differs from the one this key was issued for"):
@@ -70,10 +70,10 @@ def test_edited_spec_of_a_signed_lock_is_refused(src, tmp_path):
     assert not out.exists()
 
 
-def test_forged_key_for_an_edited_spec_fails_expect_sha256(src, tmp_path):
+def test_forged_key_for_an_edited_spec_fails_expect_sha256(untrained, tmp_path):
     """The forger also rewrites the key's spec fingerprint and digest and rebinds the locked model: without a
     signature only --expect-sha256 (tensors *and* spec) can catch it — and it does."""
-    rep = _lock(src, tmp_path)
+    rep = _lock(untrained, tmp_path)
     locked_path, key_path = tmp_path / "locked.safetensors", tmp_path / "key.safetensors"
     _edit_spec(locked_path, normalization="unit")
     key = AccessKey.load(key_path)
@@ -98,8 +98,8 @@ def test_forged_key_for_an_edited_spec_fails_expect_sha256(src, tmp_path):
     assert out.fingerprint != rep.fingerprint
 
 
-def test_fingerprint_covers_the_spec(src):
-    model, meta = load_checkpoint(src)
+def test_fingerprint_covers_the_spec(untrained):
+    model, meta = load_checkpoint(untrained)
     a = fingerprint(model_sha256(model), meta["spec"])
     assert a != fingerprint(model_sha256(model), {**meta["spec"], "normalization": "unit"})
     assert a == fingerprint(model_sha256(model), dict(reversed(list(meta["spec"].items()))))  # key order is not content
@@ -120,13 +120,13 @@ def test_refused_inplace_restore_leaves_the_model_exactly_as_it_was():
 
 
 # ---------------------------------------------------------------------------- no overwrite
-def test_existing_outputs_are_refused_unless_force(src, tmp_path):
-    _lock(src, tmp_path)
+def test_existing_outputs_are_refused_unless_force(untrained, tmp_path):
+    _lock(untrained, tmp_path)
     key_before = _digest(tmp_path / "key.safetensors")
     with pytest.raises(UserError, match="exists; refusing to overwrite it"):
-        lock_file(src, tmp_path / "other.safetensors", tmp_path / "key.safetensors", ratio=0.2, evaluate=False)
+        lock_file(untrained, tmp_path / "other.safetensors", tmp_path / "key.safetensors", ratio=0.2, evaluate=False)
     assert _digest(tmp_path / "key.safetensors") == key_before and not (tmp_path / "other.safetensors").exists()
-    _lock(src, tmp_path, force=True)  # --force replaces the pair
+    _lock(untrained, tmp_path, force=True)  # --force replaces the pair
     unlock_file(tmp_path / "locked.safetensors", tmp_path / "key.safetensors", tmp_path / "r.safetensors")
     with pytest.raises(UserError, match="exists"):
         unlock_file(tmp_path / "locked.safetensors", tmp_path / "key.safetensors", tmp_path / "r.safetensors")
@@ -157,8 +157,8 @@ def _pair_state(tmp_path):
 
 
 @pytest.mark.parametrize("step", STEPS)
-def test_an_exception_at_any_step_leaves_old_or_new_pair(src, tmp_path, monkeypatch, step):
-    _lock(src, tmp_path)  # the old pair (ratio 0.1)
+def test_an_exception_at_any_step_leaves_old_or_new_pair(untrained, tmp_path, monkeypatch, step):
+    _lock(untrained, tmp_path)  # the old pair (ratio 0.1)
 
     def crash(name):
         if name == step:
@@ -166,7 +166,7 @@ def test_an_exception_at_any_step_leaves_old_or_new_pair(src, tmp_path, monkeypa
 
     monkeypatch.setattr(safety, "FAULT", crash)
     with pytest.raises(OSError, match="injected"):
-        lock_file(src, tmp_path / "locked.safetensors", tmp_path / "key.safetensors", ratio=0.2, force=True,
+        lock_file(untrained, tmp_path / "locked.safetensors", tmp_path / "key.safetensors", ratio=0.2, force=True,
                   evaluate=False)  # fmt: skip
     monkeypatch.setattr(safety, "FAULT", None)
     with safety.output_lock([tmp_path / "locked.safetensors"]):  # the next command completes a started commit
@@ -196,10 +196,11 @@ KILL_AT = textwrap.dedent(
 
 @pytest.mark.parametrize("how", ["kill", "sigint"])
 @pytest.mark.parametrize("step", STEPS)
-def test_kill_or_sigint_at_any_step_of_the_cli(src, tmp_path, how, step):
-    _lock(src, tmp_path)
-    args = ["lock", "--checkpoint", str(src), "--ratio", "0.2", "--out-model", str(tmp_path / "locked.safetensors"),
-            "--key", str(tmp_path / "key.safetensors"), "--force", "--no-eval"]  # fmt: skip
+def test_kill_or_sigint_at_any_step_of_the_cli(untrained, tmp_path, how, step):
+    _lock(untrained, tmp_path)
+    out_model, key = str(tmp_path / "locked.safetensors"), str(tmp_path / "key.safetensors")
+    args = ["lock", "--checkpoint", str(untrained), "--ratio", "0.2", "--out-model", out_model, "--key", key,
+            "--force", "--no-eval"]  # fmt: skip
     proc = subprocess.run([sys.executable, "-c", KILL_AT, step, how, *args], capture_output=True, text=True)
     if how == "kill":
         assert proc.returncode == 9
@@ -237,9 +238,9 @@ def test_keygen_refuses_a_prefix_that_is_not_a_file(tmp_path, capsys, out, monke
     assert not list(tmp_path.iterdir())
 
 
-def test_a_long_legal_file_name_is_written(src, tmp_path):
+def test_a_long_legal_file_name_is_written(untrained, tmp_path):
     name = "k" * 240 + ".key"  # 244 bytes: legal; its temp name must not exceed 255 bytes
-    lock_file(src, tmp_path / "m.safetensors", tmp_path / name, ratio=0.1, evaluate=False)
+    lock_file(untrained, tmp_path / "m.safetensors", tmp_path / name, ratio=0.1, evaluate=False)
     assert (tmp_path / name).exists()
 
 
