@@ -12,6 +12,8 @@ from threadpoolctl import threadpool_limits
 from empirical._io import write_csv
 from empirical.cli.common import check_writable_dir, device, positive
 from empirical.errors import UserError
+from empirical.experiments import paper_widths, table1
+from empirical.safety import dir_kind
 from empirical.experiments import presets
 from empirical.experiments.grid import GridConfig, GridOptions, run_grid
 from empirical.experiments.paper_widths import get_preset, parse_cells, run
@@ -162,7 +164,13 @@ def cmd_figures(args) -> int:
 
 
 def cmd_report(args) -> int:
-    path = write_report(args.run_dir, ratio=args.ratio)
+    kind = dir_kind(args.run_dir)
+    if kind == "paper-widths":
+        path = paper_widths.write_report(args.run_dir, grid_run=args.grid_run)
+    elif kind == "table1":
+        path = table1.write_report(args.run_dir, table1.collect(args.run_dir))
+    else:
+        path = write_report(args.run_dir, ratio=args.ratio, seeds_run=args.seeds_run)
     print(f"wrote {path}")
     return 0
 

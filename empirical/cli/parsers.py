@@ -299,11 +299,15 @@ def _add_figures(sub):
 def _add_report(sub):
     p = sub.add_parser(
         "report",
-        help="write report.md for a grid run: a verdict per claim, figures, errata",
+        help="write report.md for a run (grid, paper widths, table1): a verdict per claim, figures",
         description="One line per claim of the paper (PASS / FAIL / VACUOUS / INCONCLUSIVE / NOT TESTED).",
     )
-    p.add_argument("run_dir", type=Path, help="grid run directory")
-    p.add_argument("--ratio", type=float, help="also draw Figure 5 at this ratio (the closest one of the run's list)")
+    p.add_argument("run_dir", type=Path, help="run directory: a grid, a paper-widths or a table1 run")
+    p.add_argument("--ratio", type=float, help="grid: also draw Figure 5 at this ratio (the closest of the list)")
+    p.add_argument(
+        "--seeds-run", type=Path, help="grid: a run of the same cells with more training seeds (seed variance)"
+    )
+    p.add_argument("--grid-run", type=Path, help="paper widths: a grid run to extrapolate critical ratios from")
     p.set_defaults(handler="experiments:cmd_report")
 
 

@@ -6,12 +6,21 @@ import numpy as np
 import pandas as pd
 
 
+def cell(v) -> str:
+    """A table cell: whole numbers without a decimal point, other floats to 4 significant digits."""
+    if isinstance(v, (float, np.floating)):
+        if not np.isfinite(v):
+            return "—" if np.isnan(v) else str(v)
+        return str(int(v)) if float(v).is_integer() and abs(v) < 1e15 else f"{v:.4g}"
+    return str(v)
+
+
 def md_table(df: pd.DataFrame) -> str:
-    """A GitHub-flavoured Markdown table of ``df`` (cells as ``str``, pipes escaped)."""
+    """A GitHub-flavoured Markdown table of ``df`` (cells as ``cell`` writes them, pipes escaped)."""
     cols = list(df.columns)
     lines = ["| " + " | ".join(str(c) for c in cols) + " |", "|" + "---|" * len(cols)]
     for _, r in df.iterrows():
-        lines.append("| " + " | ".join(str(r[c]).replace("|", "\\|") for c in cols) + " |")
+        lines.append("| " + " | ".join(cell(r[c]).replace("|", "\\|") for c in cols) + " |")
     return "\n".join(lines)
 
 

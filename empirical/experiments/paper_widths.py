@@ -33,9 +33,10 @@ import json
 import logging
 import resource
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import MISSING, asdict, dataclass, fields, replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -185,7 +186,8 @@ def parse_cells(text: str) -> list[tuple[int, int]]:
 
 # ------------------------------------------------------------------------------------ run dir
 def rundir(run_dir, config: PaperWidthsConfig) -> RunDir:
-    return RunDir(run_dir, "paper-widths", config.to_json(), TABLES)
+    defaults = {f.name: f.default for f in fields(PaperWidthsConfig) if f.default is not MISSING}
+    return RunDir(run_dir, "paper-widths", config.to_json(), TABLES, defaults=json.loads(json.dumps(defaults)))
 
 
 def _cell_names(config: PaperWidthsConfig) -> list[str]:
@@ -425,3 +427,193 @@ def run(config: PaperWidthsConfig, run_dir, only=None, device="cpu", progress=Tr
         log.info("cell %dx%d: %d epochs planned", cell[0], cell[1], cell[2])
         run_cell(cell, config, run_dir, device, progress, stop_after_epoch)
     return collect(run_dir, config)
+
+
+# ------------------------------------------------------------------------------------------ report
+CLAIM_DEPTH, CLAIM_WIDTH = 7, 3000  # Section 5.1: "beyond 6 layers and 3000 neurons"
+TOLERANCE_PP = 1.0  # sampling error of one accuracy on 10,000 test images is about 0.2–0.5 pp
+
+
+def load_run(run_dir) -> dict[str, pd.DataFrame]:
+    """The top-level tables of a paper-widths run (``epochs.csv`` is required) and its ``config``."""
+    from empirical.experiments.rundir import load_tables
+
+    return load_tables(run_dir, (*TABLES, "cells"), "epochs", "paper-widths", "paper-widths")
+
+
+def last_epochs(epochs: pd.DataFrame) -> pd.DataFrame:
+    """Per cell the ℓ1 row at 0.002 % of the last epoch reached, with the retained share of accuracy."""
+    l1 = epochs[(epochs["indicator"] == "l1") & np.isclose(epochs["ratio"], PAPER_RATIO)]
+    last = l1.sort_values("epoch").groupby(["hidden_layers", "width"]).tail(1).copy()
+    last["retained"] = last["acc_extracted"] / last["acc_original"]
+    return last.sort_values(["width", "hidden_layers"]).reset_index(drop=True)
+
+
+def trend_rows(critical: pd.DataFrame, target: float = 0.5) -> pd.DataFrame:
+    """Per cell: log10 of the critical ratio against the epoch (from epoch 2 on, the first epoch is far
+    from converged), least squares with an HC3 interval; a negative slope means longer training makes the
+    network *more* vulnerable (toward the paper's claim)."""
+    from empirical.experiments.statistics import ols_hc3
+
+    rows = []
+    found = critical[(critical["status"] == "found") & (critical["target"] == target) & (critical["epoch"] >= 2)]
+    for (h, w), g in found.groupby(["hidden_layers", "width"]):
+        g = g.sort_values("epoch")
+        row = dict(hidden_layers=h, width=w, target=target, epochs=len(g), first_epoch=int(g["epoch"].min()),
+                   last_epoch=int(g["epoch"].max()), ratio_first=float(g["ratio"].iloc[0]),
+                   ratio_last=float(g["ratio"].iloc[-1]))  # fmt: skip
+        if len(g) >= 4:
+            X = np.column_stack([np.ones(len(g)), g["epoch"].to_numpy(float)])
+            fit = ols_hc3(X, np.log10(g["ratio"].to_numpy(float)), ["a", "slope"])
+            lo, hi = fit.ci()[1]
+            row.update(slope_per_epoch=float(fit.coef[1]), slope_ci_low=float(lo), slope_ci_high=float(hi),
+                       direction="more vulnerable" if hi < 0 else "less vulnerable" if lo > 0 else "no clear trend")  # fmt: skip
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def paper_claim_verdict(last: pd.DataFrame, config: dict) -> dict:
+    """The paper's 0.002 % claim on the measured cells it covers (H ≥ 7 and w ≥ 3000)."""
+    covered = last[(last["hidden_layers"] >= CLAIM_DEPTH) & (last["width"] >= CLAIM_WIDTH)]
+    if not len(covered):
+        return dict(verdict="NOT TESTED", numbers="no measured cell with H >= 7 and width >= 3000 yet")
+    # the claim: more than half the accuracy lost, i.e. the locked net keeps less than half (within tolerance)
+    holds = covered["acc_drop"] * 100 >= covered["acc_original"] * 50 - TOLERANCE_PP
+    planned = {(h, w): p for h, w, p in config["cells"]}
+    cells = "; ".join(
+        f"{r.hidden_layers} × {r.width}: {100 * r.acc_original:.2f} → {100 * r.acc_extracted:.2f} % "
+        f"(drop {100 * r.acc_drop:+.2f} pp) after epoch {r.epoch} of {planned.get((r.hidden_layers, r.width), '?')}"
+        for r in covered.itertuples()
+    )
+    verdict = "PASS" if holds.all() else "FAIL" if not holds.any() else f"MIXED ({int(holds.sum())} of {len(holds)})"
+    return dict(verdict=verdict, numbers=cells)
+
+
+def extrapolation_section(crit: pd.DataFrame, grid_run, target: float = 0.5) -> list[str]:
+    """Candidate laws for the critical ratio fitted on a grid run (e.g. ``results/cpu``), scored on the cells
+    measured here (their last epoch with a found ratio)."""
+    from empirical.experiments.markdown import md_table
+    from empirical.experiments.report import load_run as load_grid
+    from empirical.experiments.statistics import extrapolation
+
+    g = load_grid(grid_run)["critical_ratios"]
+    g = g[(g["target"] == target) & (g["status"] == "found")]
+    train_cells = g.groupby(["hidden_layers", "width"], as_index=False)["ratio"].mean()
+    here = crit[(crit["target"] == target) & (crit["status"] == "found")].sort_values("epoch")
+    test = here.groupby(["hidden_layers", "width"], as_index=False).tail(1)[
+        ["hidden_layers", "width", "ratio", "epoch"]
+    ]
+    if not len(train_cells) or not len(test):
+        return []
+    for df in (train_cells, test):
+        df["log10_ratio"] = np.log10(df["ratio"])
+    ex = extrapolation(train_cells, test.reset_index(drop=True), "log10_ratio")
+    score = (
+        ex.assign(abs_error=ex["error"].abs())
+        .groupby("form", as_index=False)
+        .agg(aic_on_grid=("aic_train", "first"), max_abs_error_decades=("abs_error", "max"),
+             mean_error_decades=("error", "mean"))
+        .sort_values("max_abs_error_decades")
+    )  # fmt: skip
+    ruled_out = score[score["max_abs_error_decades"] > 1.0]["form"].tolist()
+    return [
+        f"## Extrapolating the critical ratio ({target:.0%}) from `{Path(grid_run).name}` to the widths measured here",
+        "",
+        "Each form is fitted on the grid's cells (log10 of the critical ratio, least squares) and predicts the cells "
+        "measured here at their last epoch (which are trained longer than the grid's cells: read the errors as "
+        "including that difference).",
+        "",
+        md_table(score),
+        "",
+        md_table(ex),
+        "",
+        "Forms off by more than one decade on some measured cell: "
+        + (", ".join(ruled_out) if ruled_out else "none")
+        + ".",
+        "",
+    ]
+
+
+def write_report(run_dir, grid_run=None) -> Path:
+    """``report.md`` and ``figures/`` of a paper-widths run, from its tables (a partial run included);
+    ``grid_run``: also extrapolate the grid's critical-ratio laws to the cells measured here."""
+    import figures
+    from empirical.experiments.markdown import md_table
+    from figures.paper_widths import accuracy_at_paper_ratio, critical_ratio_vs_epoch
+
+    run_dir = Path(run_dir)
+    t = load_run(run_dir)
+    cfg, cells, epochs, crit, elog = t["config"], t["cells"], t["epochs"], t["critical"], t["epoch_log"]
+    name = cfg.get("preset", run_dir.name)
+    paths = [
+        figures.save(accuracy_at_paper_ratio(epochs, f"{name}: ℓ1 at the paper's 0.002 %"),
+                     run_dir / "figures" / "accuracy_at_paper_ratio.png"),
+        figures.save(critical_ratio_vs_epoch(crit, f"{name}: critical ℓ1 ratio vs epoch"),
+                     run_dir / "figures" / "critical_ratio_vs_epoch.png"),
+    ]  # fmt: skip
+    last = last_epochs(epochs)
+    claim = paper_claim_verdict(last, cfg)
+    status = cells.copy() if len(cells) else pd.DataFrame()
+    parts = [
+        f"# Figure 5 at the paper's own widths, epoch by epoch ({name})",
+        "",
+        f"MNIST, Adam lr {cfg.get('lr')}, batch {cfg.get('batch_size')}, {cfg.get('precision')}, seed {cfg.get('seed')}; "
+        "after every epoch the ℓ1 accuracy at the paper's 0.002 % of the candidate weights (W⁽²⁾..W⁽ᴴ⁾) and the "
+        "critical ratios for 50 % and chance + 5 pp on the whole test set; the full sweep over "
+        f"{len(cfg.get('ratios', []))} ratios every {cfg.get('sweep_every', 1)} epochs (and the first and last), the "
+        f"random baseline ({cfg.get('random_seeds')} seed(s)) every {cfg.get('random_every')}.",
+        "",
+        "## Cells",
+        "",
+        md_table(status) if len(status) else "(none yet)",
+        "",
+        "## The paper's claim at the widths measured",
+        "",
+        "Section 5.1 / Figure 5: with 0.002 % of the weights extracted by ℓ1, FCNs beyond 6 layers and 3000 neurons "
+        f"lose more than half their accuracy. Verdict on the cells measured (last epoch reached; tolerance "
+        f"{TOLERANCE_PP} pp): **{claim['verdict']}** — {claim['numbers']}.",
+        "",
+        "Every cell at the last epoch reached (ℓ1, 0.002 %):",
+        "",
+        md_table(
+            last[
+                [
+                    "hidden_layers",
+                    "width",
+                    "epoch",
+                    "n_extracted",
+                    "acc_original",
+                    "acc_extracted",
+                    "acc_drop",
+                    "retained",
+                ]
+            ]
+        )
+        if len(last)
+        else "(none yet)",  # fmt: skip
+        "",
+    ]
+    for target in sorted(crit["target"].unique(), reverse=True) if len(crit) else []:
+        tr = trend_rows(crit, target)
+        parts += [
+            f"## Critical ratio for accuracy <= {target:.0%} against the epoch",
+            "",
+            "log10(critical ratio) = a + slope·epoch from epoch 2 on, least squares with an HC3 95 % interval; a "
+            "negative slope means training longer makes the network *more* vulnerable (toward the paper's claim).",
+            "",
+            md_table(tr) if len(tr) else "(fewer than 4 epochs with a found ratio)",
+            "",
+        ]
+    if len(elog):
+        per = elog.groupby(["hidden_layers", "width"]).agg(
+            epochs=("epoch", "max"), train_s_per_epoch=("train_seconds", "median"),
+            eval_s_per_epoch=("eval_seconds", "median"), peak_rss_gib=("peak_rss_gib", "max"),
+            final_loss=("loss", "last"), final_test_acc=("test_acc", "last"),
+        ).reset_index()  # fmt: skip
+        parts += ["## Training and evaluation cost on this machine", "", md_table(per), ""]
+    if grid_run is not None and len(crit):
+        parts += extrapolation_section(crit, grid_run)
+    parts += ["## Figures", ""] + [f"![{p.stem}](figures/{p.name})" for p in paths] + [""]
+    path = run_dir / "report.md"
+    write_text(path, "\n".join(parts))
+    return path

@@ -57,9 +57,12 @@ def read_config(path: Path) -> dict:
     return data
 
 
-def _differing(old: dict, new: dict, ignore: Iterable[str]) -> list[str]:
-    skip = set(ignore)
-    return sorted(k for k in set(old) | set(new) if k not in skip and old.get(k) != new.get(k))
+def _differing(old: dict, new: dict, ignore: Iterable[str], defaults: dict | None = None) -> list[str]:
+    """Fields whose values differ; a field missing from a run written before it existed counts as its default."""
+    skip, defaults = set(ignore), defaults or {}
+    return sorted(
+        k for k in set(old) | set(new) if k not in skip and old.get(k, defaults.get(k)) != new.get(k, defaults.get(k))
+    )
 
 
 class RunDir:
@@ -78,9 +81,10 @@ class RunDir:
         *,
         ignore: Iterable[str] = ("preset",),
         merge: Callable[[dict, dict], dict] | None = None,
+        defaults: dict | None = None,
     ):
         self.path, self.kind, self.config, self.tables = Path(path), kind, dict(config), tuple(tables)
-        self.ignore, self.merge = tuple(ignore), merge
+        self.ignore, self.merge, self.defaults = tuple(ignore), merge, dict(defaults or {})
         self._lock = None
 
     # -- opening -----------------------------------------------------------------------------
@@ -119,7 +123,7 @@ class RunDir:
                 write_text(path, json.dumps(merged, indent=1) + "\n")
             self.config = merged
             return
-        diff = _differing(old, self.config, self.ignore)
+        diff = _differing(old, self.config, self.ignore, self.defaults)
         if diff:
             raise UserError(
                 f"{self.path} holds a {self.kind} run with another configuration (differs in: {', '.join(diff)}); "

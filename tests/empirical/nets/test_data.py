@@ -78,6 +78,7 @@ def test_corrupt_cache_is_rebuilt(tmp_path, monkeypatch, mnist):
 def test_no_network_no_cache_gives_one_clear_error(tmp_path):
     env = {**os.environ, "CORELOCKER_CACHE": str(tmp_path / "empty"), "PIP_NO_INDEX": "1", "PIP_FIND_LINKS": ""}
     env.pop("CORELOCKER_MNIST_WHEEL", None)
+    env.pop("CORELOCKER_OFFLINE", None)
     code = (
         "import empirical.nets.data as d, sys\ntry:\n d.load_mnist()\nexcept d.UserError as e:\n print(e); sys.exit(2)"
     )
