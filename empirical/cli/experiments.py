@@ -12,9 +12,7 @@ from threadpoolctl import threadpool_limits
 from empirical._io import write_csv
 from empirical.cli.common import check_writable_dir, device, positive
 from empirical.errors import UserError
-from empirical.experiments import paper_widths, table1
-from empirical.safety import dir_kind
-from empirical.experiments import presets
+from empirical.experiments import paper_widths, presets, table1
 from empirical.experiments.grid import GridConfig, GridOptions, run_grid
 from empirical.experiments.paper_widths import get_preset, parse_cells, run
 from empirical.experiments.predict import evaluate, predict_ratios
@@ -23,6 +21,7 @@ from empirical.experiments.table1 import Table1Config, recheck, run_table1
 from empirical.experiments.theory_table import Constants, format_summary, theory_table
 from empirical.lock.ratio import check_ratio
 from empirical.nets.convnets import CONV_ARCHS, DEFAULTS
+from empirical.safety import dir_kind
 
 
 def cmd_theory(args) -> int:

@@ -466,8 +466,9 @@ def trend_rows(critical: pd.DataFrame, target: float = 0.5) -> pd.DataFrame:
             X = np.column_stack([np.ones(len(g)), g["epoch"].to_numpy(float)])
             fit = ols_hc3(X, np.log10(g["ratio"].to_numpy(float)), ["a", "slope"])
             lo, hi = fit.ci()[1]
+            direction = "more vulnerable" if hi < 0 else "less vulnerable" if lo > 0 else "no clear trend"
             row.update(slope_per_epoch=float(fit.coef[1]), slope_ci_low=float(lo), slope_ci_high=float(hi),
-                       direction="more vulnerable" if hi < 0 else "less vulnerable" if lo > 0 else "no clear trend")  # fmt: skip
+                       direction=direction)  # fmt: skip
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -557,7 +558,8 @@ def write_report(run_dir, grid_run=None) -> Path:
     parts = [
         f"# Figure 5 at the paper's own widths, epoch by epoch ({name})",
         "",
-        f"MNIST, Adam lr {cfg.get('lr')}, batch {cfg.get('batch_size')}, {cfg.get('precision')}, seed {cfg.get('seed')}; "
+        f"MNIST, Adam lr {cfg.get('lr')}, batch {cfg.get('batch_size')}, {cfg.get('precision')}, "
+        f"seed {cfg.get('seed')}; "
         "after every epoch the ℓ1 accuracy at the paper's 0.002 % of the candidate weights (W⁽²⁾..W⁽ᴴ⁾) and the "
         "critical ratios for 50 % and chance + 5 pp on the whole test set; the full sweep over "
         f"{len(cfg.get('ratios', []))} ratios every {cfg.get('sweep_every', 1)} epochs (and the first and last), the "
