@@ -28,6 +28,13 @@ def mnist():
 
 
 @pytest.fixture(scope="session")
+def fashion():
+    from empirical.nets.data import load_dataset
+
+    return load_dataset("fashion-mnist")
+
+
+@pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory, mnist):
     """A 3 × 32 FCN trained for 2 epochs on 20,000 MNIST images: (run_dir, model, spec)."""
     from empirical.nets.checkpoint import load_checkpoint

@@ -12,7 +12,7 @@ from threadpoolctl import threadpool_limits
 from empirical._io import write_csv
 from empirical.cli.common import check_writable_dir, device, positive
 from empirical.errors import UserError
-from empirical.experiments import paper_widths, presets, table1
+from empirical.experiments import ablation, paper_widths, presets, table1
 from empirical.experiments.grid import GridConfig, GridOptions, run_grid
 from empirical.experiments.paper_widths import get_preset, parse_cells, run
 from empirical.experiments.predict import evaluate, predict_ratios
@@ -224,4 +224,36 @@ def cmd_paper_widths(args) -> int:
     tables = run(config, args.out, only, dev, not args.no_progress, args.stop_after_epoch)
     cells = tables["cells"]
     print(cells.to_string(index=False))
+    return 0
+
+
+def _sizes(items, archs) -> dict:
+    sizes = {a: list(DEFAULTS[a]) for a in archs}
+    for item in items:
+        try:
+            arch, hw = item.split("=")
+            h, w = (int(v) for v in hw.split(","))
+        except ValueError:
+            raise UserError(f"--size {item!r}: expected ARCH=H,W, e.g. resnet=3,16") from None
+        if arch not in sizes:
+            raise UserError(f"--size {item!r}: {arch!r} is not one of the architectures run ({', '.join(archs)})")
+        sizes[arch] = [h, w]
+    return sizes
+
+
+def cmd_ablation(args) -> int:
+    archs = tuple(a.strip() for a in args.archs.split(",") if a.strip())
+    recipes = tuple(r.strip() for r in args.recipes.split(",") if r.strip())
+    bad = [a for a in archs if a not in DEFAULTS]
+    if bad:
+        raise UserError(f"unknown architecture(s) {bad}; choose from {', '.join(DEFAULTS)}")
+    config = ablation.AblationConfig(
+        archs=archs, sizes=_sizes(args.size, archs), recipes=recipes, epochs_adam=args.epochs_adam,
+        epochs_sgd=args.epochs_sgd, train_subset=args.train_subset, ratio=args.ratio,
+    )  # fmt: skip
+    only = [c.strip() for c in args.only.split(",") if c.strip()] if args.only else None
+    check_writable_dir(args.out)
+    tables = ablation.run(config, args.out, device(args.device), not args.no_progress, only)
+    print(tables["locked"].pivot_table(index=["arch", "recipe"], columns="variant", values="accuracy").round(3))
+    print(f"wrote {args.out}/report.md")
     return 0

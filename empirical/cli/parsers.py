@@ -345,6 +345,28 @@ def _add_table1(sub):
     p.set_defaults(handler="experiments:cmd_table1")
 
 
+def _add_ablation(sub):
+    p = sub.add_parser(
+        "ablation",
+        help="Table 1 as the authors ran it: which ingredient makes bn-scale lock (resumable)",
+        description="Train each architecture × recipe (adam, sgd, bn-init, sparsity, all) on Fashion-MNIST, lock "
+        "every trained model with each extraction variant at --ratio, record accuracy, extracted counts per layer, "
+        "predicted-class histograms and the |γ| distributions; write report.md. Run the same command to resume.",
+    )
+    p.add_argument("--out", type=Path, required=True, help="run directory")
+    p.add_argument("--archs", default="vgg,resnet,preresnet", help="subset of vgg,resnet,preresnet,densenet")
+    p.add_argument("--recipes", default="adam,sgd,bn-init,sparsity,all", help="subset of the recipes")
+    p.add_argument("--epochs-adam", type=int, default=3)
+    p.add_argument("--epochs-sgd", type=int, default=6)
+    p.add_argument("--train-subset", type=int, default=30000, help="first N training images (default 30000)")
+    p.add_argument("--ratio", type=float, default=0.05)
+    p.add_argument("--size", action="append", default=[], metavar="ARCH=H,W", help="e.g. preresnet=2,16")
+    p.add_argument("--only", help="cells to run now, e.g. vgg_adam,vgg_sgd")
+    p.add_argument("--no-progress", action="store_true")
+    _common_device(p)
+    p.set_defaults(handler="experiments:cmd_ablation")
+
+
 def _add_paper_widths(sub):
     p = sub.add_parser(
         "paper-widths",
@@ -450,4 +472,5 @@ def build_parser() -> argparse.ArgumentParser:
     _add_predict_ratio(sub)
     _add_table1(sub)
     _add_paper_widths(sub)
+    _add_ablation(sub)
     return parser

@@ -18,7 +18,7 @@ def cell(v) -> str:
 def md_table(df: pd.DataFrame) -> str:
     """A GitHub-flavoured Markdown table of ``df`` (cells as ``cell`` writes them, pipes escaped)."""
     cols = list(df.columns)
-    lines = ["| " + " | ".join(str(c) for c in cols) + " |", "|" + "---|" * len(cols)]
+    lines = ["| " + " | ".join(str(c).replace("|", "\\|") for c in cols) + " |", "|" + "---|" * len(cols)]
     for _, r in df.iterrows():
         lines.append("| " + " | ".join(cell(r[c]).replace("|", "\\|") for c in cols) + " |")
     return "\n".join(lines)

@@ -60,12 +60,12 @@ def extract(model: nn.Module, ratio=None, indicator="l1", scope="hidden", mode="
     with torch.no_grad():
         for c in cands:
             pos = chosen[c.name]
-            for name in (c.name, *c.also):
-                view = params[name].detach().reshape(c.n_units, c.unit_size)
+            for name in (c.name, *c.also):  # each viewed as (units, its own unit size): γ, β of a channel are 1 wide
+                view = params[name].detach().reshape(c.n_units, -1)
                 entries.append(
-                    KeyEntry(name, c.kind, c.unit_size, pos.clone(), view[pos.to(view.device)].cpu().clone())
+                    KeyEntry(name, c.kind, view.shape[1], pos.clone(), view[pos.to(view.device)].cpu().clone())
                 )
-                lparams[name].view(c.n_units, c.unit_size)[pos.to(view.device)] = 0
+                lparams[name].view(c.n_units, -1)[pos.to(view.device)] = 0
     meta = {
         "indicator": indicator,
         "ratio": r,

@@ -4,7 +4,14 @@ Units and their importance (indicator):
   ``l1``       — single weights of ``nn.Linear`` layers (|w|), whole filters F_{s,t} of ``nn.Conv2d``
                  layers (Σ|F_{s,t}|);
   ``random``   — the same units with seeded uniform scores (the paper's baseline);
-  ``bn-scale`` — batch-norm channels by |γ|; extracting a channel zeroes its γ and β.
+  ``bn-scale`` — batch-norm channels by |γ|; extracting a channel zeroes its γ and β (the authors' demo).
+  ``bn-folded`` — the same channels ranked by the scale eval-mode BN really applies, |γ|/√(σ² + ε) (a
+                 choice the paper's text allows: after short training γ ≈ 1 everywhere and raw |γ| is noise).
+  ``l1-channel`` — whole output channels of conv layers by Σ|F_s| (all input channels), "removed along with
+                 their associated feature maps" (Section 3.2): the filter and, when a BN follows the conv
+                 directly (VGG, ResNet), that channel's γ and β too — so the channel is silenced, not left at
+                 the constant β − γμ/σ. (In pre-activation nets the next BN normalises a concatenation or a
+                 sum, so only the filter is zeroed.)
 Scope ``hidden`` (default) leaves the first and last weight layers alone ("no extraction in input
 and output layers", Section 3.1); ``all`` does not.
 
@@ -23,7 +30,7 @@ import torch.nn as nn
 
 from empirical.errors import UserError
 
-INDICATORS = ("l1", "random", "bn-scale")
+INDICATORS = ("l1", "random", "bn-scale", "bn-folded", "l1-channel")
 SCOPES = ("hidden", "all")
 MODES = ("global", "per-layer")
 CHUNK = 1 << 23  # units scored at once (8 M): bounds the working memory of selection
@@ -37,8 +44,9 @@ class Candidate:
     name: str  # parameter name (γ for bn-scale)
     kind: str  # "weight" | "filter" | "channel"
     n_units: int
-    unit_size: int
-    also: tuple[str, ...] = ()  # parameters extracted at the same positions (β for bn-scale)
+    unit_size: int  # values per unit of ``name`` (the ranked parameter)
+    also: tuple[str, ...] = ()  # parameters extracted at the same unit positions (β for bn-scale), each (n_units, -1)
+    unit_weight: tuple[float, ...] | None = None  # per-unit factors on the score (bn-folded: 1/√(var + ε))
 
 
 def candidates(model: nn.Module, indicator: str = "l1", scope: str = "hidden") -> list[Candidate]:
@@ -48,21 +56,37 @@ def candidates(model: nn.Module, indicator: str = "l1", scope: str = "hidden") -
     if scope not in SCOPES:
         raise UserError(f"unknown scope {scope!r}; choose one of {', '.join(SCOPES)}")
     out: list[Candidate] = []
-    if indicator == "bn-scale":
+    if indicator in ("bn-scale", "bn-folded"):
         for mod_name, mod in model.named_modules():
             if isinstance(mod, nn.modules.batchnorm._BatchNorm) and mod.affine:
                 pre = f"{mod_name}." if mod_name else ""
-                out.append(Candidate(len(out), pre + "weight", "channel", mod.num_features, 1, (pre + "bias",)))
+                weight = None
+                if indicator == "bn-folded":
+                    if mod.running_var is None:
+                        raise UserError(f"{mod_name}: bn-folded needs BN running statistics")
+                    weight = tuple((1.0 / torch.sqrt(mod.running_var.detach().double() + mod.eps)).tolist())
+                out.append(Candidate(len(out), pre + "weight", "channel", mod.num_features, 1, (pre + "bias",), weight))
         if not out:
-            raise UserError("the bn-scale indicator needs batch-norm layers, and this model has none")
+            raise UserError(f"the {indicator} indicator needs batch-norm layers, and this model has none")
         return out
-    layers = [(n, m) for n, m in model.named_modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
+    named = list(model.named_modules())
+    layers = [(i, n, m) for i, (n, m) in enumerate(named) if isinstance(m, (nn.Linear, nn.Conv2d))]
     if scope == "hidden":
         layers = layers[1:-1]
-    for mod_name, mod in layers:
+    for i, mod_name, mod in layers:
         pre = f"{mod_name}." if mod_name else ""
         w = mod.weight
-        if isinstance(mod, nn.Conv2d):
+        if indicator == "l1-channel":
+            if not isinstance(mod, nn.Conv2d):
+                continue
+            nxt = named[i + 1][1] if i + 1 < len(named) else None
+            bn = nxt if isinstance(nxt, nn.modules.batchnorm._BatchNorm) and nxt.affine else None
+            also = ()
+            if bn is not None and bn.num_features == w.shape[0]:
+                bpre = f"{named[i + 1][0]}."
+                also = (bpre + "weight", bpre + "bias")
+            out.append(Candidate(len(out), pre + "weight", "out-channel", w.shape[0], w[0].numel(), also))
+        elif isinstance(mod, nn.Conv2d):
             out.append(Candidate(len(out), pre + "weight", "filter", w.shape[0] * w.shape[1], w.shape[2] * w.shape[3]))
         else:
             out.append(Candidate(len(out), pre + "weight", "weight", w.numel(), 1))
@@ -95,7 +119,10 @@ def unit_scores(param: torch.Tensor, c: Candidate, start: int, stop: int, indica
     units = param.detach().reshape(c.n_units, c.unit_size)[start:stop]  # (chunk, unit_size)
     if units.dtype not in (torch.float32, torch.float64):
         units = units.float()
-    return units.abs().sum(dim=1) if c.unit_size > 1 else units.abs().reshape(-1)
+    scores = units.abs().sum(dim=1) if c.unit_size > 1 else units.abs().reshape(-1)
+    if c.unit_weight is not None:  # bn-folded: |γ|/√(σ² + ε), in float64
+        scores = scores.double() * torch.tensor(c.unit_weight[start:stop], dtype=torch.float64, device=scores.device)
+    return scores
 
 
 def kth_largest(score_chunks, k: int):

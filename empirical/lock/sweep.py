@@ -133,9 +133,9 @@ class LockedSweep:
                 raise UserError(f"layer {c.name}: only {len(self._by_layer[i])} units were ranked, asked {hi}")
             idx = torch.from_numpy(self._by_layer[i][lo:hi])
             for name in self._names[i]:
-                dst = self._params[name].view(c.n_units, c.unit_size)
+                dst = self._params[name].view(c.n_units, -1)
                 idx_d = idx.to(dst.device)
-                dst[idx_d] = 0 if new > old else self._orig[name].view(c.n_units, c.unit_size)[idx_d]
+                dst[idx_d] = 0 if new > old else self._orig[name].view(c.n_units, -1)[idx_d]
         self.counts = np.asarray(counts, dtype=np.int64).copy()
         return self.model
 
@@ -147,6 +147,12 @@ class LockedSweep:
 
     def set_ratio(self, ratio) -> nn.Module:
         return self.set_counts(self.ranking.counts(ratio))
+
+
+def unit_values_of(model: nn.Module, c: Candidate) -> int:
+    """Values one unit of ``c`` extracts, over its parameter and the ones extracted with it (γ and β: 2)."""
+    params = dict(model.named_parameters())
+    return sum(params[n].numel() // c.n_units for n in (c.name, *c.also))
 
 
 @torch.no_grad()
@@ -197,7 +203,7 @@ def accuracy_curve(
     ranking = rank_units(model, ratios[-1], indicator, scope, mode, seed)
     sweep = LockedSweep(model, ranking)
     n_params = sum(p.numel() for p in model.parameters())
-    unit_values = np.array([c.unit_size * (1 + len(c.also)) for c in ranking.cands])
+    unit_values = np.array([unit_values_of(model, c) for c in ranking.cands])
     head, x_head = frozen_head(model, ranking, x)  # the first layer's output, when it never changes
     rows = []
     for r in ratios:

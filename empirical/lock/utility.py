@@ -29,7 +29,15 @@ import torch
 
 from empirical.errors import UserError
 from empirical.lock.ratio import ratio_for_k
-from empirical.lock.sweep import LockedSweep, accuracy_curve, frozen_head, rank_units, tail, top_accuracy
+from empirical.lock.sweep import (
+    LockedSweep,
+    accuracy_curve,
+    frozen_head,
+    rank_units,
+    tail,
+    top_accuracy,
+    unit_values_of,
+)
 
 CHANCE = 0.1  # MNIST / Fashion-MNIST: 10 classes
 
@@ -170,7 +178,7 @@ def ratio_for_utility(
     a_s, t3_s = top_accuracy(locked, xs, ys, batch)
     a_h, t3_h = top_accuracy(locked, xh, yh, batch)
     n_params = sum(p.numel() for p in model.parameters())
-    unit_values = {i: c.unit_size * (1 + len(c.also)) for i, c in enumerate(ranking.cands)}
+    unit_values = {i: unit_values_of(model, c) for i, c in enumerate(ranking.cands)}
     n_values = int(sum(sweep.counts[i] * v for i, v in unit_values.items()))
     return UtilityChoice(
         target=t,

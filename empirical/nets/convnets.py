@@ -15,6 +15,10 @@ Architectures (``hidden_layers`` and ``width`` keep the FCN's spec fields, with 
                  ``width``, 2·``width``, 4·``width`` channels, stride 2 at stages 2 and 3, the
                  parameter-free "option A" shortcut (subsample + zero channels), global average
                  pool, linear. ``hidden_layers=3, width=16`` is ResNet-20 exactly (depth 6n + 2).
+* ``preresnet`` — pre-activation ResNet (He et al. 2016b; the family Network Slimming and the authors'
+                 demo lock): conv3×3 stem, 3 stages of ``hidden_layers`` blocks BN-ReLU-conv3×3-BN-ReLU-conv3×3
+                 + option-A shortcut (no ReLU after the sum), and a **final BN-ReLU feeding the classifier**
+                 (global average pool, linear). Depth 6n + 2 as for ``resnet``.
 * ``densenet`` — DenseNet-BC-free (Huang et al. 2017): conv3×3 stem with 2·growth channels,
                  3 dense blocks of ``hidden_layers`` BN-ReLU-conv3×3 layers (growth rate
                  ``width``) concatenated, BN-ReLU-conv1×1-avgpool transitions, BN-ReLU, global
@@ -29,12 +33,14 @@ import torch.nn.functional as nnf
 
 IMAGE = (1, 28, 28)
 N_CLASSES = 10
-CONV_ARCHS = ("vgg", "resnet", "densenet")
+CONV_ARCHS = ("vgg", "resnet", "preresnet", "densenet")
 # the CPU-scale defaults (hidden_layers, width); see ARCH_NOTES and the README for cost
-DEFAULTS = {"vgg": (2, 16), "resnet": (3, 16), "densenet": (6, 8)}
+DEFAULTS = {"vgg": (2, 16), "resnet": (3, 16), "preresnet": (3, 16), "densenet": (6, 8)}
 ARCH_NOTES = {
     "vgg": "VGG-style, 3 stages × {h} conv3×3-BN-ReLU ({w}/{w2}/{w4} channels), max-pool, GAP, linear",
     "resnet": "ResNet-{depth} (CIFAR shape, option-A shortcuts), {w}/{w2}/{w4} channels",
+    "preresnet": "pre-activation ResNet-{depth} (BN-ReLU-conv blocks, option-A shortcuts, final BN-ReLU), "
+    "{w}/{w2}/{w4} channels",
     "densenet": "DenseNet-{depth} (3 blocks × {h} layers, growth {w}, no bottleneck/compression)",
 }
 
@@ -111,6 +117,24 @@ def resnet(hidden_layers: int, width: int) -> nn.Sequential:
     return nn.Sequential(*mods, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, N_CLASSES))
 
 
+def preresnet(hidden_layers: int, width: int) -> nn.Sequential:
+    mods: list[nn.Module] = [nn.Unflatten(1, IMAGE), nn.Conv2d(IMAGE[0], width, 3, 1, 1, bias=False)]
+    c = width
+    for stage in range(3):
+        for block in range(hidden_layers):
+            stride = 2 if stage > 0 and block == 0 else 1
+            c_out = width << stage
+            branch = nn.Sequential(
+                nn.BatchNorm2d(c), nn.ReLU(), nn.Conv2d(c, c_out, 3, stride, 1, bias=False),
+                nn.BatchNorm2d(c_out), nn.ReLU(), nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False),
+            )  # fmt: skip
+            mods.append(Residual(branch, ShortcutA(c, c_out, stride), nn.Identity()))
+            c = c_out
+    return nn.Sequential(
+        *mods, nn.BatchNorm2d(c), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, N_CLASSES)
+    )
+
+
 def densenet(hidden_layers: int, width: int) -> nn.Sequential:
     growth = width
     c = 2 * growth
@@ -128,7 +152,7 @@ def densenet(hidden_layers: int, width: int) -> nn.Sequential:
     )
 
 
-BUILDERS = {"vgg": vgg, "resnet": resnet, "densenet": densenet}
+BUILDERS = {"vgg": vgg, "resnet": resnet, "preresnet": preresnet, "densenet": densenet}
 
 
 def make_conv(arch: str, hidden_layers: int, width: int, seed: int | None = None) -> nn.Sequential:
@@ -146,7 +170,8 @@ def make_conv(arch: str, hidden_layers: int, width: int, seed: int | None = None
 
 def depth(arch: str, hidden_layers: int) -> int:
     """Weight layers on the longest path, as the papers name them (ResNet-20, DenseNet-40)."""
-    return {"vgg": 3 * hidden_layers + 1, "resnet": 6 * hidden_layers + 2, "densenet": 3 * hidden_layers + 4}[arch]
+    return {"vgg": 3 * hidden_layers + 1, "resnet": 6 * hidden_layers + 2, "preresnet": 6 * hidden_layers + 2,
+            "densenet": 3 * hidden_layers + 4}[arch]  # fmt: skip
 
 
 def describe(arch: str, hidden_layers: int, width: int) -> str:

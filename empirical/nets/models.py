@@ -74,7 +74,7 @@ def fc_activations(layers: list[nn.Linear], x: torch.Tensor) -> list[torch.Tenso
     return ys
 
 
-ARCHS = ("fcn", "vgg", "resnet", "densenet")
+ARCHS = ("fcn", "vgg", "resnet", "preresnet", "densenet")
 
 
 def make_model(arch: str, hidden_layers: int, width: int, seed: int | None = None) -> nn.Module:

@@ -49,8 +49,15 @@ class TrainSpec:
     normalization: str = "standardize"
     train_subset: int | None = None  # first n training images; None: all
     precision: str = "fp32"  # "bf16": bf16 autocast (AMX on Sapphire Rapids); changes the weights
-    arch: str = "fcn"  # fcn | vgg | resnet | densenet (conv nets: see empirical.nets.convnets for H and w)
+    arch: str = "fcn"  # fcn | vgg | resnet | preresnet | densenet (conv nets: empirical.nets.convnets)
     channels_last: bool = False  # conv nets: channels-last memory format (a speed choice; same maths)
+    # training recipe (Table 1 as the authors ran it; defaults = the paper's Section 5.1.1 protocol)
+    optimizer: str = "adam"  # adam | sgd
+    momentum: float = 0.9  # sgd only
+    weight_decay: float = 0.0
+    schedule: str = "none"  # none | step (lr ÷ 10 at 50 % and 75 % of the epochs) | cosine (per epoch)
+    bn_init: float | None = None  # every BN γ initialised to this value (Network Slimming: 0.5); None: PyTorch's 1
+    bn_sparsity: float = 0.0  # Network Slimming's sparsity penalty s·Σ|γ| (subgradient s·sign(γ) added to γ's grad)
 
     def __post_init__(self):
         for name in ("hidden_layers", "width", "epochs", "batch_size"):
@@ -90,13 +97,28 @@ class TrainSpec:
             raise UserError(f"unknown normalization {self.normalization!r}")
         if self.precision not in ("fp32", "bf16"):
             raise UserError(f"precision must be fp32 or bf16, got {self.precision!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise UserError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+        if self.schedule not in SCHEDULES:
+            raise UserError(f"unknown schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)}")
+        for name in ("momentum", "weight_decay", "bn_sparsity"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and 0 <= v < (1 if name == "momentum" else 10)):
+                raise UserError(f"{name} must be in [0, {1 if name == 'momentum' else 10}), got {v}")
+        if self.bn_init is not None and not (math.isfinite(self.bn_init) and 0 < abs(self.bn_init) <= 100):
+            raise UserError(f"bn_init must be a finite non-zero number, got {self.bn_init}")
+        if self.arch == "fcn" and (self.bn_init is not None or self.bn_sparsity):
+            raise UserError("bn_init and bn_sparsity apply to networks with batch norm, not to the FCN")
 
     def as_dict(self) -> dict:
-        """The spec as stored; the conv-only fields are left out for an FCN, so FCN keys and spec files
-        written before conv nets existed stay valid."""
+        """The spec as stored; the conv-only fields are left out for an FCN, and the recipe fields when they
+        hold their defaults, so keys and spec files written before those fields existed stay valid."""
         d = asdict(self)
         if self.arch == "fcn":
             d.pop("arch"), d.pop("channels_last")
+        for f in fields(self):
+            if f.name in RECIPE_FIELDS and d.get(f.name) == f.default:
+                d.pop(f.name)
         return d
 
     def key(self) -> str:
@@ -107,6 +129,11 @@ class TrainSpec:
         """The TrainSpec of a checkpoint's spec (``load_checkpoint(...)[1]["spec"]``), ignoring its extra keys."""
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in spec.items() if k in names})
+
+
+OPTIMIZERS = ("adam", "sgd")
+SCHEDULES = ("none", "step", "cosine")
+RECIPE_FIELDS = ("optimizer", "momentum", "weight_decay", "schedule", "bn_init", "bn_sparsity")
 
 
 def _total_memory() -> int:
@@ -187,12 +214,46 @@ def reuse_freed_memory() -> bool:
     return _HEAP_KEPT
 
 
-def make_optimizer(model, lr: float, device: str):
+def make_optimizer(model, spec: TrainSpec, device: str):
+    """Adam (the paper's) or SGD with momentum, fused where the build has it; weight decay as given."""
+    cls, kw = (torch.optim.Adam, {}) if spec.optimizer == "adam" else (torch.optim.SGD, {"momentum": spec.momentum})
     try:
-        return torch.optim.Adam(model.parameters(), lr=lr, fused=True)
-    except (RuntimeError, TypeError):  # fused Adam unavailable for this device/build
-        log.warning("fused Adam unavailable on %s: using the foreach implementation", device)
-        return torch.optim.Adam(model.parameters(), lr=lr, foreach=True)
+        return cls(model.parameters(), lr=spec.lr, weight_decay=spec.weight_decay, fused=True, **kw)
+    except (RuntimeError, TypeError):  # fused kernels unavailable for this device/build
+        log.warning("fused %s unavailable on %s: using the foreach implementation", spec.optimizer, device)
+        return cls(model.parameters(), lr=spec.lr, weight_decay=spec.weight_decay, foreach=True, **kw)
+
+
+def lr_at(spec: TrainSpec, epoch: int) -> float:
+    """The learning rate of epoch ``epoch`` (0-based): a pure function of the spec, so a resumed run sets the
+    same rate without any scheduler state. ``step``: ÷10 at 50 % and 75 % of the epochs (Network Slimming);
+    ``cosine``: half a cosine from lr to 0 over the epochs."""
+    if spec.schedule == "step":
+        return spec.lr * (0.1 ** ((epoch >= spec.epochs * 0.5) + (epoch >= spec.epochs * 0.75)))
+    if spec.schedule == "cosine":
+        return spec.lr * 0.5 * (1 + math.cos(math.pi * epoch / spec.epochs))
+    return spec.lr
+
+
+def _bn_layers(model):
+    return [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.affine]
+
+
+def init_bn(model, value: float | None) -> None:
+    """Every BN scale γ set to ``value`` (Network Slimming initialises γ to 0.5); None leaves PyTorch's 1."""
+    if value is not None:
+        with torch.no_grad():
+            for bn in _bn_layers(model):
+                bn.weight.fill_(value)
+
+
+def _add_bn_sparsity(model, s: float) -> None:
+    """Network Slimming's sparsity on γ: the subgradient of s·Σ|γ|, added to the gradients."""
+    if s:
+        with torch.no_grad():
+            for bn in _bn_layers(model):
+                if bn.weight.grad is not None:
+                    bn.weight.grad.add_(torch.sign(bn.weight), alpha=s)
 
 
 def _save_state(path: Path, model, opt, epoch: int, log_rows: list[dict]) -> None:
@@ -244,6 +305,36 @@ def _read_spec(path: Path):
         return None
 
 
+def _train_epoch(model, opt, x_tr, y_tr, spec: TrainSpec, epoch: int, options: RunOptions):
+    """One epoch over a seeded permutation (the same on resume); returns the summed loss and the hits."""
+    device, n = options.device, len(x_tr)
+    for group in opt.param_groups:
+        group["lr"] = lr_at(spec, epoch)
+    g = torch.Generator().manual_seed(spec.seed * 1_000_003 + epoch)
+    perm = torch.randperm(n, generator=g).to(device)
+    model.train()
+    loss_sum, correct = torch.zeros((), device=device), torch.zeros((), device=device, dtype=torch.long)
+    desc = f"{spec.hidden_layers}×{spec.width} epoch {epoch + 1}/{spec.epochs}"
+    bar = tqdm(range(0, n, spec.batch_size), disable=not options.progress, leave=False, desc=desc)
+    autocast = dict(device_type=torch.device(device).type, dtype=torch.bfloat16, enabled=spec.precision == "bf16")
+    for i in bar:
+        idx = perm[i : i + spec.batch_size]
+        xb, yb = x_tr[idx], y_tr[idx]  # (B, 784), (B,)
+        with torch.autocast(**autocast):
+            logits = model(xb)
+        loss = nnf.cross_entropy(logits.float(), yb)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        _add_bn_sparsity(model, spec.bn_sparsity)
+        opt.step()
+        loss_sum += loss.detach() * len(idx)  # (checked once per epoch: a sync per step costs time)
+        correct += (logits.argmax(1) == yb).sum()
+        if options.progress and (i // spec.batch_size) % 50 == 0:
+            seen = min(i + spec.batch_size, n)
+            bar.set_postfix(loss=f"{loss.item():.3f}", acc=f"{int(correct) / seen:.3f}")
+    return loss_sum, correct
+
+
 def train(spec: TrainSpec, out_dir, options: RunOptions = RunOptions()) -> Path:
     """Train ``spec`` into ``out_dir``; returns ``out_dir/model.safetensors``. Resumes; skips if done."""
     out = Path(out_dir)
@@ -269,9 +360,10 @@ def train(spec: TrainSpec, out_dir, options: RunOptions = RunOptions()) -> Path:
     reuse_freed_memory()
     (x_tr, y_tr, x_te, y_te), fp = load_tensors(spec, options.data_root, device)
     model = make_model(spec.arch, spec.hidden_layers, spec.width, seed=spec.seed).to(device)
+    init_bn(model, spec.bn_init)
     if spec.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    opt = make_optimizer(model, spec.lr, device)
+    opt = make_optimizer(model, spec, device)
     start, log_rows = 0, []
     if state_path.exists():
         start, log_rows = _load_state(state_path, model, opt, device)
@@ -282,32 +374,7 @@ def train(spec: TrainSpec, out_dir, options: RunOptions = RunOptions()) -> Path:
         if options.stop_after_epochs is not None and epoch >= options.stop_after_epochs:
             return state_path
         t0 = time.perf_counter()
-        g = torch.Generator().manual_seed(spec.seed * 1_000_003 + epoch)
-        perm = torch.randperm(n, generator=g).to(device)
-        model.train()
-        loss_sum, correct = torch.zeros((), device=device), torch.zeros((), device=device, dtype=torch.long)
-        bar = tqdm(
-            range(0, n, spec.batch_size),
-            disable=not options.progress,
-            leave=False,
-            desc=f"{spec.hidden_layers}×{spec.width} epoch {epoch + 1}/{spec.epochs}",
-        )
-        for i in bar:
-            idx = perm[i : i + spec.batch_size]
-            xb, yb = x_tr[idx], y_tr[idx]  # (B, 784), (B,)
-            with torch.autocast(
-                device_type=torch.device(device).type, dtype=torch.bfloat16, enabled=spec.precision == "bf16"
-            ):
-                logits = model(xb)
-            loss = nnf.cross_entropy(logits.float(), yb)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            loss_sum += loss.detach() * len(idx)  # (checked once per epoch: a sync per step costs time)
-            correct += (logits.argmax(1) == yb).sum()
-            if options.progress and (i // spec.batch_size) % 50 == 0:
-                seen = min(i + spec.batch_size, n)
-                bar.set_postfix(loss=f"{loss.item():.3f}", acc=f"{int(correct) / seen:.3f}")
+        loss_sum, correct = _train_epoch(model, opt, x_tr, y_tr, spec, epoch, options)
         if not math.isfinite(float(loss_sum)):
             raise UserError(
                 f"training diverged (loss {float(loss_sum) / n} in epoch {epoch + 1}); nothing saved for this epoch — "
@@ -327,15 +394,8 @@ def train(spec: TrainSpec, out_dir, options: RunOptions = RunOptions()) -> Path:
         if options.on_epoch is not None:
             options.on_epoch(epoch + 1, model, row)
         log_rows.append(row)
-        log.info(
-            "%s epoch %d: loss %.4f train %.4f test %.4f (%.1fs)",
-            spec.key(),
-            row["epoch"],
-            row["loss"],
-            row["train_acc"],
-            row["test_acc"],
-            row["seconds"],
-        )
+        log.info("%s epoch %d: loss %.4f train %.4f test %.4f (%.1fs)", spec.key(), row["epoch"], row["loss"],
+                 row["train_acc"], row["test_acc"], row["seconds"])  # fmt: skip
         _save_state(state_path, model, opt, epoch + 1, log_rows)
         write_csv(out / "train_log.csv", pd.DataFrame(log_rows))
 

@@ -26,6 +26,7 @@ COMMANDS = [
     "table1",
     "paper-widths",
     "export",
+    "ablation",
 ]
 
 

@@ -17,13 +17,6 @@ TINY = {"vgg": (1, 4), "resnet": (1, 4), "densenet": (1, 4)}
 
 
 @pytest.fixture(scope="module")
-def fashion():
-    from empirical.nets.data import load_dataset
-
-    return load_dataset("fashion-mnist")
-
-
-@pytest.fixture(scope="module")
 def trained(tmp_path_factory, fashion):
     """Each architecture at a tiny size, 1 epoch on 1,024 Fashion-MNIST images (channels-last)."""
     out = {}
