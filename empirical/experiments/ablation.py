@@ -105,8 +105,10 @@ class AblationConfig:
         h, w = self.sizes[arch]
         rec = RECIPES[recipe]
         epochs = self.epochs_sgd if rec["optimizer"] == "sgd" else self.epochs_adam
-        return TrainSpec(hidden_layers=int(h), width=int(w), epochs=epochs, seed=self.seed, dataset=self.dataset,
-                         train_subset=self.train_subset, arch=arch, channels_last=self.channels_last, **rec)  # fmt: skip
+        return TrainSpec(
+            hidden_layers=int(h), width=int(w), epochs=epochs, seed=self.seed, dataset=self.dataset,
+            train_subset=self.train_subset, arch=arch, channels_last=self.channels_last, **rec,
+        )  # fmt: skip
 
 
 def cell_name(arch: str, recipe: str) -> str:
@@ -134,10 +136,14 @@ def locked_rows(model, x, y, config: AblationConfig, arch: str, recipe: str) -> 
     """Every extraction variant at the configured ratio: accuracy, counts per layer, predicted classes."""
     n_params = sum(p.numel() for p in model.parameters())
     preds0 = model(x).argmax(1)
-    rows = [dict(arch=arch, recipe=recipe, variant="original", indicator="—", mode="—", accuracy=float((preds0 == y).float().mean()),
-                 k=0, key_share_of_parameters=0.0, counts_per_layer="{}",
-                 class_histogram=json.dumps(np.bincount(preds0.cpu().numpy(), minlength=10).tolist()),
-                 top_class_share=float(np.bincount(preds0.cpu().numpy(), minlength=10).max() / len(y)))]  # fmt: skip
+    hist0 = np.bincount(preds0.cpu().numpy(), minlength=10)
+    rows = [
+        dict(
+            arch=arch, recipe=recipe, variant="original", indicator="—", mode="—",
+            accuracy=float((preds0 == y).float().mean()), k=0, key_share_of_parameters=0.0, counts_per_layer="{}",
+            class_histogram=json.dumps(hist0.tolist()), top_class_share=float(hist0.max() / len(y)),
+        )
+    ]  # fmt: skip
     for variant, (indicator, mode, seed) in VARIANTS.items():
         try:
             locked, key = extract(model, config.ratio, indicator, mode=mode, seed=seed)
