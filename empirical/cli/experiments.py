@@ -12,7 +12,7 @@ from threadpoolctl import threadpool_limits
 from empirical._io import write_csv
 from empirical.cli.common import check_writable_dir, device, positive
 from empirical.errors import UserError
-from empirical.experiments import ablation, paper_widths, presets, table1
+from empirical.experiments import ablation, attacks, paper_widths, presets, table1
 from empirical.experiments.grid import GridConfig, GridOptions, run_grid
 from empirical.experiments.paper_widths import get_preset, parse_cells, run
 from empirical.experiments.predict import evaluate, predict_ratios
@@ -255,5 +255,22 @@ def cmd_ablation(args) -> int:
     check_writable_dir(args.out)
     tables = ablation.run(config, args.out, device(args.device), not args.no_progress, only)
     print(tables["locked"].pivot_table(index=["arch", "recipe"], columns="variant", values="accuracy").round(3))
+    print(f"wrote {args.out}/report.md")
+    return 0
+
+
+QUICK_ATTACK_MODELS = (
+    dict(name="fcn-3x32", arch="fcn", dataset="mnist", hidden_layers=3, width=32, epochs=1, indicator="l1",
+         lock="chance+5pp", fractions=(0.01, 0.02), seeds=1, ft_epochs=1),
+)  # fmt: skip
+
+
+def cmd_attacks(args) -> int:
+    config = attacks.AttackConfig(models=QUICK_ATTACK_MODELS, prune_fractions=(0.2,), targeted_epochs=(1,)) \
+        if args.quick else attacks.AttackConfig()  # fmt: skip
+    only = [c.strip() for c in args.only.split(",") if c.strip()] if args.only else None
+    check_writable_dir(args.out)
+    tables = attacks.run(config, args.out, device(args.device), only)
+    print(tables["summary"].to_string(index=False))
     print(f"wrote {args.out}/report.md")
     return 0

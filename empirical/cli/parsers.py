@@ -367,6 +367,21 @@ def _add_ablation(sub):
     p.set_defaults(handler="experiments:cmd_ablation")
 
 
+def _add_attacks(sub):
+    p = sub.add_parser(
+        "attacks",
+        help="fine-tuning, pruning and key-position attacks on locked models, with and without --fill noise",
+        description="Train the configured models (7×400 and 13×400 MNIST FCNs, a VGG on Fashion-MNIST), lock them, "
+        "and attack each with a share of the training data: fine-tuning (FTLL/FTAL/RTLL/RTAL) beside training from "
+        "scratch, pruning (magnitude, Fine-Pruning), and the key-position attack; write report.md. Resumable.",
+    )
+    p.add_argument("--out", type=Path, required=True, help="run directory")
+    p.add_argument("--only", help="cells to run now, e.g. fcn-7x400_zero,vgg_noise")
+    p.add_argument("--quick", action="store_true", help="tiny models and shares (a smoke test, minutes)")
+    _common_device(p)
+    p.set_defaults(handler="experiments:cmd_attacks")
+
+
 def _add_paper_widths(sub):
     p = sub.add_parser(
         "paper-widths",
@@ -473,4 +488,5 @@ def build_parser() -> argparse.ArgumentParser:
     _add_table1(sub)
     _add_paper_widths(sub)
     _add_ablation(sub)
+    _add_attacks(sub)
     return parser

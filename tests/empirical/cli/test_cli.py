@@ -27,6 +27,7 @@ COMMANDS = [
     "paper-widths",
     "export",
     "ablation",
+    "attacks",
 ]
 
 

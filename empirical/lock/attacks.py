@@ -1,0 +1,259 @@
+"""Attacks on a locked model: what an attacker holding it (and a little data) can recover.
+
+The paper's third property is "complex unauthorized restoration" (Section 3; Tables 2–3). Each attack
+here is a function of the locked model and the attacker's data that returns a new model; nothing
+touches the key.
+
+* ``fine_tune`` — Adi et al. (USENIX Security 2018): FTLL (last layer only), FTAL (all layers),
+  RTLL / RTAL (the last layer re-initialised first); SGD lr 0.01, momentum 0.9, weight decay 5e-4,
+  batch 100, 20 epochs by default. ``from_scratch`` trains the same architecture on the same data:
+  the attacker's own alternative.
+* ``magnitude_prune`` — each weight layer's smallest-|w| fraction set to zero. ``fine_prune`` — Liu
+  et al. (RAID 2018): the last hidden layer's channels (conv) or neurons (FCN) with the lowest mean
+  activation on the attacker's clean data are removed.
+* The **key-position attack** (not in the paper): a trained network has essentially no exact zeros,
+  so every exact zero (ℓ1) or every BN channel with γ = β = 0 (bn-scale) marks a key position
+  (``detect_key_positions``; ``detection_scores`` against the real key). ``targeted_restore`` then
+  trains only those positions, everything else frozen; silenced γ are first re-initialised to their
+  layer's mean |γ| (ReLU(0) = 0 gives no gradient otherwise).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as nnf
+
+from empirical.errors import UserError
+from empirical.lock.keys import AccessKey
+
+FT_MODES = ("FTLL", "FTAL", "RTLL", "RTAL")
+
+
+def stratified_subset(y: torch.Tensor, fraction: float, seed: int = 0) -> torch.Tensor:
+    """Indices of a class-stratified random ``fraction`` of the labels ``y`` (the attacker's data)."""
+    if not 0 < fraction <= 1:
+        raise UserError(f"the attacker's data fraction must be in (0, 1], got {fraction}")
+    g = torch.Generator().manual_seed(seed)
+    idx = []
+    for c in torch.unique(y):
+        members = torch.nonzero(y == c).reshape(-1)
+        take = max(1, round(fraction * len(members)))
+        idx.append(members[torch.randperm(len(members), generator=g)[:take]])
+    return torch.sort(torch.cat(idx)).values
+
+
+def last_linear(model: nn.Module) -> nn.Linear:
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    if not linears:
+        raise UserError("the model has no linear classifier to fine-tune")
+    return linears[-1]
+
+
+@dataclass(frozen=True)
+class FineTune:
+    epochs: int = 20
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    batch_size: int = 100
+
+
+def _sgd_epochs(model, params, x, y, ft: FineTune, seed: int, grad_mask=None, frozen_bn=False) -> nn.Module:
+    """SGD over (x, y); ``frozen_bn``: BN layers stay in eval mode (their running statistics untouched)."""
+    opt = torch.optim.SGD(params, lr=ft.lr, momentum=ft.momentum, weight_decay=ft.weight_decay)
+    g = torch.Generator().manual_seed(seed)
+    for _ in range(ft.epochs):
+        model.train(not frozen_bn)
+        perm = torch.randperm(len(x), generator=g)
+        for i in range(0, len(x), ft.batch_size):
+            idx = perm[i : i + ft.batch_size]
+            loss = nnf.cross_entropy(model(x[idx]), y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if grad_mask is not None:
+                grad_mask(model)
+            opt.step()
+    return model.eval()
+
+
+def fine_tune(locked: nn.Module, x, y, mode: str = "FTAL", ft: FineTune = FineTune(), seed: int = 0) -> nn.Module:
+    """Adi et al.'s fine-tuning attacks (module doc) on a copy of ``locked``."""
+    if mode not in FT_MODES:
+        raise UserError(f"unknown fine-tuning mode {mode!r}; choose one of {', '.join(FT_MODES)}")
+    model = copy.deepcopy(locked)
+    head = last_linear(model)
+    if mode.startswith("RT"):
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            head.reset_parameters()
+    params = list(head.parameters()) if mode.endswith("LL") else list(model.parameters())
+    if mode.endswith("LL"):
+        for p in model.parameters():
+            p.requires_grad_(False)
+        for p in head.parameters():
+            p.requires_grad_(True)
+    _sgd_epochs(model, params, x, y, ft, seed, frozen_bn=mode.endswith("LL"))  # LL: nothing else may change
+    for p in model.parameters():
+        p.requires_grad_(True)
+    return model
+
+
+def from_scratch(make_model, x, y, ft: FineTune = FineTune(), seed: int = 0) -> nn.Module:
+    """The attacker's alternative: the same architecture (``make_model()``) trained on the same data."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = make_model()
+    return _sgd_epochs(model, list(model.parameters()), x, y, ft, seed)
+
+
+@torch.no_grad()
+def magnitude_prune(model: nn.Module, fraction: float) -> nn.Module:
+    """Each Conv2d / Linear weight's smallest-|w| ``fraction`` set to zero, layer by layer (a copy)."""
+    if not 0 <= fraction < 1:
+        raise UserError(f"prune fraction must be in [0, 1), got {fraction}")
+    out = copy.deepcopy(model)
+    for m in out.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)) and fraction > 0:
+            w = m.weight.reshape(-1)
+            k = int(fraction * w.numel())
+            if k:
+                w[torch.topk(w.abs(), k, largest=False).indices] = 0
+    return out
+
+
+def _last_hidden(model: nn.Module):
+    """(module whose output is the last hidden representation, its weight layer) for fine-pruning: the last
+    Conv2d of a conv net, or the last hidden Linear of an MLP."""
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    if convs:
+        return convs[-1]
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    if len(linears) < 2:
+        raise UserError("fine-pruning needs a hidden layer")
+    return linears[-2]
+
+
+@torch.no_grad()
+def fine_prune(model: nn.Module, x_clean: torch.Tensor, fraction: float, batch: int = 1000) -> nn.Module:
+    """Liu et al.'s Fine-Pruning (without its fine-tune): the last hidden layer's ``fraction`` of channels
+    (or neurons) with the lowest mean activation on ``x_clean`` are removed (their filters and biases 0)."""
+    if not 0 <= fraction < 1:
+        raise UserError(f"prune fraction must be in [0, 1), got {fraction}")
+    out = copy.deepcopy(model).eval()
+    layer = _last_hidden(out)
+    acts = []
+    hook = layer.register_forward_hook(
+        lambda m, i, o: acts.append(torch.relu(o).reshape(len(o), o.shape[1], -1).mean((0, 2)))
+    )
+    for i in range(0, len(x_clean), batch):
+        out(x_clean[i : i + batch])
+    hook.remove()
+    mean = torch.stack(acts).mean(0)
+    k = int(fraction * len(mean))
+    if k:
+        idx = torch.topk(mean, k, largest=False).indices
+        layer.weight[idx] = 0
+        if layer.bias is not None:
+            layer.bias[idx] = 0
+    return out
+
+
+# ----------------------------------------------------------------------------- key positions
+def detect_key_positions(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Per parameter the flat positions an attacker would guess are key positions: exact zeros of every
+    weight (Conv2d / Linear) and the channels of BN layers whose γ and β are both exactly zero."""
+    found: dict[str, torch.Tensor] = {}
+    for name, m in model.named_modules():
+        pre = f"{name}." if name else ""
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            z = torch.nonzero(m.weight.detach().reshape(-1) == 0).reshape(-1)
+            if len(z):
+                found[pre + "weight"] = z
+        elif isinstance(m, nn.modules.batchnorm._BatchNorm) and m.affine:
+            z = torch.nonzero((m.weight.detach() == 0) & (m.bias.detach() == 0)).reshape(-1)
+            if len(z):
+                found[pre + "weight"] = z
+                found[pre + "bias"] = z
+    return found
+
+
+def key_positions(key: AccessKey, model: nn.Module) -> dict[str, torch.Tensor]:
+    """The flat parameter positions the key really holds (units expanded to their values)."""
+    params = dict(model.named_parameters())
+    out = {}
+    for e in key.entries:
+        base = e.positions.reshape(-1, 1) * e.unit_size + torch.arange(e.unit_size).reshape(1, -1)
+        out[e.name] = torch.sort(base.reshape(-1)).values
+        assert int(out[e.name].max()) < params[e.name].numel()
+    return out
+
+
+def detection_scores(detected: dict[str, torch.Tensor], truth: dict[str, torch.Tensor]) -> dict:
+    """Precision and recall of the detected positions against the key's (values, not units)."""
+    tp = fp = fn = 0
+    for name in set(detected) | set(truth):
+        d = set(detected.get(name, torch.empty(0, dtype=torch.long)).tolist())
+        t = set(truth.get(name, torch.empty(0, dtype=torch.long)).tolist())
+        tp, fp, fn = tp + len(d & t), fp + len(d - t), fn + len(t - d)
+    return {
+        "detected": tp + fp,
+        "key_values": tp + fn,
+        "precision": tp / (tp + fp) if tp + fp else float("nan"),
+        "recall": tp / (tp + fn) if tp + fn else float("nan"),
+    }
+
+
+def targeted_restore(locked: nn.Module, detected: dict[str, torch.Tensor], x, y, epochs: int = 5, lr: float = 0.01,
+                     batch_size: int = 100, seed: int = 0) -> nn.Module:  # fmt: skip
+    """Train only the ``detected`` positions of a copy of ``locked`` on (x, y); every other value stays bit
+    for bit. Silenced BN channels (γ = β = 0) get γ = their layer's mean |γ| first."""
+    model = copy.deepcopy(locked)
+    params = dict(model.named_parameters())
+    masks = {}
+    with torch.no_grad():
+        for name, pos in detected.items():
+            p = params[name]
+            mask = torch.zeros(p.numel(), dtype=torch.bool)
+            mask[pos] = True
+            masks[name] = mask.reshape(p.shape)
+            if name.endswith("weight") and p.ndim == 1 and name[: -len("weight")] + "bias" in detected:
+                rest = p.reshape(-1)[~mask.reshape(-1)]
+                p.reshape(-1)[pos] = rest.abs().mean() if len(rest) else 1.0  # a silenced γ has no gradient
+    for p in model.parameters():
+        p.requires_grad_(False)
+    trainable = [params[n] for n in masks]
+    for p in trainable:
+        p.requires_grad_(True)
+
+    def keep_only_masked(m):
+        for n, mask in masks.items():
+            if params[n].grad is not None:
+                params[n].grad.mul_(mask)
+
+    ft = FineTune(epochs=epochs, lr=lr, momentum=0.9, weight_decay=0.0, batch_size=batch_size)  # no decay: frozen stays
+    if trainable:
+        _sgd_epochs(model, trainable, x, y, ft, seed, grad_mask=keep_only_masked, frozen_bn=True)
+    for p in model.parameters():
+        p.requires_grad_(True)
+    return model.eval()
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, x, y, batch: int = 2000) -> float:
+    model.eval()
+    hits = sum(int((model(x[i : i + batch]).argmax(1) == y[i : i + batch]).sum()) for i in range(0, len(x), batch))
+    return hits / len(x)
+
+
+def value_counts(positions: dict[str, torch.Tensor]) -> int:
+    return int(sum(len(v) for v in positions.values()))
+
+
+__all__ = [
+    "FT_MODES", "FineTune", "accuracy", "detect_key_positions", "detection_scores", "fine_prune", "fine_tune",
+    "from_scratch", "key_positions", "magnitude_prune", "stratified_subset", "targeted_restore", "value_counts",
+]  # fmt: skip

@@ -1,0 +1,103 @@
+"""Attacks on a locked model (``empirical.lock.attacks``) on tiny hand-made and random networks."""
+
+import torch
+import torch.nn as nn
+
+from empirical.cli import main
+from empirical.lock import attacks as atk
+from empirical.lock.extraction import extract
+from empirical.lock.fill import fill_key_positions
+from empirical.nets.convnets import make_conv
+from empirical.nets.models import make_fcn
+
+
+def _data(n=200, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, 784, generator=g), torch.randint(0, 10, (n,), generator=g)
+
+
+def test_detection_on_a_hand_built_case():
+    """Two exact zeros in a weight, one of them a key position; one silenced BN channel (γ = β = 0)."""
+    net = nn.Sequential(nn.Linear(3, 2), nn.BatchNorm1d(2), nn.Linear(2, 2))
+    with torch.no_grad():
+        net[0].weight.copy_(torch.tensor([[0.0, 1.0, 2.0], [3.0, 0.0, 4.0]]))
+        net[1].weight.copy_(torch.tensor([0.0, 1.0]))
+        net[1].bias.copy_(torch.tensor([0.0, 0.5]))
+        net[2].weight.fill_(1.0)
+    found = atk.detect_key_positions(net)
+    assert found["0.weight"].tolist() == [0, 4] and found["1.weight"].tolist() == [0] == found["1.bias"].tolist()
+    truth = {"0.weight": torch.tensor([4]), "1.weight": torch.tensor([0]), "1.bias": torch.tensor([0])}
+    s = atk.detection_scores(found, truth)
+    assert (s["detected"], s["key_values"]) == (4, 3)
+    assert s["precision"] == 3 / 4 and s["recall"] == 1.0
+
+
+def test_detection_finds_every_l1_key_value_and_none_after_the_noise_fill():
+    model = make_fcn(3, 32, seed=0)
+    locked, key = extract(model, 0.1)
+    truth = atk.key_positions(key, locked)
+    s = atk.detection_scores(atk.detect_key_positions(locked), truth)
+    assert s["recall"] == 1.0 and s["precision"] == 1.0
+    fill_key_positions(locked, key, "noise", seed=0)
+    assert atk.detection_scores(atk.detect_key_positions(locked), truth)["recall"] == 0.0
+    assert torch.equal(key.restore(locked).layers[1].weight, model.layers[1].weight)  # unlock stays bit-exact
+
+
+def test_targeted_restore_touches_only_the_detected_positions():
+    net = make_conv("vgg", 1, 4, seed=0).eval()
+    locked, key = extract(net, 0.2, "bn-scale")
+    detected = atk.detect_key_positions(locked)
+    x, y = _data()
+    out = atk.targeted_restore(locked, detected, x, y, epochs=2, lr=0.1)
+    before, after = locked.state_dict(), out.state_dict()
+    changed = set()
+    for name in before:
+        diff = (before[name] != after[name]).reshape(-1)
+        if diff.any():
+            changed.add(name)
+            allowed = detected.get(name)
+            assert allowed is not None and set(torch.nonzero(diff).reshape(-1).tolist()) <= set(allowed.tolist())
+    assert changed and changed <= set(detected)  # BN running statistics never change either
+
+
+def test_last_layer_fine_tuning_changes_only_the_head():
+    model = make_fcn(2, 16, seed=0)
+    x, y = _data()
+    for mode in ("FTLL", "RTLL"):
+        out = atk.fine_tune(model, x, y, mode, atk.FineTune(epochs=1))
+        for i in range(2):
+            assert torch.equal(out.layers[i].weight, model.layers[i].weight)
+        assert not torch.equal(out.layers[2].weight, model.layers[2].weight)
+    out = atk.fine_tune(model, x, y, "FTAL", atk.FineTune(epochs=1))
+    assert not torch.equal(out.layers[0].weight, model.layers[0].weight)
+
+
+def test_pruning():
+    model = make_fcn(2, 16, seed=0)
+    pruned = atk.magnitude_prune(model, 0.25)
+    for a, b in zip(model.layers, pruned.layers):
+        zeros = (b.weight == 0).sum().item()
+        assert zeros == int(0.25 * a.weight.numel())
+        assert b.weight[b.weight != 0].abs().min() >= a.weight.abs().reshape(-1).kthvalue(zeros).values  # smallest
+    x, _ = _data()
+    fp = atk.fine_prune(model, x, 0.5)
+    acts = torch.relu(model.layers[1](torch.relu(model.layers[0](x)))).mean(0)
+    dead = torch.nonzero((fp.layers[1].weight == 0).all(dim=1)).reshape(-1)
+    assert len(dead) == 8 and set(dead.tolist()) == set(torch.topk(acts, 8, largest=False).indices.tolist())
+
+
+def test_stratified_subset_keeps_the_class_balance():
+    y = torch.arange(1000) % 10
+    idx = atk.stratified_subset(y, 0.05, seed=3)
+    assert len(idx) == 50 and torch.bincount(y[idx]).tolist() == [5] * 10
+    assert torch.equal(idx, atk.stratified_subset(y, 0.05, seed=3))
+
+
+def test_attacks_quick_run_and_resume(tmp_path, mnist, one_error):
+    assert main(["attacks", "--out", str(tmp_path), "--quick"]) == 0
+    assert (tmp_path / "report.md").exists() and (tmp_path / "figures" / "recovered_vs_data.png").exists()
+    stamps = {p: p.stat().st_mtime_ns for p in tmp_path.glob("cells/*/summary.csv")}
+    assert main(["attacks", "--out", str(tmp_path), "--quick"]) == 0
+    assert {p: p.stat().st_mtime_ns for p in tmp_path.glob("cells/*/summary.csv")} == stamps
+    one_error(main(["attacks", "--out", str(tmp_path), "--only", "nope_zero"]), "not in this configuration")
+    one_error(main(["attacks", "--out", str(tmp_path)]), "another configuration")
