@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -167,7 +167,7 @@ def run_cell(m: dict, fill: str, config: AttackConfig, rd: RunDir, device: str =
         columns=["attack", "fraction", "fine_tuned", "accuracy"]
     )  # fmt: skip
     tables["keypos"] = _keypos_rows(locked, key, m, data, config)
-    for name, df in tables.items():
+    for df in tables.values():
         for k, v in reversed(base.items()):
             if k not in df:
                 df.insert(0, k, v)
@@ -243,7 +243,8 @@ def verdict_finetune(ft: pd.DataFrame, summ: pd.DataFrame) -> list[str]:
         locked = float(summ[(summ["model"] == model) & (summ["fill"] == "zero")]["acc_locked"].iloc[0])
         verdict = "PASS" if best.max() < scratch else "FAIL"
         lines.append(f"* {model}, {100 * frac:g} % of the training data: best fine-tuning {best.idxmax()} "
-                     f"{100 * best.max():.2f} % (from {100 * locked:.2f} % locked) vs from scratch {100 * scratch:.2f} % — "
+                     f"{100 * best.max():.2f} % (from {100 * locked:.2f} % locked) vs from scratch "
+                     f"{100 * scratch:.2f} % — "
                      f"fine-tuning recovers less than training from scratch: **{verdict}**")  # fmt: skip
     return lines + [""]
 
@@ -273,4 +274,4 @@ def verdict_keypos(kp: pd.DataFrame, summ: pd.DataFrame) -> list[str]:
     return lines + [""]
 
 
-__all__ = ["AttackConfig", "MODELS", "run", "write_report", "field"]
+__all__ = ["AttackConfig", "MODELS", "run", "write_report"]
