@@ -12,7 +12,7 @@ from threadpoolctl import threadpool_limits
 from empirical._io import write_csv
 from empirical.cli.common import check_writable_dir, device, positive
 from empirical.errors import UserError
-from empirical.experiments import ablation, attacks, paper_widths, presets, table1
+from empirical.experiments import ablation, attacks, other_archs, paper_widths, presets, table1
 from empirical.experiments.grid import GridConfig, GridOptions, run_grid
 from empirical.experiments.paper_widths import get_preset, parse_cells, run
 from empirical.experiments.predict import evaluate, predict_ratios
@@ -272,5 +272,21 @@ def cmd_attacks(args) -> int:
     check_writable_dir(args.out)
     tables = attacks.run(config, args.out, device(args.device), only)
     print(tables["summary"].to_string(index=False))
+    print(f"wrote {args.out}/report.md")
+    return 0
+
+
+def cmd_other_archs(args) -> int:
+    if args.quick:
+        models = (dict(name="vit", arch="vit", dataset="fashion-mnist", hidden_layers=1, width=16, epochs=1),
+                  dict(name="lstm", arch="lstm", dataset="mnist", hidden_layers=1, width=16, epochs=1))  # fmt: skip
+        config = other_archs.OtherArchsConfig(
+            models=models, train_subset=2000, random_seeds=2, check_samples=50, curve=(0.01, 0.1)
+        )
+    else:
+        config = other_archs.OtherArchsConfig()
+    check_writable_dir(args.out)
+    tables = other_archs.run(config, args.out, device(args.device), not args.no_progress)
+    print(tables["table6"].groupby(["model", "variant"], sort=False)["accuracy"].mean().round(4).to_string())
     print(f"wrote {args.out}/report.md")
     return 0

@@ -8,6 +8,7 @@ from empirical.nets.checkpoint import read_checkpoint
 from empirical.nets.convnets import DEFAULTS
 from empirical.nets.importer import export_state_dict, import_module, import_sequential
 from empirical.nets.models import ARCHS
+from empirical.nets.others import OTHER_DEFAULTS
 from empirical.nets.train import RunOptions, TrainSpec, train
 from empirical.safety import refuse_aliasing, refuse_existing
 
@@ -17,7 +18,7 @@ def cmd_train(args) -> int:
         raise UserError(f"unknown --arch {args.arch!r}; choose one of {', '.join(ARCHS)}")
     if args.arch == "fcn" and (args.hidden_layers is None or args.width is None):
         raise UserError("an FCN needs --hidden-layers and --width")
-    h0, w0 = DEFAULTS.get(args.arch, (None, None))
+    h0, w0 = {**DEFAULTS, **OTHER_DEFAULTS}.get(args.arch, (None, None))
     spec = TrainSpec(
         hidden_layers=args.hidden_layers if args.hidden_layers is not None else h0,
         width=args.width if args.width is not None else w0,

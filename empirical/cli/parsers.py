@@ -49,7 +49,7 @@ def _add_train(sub):
         "Conv nets (--arch vgg|resnet|densenet) take --hidden-layers/--width in their own sense "
         "(see empirical/convnets.py; defaults: the CPU-scale sizes of the README).",
     )
-    p.add_argument("--arch", default="fcn", help="fcn (default), vgg, resnet or densenet")
+    p.add_argument("--arch", default="fcn", help="fcn (default), vgg, resnet, preresnet, densenet, vit or lstm")
     p.add_argument(
         "--hidden-layers",
         type=int,
@@ -382,6 +382,20 @@ def _add_attacks(sub):
     p.set_defaults(handler="experiments:cmd_attacks")
 
 
+def _add_other_archs(sub):
+    p = sub.add_parser(
+        "other-archs",
+        help="Tables 6-7 at CPU scale: lock a ViT (Fashion-MNIST) and an LSTM (MNIST); resumable",
+        description="Train each model, lock it at --ratio (l1 weights, l1 neurons, LayerNorm scale, random), sweep "
+        "the utility curve (Table 7's bins) and measure every block; write report.md.",
+    )
+    p.add_argument("--out", type=Path, required=True, help="run directory")
+    p.add_argument("--quick", action="store_true", help="tiny models, one epoch on 2,000 images (a smoke test)")
+    p.add_argument("--no-progress", action="store_true")
+    _common_device(p)
+    p.set_defaults(handler="experiments:cmd_other_archs")
+
+
 def _add_paper_widths(sub):
     p = sub.add_parser(
         "paper-widths",
@@ -489,4 +503,5 @@ def build_parser() -> argparse.ArgumentParser:
     _add_paper_widths(sub)
     _add_ablation(sub)
     _add_attacks(sub)
+    _add_other_archs(sub)
     return parser

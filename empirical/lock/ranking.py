@@ -5,8 +5,12 @@ Units and their importance (indicator):
                  layers (Σ|F_{s,t}|);
   ``random``   — the same units with seeded uniform scores (the paper's baseline);
   ``bn-scale`` — batch-norm channels by |γ|; extracting a channel zeroes its γ and β (the authors' demo).
+                 LayerNorm features count as channels too (the transformer's analogue).
   ``bn-folded`` — the same channels ranked by the scale eval-mode BN really applies, |γ|/√(σ² + ε) (a
                  choice the paper's text allows: after short training γ ≈ 1 everywhere and raw |γ| is noise).
+  ``l1-neuron`` — whole neurons: rows of every weight matrix (a Linear layer's output unit, an LSTM gate
+                 unit, an attention projection's output), by the row's ℓ1 — the unit the authors' follow-up
+                 work ranks globally. Conv layers are left to ``l1-channel``.
   ``l1-channel`` — whole output channels of conv layers by Σ|F_s| (all input channels), "removed along with
                  their associated feature maps" (Section 3.2): the filter and, when a BN follows the conv
                  directly (VGG, ResNet), that channel's γ and β too — so the channel is silenced, not left at
@@ -30,7 +34,7 @@ import torch.nn as nn
 
 from empirical.errors import UserError
 
-INDICATORS = ("l1", "random", "bn-scale", "bn-folded", "l1-channel")
+INDICATORS = ("l1", "random", "bn-scale", "bn-folded", "l1-channel", "l1-neuron")
 SCOPES = ("hidden", "all")
 MODES = ("global", "per-layer")
 CHUNK = 1 << 23  # units scored at once (8 M): bounds the working memory of selection
@@ -58,7 +62,11 @@ def candidates(model: nn.Module, indicator: str = "l1", scope: str = "hidden") -
     out: list[Candidate] = []
     if indicator in ("bn-scale", "bn-folded"):
         for mod_name, mod in model.named_modules():
-            if isinstance(mod, nn.modules.batchnorm._BatchNorm) and mod.affine:
+            if indicator == "bn-scale" and isinstance(mod, nn.LayerNorm) and mod.elementwise_affine:
+                pre = f"{mod_name}." if mod_name else ""
+                also = (pre + "bias",) if mod.bias is not None else ()
+                out.append(Candidate(len(out), pre + "weight", "channel", mod.weight.numel(), 1, also))
+            elif isinstance(mod, nn.modules.batchnorm._BatchNorm) and mod.affine:
                 pre = f"{mod_name}." if mod_name else ""
                 weight = None
                 if indicator == "bn-folded":
@@ -70,13 +78,23 @@ def candidates(model: nn.Module, indicator: str = "l1", scope: str = "hidden") -
             raise UserError(f"the {indicator} indicator needs batch-norm layers, and this model has none")
         return out
     named = list(model.named_modules())
-    layers = [(i, n, m) for i, (n, m) in enumerate(named) if isinstance(m, (nn.Linear, nn.Conv2d))]
+    layers = [(i, n, m, f"{n}.weight" if n else "weight") for i, (n, m) in enumerate(named)
+              if isinstance(m, (nn.Linear, nn.Conv2d))]  # fmt: skip
+    layers = _with_lstm_matrices(named, layers)
     if scope == "hidden":
         layers = layers[1:-1]
-    for i, mod_name, mod in layers:
-        pre = f"{mod_name}." if mod_name else ""
-        w = mod.weight
-        if indicator == "l1-channel":
+    params = dict(model.named_parameters())
+    for i, mod_name, mod, pname in layers:
+        pre = pname[: -len("weight")] if pname.endswith("weight") else pname
+        w = params[pname]
+        if isinstance(mod, nn.LSTM) or indicator == "l1-neuron":
+            if isinstance(mod, nn.Conv2d):
+                continue
+            if indicator == "l1-neuron":
+                out.append(Candidate(len(out), pname, "neuron", w.shape[0], w.shape[1]))
+            else:
+                out.append(Candidate(len(out), pname, "weight", w.numel(), 1))
+        elif indicator == "l1-channel":
             if not isinstance(mod, nn.Conv2d):
                 continue
             nxt = named[i + 1][1] if i + 1 < len(named) else None
@@ -93,6 +111,17 @@ def candidates(model: nn.Module, indicator: str = "l1", scope: str = "hidden") -
     if not out:
         raise UserError(f"no candidate layers for scope {scope!r} (scope 'hidden' needs 3 or more weight layers)")
     return out
+
+
+def _with_lstm_matrices(named, layers):
+    """The weight matrices in module order, an LSTM contributing its gate matrices W_ih, W_hh per layer."""
+    out = list(layers)
+    for i, (n, m) in enumerate(named):
+        if isinstance(m, nn.LSTM):
+            pre = f"{n}." if n else ""
+            mats = [(i, n, m, f"{pre}weight_{kind}_l{k}") for k in range(m.num_layers) for kind in ("ih", "hh")]
+            out += mats
+    return sorted(out, key=lambda t: t[0])  # stable: an LSTM's matrices keep their order
 
 
 def make_contiguous(model: nn.Module) -> nn.Module:

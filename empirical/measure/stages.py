@@ -38,6 +38,7 @@ import torch.nn as nn
 
 import bounds
 from empirical.nets.convnets import DenseConcat, Residual, ShortcutA
+from empirical.nets.others import OPAQUE
 
 WEIGHT = (nn.Conv2d, nn.Linear)
 BN = (nn.BatchNorm1d, nn.BatchNorm2d)
@@ -92,7 +93,7 @@ def _check_module(mod: nn.Module, where: str) -> None:
     elif isinstance(mod, DenseConcat):
         for j, sub in enumerate(mod.branch):
             _check_module(sub, f"{where}.branch[{j}]")
-    elif not isinstance(mod, WEIGHT + PARAM_FREE):
+    elif not isinstance(mod, WEIGHT + PARAM_FREE + OPAQUE):
         raise ValueError(f"{where}: {type(mod).__name__} is not a layer the measurement knows ({mod})")
 
 
@@ -124,6 +125,10 @@ def split_stages(model: nn.Module) -> tuple[list[int], list[Stage]]:
                 has_weight = False
         elif isinstance(mod, BLOCKS):
             cur = Stage(len(out) + 1, [i], "residual" if isinstance(mod, Residual) else "dense")
+            out.append(cur)
+            has_weight = True
+        elif isinstance(mod, OPAQUE):  # attention / recurrence / LayerNorm: measured, not bounded
+            cur = Stage(len(out) + 1, [i], "opaque")
             out.append(cur)
             has_weight = True
         elif cur is None:
@@ -274,7 +279,8 @@ def affine_units(mods: list[nn.Module]) -> list[tuple]:
             out.append(("affine", m, bn))
             i += 2 if bn is not None else 1
             continue
-        out.append(("affine", None, m) if isinstance(m, BN) else ("block" if isinstance(m, BLOCKS) else "free", m))
+        kind = "block" if isinstance(m, BLOCKS) else "opaque" if isinstance(m, OPAQUE) else "free"
+        out.append(("affine", None, m) if isinstance(m, BN) else (kind, m))
         i += 1
     return out
 
@@ -311,6 +317,8 @@ class ChainBound:
         for j, item in enumerate(self.items_o):
             if j in self.norms:
                 L *= self.norms[j].w_norm
+            elif item[0] == "opaque":
+                L = math.inf  # no Lipschitz bound is stated for attention or recurrence
             elif j in self.sub:
                 inner = self.sub[j].original_lipschitz_bound()
                 L *= (
@@ -356,6 +364,9 @@ class ChainBound:
                 else:
                     B = torch.sqrt(B**2 + Bb**2)
                     h = torch.cat([h, br], dim=1)
+            elif io[0] == "opaque":
+                h = io[1](h)
+                B = torch.full_like(B, math.nan)  # not bounded: the measurement reports e itself
             else:
                 self.lips.setdefault(j, lipschitz(io[1], tuple(h.shape[1:])))
                 B = self.lips[j] * B

@@ -74,13 +74,17 @@ def fc_activations(layers: list[nn.Linear], x: torch.Tensor) -> list[torch.Tenso
     return ys
 
 
-ARCHS = ("fcn", "vgg", "resnet", "preresnet", "densenet")
+ARCHS = ("fcn", "vgg", "resnet", "preresnet", "densenet", "vit", "lstm")
 
 
 def make_model(arch: str, hidden_layers: int, width: int, seed: int | None = None) -> nn.Module:
     """Any of the toolkit's architectures: ``fcn`` (this module) or a conv net (``empirical.nets.convnets``)."""
     if arch == "fcn":
         return make_fcn(hidden_layers, width, seed)
+    from empirical.nets.others import OTHER_ARCHS, make_other
+
+    if arch in OTHER_ARCHS:
+        return make_other(arch, hidden_layers, width, seed)
     from empirical.nets.convnets import make_conv
 
     return make_conv(arch, hidden_layers, width, seed)
@@ -93,6 +97,10 @@ def describe_spec(spec: dict) -> str:
         return f"{spec.get('hidden_layers')} × {spec.get('width')} FCN"
     if arch == "module":
         return f"{spec.get('builder')} (user model)"
+    if arch in ("vit", "lstm"):
+        from empirical.nets.others import describe_other
+
+        return describe_other(arch, int(spec["hidden_layers"]), int(spec["width"]))
     from empirical.nets.convnets import describe
 
     return describe(arch, int(spec["hidden_layers"]), int(spec["width"]))

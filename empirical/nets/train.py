@@ -80,7 +80,7 @@ class TrainSpec:
             raise UserError(
                 f"a {self.arch} with hidden_layers {self.hidden_layers} and width {self.width} is too large"
             )
-        if self.arch == "fcn" and self.channels_last:
+        if self.arch in ("fcn", "vit", "lstm") and self.channels_last:
             raise UserError("channels_last applies to conv nets only")
         if int(self.hidden_layers) > 10_000 or int(self.width) > 1_000_000:
             raise UserError(f"a {self.hidden_layers} × {self.width} FCN is beyond any machine (refusing to allocate)")

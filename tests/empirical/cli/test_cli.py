@@ -28,6 +28,7 @@ COMMANDS = [
     "export",
     "ablation",
     "attacks",
+    "other-archs",
 ]
 
 
