@@ -240,8 +240,8 @@ def write_report(run_dir) -> Path:
             "# Table 1 as the authors ran it: an ablation of bn-scale locking",
             "",
             f"Fashion-MNIST (first {cfg.get('train_subset')} training images), ratio {cfg.get('ratio')} of the "
-            f"candidate units; Adam recipes {cfg.get('epochs_adam')} epochs, SGD recipes {cfg.get('epochs_sgd')} epochs; every "
-            "accuracy on the whole test set. Recipes: "
+            f"candidate units; Adam recipes {cfg.get('epochs_adam')} epochs, SGD recipes {cfg.get('epochs_sgd')} "
+            "epochs; every accuracy on the whole test set. Recipes: "
             + "; ".join(f"`{k}` = {v}" for k, v in RECIPES.items() if k in cfg.get("recipes", RECIPES))
             + ".",
             "",

@@ -115,7 +115,7 @@ def run_cell(m: dict, config: OtherArchsConfig, rd: RunDir, device="cpu", progre
                                 dataset=m["dataset"], epochs=m["epochs"], n_parameters=n_params,
                                 acc_original=meta.get("test_acc"))])  # fmt: skip
     tables = dict(table6=t6, curves=curves, bins=bins, stages=stages, models=models)
-    for name, df in tables.items():
+    for df in tables.values():
         if "model" not in df:
             df.insert(0, "model", m["name"])
     rd.finish(m["name"], tables, {"model": m["name"]})

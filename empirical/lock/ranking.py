@@ -84,7 +84,7 @@ def candidates(model: nn.Module, indicator: str = "l1", scope: str = "hidden") -
     if scope == "hidden":
         layers = layers[1:-1]
     params = dict(model.named_parameters())
-    for i, mod_name, mod, pname in layers:
+    for i, _, mod, pname in layers:
         pre = pname[: -len("weight")] if pname.endswith("weight") else pname
         w = params[pname]
         if isinstance(mod, nn.LSTM) or indicator == "l1-neuron":
