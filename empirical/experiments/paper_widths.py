@@ -315,88 +315,86 @@ def _peak_rss_gib() -> float:
 
 
 # ------------------------------------------------------------------------------------- one cell
+class EpochRecorder:
+    """The ``on_epoch`` callback of one cell: evaluate, append the epoch's rows (replacing those of a
+    re-trained epoch), write the cell's tables and the run's top-level ones, log a line."""
+
+    def __init__(self, config: PaperWidthsConfig, run_dir: Path, cdir: Path, cell, device: str, data):
+        self.config, self.run_dir, self.cdir, self.device = config, run_dir, cdir, device
+        self.planned = cell[2]
+        self.ident = dict(hidden_layers=cell[0], width=cell[1], seed=config.seed)
+        self.x, self.y = data
+        self.tables = {t: read_table(cdir / f"{t}.csv", required=False) for t in TABLES}
+
+    def hints(self, epoch: int) -> dict:
+        """target → (k, ratio) of the latest earlier epoch's critical ratios."""
+        prev = self.tables["critical"]
+        if not len(prev) or "k" not in prev:
+            return {}
+        prev = prev[prev["epoch"] < epoch]
+        last = prev[(prev["epoch"] == prev["epoch"].max()) & (prev["status"] == "found")] if len(prev) else prev
+        return {float(r.target): (int(r.k), float(r.ratio)) for r in last.itertuples()}
+
+    def __call__(self, epoch: int, model, row: dict) -> None:
+        cfg, t0 = self.config, time.perf_counter()
+        full, rnd = cfg.sweep_due(epoch, self.planned), cfg.random_due(epoch, self.planned)
+        sweep, crit = evaluate_epoch(model, self.x, self.y, cfg, full, rnd, self.hints(epoch))
+        t_eval = time.perf_counter() - t0
+        train_cols = dict(epoch=epoch, loss=row["loss"], train_acc=row["train_acc"])
+        for df in (sweep, crit):
+            for k, v in reversed({**self.ident, **train_cols}.items()):
+                df.insert(0, k, v)
+        logrow = pd.DataFrame([{**self.ident, **train_cols, "test_acc": row["test_acc"],
+                                "train_seconds": round(float(row["seconds"]), 2), "eval_seconds": round(t_eval, 2),
+                                "peak_rss_gib": round(_peak_rss_gib(), 3), "torch_threads": torch.get_num_threads(),
+                                "device": self.device}])  # fmt: skip
+        for name, new in (("epochs", sweep), ("critical", crit), ("epoch_log", logrow)):
+            old = self.tables[name]
+            if len(old):
+                old = old[old["epoch"] < epoch]  # rows of a re-trained epoch are replaced
+            self.tables[name] = pd.concat([old, new], ignore_index=True) if len(old) else new
+            write_csv(self.cdir / f"{name}.csv", self.tables[name])
+        l1 = sweep[(sweep["indicator"] == "l1") & (sweep["ratio"] == PAPER_RATIO)]
+        r50 = crit[crit["target"] == 0.5]
+        found = len(r50) and r50["status"].iloc[0] == "found"
+        log.info("%s epoch %d/%d: test %.4f, l1 @0.002%% %.4f, r50 %s (train %.0fs, eval %.0fs, peak %.1f GiB)",
+                 self.cdir.name, epoch, self.planned, row["test_acc"],
+                 float(l1["acc_extracted"].iloc[0]) if len(l1) else float("nan"),
+                 f"{float(r50['ratio'].iloc[0]):.3g}" if found else "-", row["seconds"], t_eval,
+                 _peak_rss_gib())  # fmt: skip
+        with contextlib.suppress(Exception):  # the top-level tables are a convenience; never stop training
+            collect(self.run_dir, cfg)
+
+
+def _archive_rows_without_weights(cdir: Path) -> None:
+    """A fresh machine (the resume point is gone): the cell retrains; its earlier rows move to *.previous.csv."""
+    resumable = (cdir / "train_state.safetensors").exists() or (cdir / "model.safetensors").exists()
+    if not resumable and (cdir / "epoch_log.csv").exists():
+        log.warning(
+            "%s: no resume point here; retraining from epoch 0 (earlier rows kept as *.previous.csv)", cdir.name
+        )
+        for t in TABLES:
+            if (cdir / f"{t}.csv").exists():
+                (cdir / f"{t}.csv").replace(cdir / f"{t}.previous.csv")
+        (cdir / "train_log.csv").unlink(missing_ok=True)
+
+
 def run_cell(cell, config: PaperWidthsConfig, run_dir, device="cpu", progress=True, stop_after_epoch=None) -> dict:
     """Train one cell epoch by epoch (resuming), evaluating after every epoch; returns its status row."""
     h, w, planned = cell
     run_dir = Path(run_dir)
-    cdir = run_dir / "cells" / cell_name(h, w, config.seed)
-    cdir.mkdir(parents=True, exist_ok=True)
-    spec = config.train_spec(cell)
     rd = rundir(run_dir, config)
+    cdir = rd.cell_dir(cell_name(h, w, config.seed))
+    spec = config.train_spec(cell)
+    ident = dict(hidden_layers=h, width=w, seed=config.seed)
     with rd.cell_lock(cdir.name):
         if rd.is_finished(cdir.name):
             log.info("%s: finished earlier (%d epochs)", cdir.name, planned)
             return json.loads((cdir / "done.json").read_text())
-        resumable = (cdir / "train_state.safetensors").exists() or (cdir / "model.safetensors").exists()
-        if not resumable and (cdir / "epoch_log.csv").exists():  # a fresh machine: the weights are gone
-            log.warning(
-                "%s: no resume point here; retraining from epoch 0 (earlier rows kept as *.previous.csv)", cdir.name
-            )
-            for t in TABLES:
-                if (cdir / f"{t}.csv").exists():
-                    (cdir / f"{t}.csv").replace(cdir / f"{t}.previous.csv")
-            (cdir / "train_log.csv").unlink(missing_ok=True)
+        _archive_rows_without_weights(cdir)
         (_, _, x_te, y_te), _ = load_tensors(spec, None, device)
-        tables = {t: read_table(cdir / f"{t}.csv", required=False) for t in TABLES}
-        ident = dict(hidden_layers=h, width=w, seed=config.seed)
-        state = {"t_epoch": time.perf_counter()}
-
-        def on_epoch(epoch, model, row):
-            t_train = time.perf_counter() - state["t_epoch"]
-            t0 = time.perf_counter()
-            prev = tables["critical"]
-            hints = {}
-            if len(prev) and "k" in prev:
-                prev = prev[prev["epoch"] < epoch]
-                last = prev[(prev["epoch"] == prev["epoch"].max()) & (prev["status"] == "found")] if len(prev) else prev
-                hints = {float(r.target): (int(r.k), float(r.ratio)) for r in last.itertuples()}
-            sweep, crit = evaluate_epoch(
-                model, x_te, y_te, config, config.sweep_due(epoch, planned), config.random_due(epoch, planned), hints
-            )
-            t_eval = time.perf_counter() - t0
-            train_cols = dict(epoch=epoch, loss=row["loss"], train_acc=row["train_acc"])
-            for df in (sweep, crit):
-                for k, v in reversed({**ident, **train_cols}.items()):
-                    df.insert(0, k, v)
-            logrow = pd.DataFrame(
-                [
-                    {
-                        **ident,
-                        **train_cols,
-                        "test_acc": row["test_acc"],
-                        "train_seconds": round(float(row["seconds"]), 2),
-                        "eval_seconds": round(t_eval, 2),
-                        "peak_rss_gib": round(_peak_rss_gib(), 3),
-                        "torch_threads": torch.get_num_threads(),
-                        "device": device,
-                    }
-                ]
-            )
-            for name, new in (("epochs", sweep), ("critical", crit), ("epoch_log", logrow)):
-                old = tables[name]
-                if len(old):
-                    old = old[old["epoch"] < epoch]  # rows of a re-trained epoch are replaced
-                tables[name] = pd.concat([old, new], ignore_index=True) if len(old) else new
-                write_csv(cdir / f"{name}.csv", tables[name])
-            l1 = sweep[(sweep["indicator"] == "l1") & (sweep["ratio"] == PAPER_RATIO)]
-            r50 = crit[crit["target"] == 0.5]
-            log.info(
-                "%s epoch %d/%d: test %.4f, l1 @0.002%% %.4f, r50 %s (train %.0fs, eval %.0fs, peak %.1f GiB)",
-                cdir.name,
-                epoch,
-                planned,
-                row["test_acc"],
-                float(l1["acc_extracted"].iloc[0]) if len(l1) else float("nan"),
-                f"{float(r50['ratio'].iloc[0]):.3g}" if len(r50) and r50["status"].iloc[0] == "found" else "-",
-                t_train,
-                t_eval,
-                _peak_rss_gib(),
-            )
-            with contextlib.suppress(Exception):  # the top-level tables are a convenience; never stop training
-                collect(run_dir, config)
-            state["t_epoch"] = time.perf_counter()
-
-        opts = RunOptions(device=device, progress=progress, on_epoch=on_epoch, stop_after_epochs=stop_after_epoch)
+        recorder = EpochRecorder(config, run_dir, cdir, cell, device, (x_te, y_te))
+        opts = RunOptions(device=device, progress=progress, on_epoch=recorder, stop_after_epochs=stop_after_epoch)
         try:
             final = train(spec, cdir, opts)
         except CorruptResumePoint as exc:  # a local cache: retrain this cell rather than stop

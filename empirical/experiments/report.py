@@ -84,6 +84,61 @@ def _lemma4_row(rng) -> dict:
 NO_CONV = "an FCN grid has no conv layers: see a `table1` run's report (results/fashion-mnist/report.md)"
 
 
+def _theorem4_claims(ex: pd.DataFrame) -> list[dict]:
+    """Property 6, Lemma 4 on trained layers and Theorem 4 on the conv stages with μ > 0."""
+    rows = []
+    det = bool((ex["mu_zero_padded"] <= ex["mu_property6_deterministic"] * (1 + 1e-9)).all())
+    rows.append(
+        _row(
+            "‖ΔW⁽ᵐ⁾‖₂ <= q²C_w√D (deterministic form of Property 6, E-P3-DET)",
+            "Property 6",
+            "PASS" if det else "FAIL",
+            f"μ/bound {(ex.mu_zero_padded / ex.mu_property6_deterministic).min():.2g}.."
+            f"{(ex.mu_zero_padded / ex.mu_property6_deterministic).max():.2g} on {len(ex)} stages with μ > 0",
+            "exact",
+        )
+    )
+    vac = ex["property6_tail_at_mu_vacuous"].astype(bool)
+    rows.append(
+        _row(
+            "Markov tail P{‖ΔW‖₂ >= μ} <= 6Q²C_eC_w√D_w/μ at the measured μ",
+            "Property 6",
+            tail_verdict(vac),
+            f"{vac.mean():.0%} of {len(ex)} give a value >= 1",
+        )
+    )
+    circ = (ex["mu_circular"] / ex["mu_zero_padded"]).dropna()
+    rows.append(
+        _row(
+            "μ of the real (zero-padded) conv vs Lemma 4's circular operator on the same n×n input",
+            "Lemma 4 on trained layers",
+            "INFO",
+            f"circular/zero-padded {circ.min():.3f}..{circ.max():.3f} (median {circ.median():.3f})",
+        )
+    )
+    held = ex["theorem4_meas_holds_frac"].min()
+    tight = ex["theorem4_meas_tightness_median"].median()
+    rows.append(
+        _row(
+            "d⁽ᵐ⁾ <= G⁽ᵐ⁾ + μL^mλ^{m−1}‖x‖₂ with λ measured (largest Lipschitz bound of earlier stages)",
+            "Theorem 4",
+            "PASS" if held == 1 else "FAIL",
+            f"worst stage holds on {held:.4f} of samples; median bound/d {tight:.3g} ({len(ex)} stages)",
+            "float rtol",
+        )
+    )
+    pv = ex["theorem4_probability_vacuous"].astype(bool)
+    rows.append(
+        _row(
+            "Theorem 4's probability (1 − 6Q²C_eC_w√D_w/μ)(1 − 2e^{−τ²})^{C²(m−1)}",
+            "Theorem 4",
+            tail_verdict(pv),
+            f"{pv.mean():.0%} of {len(ex)} stages outside (0, 1)",
+        )
+    )
+    return rows
+
+
 def conv_claims(checks: pd.DataFrame | None) -> list[dict]:
     """Properties 4 and 6 and Theorem 4 on measured conv nets: ``checks`` is a Table 1 run's
     ``bounds_checks.csv`` (``empirical.experiments.table1``), one row per architecture × indicator × stage."""
@@ -125,55 +180,7 @@ def conv_claims(checks: pd.DataFrame | None) -> list[dict]:
         rows.append(_row("‖y*⁽ᵐ⁾‖₂ <= (LC²λ)ᵐ‖x‖₂ for conv layers", "Property 5", "NOT TESTED", "not in these tables"))
     ex = conv[conv["mu_zero_padded"] > 0]
     if len(ex):
-        det = bool((ex["mu_zero_padded"] <= ex["mu_property6_deterministic"] * (1 + 1e-9)).all())
-        rows.append(
-            _row(
-                "‖ΔW⁽ᵐ⁾‖₂ <= q²C_w√D (deterministic form of Property 6, E-P3-DET)",
-                "Property 6",
-                "PASS" if det else "FAIL",
-                f"μ/bound {(ex.mu_zero_padded / ex.mu_property6_deterministic).min():.2g}.."
-                f"{(ex.mu_zero_padded / ex.mu_property6_deterministic).max():.2g} on {len(ex)} stages with μ > 0",
-                "exact",
-            )
-        )
-        vac = ex["property6_tail_at_mu_vacuous"].astype(bool)
-        rows.append(
-            _row(
-                "Markov tail P{‖ΔW‖₂ >= μ} <= 6Q²C_eC_w√D_w/μ at the measured μ",
-                "Property 6",
-                tail_verdict(vac),
-                f"{vac.mean():.0%} of {len(ex)} give a value >= 1",
-            )
-        )
-        circ = (ex["mu_circular"] / ex["mu_zero_padded"]).dropna()
-        rows.append(
-            _row(
-                "μ of the real (zero-padded) conv vs Lemma 4's circular operator on the same n×n input",
-                "Lemma 4 on trained layers",
-                "INFO",
-                f"circular/zero-padded {circ.min():.3f}..{circ.max():.3f} (median {circ.median():.3f})",
-            )
-        )
-        held = ex["theorem4_meas_holds_frac"].min()
-        tight = ex["theorem4_meas_tightness_median"].median()
-        rows.append(
-            _row(
-                "d⁽ᵐ⁾ <= G⁽ᵐ⁾ + μL^mλ^{m−1}‖x‖₂ with λ measured (largest Lipschitz bound of earlier stages)",
-                "Theorem 4",
-                "PASS" if held == 1 else "FAIL",
-                f"worst stage holds on {held:.4f} of samples; median bound/d {tight:.3g} ({len(ex)} stages)",
-                "float rtol",
-            )
-        )
-        pv = ex["theorem4_probability_vacuous"].astype(bool)
-        rows.append(
-            _row(
-                "Theorem 4's probability (1 − 6Q²C_eC_w√D_w/μ)(1 − 2e^{−τ²})^{C²(m−1)}",
-                "Theorem 4",
-                tail_verdict(pv),
-                f"{pv.mean():.0%} of {len(ex)} stages outside (0, 1)",
-            )
-        )
+        rows += _theorem4_claims(ex)
     sand = bool((checks["sandwich_holds_frac"] == 1).all())
     rows.append(
         _row(
@@ -340,13 +347,16 @@ def trend_claims(label: str, cells: pd.DataFrame, value: str, n_boot: int, unsta
     depth by permutation), depth matters more ⇔ b − c > 0. Unstable training runs are flagged and every
     verdict is repeated without them."""
     cells = cells[np.isfinite(cells[value])].reset_index(drop=True)
-    if len(cells) < 5 or cells[value].std() == 0:
-        return [_row(f"Figure 5 trends at {label}", "Figure 5", "INCONCLUSIVE", "no variation across cells")]
+    claims3 = ("deeper networks suffer more", "wider networks suffer more", "depth matters more than width")
+    flat = cells["hidden_layers"].nunique() < 2 or cells["width"].nunique() < 2
+    if len(cells) < 4 or cells[value].std() == 0 or flat:
+        why = f"{len(cells)} cells; no variation to fit" if len(cells) >= 4 else f"only {len(cells)} cells"
+        return [_row(f"{c} ({label})", "Figure 5", "INCONCLUSIVE", why) for c in claims3]
     tr = analysis.trend(cells, value, n_boot=n_boot)
     keys = set(map(tuple, unstable[["hidden_layers", "width"]].to_numpy())) if len(unstable) else set()
     stable = cells[[(h, w) not in keys for h, w in zip(cells["hidden_layers"], cells["width"])]]
     fits = {"all": _effects(cells, value)}
-    if keys and len(stable) >= 5 and len(stable) < len(cells):
+    if keys and len(stable) >= 4 and len(stable) < len(cells):
         fits["stable"] = _effects(stable, value)
     perm = statistics.within_depth_permutation(cells, value, n_perm=max(200, n_boot))
 

@@ -28,6 +28,7 @@ import figures
 from empirical._io import write_csv, write_text
 from empirical.errors import UserError
 from empirical.experiments.markdown import md_table
+from empirical.experiments.report import conv_claims
 from empirical.experiments.rundir import RunDir, read_config
 from empirical.lock.ratio import check_ratio
 from empirical.nets.convnets import CONV_ARCHS, DEFAULTS, count_macs, depth, describe
@@ -278,6 +279,48 @@ def _fmt(v, digits=2):
     return "—" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{v:.{digits}f}"
 
 
+def _check_section(checks: pd.DataFrame) -> list[str]:
+    """The bound-check summary per architecture and indicator, and the conv-layer verdicts."""
+    lines = []
+    agg = checks.groupby(["arch", "indicator"]).agg(
+        stages=("layer", "size"),
+        sandwich=("sandwich_all_hold", "all"),
+        theorem2_min=("theorem2_holds_frac", "min"),
+    )
+    conv = checks[checks.get("mu_zero_padded").notna()] if "mu_zero_padded" in checks else checks.iloc[:0]
+    lines += [
+        "| arch | indicator | stages | sandwich on every sample | Theorem 2 d ≥ G (worst stage) | "
+        "conv stages with μ>0 | μ circular / zero-padded (median) | Property 4 bound / μ (median) | "
+        "Theorem 4 probability vacuous |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for (arch, ind), r in agg.iterrows():
+        c = conv[(conv.arch == arch) & (conv.indicator == ind) & (conv.mu_zero_padded > 0)]
+        ratio_c = (c.mu_circular / c.mu_zero_padded).median() if len(c) else float("nan")
+        ratio_p = (c.mu_property4 / c.mu_zero_padded).median() if len(c) else float("nan")
+        vac = c["theorem4_probability_vacuous"].astype(bool).sum() if "theorem4_probability_vacuous" in c else 0
+        lines.append(
+            f"| {arch} | {ind} | {r.stages} | {'yes' if r.sandwich else 'NO'} | {r.theorem2_min:.3f} | {len(c)} | "
+            f"{_fmt(ratio_c, 3)} | {_fmt(ratio_p, 1)} | {vac} of {len(c)} |"
+        )
+
+    lines += [
+        "",
+        "Verdicts on the conv-layer claims (`empirical.experiments.report.conv_claims`, all architectures and "
+        "indicators):",
+        "",
+        md_table(pd.DataFrame(conv_claims(checks))),
+        "",
+        "bn-scale zeroes β as well as γ, which changes the folded bias: Theorem 4 as printed has no bias term "
+        "(erratum E-T4-BN), so its rows for bn-scale test the printed statement, while the sandwich carries ‖Δb‖.",
+        "",
+        "Stages: one conv (BN folded, eval mode) or one residual/dense block (see `bounds_checks.csv`, column "
+        "`assumptions`). The sandwich d ≤ G + B must hold on every sample (a self-check); Theorem 2's d ≥ G is "
+        "not guaranteed (erratum E-T2-LB).",
+    ]
+    return lines
+
+
 def write_report(run_dir, tables: dict[str, pd.DataFrame]) -> Path:
     """``report.md`` and ``figures/table1_curves.png`` from the tables."""
     from figures.table1 import accuracy_vs_ratio
@@ -337,43 +380,7 @@ def write_report(run_dir, tables: dict[str, pd.DataFrame]) -> Path:
         "",
     ]
     if len(checks):
-        agg = checks.groupby(["arch", "indicator"]).agg(
-            stages=("layer", "size"),
-            sandwich=("sandwich_all_hold", "all"),
-            theorem2_min=("theorem2_holds_frac", "min"),
-        )
-        conv = checks[checks.get("mu_zero_padded").notna()] if "mu_zero_padded" in checks else checks.iloc[:0]
-        lines += [
-            "| arch | indicator | stages | sandwich on every sample | Theorem 2 d ≥ G (worst stage) | "
-            "conv stages with μ>0 | μ circular / zero-padded (median) | Property 4 bound / μ (median) | "
-            "Theorem 4 probability vacuous |",
-            "|---|---|---|---|---|---|---|---|---|",
-        ]
-        for (arch, ind), r in agg.iterrows():
-            c = conv[(conv.arch == arch) & (conv.indicator == ind) & (conv.mu_zero_padded > 0)]
-            ratio_c = (c.mu_circular / c.mu_zero_padded).median() if len(c) else float("nan")
-            ratio_p = (c.mu_property4 / c.mu_zero_padded).median() if len(c) else float("nan")
-            vac = c["theorem4_probability_vacuous"].astype(bool).sum() if "theorem4_probability_vacuous" in c else 0
-            lines.append(
-                f"| {arch} | {ind} | {r.stages} | {'yes' if r.sandwich else 'NO'} | {r.theorem2_min:.3f} | {len(c)} | "
-                f"{_fmt(ratio_c, 3)} | {_fmt(ratio_p, 1)} | {vac} of {len(c)} |"
-            )
-        from empirical.experiments.report import conv_claims
-
-        lines += [
-            "",
-            "Verdicts on the conv-layer claims (`empirical.experiments.report.conv_claims`, all architectures and "
-            "indicators):",
-            "",
-            md_table(pd.DataFrame(conv_claims(checks))),
-            "",
-            "bn-scale zeroes β as well as γ, which changes the folded bias: Theorem 4 as printed has no bias term "
-            "(erratum E-T4-BN), so its rows for bn-scale test the printed statement, while the sandwich carries ‖Δb‖.",
-            "",
-            "Stages: one conv (BN folded, eval mode) or one residual/dense block (see `bounds_checks.csv`, column "
-            "`assumptions`). The sandwich d ≤ G + B must hold on every sample (a self-check); Theorem 2's d ≥ G is "
-            "not guaranteed (erratum E-T2-LB).",
-        ]
+        lines += _check_section(checks)
     text = "\n".join(lines) + "\n"
     write_text(run_dir / "report.md", text)
     return run_dir / "report.md"

@@ -142,44 +142,30 @@ def ratio_for_utility(
             cache[k] = _at_most(tail(sweep.set_k(k), head), xs_head, ys, h_max, decide_batch)
         return cache[k]
 
-    hi = min(max(int(start_k), 1), D)
-    lo = 0
-    if meets(hi):  # halve down to a k that misses the target
-        while hi > 1 and meets(hi // 2):
-            hi //= 2
-        lo = hi // 2
-    else:
-        while not meets(hi):
-            if hi == D:
-                acc_all = top_accuracy(sweep.set_k(D), xs, ys, batch)[0]
-                what = "all" if max_ratio is None else f"the first (ratio {max_ratio})"
-                raise UserError(
-                    f"no ratio reaches accuracy {t}: with {what} {D} candidate units extracted it is still "
-                    f"{acc_all:.4f}"
-                )
-            lo, hi = hi, min(2 * hi, D)
+    def unreachable():
+        acc_all = top_accuracy(sweep.set_k(D), xs, ys, batch)[0]
+        what = "all" if max_ratio is None else f"the first (ratio {max_ratio})"
+        return UserError(
+            f"no ratio reaches accuracy {t}: with {what} {D} candidate units extracted it is still {acc_all:.4f}"
+        )
+
+    lo, hi = _bracket(meets, min(max(int(start_k), 1), D), D, unreachable)
     bracket = (lo, hi)
-    while hi - lo > max(1, rel_resolution * hi):
+    while hi - lo > max(1, rel_resolution * hi):  # bisect: lo misses the target, hi meets it
         mid = (lo + hi) // 2
-        if meets(mid):
-            hi = mid
-        else:
-            lo = mid
-    best, misses, k = hi, 0, hi - 1
-    scanned = 0
-    while window and k >= 1 and misses < window and scanned < max_scan:  # walk down until `window` misses in a row
-        scanned += 1
-        if meets(k):
-            best, misses = k, 0
-        else:
-            misses += 1
-        k -= 1
+        lo, hi = (lo, mid) if meets(mid) else (mid, hi)
+    best, scanned, complete = _walk_down(meets, hi, window, max_scan)
+    return _choice(model, sweep, ranking, best, (xs, ys), (xh, yh), batch, t, tolerance, (acc0, acc0_h), bracket,
+                   len(cache), scanned, complete)  # fmt: skip
+
+
+def _choice(model, sweep, ranking, best, sel, held, batch, t, tolerance, acc0s, bracket, evals, scanned, complete):
+    """The ``UtilityChoice`` of k = ``best``: accuracies on both halves and the extracted share."""
     locked = sweep.set_k(best)
-    a_s, t3_s = top_accuracy(locked, xs, ys, batch)
-    a_h, t3_h = top_accuracy(locked, xh, yh, batch)
+    a_s, t3_s = top_accuracy(locked, *sel, batch)
+    a_h, t3_h = top_accuracy(locked, *held, batch)
     n_params = sum(p.numel() for p in model.parameters())
-    unit_values = {i: unit_values_of(model, c) for i, c in enumerate(ranking.cands)}
-    n_values = int(sum(sweep.counts[i] * v for i, v in unit_values.items()))
+    n_values = int(sum(sweep.counts[i] * unit_values_of(model, c) for i, c in enumerate(ranking.cands)))
     return UtilityChoice(
         target=t,
         tolerance=float(tolerance),
@@ -190,15 +176,45 @@ def ratio_for_utility(
         accuracy_heldout=a_h,
         top3=t3_s,
         top3_heldout=t3_h,
-        accuracy_original=acc0,
-        accuracy_original_heldout=acc0_h,
+        accuracy_original=acc0s[0],
+        accuracy_original_heldout=acc0s[1],
         bracket_lo=bracket[0],
         bracket_hi=bracket[1],
-        evaluations=len(cache),
+        evaluations=evals,
         n_candidates=ranking.n_candidates,
         neighbours_checked=scanned,
-        scan_complete=misses >= window or k < 1,
+        scan_complete=complete,
     )
+
+
+def _bracket(meets, hi: int, D: int, unreachable) -> tuple[int, int]:
+    """(lo, hi) with lo missing the target (or 0) and hi meeting it: halve down from ``hi`` while it still
+    meets, or double up until it does (``unreachable()`` is raised when every unit is extracted and it
+    still does not)."""
+    lo = 0
+    if meets(hi):
+        while hi > 1 and meets(hi // 2):
+            hi //= 2
+        return hi // 2, hi
+    while not meets(hi):
+        if hi == D:
+            raise unreachable()
+        lo, hi = hi, min(2 * hi, D)
+    return lo, hi
+
+
+def _walk_down(meets, hi: int, window: int, max_scan: int) -> tuple[int, int, bool]:
+    """From the crossing ``hi`` down one k at a time until ``window`` misses in a row (at most ``max_scan``
+    steps): (the smallest k that met the target, steps taken, whether the walk ended on its misses)."""
+    best, misses, k, scanned = hi, 0, hi - 1, 0
+    while window and k >= 1 and misses < window and scanned < max_scan:
+        scanned += 1
+        if meets(k):
+            best, misses = k, 0
+        else:
+            misses += 1
+        k -= 1
+    return best, scanned, misses >= window or k < 1
 
 
 @torch.no_grad()

@@ -84,16 +84,7 @@ def lock_file(
 ) -> LockReport:
     """Lock ``checkpoint`` into ``out_model`` + ``key_path`` (module doc). Exactly one of ``ratio``, ``k``,
     ``target_accuracy``. ``evaluate``: also measure the locked model's test accuracy (printed by the CLI)."""
-    if sum(v is not None for v in (ratio, k, target_accuracy)) != 1:
-        raise UserError("give exactly one of --ratio, --k, --target-accuracy")
-    if (k is not None or target_accuracy is not None) and mode != "global":
-        raise UserError(
-            "--k and --target-accuracy take a global ranking; they cannot be combined with --mode per-layer"
-        )
-    if fill not in FILLS:
-        raise UserError(f"unknown --fill {fill!r}; choose one of {', '.join(FILLS)}")
-    if window < 0:
-        raise UserError(f"--window must be >= 0, got {window}")
+    _check_lock_args(ratio, k, target_accuracy, mode, fill, window)
     src, out_model, key_path = checkpoint_path(checkpoint), Path(out_model), Path(key_path)
     inputs = {"--checkpoint": src, **({"--sign-with": Path(sign_with)} if sign_with else {})}
     outputs = {"--out-model": out_model, "--key": key_path}
@@ -128,18 +119,7 @@ def lock_file(
     if fill != "zero":
         fill_key_positions(locked, key, fill, seed)
     report = LockReport(key, out_model, key_path, fingerprint(key.meta["original_sha256"], spec), found)
-    if found is not None:
-        key.meta.update(
-            target_accuracy=found.target,
-            achieved_accuracy=found.accuracy,
-            achieved_accuracy_heldout=found.accuracy_heldout,
-        )
-    key.meta.update(spec_sha256=spec_sha256(spec), original_fingerprint=report.fingerprint)
-    key.meta["key_sha256"] = key.digest()
-    bound = {k_: key.meta[k_] for k_ in ("original_sha256", "locked_sha256", "key_sha256", "spec_sha256")}
-    if sign_with is not None:
-        key.meta["signature"] = bound["signature"] = signing.sign(sign_with, signing.message_for(key.meta))
-        report.signed = True
+    bound = _seal(key, spec, report, found, sign_with)
     locked_by = {k_: key.meta[k_] for k_ in ("indicator", "ratio", "scope", "mode", "seed", "k_total", "fill")}
     with output_lock([out_model, key_path]):
         refuse_existing(outputs, force)  # again, under the lock (an earlier unfinished commit may have completed)
@@ -159,6 +139,37 @@ def lock_file(
         report.accuracy_original = accuracy(model.eval(), x, y)[0]
         report.accuracy_locked = accuracy(locked.eval(), x, y)[0]
     return report
+
+
+def _check_lock_args(ratio, k, target_accuracy, mode, fill, window) -> None:
+    if sum(v is not None for v in (ratio, k, target_accuracy)) != 1:
+        raise UserError("give exactly one of --ratio, --k, --target-accuracy")
+    if (k is not None or target_accuracy is not None) and mode != "global":
+        raise UserError(
+            "--k and --target-accuracy take a global ranking; they cannot be combined with --mode per-layer"
+        )
+    if fill not in FILLS:
+        raise UserError(f"unknown --fill {fill!r}; choose one of {', '.join(FILLS)}")
+    if window < 0:
+        raise UserError(f"--window must be >= 0, got {window}")
+
+
+def _seal(key: AccessKey, spec: dict, report: LockReport, found, sign_with) -> dict:
+    """The key's final metadata (target, spec fingerprint, digest, signature) and the locked model's
+    ``bound_to`` naming the original's fingerprint, the key's digest and the spec's."""
+    if found is not None:
+        key.meta.update(
+            target_accuracy=found.target,
+            achieved_accuracy=found.accuracy,
+            achieved_accuracy_heldout=found.accuracy_heldout,
+        )
+    key.meta.update(spec_sha256=spec_sha256(spec), original_fingerprint=report.fingerprint)
+    key.meta["key_sha256"] = key.digest()
+    bound = {k_: key.meta[k_] for k_ in ("original_sha256", "locked_sha256", "key_sha256", "spec_sha256")}
+    if sign_with is not None:
+        key.meta["signature"] = bound["signature"] = signing.sign(sign_with, signing.message_for(key.meta))
+        report.signed = True
+    return bound
 
 
 @dataclass

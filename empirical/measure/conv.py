@@ -53,6 +53,64 @@ def _zero_padded(w, u) -> float:
     return float(bounds.conv_operator_norm_zero_padded(w, u.n_in, padding=u.padding, stride=u.stride))
 
 
+def _conv_norm_columns(row, u, m, cache, exact, C_w, lam_p4, lam_p4c) -> float:
+    """A single conv stage's μ and ‖W*‖ three ways (exact zero-padded, circular, Property 4) and Property 4's
+    and 6's checks; returns the μ Theorem 4 uses (exact when ``exact``)."""
+    mu = u.mu
+    if exact:
+        if ("w_norm_exact", m) not in cache:
+            cache[("w_norm_exact", m)] = _zero_padded(u.w_eff, u)
+        mu = row["mu"] = _zero_padded(u.dw_eff, u)  # the exact ‖ΔW‖₂ in Theorem 4
+        row["w_norm"] = cache[("w_norm_exact", m)]
+    row.update(
+        q=u.q,
+        stride=u.stride,
+        padding=u.padding,
+        c_out=u.c_out,
+        mu_zero_padded=mu if exact else float("nan"),
+        mu_fft_padded_upper=u.mu,
+        w_norm_fft_padded_upper=u.w_norm,
+        mu_circular=_circular(u.dw_eff, u.n_in) if u.mu > 0 else 0.0,
+        mu_property4=float(bounds.conv_weight_norm_deterministic(u.dw_eff)),
+        mu_property6_deterministic=float(
+            bounds.conv_weight_difference_deterministic_bound(u.n_changed_units, C_w, u.q)
+        ),
+        w_norm_circular=_circular(u.w_eff, u.n_in),
+        w_norm_property4_measured=float(bounds.conv_weight_norm_deterministic(u.w_eff)),
+        lambda_property4_printed=lam_p4,
+        lambda_property4_corrected=lam_p4c,
+        w_norm_within_property4_printed=bool(row["w_norm"] <= lam_p4),
+        w_norm_within_property4_corrected=bool(row["w_norm"] <= lam_p4c),
+    )
+    return mu
+
+
+def _theorem4_columns(row, frame, u, mu, mm, lam_meas, lam_p4, x_norm, tol, pos, c, D_w, C_w, Q, C) -> None:
+    """Theorem 4's bound G + μL^mλ^(m−1)‖x‖₂ per sample (λ measured; for convs also Property 4's), its
+    holds fraction and tightness, and (convs) its probability terms with vacuity flags."""
+    d, G, L = frame["d"], frame["G"], c.lipschitz
+    t4_meas = G + bounds.eta(mu, mm, lam_meas, x_norm, L)
+    frame["theorem4_bound_measured"] = t4_meas
+    row["theorem4_meas_holds_frac"] = float(np.mean(d <= t4_meas + tol))
+    row["theorem4_meas_tightness_median"] = float(np.median(t4_meas[pos] / d[pos])) if pos.any() else np.nan
+    if u.kind != "conv":
+        return
+    t4_p4 = G + bounds.eta(mu, mm, lam_p4, x_norm, L)
+    frame["theorem4_bound_property4"] = t4_p4
+    row["theorem4_p4_holds_frac"] = float(np.mean(d <= t4_p4 + tol))
+    row["theorem4_p4_tightness_median"] = float(np.median(t4_p4[pos] / d[pos])) if pos.any() else np.nan
+    D = max(D_w, 1)
+    row["theorem4_probability"] = float(bounds.theorem4_probability(mu, mm, c.tau, D, C_w, Q, C, c.C_e))
+    row["theorem4_probability_union"] = float(bounds.theorem4_probability_union(mu, mm, c.tau, D, C_w, Q, C, c.C_e))
+    row["property6_tail_at_mu"] = float(bounds.conv_weight_difference_tail_bound(mu, D, C_w, Q, c.C_e))
+    for p, kind in (
+        ("theorem4_probability", "lower"),
+        ("theorem4_probability_union", "lower"),
+        ("property6_tail_at_mu", "upper"),
+    ):
+        row[f"{p}_vacuous"] = bool(bounds.is_vacuous(row[p], kind))
+
+
 def conv_columns(st, rows, frames, summary, c, cache, exact: bool) -> None:
     """Add the conv-net columns to ``rows`` (per stage), ``frames`` (per sample) and ``summary``, in place.
 
@@ -71,7 +129,7 @@ def conv_columns(st, rows, frames, summary, c, cache, exact: bool) -> None:
     lip_o = [ch.original_lipschitz_bound() for ch in chains]
     for m, (st_m, ch, row, frame) in enumerate(zip(st.stages, chains, rows, frames)):
         mm = m + 1
-        d, G = frame["d"], frame["G"]
+        d = frame["d"]
         tol = st.rtol * (st.per["scale"][m] + frame["B"] + 1.0)
         pos = d > tol
         units = ch.units
@@ -104,56 +162,9 @@ def conv_columns(st, rows, frames, summary, c, cache, exact: bool) -> None:
             float(np.mean(yn <= (L * lip) ** mm * x_norm * (1 + st.rtol))) if np.isfinite(lip) else float("nan")
         )
         if single and u.kind == "conv":
-            if exact:
-                if ("w_norm_exact", m) not in cache:
-                    cache[("w_norm_exact", m)] = _zero_padded(u.w_eff, u)
-                mu = row["mu"] = _zero_padded(u.dw_eff, u)  # the exact ‖ΔW‖₂ in Theorem 4
-                row["w_norm"] = cache[("w_norm_exact", m)]
-            row.update(
-                q=u.q,
-                stride=u.stride,
-                padding=u.padding,
-                c_out=u.c_out,
-                mu_zero_padded=mu if exact else float("nan"),
-                mu_fft_padded_upper=u.mu,
-                w_norm_fft_padded_upper=u.w_norm,
-                mu_circular=_circular(u.dw_eff, u.n_in) if u.mu > 0 else 0.0,
-                mu_property4=float(bounds.conv_weight_norm_deterministic(u.dw_eff)),
-                mu_property6_deterministic=float(
-                    bounds.conv_weight_difference_deterministic_bound(u.n_changed_units, C_w, u.q)
-                ),
-                w_norm_circular=_circular(u.w_eff, u.n_in),
-                w_norm_property4_measured=float(bounds.conv_weight_norm_deterministic(u.w_eff)),
-                lambda_property4_printed=lam_p4,
-                lambda_property4_corrected=lam_p4c,
-                w_norm_within_property4_printed=bool(row["w_norm"] <= lam_p4),
-                w_norm_within_property4_corrected=bool(row["w_norm"] <= lam_p4c),
-            )
+            mu = _conv_norm_columns(row, u, m, cache, exact, C_w, lam_p4, lam_p4c)
         if single and mu > 0:
-            t4_meas = G + bounds.eta(mu, mm, lam_meas, x_norm, L)
-            frame["theorem4_bound_measured"] = t4_meas
-            row["theorem4_meas_holds_frac"] = float(np.mean(d <= t4_meas + tol))
-            row["theorem4_meas_tightness_median"] = float(np.median(t4_meas[pos] / d[pos])) if pos.any() else np.nan
-            if u.kind == "conv":
-                t4_p4 = G + bounds.eta(mu, mm, lam_p4, x_norm, L)
-                frame["theorem4_bound_property4"] = t4_p4
-                row["theorem4_p4_holds_frac"] = float(np.mean(d <= t4_p4 + tol))
-                row["theorem4_p4_tightness_median"] = float(np.median(t4_p4[pos] / d[pos])) if pos.any() else np.nan
-                row["theorem4_probability"] = float(
-                    bounds.theorem4_probability(mu, mm, c.tau, max(D_w, 1), C_w, Q, C, c.C_e)
-                )
-                row["theorem4_probability_union"] = float(
-                    bounds.theorem4_probability_union(mu, mm, c.tau, max(D_w, 1), C_w, Q, C, c.C_e)
-                )
-                row["property6_tail_at_mu"] = float(
-                    bounds.conv_weight_difference_tail_bound(mu, max(D_w, 1), C_w, Q, c.C_e)
-                )
-                for p, kind in (
-                    ("theorem4_probability", "lower"),
-                    ("theorem4_probability_union", "lower"),
-                    ("property6_tail_at_mu", "upper"),
-                ):
-                    row[f"{p}_vacuous"] = bool(bounds.is_vacuous(row[p], kind))
+            _theorem4_columns(row, frame, u, mu, mm, lam_meas, lam_p4, x_norm, tol, pos, c, D_w, C_w, Q, C)
     summary.update(
         C=C,
         Q=Q,
