@@ -31,6 +31,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/bench_utility.py
 	$(BIN)/python benchmarks/bench_precision.py
 	$(BIN)/python benchmarks/bench_cnn.py
+	$(BIN)/python benchmarks/bench_paper_training.py
 
 clean-venv:
 	rm -rf $(VENV)
