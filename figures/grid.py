@@ -43,7 +43,9 @@ def _signed(v: float) -> str:
     """Enough decimals to tell the sign: +0.12, −0.05, 0 (exactly)."""
     if v == 0:
         return "0"
-    digits = 1 if abs(v) >= 1 else 2 if abs(v) >= 0.01 else 3
+    digits = 1 if abs(v) >= 1 else 2
+    while round(v, digits) == 0 and digits < 6:  # never print a non-zero value as 0
+        digits += 1
     return f"{v:+.{digits}f}".replace("-", "−")
 
 

@@ -49,7 +49,11 @@ verdicts = "\n".join(f"  * {r.claim}: **{r.verdict}** — {r.numbers}" for r in 
 if n >= 80:
     status = f"""**All 80 cells finished** and committed under [`results/cpu/`](results/cpu/report.md) ({cover}).
 Measured:"""
-    caveat = f"""Figure 5's trends (Spearman ρ over the 80 cells, 95 % bootstrap intervals; `report.md` has the heatmaps):
+    caveat = f"""Figure 5's trends over the 80 cells. Each verdict comes from the regression value = a + b·log10 H + c·log10 w
+with HC3 95 % intervals (b, c: effects per decade of depth and of width, so they compare on one scale; "depth
+matters more" is b − c), with the marginal Spearman ρ beside it, the width effect tested within depth by
+permutation, and the verdict repeated without the training runs flagged as unstable (`report.md` has the
+heatmaps, the elasticity tables with and without the interaction, and the flags):
 
 {verdicts}
 """
