@@ -58,7 +58,7 @@ def test_fractions_recomputed_from_samples(measured):
     for m, grp in res.samples.groupby("layer"):
         row = res.layers[res.layers.layer == m].iloc[0]
         assert row.theorem2_holds_frac == pytest.approx(np.mean(grp.d >= grp.G - 1e-9 * (1 + grp.d)), abs=1e-3)
-        assert 0 <= row.theorem2_holds_frac <= 1
+        assert row.sandwich_holds_frac == pytest.approx(np.mean(grp.d <= grp.sandwich_upper * (1 + 1e-9) + 1e-9))
         assert row.d_median == pytest.approx(np.median(grp.d))
 
 
@@ -95,7 +95,15 @@ def test_property2_with_biases_always_holds_and_init_distance(tiny_run, test_ten
     init = make_fcn(spec["hidden_layers"], spec["width"], seed=spec["seed"])
     res = measure(model, locked, *test_tensors, initial=init)
     assert (res.layers.property2_bias_holds_frac == 1.0).all()  # deterministic: must hold
-    assert ((res.layers.property2_holds_frac >= 0) & (res.layers.property2_holds_frac <= 1)).all()
+    # Property 2 as printed (bias-free) recomputed per sample from the outputs' norms: it ignores the biases,
+    # so on a trained network it fails on some samples somewhere (erratum E-P2-BIAS)
+    w = np.array([np.linalg.norm(la.weight.detach().double().numpy(), 2) for la in model.layers])
+    x_norm = test_tensors[0].double().norm(dim=1).numpy()
+    acts = model.activations(test_tensors[0])
+    for m, row in res.layers.iterrows():
+        out = acts[m + 1].detach().double().norm(dim=1).numpy()
+        bound = w[: m + 1].max() ** (m + 1) * x_norm
+        assert row.property2_holds_frac == pytest.approx(np.mean(out <= bound * (1 + 1e-6)), abs=2e-3)
     assert (res.layers.rel_change_from_init > 0).all()
     same = measure(model, locked, *test_tensors, initial=model)
     assert (same.layers.rel_change_from_init == 0).all()
