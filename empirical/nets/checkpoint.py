@@ -118,6 +118,14 @@ def read_checkpoint(path) -> tuple[dict[str, torch.Tensor], dict]:
         with safe_open(str(path), framework="pt") as fh:
             meta = fh.metadata() or {}
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        with open(path, "rb") as fh:
+            head = fh.read(2)
+        if head == b"PK" or head[:1] == b"\x80":  # a torch.save zip archive or a raw pickle
+            raise UserError(
+                f"{path} is a torch.save file, not a checkpoint: convert it first with `corelocker-bounds import "
+                "--torch FILE --normalization N --out FILE.safetensors` (and --model FILE.py:FUNCTION for any model "
+                "but an nn.Sequential MLP)"
+            ) from None
         raise UserError(f"{path} is not a readable safetensors checkpoint ({str(exc).splitlines()[0]})") from None
     if meta.get("format") not in FORMATS:
         raise UserError(f"{path} is not a corelocker-bounds checkpoint (format {meta.get('format')!r})")

@@ -60,3 +60,9 @@ def test_import_refuses_to_overwrite_its_input(tmp_path, capsys):
     torch.save(_mlp().state_dict(), src)
     assert main(["import", "--torch", str(src), "--normalization", "unit", "--out", str(src)]) == 2
     assert "same file" in capsys.readouterr().err
+
+
+def test_a_torch_file_given_as_checkpoint_points_to_import(tmp_path, one_error):
+    torch.save(_mlp().state_dict(), tmp_path / "net.pt")
+    one_error(main(["lock", "--checkpoint", str(tmp_path / "net.pt"), "--ratio", "0.1", "--out-model",
+                    str(tmp_path / "l"), "--key", str(tmp_path / "k")]), "corelocker-bounds import --torch")  # fmt: skip
