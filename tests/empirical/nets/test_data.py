@@ -99,8 +99,8 @@ def test_normalizations(mnist):
         data.normalize(x, "whiten")
 
 
-def test_fashion_mnist_from_debian_package():
-    x_tr, y_tr, x_te, y_te = data.load_fashion_mnist()
+def test_fashion_mnist_from_debian_package(fashion):
+    x_tr, y_tr, x_te, y_te = fashion
     assert x_tr.shape == (60000, 28, 28) and x_te.shape == (10000, 28, 28)
     assert np.all(np.bincount(y_tr) == 6000) and np.all(np.bincount(y_te) == 1000)
     assert data.fingerprint((x_tr, y_tr, x_te, y_te)) != ""
