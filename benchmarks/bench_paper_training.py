@@ -102,13 +102,15 @@ def main() -> None:
             flop = 6 * r["params"] * r["batch"]
             gf = flop / r["step"] / 1e9
             rows.append([
-                cell, mode, f"{r['params'] / 1e6:.1f} M", f"{r['step']:.3f} ({r['step_best']:.3f})", f"{r['forward']:.3f}",
-                f"{r['forward_backward']:.3f}", f"{r['adam']:.3f}", f"{r['zero_grad']:.4f}", f"{gf:.0f}",
+                cell, mode, f"{r['params'] / 1e6:.1f} M", f"{r['step']:.3f} ({r['step_best']:.3f})",
+                f"{r['forward']:.3f}", f"{r['forward_backward']:.3f}", f"{r['adam']:.3f}", f"{r['zero_grad']:.4f}",
+                f"{gf:.0f}",
                 f"{r['peak'] / 1e9:.0f}", f"{gf / (r['peak'] / 1e9):.0%}", f"{r['layer_gemm'] / 1e9:.0f}",
             ])  # fmt: skip
             print(cell, mode, f"{r['step']:.3f} s/step, {gf:.0f} GFLOP/s ({time.perf_counter() - t0:.0f}s)", flush=True)
-    header = ["cell", "allocator", "parameters", "step, mean (best) (s)", "forward (s)", "forward+backward (s)", "Adam (s)",
-              "zero_grad (s)", "GFLOP/s", "fp32 peak (GFLOP/s)", "share of peak", "layer GEMM (GFLOP/s)"]  # fmt: skip
+    header = ["cell", "allocator", "parameters", "step, mean (best) (s)", "forward (s)", "forward+backward (s)",
+              "Adam (s)", "zero_grad (s)", "GFLOP/s", "fp32 peak (GFLOP/s)", "share of peak",
+              "layer GEMM (GFLOP/s)"]  # fmt: skip
     parts = [
         "# Training throughput at the paper's widths (fp32, batch 128, fused Adam)",
         "",

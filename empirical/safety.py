@@ -290,6 +290,11 @@ def claim_dir(path, kind: str, outputs=()) -> None:
     like our ``outputs`` that another command wrote (nothing is created here; ``mark_dir`` does that)."""
     path = Path(path)
     found = dir_kind(path)
+    if found == "unknown":
+        raise UserError(
+            f"{path} holds a config.json or run marker that is not ours (no corelocker-bounds run wrote it): "
+            "choose another --out (nothing was written)"
+        )
     if found is not None and found != kind:
         raise UserError(f"{path} holds a {found} run, not a {kind} one: choose another --out (nothing was written)")
     if found is None:

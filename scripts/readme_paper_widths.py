@@ -69,7 +69,7 @@ reached so far:
 
 {md_table(corner)}
 
-**Verdict on the paper's claim at the widths measured: {claim['verdict']}** — {claim['numbers']}.
+**Verdict on the paper's claim at the widths measured: {claim["verdict"]}** — {claim["numbers"]}.
 The critical ratios (the smallest ℓ1 share of the hidden weights that brings accuracy to 50 % or to
 chance + 5 pp) stay close to three orders of magnitude above the paper's 0.002 %. (Training times are wall
 clock on a shared machine: two runs and the tests used the 2 cores together.)

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import figures
-from empirical._io import write_csv
 from empirical.cli.common import builder, check_writable_dir, checkpoint_and_data, device, positive
 from empirical.errors import UserError
 from empirical.lock import signing
@@ -14,6 +13,9 @@ from empirical.lock.ratio import check_ratio
 from empirical.lock.utility import DEFAULT_CURVE_RATIOS, ratio_for_utility, utility_bins, utility_curve
 from empirical.lock.workflow import lock_file, unlock_file
 from empirical.nets.models import describe_spec
+from empirical.safety import claim_dir, commit_files, mark_dir, output_lock
+
+UTILITY_OUTPUTS = ("curve.csv", "table5.csv", "utility_curve.png")
 
 
 def _int_k(text):
@@ -134,14 +136,24 @@ def cmd_utility_curve(args) -> int:
         check_ratio(r)
     positive(args, "random_seeds")
     check_writable_dir(args.out)
+    claim_dir(args.out, "utility-curve", UTILITY_OUTPUTS)
     model, meta, x, y = checkpoint_and_data(args)
     curve = utility_curve(model, x, y, ratios, random_seeds=args.random_seeds, scope=args.scope)
     table = utility_bins(curve)
-    write_csv(args.out / "curve.csv", curve)
-    write_csv(args.out / "table5.csv", table)
     name = describe_spec(meta["spec"])
     fig = figures.accuracy_curves(curve, args.targets, title=f"{name}: accuracy vs extraction ratio")
-    path = figures.save(fig, args.out / f"utility_curve.{args.format}")
+    path = args.out / f"utility_curve.{args.format}"
+    args.out.mkdir(parents=True, exist_ok=True)
+    with output_lock([path]):  # curve, table and figure land together or not at all
+        mark_dir(args.out, "utility-curve")
+        commit_files(
+            {
+                args.out / "curve.csv": lambda t: curve.to_csv(t, index=False),
+                args.out / "table5.csv": lambda t: table.to_csv(t, index=False),
+                path: lambda t: fig.savefig(t, format=args.format, dpi=110),
+            },
+            mode=0o644,
+        )
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     print(f"wrote {args.out}/curve.csv, table5.csv, {path.name}")
     return 0

@@ -95,8 +95,9 @@ def test_a_changed_builder_or_wrong_state_dict_is_refused(user_cnn, tmp_path, on
                  "--normalization", "unit", "--out", str(ckpt)]) == 0  # fmt: skip
     other = tmp_path / "other.py"
     other.write_text(BUILDER + "\n# edited\n")
-    one_error(main(["lock", "--checkpoint", str(ckpt), "--model", f"{other}:build", "--ratio", "0.05",
-                    "--out-model", str(tmp_path / "l"), "--key", str(tmp_path / "k")]), "differs from the builder")  # fmt: skip
+    code = main(["lock", "--checkpoint", str(ckpt), "--model", f"{other}:build", "--ratio", "0.05",
+                 "--out-model", str(tmp_path / "l"), "--key", str(tmp_path / "k")])  # fmt: skip
+    one_error(code, "differs from the builder")
     one_error(main(["import", "--torch", str(d / "cnn.pt"), "--model", f"{other}:nothing", "--normalization",
                     "unit", "--out", str(tmp_path / "x.safetensors")]), "defines no function")  # fmt: skip
     wrong = tmp_path / "wrong.py"

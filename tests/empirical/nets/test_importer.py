@@ -64,5 +64,6 @@ def test_import_refuses_to_overwrite_its_input(tmp_path, capsys):
 
 def test_a_torch_file_given_as_checkpoint_points_to_import(tmp_path, one_error):
     torch.save(_mlp().state_dict(), tmp_path / "net.pt")
-    one_error(main(["lock", "--checkpoint", str(tmp_path / "net.pt"), "--ratio", "0.1", "--out-model",
-                    str(tmp_path / "l"), "--key", str(tmp_path / "k")]), "corelocker-bounds import --torch")  # fmt: skip
+    code = main(["lock", "--checkpoint", str(tmp_path / "net.pt"), "--ratio", "0.1", "--out-model",
+                 str(tmp_path / "l"), "--key", str(tmp_path / "k")])  # fmt: skip
+    one_error(code, "corelocker-bounds import --torch")
