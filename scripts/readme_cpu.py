@@ -5,6 +5,7 @@ Run `corelocker-bounds report results/cpu` first; every number in the section co
 """
 
 import numpy as np
+from _readme import replace_section
 
 from empirical.experiments import analysis
 from empirical.experiments.presets import PAPER_RATIO
@@ -82,11 +83,4 @@ text = f"""Widths 100..800 × 4..13 hidden layers, 15 epochs, fp32, largest cell
   Theorem 1 vs Monte Carlo: {t1["numbers"] if t1 is not None else "—"}.
 
 {caveat}"""
-p = "README.md"
-s = open(p).read()
-start = s.index("### Figure 5, `cpu` preset")
-body_start = s.index("\n\n", start) + 2
-end = s.index("\n### ", body_start) + 1  # the next section, whichever it is
-s = s[:body_start] + text + "\n" + s[end:]
-open(p, "w").write(s)
-print(text)
+replace_section("### Figure 5, `cpu` preset", text, before="### Figure 5 at the paper's own widths")

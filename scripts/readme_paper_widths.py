@@ -4,6 +4,7 @@
 
 import numpy as np
 import pandas as pd
+from _readme import replace_section
 
 from empirical.experiments import paper_widths as pw
 from empirical.experiments.markdown import md_table
@@ -89,14 +90,4 @@ chance + 5 pp; no critical ratio comes within two decades of 0.002 %. At the pap
 
 ![critical ratio vs epoch](results/epoch-trend/figures/critical_ratio_vs_epoch.png)
 """
-p = "README.md"
-s = open(p).read()
-if HEADING in s:
-    start = s.index(HEADING)
-    end = s.index("\n### ", start + len(HEADING)) + 1
-    s = s[:start] + text + "\n" + s[end:]
-else:  # first time: before the Table 1 section
-    anchor = s.index("### Table 1 and Figure 6 at CPU scale")
-    s = s[:anchor] + text + "\n" + s[anchor:]
-open(p, "w").write(s)
-print(text)
+replace_section(HEADING, text, before="### Table 1 and Figure 6 at CPU scale", keep_heading_line=False)

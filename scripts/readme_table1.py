@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+from _readme import replace_section
 
 from empirical.experiments.report import conv_claims
 
@@ -99,16 +100,8 @@ Conv-layer claims on these networks (first {cfg["check_samples"]} test images, �
 
 {verdicts}
 """
-p = Path("README.md")
-s = p.read_text()
-marker = "### Table 1 and Figure 6 at CPU scale"
-if marker in s:
-    start = s.index(marker)
-    body_start = s.index("\n\n", start) + 2
-    end = s.index("\n### ", body_start) + 1
-    s = s[:body_start] + text + "\n" + s[end:]
-else:  # first time: before the utility worked example
-    at = s.index("### Utility ↔ ratio, worked example")
-    s = s[:at] + f"{marker} (`corelocker-bounds table1 --out results/fashion-mnist`)\n\n" + text + "\n" + s[at:]
-p.write_text(s)
-print(text)
+replace_section(
+    "### Table 1 and Figure 6 at CPU scale (`corelocker-bounds table1 --out results/fashion-mnist`)",
+    text,
+    before="### Utility ↔ ratio, worked example",
+)
