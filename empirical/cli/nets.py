@@ -32,6 +32,12 @@ def cmd_train(args) -> int:
         precision="bf16" if args.bf16 else "fp32",
         arch=args.arch,
         channels_last=args.channels_last,
+        optimizer=args.optimizer,
+        momentum=args.momentum,
+        weight_decay=args.weight_decay,
+        schedule=args.schedule,
+        bn_init=args.bn_init,
+        bn_sparsity=args.bn_sparsity,
     )
     opts = RunOptions(
         device=device(args.device), progress=not args.no_progress, data_root=args.data_root, restart=args.restart

@@ -45,7 +45,8 @@ def _add_train(sub):
     p = sub.add_parser(
         "train",
         help="train one FCN or conv net (resumes an interrupted run)",
-        description="Adam, lr 1e-3, batch 128 (Section 5.1.1); checkpoint + per-epoch log in --out. "
+        description="Adam, lr 1e-3, batch 128 (Section 5.1.1) unless a training recipe is given; checkpoint + "
+        "per-epoch log in --out. "
         "Conv nets (--arch vgg|resnet|densenet) take --hidden-layers/--width in their own sense "
         "(see empirical/convnets.py; defaults: the CPU-scale sizes of the README).",
     )
@@ -74,6 +75,19 @@ def _add_train(sub):
         "--bf16",
         action="store_true",
         help="bf16 autocast (AMX on Sapphire Rapids); part of the spec: it changes the weights",
+    )
+    recipe = p.add_argument_group(
+        "training recipe", "defaults: the paper's protocol (Adam 1e-3, no schedule); every choice is part of the spec"
+    )
+    recipe.add_argument("--optimizer", default="adam", help="adam (default) or sgd")
+    recipe.add_argument("--momentum", type=float, default=0.9, help="sgd momentum (default 0.9)")
+    recipe.add_argument("--weight-decay", type=float, default=0.0, help="L2 weight decay (default 0)")
+    recipe.add_argument(
+        "--schedule", default="none", help="none (default), step (lr ÷ 10 at 50 %% and 75 %% of the epochs) or cosine"
+    )
+    recipe.add_argument("--bn-init", type=float, help="initialise every batch-norm γ to this (Network Slimming: 0.5)")
+    recipe.add_argument(
+        "--bn-sparsity", type=float, default=0.0, help="Network Slimming's sparsity penalty s·Σ|γ| (e.g. 1e-4)"
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--restart", action="store_true", help="discard an unfinished run's resume point, start over")

@@ -96,3 +96,29 @@ def test_bad_ablation_options(tmp_path, extra, fragment, one_error):
     out = tmp_path / "abl"
     one_error(main(["ablation", "--out", str(out), "--no-progress", *extra]), fragment)
     assert not (out / "config.json").exists()
+
+
+def test_a_recipe_trained_net_locks_and_unlocks_through_the_cli(tmp_path, fashion):
+    """train with Network Slimming's recipe from the CLI: the recipe is in the spec, and the checkpoint locks
+    (bn-scale) and unlocks bit for bit."""
+    from empirical.nets.checkpoint import load_checkpoint
+
+    run = tmp_path / "run"
+    argv = ["train", "--arch", "preresnet", "--hidden-layers", "1", "--width", "4", "--epochs", "2",
+            "--dataset", "fashion-mnist", "--train-subset", "512", "--optimizer", "sgd", "--lr", "0.1",
+            "--weight-decay", "1e-4", "--schedule", "step", "--bn-init", "0.5", "--bn-sparsity", "1e-4",
+            "--no-progress", "--out", str(run)]  # fmt: skip
+    assert main(argv) == 0
+    model, meta = load_checkpoint(run)
+    spec = meta["spec"]
+    assert (spec["optimizer"], spec["schedule"], spec["bn_init"], spec["bn_sparsity"]) == ("sgd", "step", 0.5, 1e-4)
+    assert "momentum" not in spec  # at its default: left out, so earlier keys stay valid
+    locked, key = tmp_path / "locked.safetensors", tmp_path / "key.safetensors"
+    assert main(["lock", "--checkpoint", str(run), "--ratio", "0.05", "--indicator", "bn-scale", "--no-eval",
+                 "--out-model", str(locked), "--key", str(key)]) == 0  # fmt: skip
+    restored = tmp_path / "restored.safetensors"
+    assert main(["unlock", "--checkpoint", str(locked), "--key", str(key), "--out", str(restored)]) == 0
+    back, _ = load_checkpoint(restored)
+    assert model_sha256(back) == model_sha256(model)
+    gone, _ = load_checkpoint(locked)
+    assert model_sha256(gone) != model_sha256(model)

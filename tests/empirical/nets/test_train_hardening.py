@@ -22,6 +22,14 @@ from tests.helpers import rewrite_safetensors as _rewrite
         (["--lr", "inf"], "lr"),
         (["--width", "1000000000000"], "beyond"),
         (["--hidden-layers", "200", "--width", "100000"], "GiB"),
+        (["--optimizer", "lbfgs"], "unknown optimizer"),
+        (["--schedule", "linear"], "unknown schedule"),
+        (["--momentum", "1.5"], "momentum must be in [0, 1)"),
+        (["--weight-decay", "-1"], "weight_decay must be in [0, 10)"),
+        (["--bn-sparsity", "nan"], "bn_sparsity"),
+        (["--bn-init", "0.5"], "not to the FCN"),
+        (["--arch", "vgg", "--bn-init", "0"], "bn_init must be a finite non-zero number"),
+        (["--arch", "vgg", "--bn-init", "inf"], "bn_init"),
     ],
 )
 def test_train_options_are_checked(tmp_path, capsys, args, fragment, one_error):
