@@ -285,6 +285,11 @@ def dir_kind(path) -> str | None:
     return None
 
 
+def article(word: str) -> str:
+    """ "a" or "an" before a run kind (an ablation, an attacks run, a grid)."""
+    return "an" if word[:1] in "aeio" else "a"
+
+
 def claim_dir(path, kind: str, outputs=()) -> None:
     """Refuse to write a ``kind`` run into a directory that holds a run of another kind, or files named
     like our ``outputs`` that another command wrote (nothing is created here; ``mark_dir`` does that)."""
@@ -296,7 +301,10 @@ def claim_dir(path, kind: str, outputs=()) -> None:
             "choose another --out (nothing was written)"
         )
     if found is not None and found != kind:
-        raise UserError(f"{path} holds a {found} run, not a {kind} one: choose another --out (nothing was written)")
+        raise UserError(
+            f"{path} holds {article(found)} {found} run, not {article(kind)} {kind} one: choose another --out "
+            "(nothing was written)"
+        )
     if found is None:
         clash = [f for f in outputs if (path / f).exists()]
         if clash:

@@ -29,7 +29,7 @@ import pandas as pd
 
 from empirical._io import write_csv, write_text
 from empirical.errors import UserError
-from empirical.safety import claim_dir, dir_kind
+from empirical.safety import article, claim_dir, dir_kind
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +116,10 @@ class RunDir:
         old = read_config(path)
         found = dir_kind(self.path)
         if found != self.kind:
-            raise UserError(f"{path} describes a {found} run, not a {self.kind} one; choose another --out")
+            raise UserError(
+                f"{path} describes {article(found)} {found} run, not {article(self.kind)} {self.kind} one; "
+                "choose another --out"
+            )
         if self.merge is not None:
             merged = self.merge(old, self.config)
             if merged != old:
@@ -208,7 +211,7 @@ def load_tables(run_dir, tables: Iterable[str], required: str, kind: str, comman
     run_dir = Path(run_dir)
     found = dir_kind(run_dir)
     if found is not None and found not in (kind, "unknown") and (run_dir / "config.json").exists():
-        raise UserError(f"{run_dir} holds a {found} run, not a {kind} one")
+        raise UserError(f"{run_dir} holds {article(found)} {found} run, not {article(kind)} {kind} one")
     if not (run_dir / f"{required}.csv").is_file():
         raise UserError(f"{run_dir} holds no {required}.csv: run `corelocker-bounds {command} --out {run_dir}` first")
     out = {name: read_table(run_dir / f"{name}.csv", required=(name == required)) for name in tables}

@@ -75,7 +75,8 @@ def candidates(model: nn.Module, indicator: str = "l1", scope: str = "hidden") -
                     weight = tuple((1.0 / torch.sqrt(mod.running_var.detach().double() + mod.eps)).tolist())
                 out.append(Candidate(len(out), pre + "weight", "channel", mod.num_features, 1, (pre + "bias",), weight))
         if not out:
-            raise UserError(f"the {indicator} indicator needs batch-norm layers, and this model has none")
+            has = "batch-norm or LayerNorm layers" if indicator == "bn-scale" else "batch-norm layers"
+            raise UserError(f"the {indicator} indicator needs {has}, and this model has none")
         return out
     named = list(model.named_modules())
     layers = [(i, n, m, f"{n}.weight" if n else "weight") for i, (n, m) in enumerate(named)
@@ -108,6 +109,8 @@ def candidates(model: nn.Module, indicator: str = "l1", scope: str = "hidden") -
             out.append(Candidate(len(out), pre + "weight", "filter", w.shape[0] * w.shape[1], w.shape[2] * w.shape[3]))
         else:
             out.append(Candidate(len(out), pre + "weight", "weight", w.numel(), 1))
+    if not out and indicator == "l1-channel" and not any(isinstance(m, nn.Conv2d) for _, _, m, _ in layers):
+        raise UserError(f"the l1-channel indicator needs conv layers in scope {scope!r}, and this model has none")
     if not out:
         raise UserError(f"no candidate layers for scope {scope!r} (scope 'hidden' needs 3 or more weight layers)")
     return out

@@ -61,3 +61,77 @@ def test_every_command_on_a_tiny_model(arch, tmp_path, mnist, fashion):
                  "--out", str(tmp_path / "uc")]) == 0  # fmt: skip
     target = (meta["test_acc"] + 0.1) / 2  # halfway to chance
     assert main(["ratio-for-utility", "--checkpoint", str(run), "--target", f"{target:.3f}", "--json"]) == 0
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["train", "--arch", "vit", "--channels-last", "--out", "{t}/v"], "channels_last applies to conv nets only"),
+        (["train", "--arch", "lstm", "--hidden-layers", "100", "--out", "{t}/v"], "too large"),
+        (["train", "--arch", "vit", "--bn-init", "0"], "bn_init"),
+        (
+            [
+                "lock",
+                "--checkpoint",
+                "{t}/vit.safetensors",
+                "--ratio",
+                "0.05",
+                "--indicator",
+                "l1-channel",
+                "--out-model",
+                "{t}/l",
+                "--key",
+                "{t}/k",
+            ],
+            "needs conv layers",
+        ),  # fmt: skip
+        (
+            [
+                "lock",
+                "--checkpoint",
+                "{t}/vit.safetensors",
+                "--ratio",
+                "0.05",
+                "--indicator",
+                "bn-folded",
+                "--out-model",
+                "{t}/l",
+                "--key",
+                "{t}/k",
+            ],
+            "needs batch-norm layers",
+        ),  # fmt: skip
+        (
+            [
+                "lock",
+                "--checkpoint",
+                "{t}/vit.safetensors",
+                "--ratio",
+                "1.5",
+                "--indicator",
+                "l1-neuron",
+                "--out-model",
+                "{t}/l",
+                "--key",
+                "{t}/k",
+            ],
+            "ratio",
+        ),  # fmt: skip
+        (["other-archs", "--out", "{t}/grid"], "holds a grid run, not an other-archs one"),
+    ],
+)
+def test_bad_input_for_the_other_architectures(args, fragment, tmp_path, one_error):
+    """One error line, exit 2, nothing written (an untrained ViT checkpoint: no data needed)."""
+    from empirical.nets.checkpoint import save_checkpoint
+    from empirical.nets.train import TrainSpec
+
+    spec = TrainSpec(1, 16, 1, dataset="fashion-mnist", arch="vit")
+    save_checkpoint(tmp_path / "vit.safetensors", make_model("vit", 1, 16, seed=0), spec.as_dict())
+    (tmp_path / "grid").mkdir()
+    (tmp_path / "grid" / "config.json").write_text('{"kind": "grid"}')
+    before = sorted(tmp_path.rglob("*"))
+    argv = [a.format(t=tmp_path) for a in args]
+    if argv[0] == "train":
+        argv += ["--out", str(tmp_path / "v")] if "--out" not in argv else []
+    one_error(main(argv), fragment)
+    assert sorted(tmp_path.rglob("*")) == before
