@@ -11,6 +11,8 @@
 * ``seed_spread``: per cell the spread over training seeds, beside the spread across widths.
 * ``unstable_cells``: training runs whose final loss or accuracy path is an outlier (flagged, and
   verdicts shown with and without them).
+* ``crossing``: where a fitted trend reaches a level (e.g. the epoch at which the critical ratio would
+  reach the paper's 0.002 %), with Fieller's interval.
 * ``extrapolation``: candidate laws for the critical ratio fitted on one grid and scored on cells
   measured elsewhere (e.g. the paper's widths), by held-out error.
 """
@@ -47,6 +49,26 @@ class OLSFit:
         se = float(np.sqrt(w @ self.cov_hc3 @ w))
         q = stats.t.ppf(0.5 + level / 2, max(self.n - len(self.coef), 1))
         return est, (est - q * se, est + q * se)
+
+
+def crossing(fit: OLSFit, level_value: float, level: float = 0.95) -> tuple[float, float, float]:
+    """Where the fitted line a + b·x of ``fit`` (names [intercept, slope]) reaches ``level_value``: the point
+    estimate x* = (level_value − a)/b and Fieller's interval, the set of x whose interval for a + b·x
+    (HC3, Student t) contains ``level_value`` — solved exactly as a quadratic in x. The interval is
+    (nan, nan) when it is unbounded (the slope is not significantly non-zero)."""
+    (a, b), V = fit.coef, fit.cov_hc3
+    q = stats.t.ppf(0.5 + level / 2, max(fit.n - 2, 1))
+    x_hat = (level_value - a) / b if b != 0 else float("nan")
+    # (a + b x − c)² <= q²(V00 + 2x V01 + x² V11)  ⇔  A x² + B x + C <= 0
+    A = b * b - q * q * V[1, 1]
+    B = 2 * b * (a - level_value) - 2 * q * q * V[0, 1]
+    C = (a - level_value) ** 2 - q * q * V[0, 0]
+    disc = B * B - 4 * A * C
+    if A <= 0 or disc < 0:
+        return float(x_hat), float("nan"), float("nan")
+    r = np.sqrt(disc)
+    lo, hi = sorted(((-B - r) / (2 * A), (-B + r) / (2 * A)))
+    return float(x_hat), float(lo), float(hi)
 
 
 def ols_hc3(X: np.ndarray, y: np.ndarray, names: list[str]) -> OLSFit:

@@ -115,3 +115,22 @@ def test_bad_options_are_one_error_line(tmp_path, capsys, args, fragment, one_er
     out = tmp_path / "run"
     one_error(main(["paper-widths", "--preset", "tiny", "--out", str(out), "--no-progress", *args]), fragment)
     assert not (out / "config.json").exists()
+
+
+def test_trend_extrapolates_the_epoch_at_the_paper_ratio_and_the_verdict_waits_for_the_planned_epochs():
+    """A hand-made critical table with log10 r = −1 − 0.1·epoch: the line reaches log10(2e-5) = −4.699 at
+    epoch 36.99; a cell short of its planned epochs gives a provisional verdict."""
+    import numpy as np
+
+    epochs = np.arange(1, 11)
+    crit = pd.DataFrame(dict(hidden_layers=7, width=3000, target=0.5, status="found", epoch=epochs,
+                             ratio=10.0 ** (-1 - 0.1 * epochs)))  # fmt: skip
+    tr = pw.trend_rows(crit, 0.5).iloc[0]
+    assert tr.slope_per_epoch == pytest.approx(-0.1, abs=1e-9)
+    assert tr.epoch_at_paper_ratio == pytest.approx((np.log10(2e-5) + 1) / -0.1, abs=1e-6)
+    last = pd.DataFrame(dict(hidden_layers=[7], width=[3000], epoch=[10], acc_original=[0.97],
+                             acc_extracted=[0.97], acc_drop=[0.0]))  # fmt: skip
+    v = pw.paper_claim_verdict(last, {"cells": [[7, 3000, 50]]})
+    assert v["verdict"].startswith("FAIL so far (provisional: 7 × 3000 at epoch 10 of 50") and v["provisional"]
+    v = pw.paper_claim_verdict(last.assign(epoch=50), {"cells": [[7, 3000, 50]]})
+    assert v["verdict"] == "FAIL" and not v["provisional"]

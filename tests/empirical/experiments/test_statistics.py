@@ -64,3 +64,29 @@ def test_extrapolation_scores_every_form_on_the_held_out_cells():
     best = ex.groupby("form")["error"].apply(lambda e: np.abs(e).max()).idxmin()
     assert best in ("power law in depth and width", "power law with interaction")
     assert len(ex) == len(st.FORMS) * 2
+
+
+def test_crossing_is_exact_on_a_line_and_its_fieller_interval_covers_at_the_nominal_rate():
+    """Noise-free: x* = (c − a)/b exactly. Noisy (homoscedastic, n = 20): the 95 % Fieller interval covers the
+    true crossing in 0.90..0.99 of 400 simulated data sets (HC3 is slightly liberal at this n; the band
+    is ±2.5 binomial standard errors around 0.95 widened for that)."""
+    x = np.arange(2, 22, dtype=float)
+    X = np.column_stack([np.ones_like(x), x])
+    fit = st.ols_hc3(X, -1.0 - 0.1 * x + 1e-9 * np.sin(x), ["a", "slope"])
+    at, lo, hi = st.crossing(fit, -4.7)
+    assert at == pytest.approx(37.0, abs=1e-6) and lo <= at <= hi and hi - lo < 1e-3
+    rng = np.random.default_rng(1)
+    covered = 0
+    for _ in range(400):
+        f = st.ols_hc3(X, -1.0 - 0.1 * x + rng.normal(0, 0.05, len(x)), ["a", "slope"])
+        _, lo, hi = st.crossing(f, -4.7)
+        covered += lo <= 37.0 <= hi
+    assert 0.90 <= covered / 400 <= 0.99
+
+
+def test_crossing_interval_is_unbounded_when_the_slope_is_not_significant():
+    rng = np.random.default_rng(2)
+    x = np.arange(10, dtype=float)
+    fit = st.ols_hc3(np.column_stack([np.ones_like(x), x]), rng.normal(0, 1.0, 10), ["a", "slope"])
+    _, lo, hi = st.crossing(fit, -4.7)
+    assert np.isnan(lo) and np.isnan(hi)
