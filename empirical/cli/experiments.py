@@ -168,6 +168,8 @@ def cmd_report(args) -> int:
         path = paper_widths.write_report(args.run_dir, grid_run=args.grid_run)
     elif kind == "table1":
         path = table1.write_report(args.run_dir, table1.collect(args.run_dir))
+    elif kind in ("ablation", "attacks", "other-archs"):  # from the collected tables (a run in progress included)
+        path = {"ablation": ablation, "attacks": attacks, "other-archs": other_archs}[kind].write_report(args.run_dir)
     else:
         path = write_report(args.run_dir, ratio=args.ratio, seeds_run=args.seeds_run)
     print(f"wrote {path}")

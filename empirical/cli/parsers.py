@@ -313,10 +313,10 @@ def _add_figures(sub):
 def _add_report(sub):
     p = sub.add_parser(
         "report",
-        help="write report.md for a run (grid, paper widths, table1): a verdict per claim, figures",
+        help="write report.md for any run (grid, paper widths, table1, ablation, attacks, other-archs)",
         description="One line per claim of the paper (PASS / FAIL / VACUOUS / INCONCLUSIVE / NOT TESTED).",
     )
-    p.add_argument("run_dir", type=Path, help="run directory: a grid, a paper-widths or a table1 run")
+    p.add_argument("run_dir", type=Path, help="run directory of any experiment (its kind is read from config.json)")
     p.add_argument("--ratio", type=float, help="grid: also draw Figure 5 at this ratio (the closest of the list)")
     p.add_argument(
         "--seeds-run", type=Path, help="grid: a run of the same cells with more training seeds (seed variance)"

@@ -37,6 +37,7 @@ from empirical.errors import UserError
 from empirical.experiments.rundir import RunDir, load_tables
 from empirical.lock.extraction import extract
 from empirical.lock.ratio import check_ratio
+from empirical.lock.utility import CHANCE
 from empirical.nets.checkpoint import load_checkpoint
 from empirical.nets.convnets import describe
 from empirical.nets.data import test_set_for
@@ -44,7 +45,6 @@ from empirical.nets.train import RunOptions, TrainSpec, train
 
 log = logging.getLogger(__name__)
 
-CHANCE = 0.1
 RECIPES = {
     "adam": dict(optimizer="adam", lr=1e-3),
     "sgd": dict(optimizer="sgd", lr=0.1, momentum=0.9, weight_decay=1e-4, schedule="step"),

@@ -34,7 +34,7 @@ from empirical.experiments.rundir import RunDir, load_tables
 from empirical.lock import attacks as atk
 from empirical.lock.extraction import extract
 from empirical.lock.fill import fill_key_positions
-from empirical.lock.utility import ratio_for_utility
+from empirical.lock.utility import CHANCE, ratio_for_utility
 from empirical.nets.checkpoint import load_checkpoint
 from empirical.nets.models import make_model
 from empirical.nets.train import RunOptions, TrainSpec, load_tensors, train
@@ -233,7 +233,7 @@ def write_report(run_dir) -> Path:
 
 
 def verdict_finetune(ft: pd.DataFrame, summ: pd.DataFrame) -> list[str]:
-    """ "Fine-tuning recovers less than training from scratch" per model and share of data."""
+    """Claim "fine-tuning recovers less than training from scratch on the same data", per model and share."""
     lines = ["Verdicts (the best fine-tuning attack's mean accuracy vs from scratch, same data):", ""]
     zero = ft[ft["fill"] == "zero"]
     for (model, frac), g in zero.groupby(["model", "fraction"]):
@@ -242,23 +242,35 @@ def verdict_finetune(ft: pd.DataFrame, summ: pd.DataFrame) -> list[str]:
         best = means.drop("from scratch", errors="ignore")
         locked = float(summ[(summ["model"] == model) & (summ["fill"] == "zero")]["acc_locked"].iloc[0])
         verdict = "PASS" if best.max() < scratch else "FAIL"
+        note = ""
+        if scratch <= CHANCE + 0.05:  # the from-scratch baseline did not train: it understates the attacker
+            note = " (from scratch did not train under this recipe, so the baseline is weak)"
         lines.append(f"* {model}, {100 * frac:g} % of the training data: best fine-tuning {best.idxmax()} "
                      f"{100 * best.max():.2f} % (from {100 * locked:.2f} % locked) vs from scratch "
-                     f"{100 * scratch:.2f} % — "
-                     f"fine-tuning recovers less than training from scratch: **{verdict}**")  # fmt: skip
+                     f"{100 * scratch:.2f} %{note}; claim \"fine-tuning recovers less than training from "
+                     f"scratch\": **{verdict}**")  # fmt: skip
     return lines + [""]
 
 
-def verdict_prune(pr: pd.DataFrame, summ: pd.DataFrame) -> list[str]:
+def verdict_prune(pr: pd.DataFrame, summ: pd.DataFrame, n_test: int = 10_000) -> list[str]:
+    """Table 3's claim "pruning recovers < 1 pp" (without fine-tuning), with the test set's sampling error.
+
+    PASS when the best gain plus two binomial standard errors of the best pruned accuracy stays below 1 pp,
+    FAIL when the gain minus two standard errors exceeds it, INCONCLUSIVE in between.
+    """
     lines = [
-        'Verdicts ("pruning recovers < 1 pp", without fine-tuning; tolerance: the test set\'s sampling error):',
+        'Verdicts ("pruning recovers < 1 pp", without fine-tuning; tolerance: two binomial standard errors of '
+        f"the best pruned accuracy on the {n_test} test images):",
         "",
     ]
     for model, g in pr[~pr["fine_tuned"].astype(bool)].groupby("model"):
         locked = float(summ[(summ["model"] == model) & (summ["fill"] == "zero")]["acc_locked"].iloc[0])
-        gain = (g["accuracy"].max() - locked) * 100
-        lines.append(f"* {model}: the best pruning leaves {100 * g['accuracy'].max():.2f} % ({gain:+.2f} pp from the "
-                     f"locked {100 * locked:.2f} %): **{'PASS' if gain < 1 else 'FAIL'}**")  # fmt: skip
+        best = float(g["accuracy"].max())
+        gain = (best - locked) * 100
+        two_se = 200 * np.sqrt(best * (1 - best) / n_test)
+        verdict = "PASS" if gain + two_se < 1 else "FAIL" if gain - two_se > 1 else "INCONCLUSIVE"
+        lines.append(f"* {model}: the best pruning leaves {100 * best:.2f} % ({gain:+.2f} ± {two_se:.2f} pp from "
+                     f"the locked {100 * locked:.2f} %): **{verdict}**")  # fmt: skip
     return lines + [""]
 
 

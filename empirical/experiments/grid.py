@@ -41,7 +41,7 @@ from empirical.experiments.rundir import RunDir, read_config, read_table
 from empirical.lock.extraction import extract
 from empirical.lock.ratio import check_ratio
 from empirical.lock.sweep import accuracy_curve, top_accuracy
-from empirical.lock.utility import ratio_for_utility
+from empirical.lock.utility import CHANCE, ratio_for_utility
 from empirical.measure import Constants, measure
 from empirical.measure.variance_mc import theorem1_monte_carlo
 from empirical.nets.checkpoint import load_checkpoint
@@ -51,7 +51,6 @@ from empirical.nets.train import RunOptions, TrainSpec, load_tensors, train
 log = logging.getLogger(__name__)
 
 TABLES = ("results", "bounds_checks", "disparities", "critical_ratios", "theorem1_mc", "train_log")
-CHANCE = 0.1
 
 
 @dataclass(frozen=True)

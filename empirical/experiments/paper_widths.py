@@ -46,12 +46,11 @@ from empirical.experiments.presets import PAPER_RATIO, RATIOS
 from empirical.experiments.rundir import RunDir, read_config, read_table
 from empirical.lock.ratio import check_ratio
 from empirical.lock.sweep import accuracy_curve, top_accuracy
-from empirical.lock.utility import ratio_for_utility
+from empirical.lock.utility import CHANCE, ratio_for_utility
 from empirical.nets.train import RunOptions, TrainSpec, load_tensors, train
 
 log = logging.getLogger(__name__)
 
-CHANCE = 0.1
 TABLES = ("epochs", "critical", "epoch_log")
 
 

@@ -33,7 +33,8 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import least_squares
 
-CHANCE = 0.1
+from empirical.lock.utility import CHANCE
+
 TAU = 2.0
 
 

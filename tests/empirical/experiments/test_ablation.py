@@ -78,6 +78,8 @@ def test_ablation_runs_resumes_and_reports(tmp_path, fashion, one_error):
     assert main(args) == 0  # resumes: nothing is redone
     assert {p: p.stat().st_mtime_ns for p in tmp_path.glob("cells/*/locked.csv")} == stamps
     one_error(main([*args[:-1], "--epochs-adam", "2", "--no-progress"]), "another configuration")
+    (tmp_path / "report.md").unlink()
+    assert main(["report", str(tmp_path)]) == 0 and "bn-scale" in (tmp_path / "report.md").read_text()
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,6 @@
 """Attacks on a locked model (``empirical.lock.attacks``) on tiny hand-made and random networks."""
 
+import pandas as pd
 import torch
 import torch.nn as nn
 
@@ -101,3 +102,21 @@ def test_attacks_quick_run_and_resume(tmp_path, mnist, one_error):
     assert {p: p.stat().st_mtime_ns for p in tmp_path.glob("cells/*/summary.csv")} == stamps
     one_error(main(["attacks", "--out", str(tmp_path), "--only", "nope_zero"]), "not in this configuration")
     one_error(main(["attacks", "--out", str(tmp_path)]), "another configuration")
+
+
+def test_attack_verdicts_state_their_tolerance_and_flag_a_baseline_that_did_not_train():
+    from empirical.experiments.attacks import verdict_finetune, verdict_prune
+
+    summ = pd.DataFrame({"model": ["m"], "fill": ["zero"], "acc_locked": [0.28]})
+    # two binomial SE of 0.2911 on 10000 images = 0.909 pp: a gain of 1.11 pp cannot be told from 1 pp
+    pr = pd.DataFrame({"model": "m", "fill": "zero", "attack": "magnitude", "fraction": [0.1, 0.2],
+                       "fine_tuned": [False, False], "accuracy": [0.2911, 0.25]})  # fmt: skip
+    assert "**INCONCLUSIVE**" in "\n".join(verdict_prune(pr, summ))
+    assert "**PASS**" in "\n".join(verdict_prune(pr.assign(accuracy=[0.2802, 0.25]), summ))
+    assert "**FAIL**" in "\n".join(verdict_prune(pr.assign(accuracy=[0.40, 0.25]), summ))
+    ft = pd.DataFrame({"model": "m", "fill": "zero", "fraction": 0.01, "seed": 0,
+                       "attack": ["FTAL", "from scratch"], "accuracy": [0.9, 0.1135]})  # fmt: skip
+    text = "\n".join(verdict_finetune(ft, summ))
+    assert "**FAIL**" in text and "did not train" in text
+    text = "\n".join(verdict_finetune(ft.assign(accuracy=[0.5, 0.9]), summ))
+    assert "**PASS**" in text and "did not train" not in text
