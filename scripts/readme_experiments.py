@@ -1,0 +1,227 @@
+# ruff: noqa: E501  (the section templates are prose)
+"""Regenerate the README's ablation, attacks and other-architectures sections from their committed runs:
+`.venv/bin/python scripts/readme_experiments.py` (repo root). Every number below comes from the run's tables
+(`results/fashion-mnist-ablation`, `results/attacks`, `results/other-archs`); run `corelocker-bounds report DIR`
+on each first so the linked reports match."""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+from _readme import replace_section
+
+from empirical.experiments.attacks import verdict_prune
+from empirical.experiments.markdown import md_table
+from empirical.lock.utility import CHANCE
+
+LOCKED = CHANCE + 0.05  # "locked": within 5 pp of chance
+BEFORE = "### Utility ↔ ratio, worked example"
+
+
+def pct(v) -> str:
+    return "—" if pd.isna(v) else f"{100 * v:.1f}"
+
+
+def ablation(run=Path("results/fashion-mnist-ablation")) -> None:
+    cfg = json.loads((run / "config.json").read_text())
+    locked = pd.read_csv(run / "locked.csv")
+    models = pd.read_csv(run / "models.csv")
+    locked["random"] = locked["variant"].str.startswith("random")
+    rnd = locked[locked.random].groupby(["arch", "recipe"])["accuracy"].mean().rename("random filters (mean)")
+    wide = locked[~locked.random].pivot_table(
+        index=["arch", "recipe"], columns="variant", values="accuracy", sort=False
+    )
+    wide = wide.join(rnd)
+    order = [(a, r) for a in cfg["archs"] for r in cfg["recipes"] if (a, r) in wide.index]
+    wide = wide.loc[order]
+    table = wide.map(pct).reset_index()
+    n_cells = len(wide)
+    glob = wide["bn-scale (global |γ|)"]
+    locks = [f"{a} / {r} ({pct(v)} %)" for (a, r), v in glob.items() if v <= LOCKED]
+    best_per = {a: (g.idxmin()[1], g.min()) for a, g in glob.groupby(level=0)}
+    folded = wide["bn-folded (global |γ|/√(σ²+ε))"]
+    folded_locks = [f"{a} / {r}" for (a, r), v in folded.items() if v <= LOCKED]
+    l1_locks = int((wide["l1 filters"] <= LOCKED).sum())
+    # where the global raw-|γ| ranking puts its channels: the share that lands in the network's last BN layer
+    g = locked[locked.variant == "bn-scale (global |γ|)"]
+    last_share = {}
+    for r in g.itertuples():
+        counts = json.loads(r.counts_per_layer)
+        last_share[(r.arch, r.recipe)] = max(counts.values()) / sum(counts.values())
+    one_layer = [k for k, v in last_share.items() if v == 1.0]
+    unlocked_share = [v for k, v in last_share.items() if glob[k] > LOCKED + 0.05]  # clear misses
+    near = [f"{a} / {r} ({pct(v)} %)" for (a, r), v in glob.items() if LOCKED < v <= LOCKED + 0.05]
+    l1_miss = wide["l1 filters"][wide["l1 filters"] > LOCKED]
+    top_class = g.set_index(["arch", "recipe"])["top_class_share"]
+    lock_top = [top_class[k] for k, v in glob.items() if v <= LOCKED]
+    per_layer = wide["bn-scale (per layer)"]
+    adam = glob.xs("adam", level=1)
+    alone = pd.concat([(glob.xs(r, level=1) - adam).abs() for r in ("bn-init", "sparsity")])
+    share = locked.pivot_table(index=["arch", "recipe"], columns="indicator", values="key_share_of_parameters")
+    key_x = (share["l1"] / share["bn-scale"]).agg(["min", "max"])
+    rnd_cost = (wide["original"] - wide["random filters (mean)"]).agg(["min", "max"])
+    epochs = models.groupby("optimizer")["epochs"].first().to_dict()
+    text = f"""Table 1's bn-scale column (10.00 / 10.01 / 10.00 % in the paper) does not reproduce in `table1` above. The
+ablation trains each architecture under each recipe of Network Slimming (Liu et al., 2017), whose models the
+authors' demo locks, and locks every model with every variant the paper's text allows. Fashion-MNIST (first
+{cfg["train_subset"]} training images), ratio {cfg["ratio"]} of the candidate units, Adam recipes {epochs.get("adam")} epochs, SGD recipes
+{epochs.get("sgd")} epochs (the paper trains 120), accuracy (%) on the whole test set; `sgd` = SGD 0.1, momentum 0.9, weight
+decay 1e-4, lr ÷10 at 50 % and 75 %; `bn-init` = γ initialised to 0.5; `sparsity` = s·sign(γ), s = 1e-4; `all` = the three
+together. `preresnet` is the authors' shape (BN-ReLU-conv blocks, a final BN-ReLU before the pooling):
+
+{md_table(table)}
+
+What the {n_cells} trained networks do ("locks" = within 5 pp of chance, i.e. ≤ {100 * LOCKED:.0f} %):
+
+* **bn-scale as the paper describes it (global ranking by |γ|, γ = β = 0) locks {len(locks)} of {n_cells}**: {"; ".join(locks) or "none"}.
+  Best per architecture: {"; ".join(f"{a} {pct(v)} % ({r})" for a, (r, v) in best_per.items())}. On the authors' own
+  shape (`preresnet`) no recipe brings it within 5 pp of chance.
+* **The cause is where the global ranking lands.** In {len(one_layer)} of {n_cells} networks every extracted channel sits in one
+  BN layer, and in the networks that clearly do not lock (above {100 * (LOCKED + 0.05):.0f} %) the most-hit layer holds {100 * min(unlocked_share):.0f}–{100 * max(unlocked_share):.0f} % of the channels
+  (VGG's last conv BN, the pre-activation ResNet's final BN, the post-activation ResNet's last blocks): the
+  network routes around one layer. What locks ({"; ".join(locks)}; near miss: {"; ".join(near) or "none"}) are post-activation
+  ResNets trained with SGD, where
+  the stem's γ ends above the late layers' (the report's γ quantiles), the ranking spreads its channels over the stem
+  and the early blocks, and the locked model predicts mostly one or two classes (top class {", ".join(f"{100 * v:.0f}" for v in lock_top)} % of the
+  test images). So the recipe matters, but only with an architecture whose early BN channels carry the signal; γ
+  init 0.5 or the sparsity penalty alone move the bn-scale accuracy by at most {100 * alone.max():.1f} pp from the Adam recipe.
+* Per-layer ranking (the same share from each BN layer) locks none (best {pct(per_layer.min())} %). Ranking by the folded
+  scale |γ|/√(σ²+ε) locks {"; ".join(folded_locks) or "none"}.
+* ℓ1 filters reach chance + 5 pp in {l1_locks} of {n_cells} networks (the others stay at {pct(l1_miss.min())}–{pct(l1_miss.max())} %
+  after this short training), with a key
+  {key_x["min"]:.0f}–{key_x["max"]:.0f}× larger in parameters than bn-scale's; random filters of the same count cost
+  {pct(rnd_cost["min"])}–{pct(rnd_cost["max"])} pp (mean of 2 seeds).
+* Limits: one training seed per cell and short training ({epochs.get("adam")}–{epochs.get("sgd")} epochs instead of 120): the γ distributions after
+  120 epochs of sparsity training may separate more.
+
+Full report (γ quantiles per layer, class histograms, key sizes): [`results/fashion-mnist-ablation/report.md`](results/fashion-mnist-ablation/report.md).
+"""
+    replace_section(
+        "### Why bn-scale does not lock: the ablation (`corelocker-bounds ablation --out results/fashion-mnist-ablation`)",
+        text,
+        before=BEFORE,
+    )
+
+
+def attacks(run=Path("results/attacks")) -> None:
+    summ = pd.read_csv(run / "summary.csv")
+    ft = pd.read_csv(run / "finetune.csv")
+    pr = pd.read_csv(run / "prune.csv")
+    kp = pd.read_csv(run / "keypos.csv")
+    z = summ[summ.fill == "zero"].set_index("model")
+    order = list(z.index)
+    locked_rows = [
+        {"model": m, "indicator": r.indicator, "key (values)": int(r.k), "ratio": f"{r.ratio:.3g}",
+         "original (%)": pct(r.acc_original), "locked, zeros (%)": pct(r.acc_locked),
+         "locked, noise fill (%)": pct(summ[(summ.model == m) & (summ.fill == "noise")].acc_locked.iloc[0])}
+        for m, r in z.iterrows()
+    ]  # fmt: skip
+    zf = ft[ft.fill == "zero"]
+    mean = zf.groupby(["model", "fraction", "attack"])["accuracy"].mean().unstack("attack")
+    n = zf.groupby(["model", "fraction"])["seed"].nunique().rename("seeds")
+    mean = mean.join(n).loc[order]
+    cols = ["FTLL", "FTAL", "RTLL", "RTAL", "from scratch"]
+    ft_tab = mean[cols].map(pct).join(mean["seeds"]).reset_index()
+    ft_tab["fraction"] = (100 * ft_tab["fraction"]).map(lambda v: f"{v:g} %")
+    best_gain = {
+        m: (100 * (g[cols[:-1]].max(axis=1) - z.loc[m, "acc_locked"])).agg(["min", "max"])
+        for m, g in mean.groupby(level=0)
+    }
+    scratch = mean["from scratch"]
+    beats = mean[cols[:-1]].max(axis=1) > scratch
+    gap = mean[cols[:-1]].max(axis=1) - scratch
+    sd_max = zf[zf.attack != "from scratch"].groupby(["model", "fraction", "attack"])["accuracy"].std().max()
+    weak = [f"{m} with {100 * f:g} %" for (m, f), v in scratch.items() if v <= LOCKED]
+    prune_lines = "\n".join("  " + line for line in verdict_prune(pr, summ) if line.startswith("* "))
+    noise_ftal = ft[(ft.fill == "noise") & (ft.attack == "FTAL")].groupby("model")["accuracy"].mean()
+    pr1 = pr[pr.fine_tuned.astype(bool)].groupby("model")["accuracy"].max()
+    kz = kp[kp.fill == "zero"]
+    kbest = kz.groupby("model")["accuracy"].max()
+    kfirst = kz[(kz.fraction == kz.fraction.min()) & (kz.epochs == kz.epochs.max())].set_index("model")["accuracy"]
+    nz = summ.pivot_table(index="model", columns="fill", values="acc_locked")
+    noise_vs_zero = "no higher than" if bool((nz["noise"] <= nz["zero"]).all()) else "in some cases higher than"
+    kn = kp[kp.fill == "noise"].groupby("model")["recall"].max()
+    text = f"""The paper's Tables 2–3 (fine-tuning recovers +15–30 pp; pruning < 1 pp) and the attack it does not consider:
+a trained network has no exact zeros, so every zero of a locked model marks a key position. The locked models
+(FCNs locked at the smallest ℓ1 ratio that brings them to chance + 5 pp; the VGG at 0.05 of its filters):
+
+{md_table(pd.DataFrame(locked_rows))}
+
+**Fine-tuning** (Adi et al.: SGD 0.01, momentum 0.9, weight decay 5e-4, batch 100; FCNs 20 epochs, VGG 10;
+mean test accuracy (%) over seeds, the attacker's data a stratified share of the training set), beside training
+the same architecture **from scratch** with the same recipe and data:
+
+{md_table(ft_tab)}
+
+* Fine-tuning recovers far more than the paper's +15–30 pp: the best attack gains {"; ".join(f"{m} {v['min']:+.0f} to {v['max']:+.0f} pp" for m, v in best_gain.items())}
+  over the locked model, and it beats training from scratch in {int(beats.sum())} of {len(beats)} cells: the locked model still holds
+  most of what the owner's training paid for. Tolerance: the largest seed sd of a fine-tuning mean is
+  {100 * sd_max:.1f} pp; the smallest gap to from scratch is {100 * gap.min():.1f} pp.
+* The from-scratch baseline under this SGD recipe does not train in {", ".join(weak)} (≤ {100 * LOCKED:.0f} %,
+  one class): with Adam it would do better, so there the comparison understates the attacker's alternative.
+* **Pruning** alone recovers little, as Table 3 says (verdicts with two binomial standard errors):
+{prune_lines}
+  With a two-epoch fine-tune afterwards: {"; ".join(f"{m} {pct(v)} %" for m, v in pr1.items())}, i.e. it is the fine-tune that restores.
+* **Key positions**: with the zero fill, "exact zero ⇒ key" finds the key with precision 1 and recall 1 on every
+  model. Training only those positions (everything else frozen) restores {"; ".join(f"{m} {pct(v)} %" for m, v in kbest.items())}
+  (best over data share and epochs; with 1 % of the data and 5 epochs: {"; ".join(f"{m} {pct(v)} %" for m, v in kfirst.items())}).
+* **`lock --fill noise`** writes draws from each layer's own weight distribution at the key positions: detection
+  recall drops to {", ".join(f"{v:.0f}" for v in kn.values)} and the targeted attack has nothing to train; the noise-filled models score {noise_vs_zero} with zeros (table above).
+  It does not stop plain fine-tuning: FTAL with 10 % of the data reaches {"; ".join(f"{m} {pct(v)} %" for m, v in noise_ftal.items())}.
+
+Full report (per-seed tables, every pruning row, figure): [`results/attacks/report.md`](results/attacks/report.md).
+"""
+    replace_section(
+        "### Attacks on a locked model: Tables 2–3 and the key positions (`corelocker-bounds attacks --out results/attacks`)",
+        text,
+        before=BEFORE,
+    )
+
+
+def other_archs(run=Path("results/other-archs")) -> None:
+    models = pd.read_csv(run / "models.csv")
+    t6 = pd.read_csv(run / "table6.csv")
+    curves = pd.read_csv(run / "curves.csv")
+    rows = []
+    for m in models.itertuples():
+        g = t6[t6.model == m.model]
+        acc = g.groupby("variant", sort=False)["accuracy"].mean()
+        rows.append({"model": f"{m.model}: {m.network}", "data": m.dataset, "epochs": m.epochs,
+                     **{k: pct(v) for k, v in acc.items()}})  # fmt: skip
+    t = pd.DataFrame(rows).fillna("—")
+    vit = curves[(curves.model == "vit") & (curves.indicator == "l1")].groupby("ratio")["top1"].mean()
+    stages = pd.read_csv(run / "stages.csv")
+    acc = {}
+    for m, g in t6.groupby("model", sort=False):
+        by = g.groupby("variant")["accuracy"].mean()
+        acc[m] = {"orig": by["original"], "ℓ1": by["CoreLocker ℓ1 (weights)"], "random": by["random weights"]}
+    locks_text = ", ".join(f"{m} {pct(a['orig'])} → {pct(a['ℓ1'])} %" for m, a in acc.items()) + (
+        ": none locks at 0.05" if all(a["ℓ1"] > LOCKED for a in acc.values()) else ""
+    )
+    t7 = ", ".join(f"{r:g} → {pct(a)} %" for r, a in vit.items() if r <= 0.2)
+    text = f"""The paper's Table 6 (BERT 87.2 → 25.3 %, CNN-LSTM 81.1 → 10.0 %, ViT on CIFAR-100 81.4 → 1.4 % at 0.05). Ours at CPU
+scale, ratio 0.05 of the candidate units (the first projection and the classifier excluded), test accuracy (%):
+
+{md_table(t)}
+
+* {locks_text}; the paper's collapse to chance is not reproduced on these small, briefly trained models.
+  ℓ1 costs more than random weights of the same count on both ({"; ".join(f"{m}: ℓ1 {pct(acc[m]['ℓ1'])} % vs random {pct(acc[m]['random'])} %" for m in acc)}).
+* Table 7's granular utility (ViT, ℓ1 weights): {t7}. The levels are there, at ratios about 5× larger
+  than the paper's 0.005–0.02 (its 65.0 % at 0.01 is our 62 % at 0.05).
+* Theorems 3–4 do not cover attention, LayerNorm or recurrence: those stages get no chain bound; d, G and the stage's
+  own change are measured; d ≤ G + e holds on {"every sample" if stages.sandwich_holds_frac.min() == 1 else f"a share {stages.sandwich_holds_frac.min():.4f} or more of the samples"} at every stage.
+* No text data set ships in a package this machine can install, so there is no BERT row.
+
+Full report (Table 7 bins, per-stage measurements): [`results/other-archs/report.md`](results/other-archs/report.md).
+"""
+    replace_section(
+        "### Tables 6–7 at CPU scale: a ViT and an LSTM (`corelocker-bounds other-archs --out results/other-archs`)",
+        text,
+        before=BEFORE,
+    )
+
+
+if __name__ == "__main__":
+    ablation()
+    attacks()
+    other_archs()
