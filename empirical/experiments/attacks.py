@@ -28,9 +28,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from empirical._io import write_text
+from empirical._io import write_csv, write_text
 from empirical.errors import UserError
-from empirical.experiments.rundir import RunDir, load_tables
+from empirical.experiments.rundir import RunDir, load_tables, read_table
 from empirical.lock import attacks as atk
 from empirical.lock.extraction import extract
 from empirical.lock.fill import fill_key_positions
@@ -53,6 +53,7 @@ MODELS = (
          lock=0.05, fractions=(0.05, 0.1), seeds=2, ft_epochs=10),
 )  # fmt: skip
 TABLES = ("summary", "finetune", "prune", "keypos")
+SCRATCH_ADAM = "from scratch (Adam)"  # the attacker's alternative under the owner's own recipe (Adam lr 1e-3)
 
 
 @dataclass(frozen=True)
@@ -174,6 +175,42 @@ def run_cell(m: dict, fill: str, config: AttackConfig, rd: RunDir, device: str =
     rd.finish(f"{m['name']}_{fill}", tables, base)
 
 
+def scratch_adam_rows(m: dict, device: str = "cpu") -> pd.DataFrame:
+    """Training from scratch with Adam (lr 1e-3, batch 100, the model's fine-tuning epochs) on the same
+    stratified subsets as the fine-tuning attacks: a stronger alternative than Adi et al.'s SGD recipe, which
+    does not train a deep plain FCN."""
+    spec = _spec(m)
+    (x_tr, y_tr, x_te, y_te), _ = load_tensors(spec, None, device)
+    ft = atk.FineTune(epochs=m["ft_epochs"], lr=1e-3, optimizer="adam")
+    make = lambda: make_model(spec.arch, spec.hidden_layers, spec.width).to(device)  # noqa: E731
+    rows = []
+    for frac in m["fractions"]:
+        for seed in range(m["seeds"]):
+            idx = atk.stratified_subset(y_tr, frac, seed)
+            acc = atk.accuracy(atk.from_scratch(make, x_tr[idx], y_tr[idx], ft, seed), x_te, y_te)
+            rows.append(dict(model=m["name"], fill="zero", attack=SCRATCH_ADAM, fraction=frac, seed=seed,
+                             n_images=len(idx), accuracy=acc))  # fmt: skip
+            log.info("%s: from scratch (Adam) with %.0f%% of the data, seed %d: %.4f", m["name"], 100 * frac, seed, acc)
+    return pd.DataFrame(rows)
+
+
+def run_scratch_adam(config: AttackConfig, rd: RunDir, device: str = "cpu") -> None:
+    """``scratch_adam.csv``: the Adam baseline per model, added to a run (committed runs included) without
+    touching its cells; models already in the table are skipped, the table is rewritten atomically."""
+    path = rd.path / "scratch_adam.csv"
+    have = read_table(path, required=False)
+    done = set(have["model"]) if len(have) else set()
+    for m in config.models:
+        if m["name"] in done:
+            continue
+        have = (
+            pd.concat([have, scratch_adam_rows(m, device)], ignore_index=True)
+            if len(have)
+            else scratch_adam_rows(m, device)
+        )
+        write_csv(path, have)
+
+
 def run(config: AttackConfig, run_dir, device: str = "cpu", only: list[str] | None = None) -> dict:
     rd = RunDir(run_dir, "attacks", config.to_json(), TABLES)
     names = [f"{m['name']}_{f}" for m, f in config.cells()]
@@ -187,6 +224,8 @@ def run(config: AttackConfig, run_dir, device: str = "cpu", only: list[str] | No
             run_cell(m, fill, config, rd, device)
             rd.collect(names)
         tables = rd.collect(names)
+        if not only:
+            run_scratch_adam(config, rd, device)
         write_report(run_dir)
     return tables
 
@@ -207,6 +246,9 @@ def write_report(run_dir) -> Path:
     run_dir = Path(run_dir)
     t = load_tables(run_dir, TABLES, "summary", "attacks", "attacks")
     summ, ft, pr, kp = t["summary"], t["finetune"], t["prune"], t["keypos"]
+    scratch_adam = read_table(run_dir / "scratch_adam.csv", required=False)
+    if len(scratch_adam):
+        ft = pd.concat([ft, scratch_adam], ignore_index=True)
     paths = (
         [figures.save(recovered_vs_data(ft, summ), run_dir / "figures" / "recovered_vs_data.png")] if len(ft) else []
     )
@@ -233,20 +275,24 @@ def write_report(run_dir) -> Path:
 
 
 def verdict_finetune(ft: pd.DataFrame, summ: pd.DataFrame) -> list[str]:
-    """Claim "fine-tuning recovers less than training from scratch on the same data", per model and share."""
-    lines = ["Verdicts (the best fine-tuning attack's mean accuracy vs from scratch, same data):", ""]
+    """Claim "fine-tuning recovers less than training from scratch on the same data", per model and share;
+    from scratch is the better of the SGD recipe and Adam (``SCRATCH_ADAM``) where both were run."""
+    lines = ["Verdicts (the best fine-tuning attack's mean accuracy vs the best from-scratch training, same data):", ""]
     zero = ft[ft["fill"] == "zero"]
+    baselines = ["from scratch", SCRATCH_ADAM]
     for (model, frac), g in zero.groupby(["model", "fraction"]):
         means = g.groupby("attack")["accuracy"].mean()
-        scratch = means.get("from scratch", np.nan)
-        best = means.drop("from scratch", errors="ignore")
+        base = means.reindex(baselines).dropna()
+        scratch = base.max() if len(base) else np.nan
+        best = means.drop(baselines, errors="ignore")
         locked = float(summ[(summ["model"] == model) & (summ["fill"] == "zero")]["acc_locked"].iloc[0])
         verdict = "PASS" if best.max() < scratch else "FAIL"
         note = ""
-        if scratch <= CHANCE + 0.05:  # the from-scratch baseline did not train: it understates the attacker
-            note = " (from scratch did not train under this recipe, so the baseline is weak)"
+        if scratch <= CHANCE + 0.05:  # no from-scratch recipe trained: the baseline understates the attacker
+            note = " (from scratch did not train, so the baseline is weak)"
+        which = (" (Adam)" if base.idxmax() == SCRATCH_ADAM else " (SGD)") if len(base) > 1 else ""
         lines.append(f"* {model}, {100 * frac:g} % of the training data: best fine-tuning {best.idxmax()} "
-                     f"{100 * best.max():.2f} % (from {100 * locked:.2f} % locked) vs from scratch "
+                     f"{100 * best.max():.2f} % (from {100 * locked:.2f} % locked) vs from scratch{which} "
                      f"{100 * scratch:.2f} %{note}; claim \"fine-tuning recovers less than training from "
                      f"scratch\": **{verdict}**")  # fmt: skip
     return lines + [""]

@@ -60,11 +60,17 @@ class FineTune:
     momentum: float = 0.9
     weight_decay: float = 5e-4
     batch_size: int = 100
+    optimizer: str = "sgd"  # "adam": Adam(lr) without momentum or weight decay (an attacker's from-scratch recipe)
 
 
 def _sgd_epochs(model, params, x, y, ft: FineTune, seed: int, grad_mask=None, frozen_bn=False) -> nn.Module:
-    """SGD over (x, y); ``frozen_bn``: BN layers stay in eval mode (their running statistics untouched)."""
-    opt = torch.optim.SGD(params, lr=ft.lr, momentum=ft.momentum, weight_decay=ft.weight_decay)
+    """SGD (or Adam, per ``ft.optimizer``) over (x, y); ``frozen_bn``: BN layers stay in eval mode."""
+    if ft.optimizer == "adam":
+        opt = torch.optim.Adam(params, lr=ft.lr)
+    elif ft.optimizer == "sgd":
+        opt = torch.optim.SGD(params, lr=ft.lr, momentum=ft.momentum, weight_decay=ft.weight_decay)
+    else:
+        raise UserError(f"unknown optimizer {ft.optimizer!r}; choose sgd or adam")
     g = torch.Generator().manual_seed(seed)
     for _ in range(ft.epochs):
         model.train(not frozen_bn)

@@ -1,10 +1,12 @@
 """Attacks on a locked model (``empirical.lock.attacks``) on tiny hand-made and random networks."""
 
 import pandas as pd
+import pytest
 import torch
 import torch.nn as nn
 
 from empirical.cli import main
+from empirical.errors import UserError
 from empirical.lock import attacks as atk
 from empirical.lock.extraction import extract
 from empirical.lock.fill import fill_key_positions
@@ -120,3 +122,25 @@ def test_attack_verdicts_state_their_tolerance_and_flag_a_baseline_that_did_not_
     assert "**FAIL**" in text and "did not train" in text
     text = "\n".join(verdict_finetune(ft.assign(accuracy=[0.5, 0.9]), summ))
     assert "**PASS**" in text and "did not train" not in text
+
+
+def test_from_scratch_with_adam_learns_and_a_bad_optimizer_is_refused():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(200, 784, generator=g)
+    y = (x[:, 0] > 0).long()  # a linearly separable two-class task
+    make = lambda: make_fcn(1, 16)  # noqa: E731
+    model = atk.from_scratch(make, x, y, atk.FineTune(epochs=5, lr=1e-2, optimizer="adam"), seed=0)
+    assert atk.accuracy(model, x, y) > 0.9
+    with pytest.raises(UserError, match="unknown optimizer"):
+        atk.from_scratch(make, x, y, atk.FineTune(epochs=1, optimizer="rmsprop"))
+
+
+def test_the_finetune_verdict_uses_the_better_from_scratch_baseline():
+    from empirical.experiments.attacks import SCRATCH_ADAM, verdict_finetune
+
+    summ = pd.DataFrame({"model": ["m"], "fill": ["zero"], "acc_locked": [0.15]})
+    ft = pd.DataFrame({"model": "m", "fill": "zero", "fraction": 0.05, "seed": 0,
+                       "attack": ["FTAL", "from scratch", SCRATCH_ADAM], "accuracy": [0.9, 0.1135, 0.95]})  # fmt: skip
+    text = "\n".join(verdict_finetune(ft, summ))
+    assert "vs from scratch (Adam) 95.00 %" in text and "**PASS**" in text
+    assert "did not train" not in text
