@@ -2,6 +2,8 @@
 """Regenerate the README's paper-widths section from results/paper-corner and results/epoch-trend:
 `.venv/bin/python scripts/readme_paper_widths.py` (repo root). Run `corelocker-bounds report` on both first."""
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 from _readme import replace_section
@@ -67,7 +69,7 @@ def distance_text(run: str) -> str:
         parts.append(f"at {h} × {w} after epoch {int(g.epoch.iloc[0])}, {dec} decades above 0.002 %")
         tr = pw.trend_rows(t["critical"], 0.5)
         tr = tr[(tr.hidden_layers == h) & (tr.width == w)]
-        if len(tr) and np.isfinite(tr.epoch_at_paper_ratio.iloc[0]):
+        if len(tr) and "epoch_at_paper_ratio" in tr and np.isfinite(tr.epoch_at_paper_ratio.iloc[0]):
             x = tr.iloc[0]
             ci = (f"[{x.epoch_at_paper_ratio_low:.0f}, {x.epoch_at_paper_ratio_high:.0f}]"
                   if np.isfinite(x.epoch_at_paper_ratio_low) else "(interval unbounded)")  # fmt: skip
@@ -79,12 +81,49 @@ def distance_text(run: str) -> str:
 corner, trend = cell_rows("results/paper-corner"), cell_rows("results/epoch-trend")
 claim = pw.paper_claim_verdict(pw.last_epochs(pw.load_run("results/paper-corner")["epochs"]),
                                pw.load_run("results/paper-corner")["config"])  # fmt: skip
-PROVISIONAL = """**The verdict is provisional**: the claim is about networks trained for the paper's 50 epochs, and
-the trend of the critical ratio with epochs points toward it; only the remaining epochs can decide (the
-log-linear extrapolation assumes a trend that already slows over the last epochs measured). The checkpoint
-of the run is local only: on a fresh machine the cell retrains from epoch 0 (about two hours on two free
-cores), its earlier rows kept as `*.previous.csv`.
-"""
+
+
+def provisional_text(run: str = "results/paper-corner") -> str:
+    """Why the verdict is provisional, from the run's own rows: the r50 trend's direction, whether it slows
+    over the later epochs, what a full cell costs here, and how far a rerun lands from the earlier run."""
+    t = pw.load_run(run)
+    crit, elog, cells = t["critical"], t["epoch_log"], t["cells"]
+    parts = []
+    for c in cells[~cells.finished.astype(bool) & (cells.epochs_reached > 0)].itertuples():
+        sel = lambda df: df[(df.hidden_layers == c.hidden_layers) & (df.width == c.width)]  # noqa: E731
+        tr = pw.trend_rows(sel(crit), 0.5)
+        has_trend = len(tr) > 0 and "direction" in tr
+        direction = tr.direction.iloc[0] if has_trend else "too few epochs yet"
+        found = sel(crit)[(sel(crit).target == 0.5) & (sel(crit).status == "found")]
+        late = found[found.epoch > found.epoch.median()]
+        slows = ""
+        if has_trend and len(late) >= 3:
+            late_slope = np.polyfit(late.epoch, np.log10(late.ratio), 1)[0]
+            slows = (f"; over epochs {int(late.epoch.min())}–{int(late.epoch.max())} the slope is {late_slope:+.4f} per epoch "
+                     f"against {tr.slope_per_epoch.iloc[0]:+.4f} over all")  # fmt: skip
+        e = sel(elog)
+        per_epoch = float((e.train_seconds + e.eval_seconds).median())
+        hours = per_epoch * c.epochs_planned / 3600
+        parts.append(f"{c.hidden_layers} × {c.width}: r50 trend with epochs: {direction}{slows}. A full run of "
+                     f"{c.epochs_planned} epochs costs about {hours:.1f} h here ({per_epoch:.0f} s per epoch with "
+                     f"its evaluation)")  # fmt: skip
+        prev = Path(run) / "cells" / pw.cell_name(c.hidden_layers, c.width, 0) / "critical.previous.csv"
+        if prev.exists():
+            p = pd.read_csv(prev)
+            both = found.merge(p[(p.target == 0.5) & (p.status == "found")], on="epoch", suffixes=("", "_prev"))
+            if len(both):
+                gap = np.abs(np.log10(both.ratio / both.ratio_prev))
+                parts[-1] += (f"; an earlier run of the same cell (another thread count, so not bit-identical) "
+                              f"gave r50 within {gap.max():.2f} decades at epochs 1–{int(both.epoch.max())} "
+                              f"(`*.previous.csv`)")  # fmt: skip
+    return (
+        "**The verdict is provisional**: the claim is about networks trained for the paper's 50 epochs. "
+        + "; ".join(parts)
+        + ". The resume point is local only (weights and Adam state, too large to commit): on a fresh machine "
+        "the cell retrains from epoch 0, its earlier rows kept as `*.previous.csv`.\n"
+    )
+
+
 text = f"""{HEADING}
 
 Section 5.1 of the paper: *with 0.002 % of the weights extracted by ℓ1, FCNs beyond 6 layers and 3000
@@ -100,7 +139,7 @@ reached so far:
 **Verdict on the paper's claim at the widths measured: {claim["verdict"]}** — {claim["numbers"]}.
 The critical ratios (the smallest ℓ1 share of the hidden weights that brings accuracy to 50 % or to
 chance + 5 pp) stay well above the paper's 0.002 %: {distance_text("results/paper-corner")}.
-{PROVISIONAL if claim["provisional"] else ""}(Training times are wall clock on a shared machine: two runs and
+{provisional_text() if claim["provisional"] else ""}(Training times are wall clock on a shared machine: two runs and
 the tests used the 2 cores together.)
 
 The epoch trend at a small width (`--preset epoch-trend`, 50 epochs, every epoch swept;
