@@ -139,8 +139,8 @@ reached so far:
 **Verdict on the paper's claim at the widths measured: {claim["verdict"]}** — {claim["numbers"]}.
 The critical ratios (the smallest ℓ1 share of the hidden weights that brings accuracy to 50 % or to
 chance + 5 pp) stay well above the paper's 0.002 %: {distance_text("results/paper-corner")}.
-{provisional_text() if claim["provisional"] else ""}(Training times are wall clock on a shared machine: two runs and
-the tests used the 2 cores together.)
+{provisional_text() if claim["provisional"] else ""}(Training times are wall clock on a shared machine: other runs and
+the tests used the same 2 cores at times.)
 
 The epoch trend at a small width (`--preset epoch-trend`, 50 epochs, every epoch swept;
 [`results/epoch-trend/report.md`](results/epoch-trend/report.md)):
