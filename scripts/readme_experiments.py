@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 from _readme import replace_section
 
-from empirical.experiments.attacks import SCRATCH_ADAM, verdict_prune
+from empirical.experiments.attacks import SCRATCH_ADAM, load_finetune, verdict_prune
 from empirical.experiments.markdown import md_table
 from empirical.lock.utility import CHANCE
 
@@ -105,10 +105,7 @@ Full report (γ quantiles per layer, class histograms, key sizes): [`results/fas
 
 def attacks(run=Path("results/attacks")) -> None:
     summ = pd.read_csv(run / "summary.csv")
-    ft = pd.read_csv(run / "finetune.csv")
-    adam_csv = run / "scratch_adam.csv"
-    if adam_csv.exists():
-        ft = pd.concat([ft, pd.read_csv(adam_csv)], ignore_index=True)
+    ft = load_finetune(run)
     pr = pd.read_csv(run / "prune.csv")
     kp = pd.read_csv(run / "keypos.csv")
     z = summ[summ.fill == "zero"].set_index("model")

@@ -199,16 +199,20 @@ def run_scratch_adam(config: AttackConfig, rd: RunDir, device: str = "cpu") -> N
     touching its cells; models already in the table are skipped, the table is rewritten atomically."""
     path = rd.path / "scratch_adam.csv"
     have = read_table(path, required=False)
-    done = set(have["model"]) if len(have) else set()
+    frames, done = ([have], set(have["model"])) if len(have) else ([], set())
     for m in config.models:
         if m["name"] in done:
             continue
-        have = (
-            pd.concat([have, scratch_adam_rows(m, device)], ignore_index=True)
-            if len(have)
-            else scratch_adam_rows(m, device)
-        )
-        write_csv(path, have)
+        frames.append(scratch_adam_rows(m, device))
+        write_csv(path, pd.concat(frames, ignore_index=True))
+
+
+def load_finetune(run_dir) -> pd.DataFrame:
+    """``finetune.csv`` with the rows of ``scratch_adam.csv`` (where that baseline was run) appended."""
+    run_dir = Path(run_dir)
+    frames = [read_table(run_dir / name, required=False) for name in ("finetune.csv", "scratch_adam.csv")]
+    frames = [f for f in frames if len(f)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def run(config: AttackConfig, run_dir, device: str = "cpu", only: list[str] | None = None) -> dict:
@@ -245,10 +249,7 @@ def write_report(run_dir) -> Path:
 
     run_dir = Path(run_dir)
     t = load_tables(run_dir, TABLES, "summary", "attacks", "attacks")
-    summ, ft, pr, kp = t["summary"], t["finetune"], t["prune"], t["keypos"]
-    scratch_adam = read_table(run_dir / "scratch_adam.csv", required=False)
-    if len(scratch_adam):
-        ft = pd.concat([ft, scratch_adam], ignore_index=True)
+    summ, ft, pr, kp = t["summary"], load_finetune(run_dir), t["prune"], t["keypos"]
     paths = (
         [figures.save(recovered_vs_data(ft, summ), run_dir / "figures" / "recovered_vs_data.png")] if len(ft) else []
     )
