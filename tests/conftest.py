@@ -11,6 +11,12 @@ import pytest
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
+
+@pytest.fixture(autouse=True)
+def _private_state_dir(tmp_path_factory, monkeypatch):
+    """Resume points of the tests never land in (or resume from) the user's cache."""
+    monkeypatch.setenv("CORELOCKER_STATE_DIR", str(tmp_path_factory.getbasetemp() / "state"))
+
 DATA_FIXTURES = {"mnist", "fashion", "tiny_run", "test_tensors", "src"}
 
 

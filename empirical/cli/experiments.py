@@ -223,7 +223,7 @@ def cmd_paper_widths(args) -> int:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
         threadpool_limits(limits=args.threads)
-    tables = run(config, args.out, only, dev, not args.no_progress, args.stop_after_epoch)
+    tables = run(config, args.out, only, dev, not args.no_progress, args.stop_after_epoch, args.state_dir)
     cells = tables["cells"]
     print(cells.to_string(index=False))
     return 0

@@ -416,7 +416,8 @@ def _add_paper_widths(sub):
         help="Figure 5 at the paper's own widths, evaluated after every epoch (resumable)",
         description="Train each cell of a paper-widths preset with the paper's protocol and, after every epoch, "
         "sweep the ratios (l1 and random), find the critical ratios and log time and memory. Presets: "
-        "paper-corner (7x3000, 13x3000, 4x8000, 7x8000, 13x8000), epoch-trend (4/7/13 x 400, 50 epochs), tiny. "
+        "paper-corner (7x3000, 7x4000, 13x3000, 10x6000, 4x8000, 7x8000, 13x8000), "
+        "epoch-trend (4/7/13 x 400, 50 epochs), tiny. "
         "Run the same command to resume; --only runs a subset of the cells (one process per core).",
     )
     p.add_argument("--preset", default="paper-corner", help="paper-corner (default), epoch-trend, tiny")
@@ -424,6 +425,12 @@ def _add_paper_widths(sub):
     p.add_argument("--only", help="cells to run now, e.g. 7x3000,13x3000 (default: all, in the preset's order)")
     p.add_argument("--stop-after-epoch", type=int, help="stop each cell once it has reached this epoch (resumable)")
     p.add_argument("--threads", type=int, help="torch and BLAS threads (default: torch's)")
+    p.add_argument(
+        "--state-dir",
+        type=Path,
+        help="where the resume points live (default: the user cache, $XDG_CACHE_HOME/corelocker-bounds/state, "
+        "keyed by each cell's training spec), so a fresh clone on this machine continues where the last run stopped",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     _common_device(p)
     p.set_defaults(handler="experiments:cmd_paper_widths")

@@ -34,6 +34,7 @@ import logging
 import resource
 import time
 from dataclasses import MISSING, asdict, dataclass, fields, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -43,11 +44,11 @@ import torch
 from empirical._io import write_csv, write_text
 from empirical.errors import CorruptResumePoint, UserError
 from empirical.experiments.presets import PAPER_RATIO, RATIOS
-from empirical.experiments.rundir import RunDir, read_config, read_table
+from empirical.experiments.rundir import RunDir, differing_fields, read_config, read_table
 from empirical.lock.ratio import check_ratio
 from empirical.lock.sweep import accuracy_curve, top_accuracy
 from empirical.lock.utility import CHANCE, ratio_for_utility
-from empirical.nets.train import RunOptions, TrainSpec, load_tensors, train
+from empirical.nets.train import RunOptions, TrainSpec, accuracy, default_state_dir, load_tensors, train
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +129,10 @@ class PaperWidthsConfig:
 PRESETS = {
     # the paper's claimed region, sampled: as many epochs as this CPU allows (see the README)
     "paper-corner": PaperWidthsConfig(
-        cells=((7, 3000, 50), (13, 3000, 50), (4, 8000, 2), (7, 8000, 2), (13, 8000, 2)),
+        # 7 × 3000 is the boundary of the first claim ("more than 6 layers and more than 3,000 neurons"); 7 × 4000
+        # the smallest cell strictly inside it; 10 × 6000 the smallest strictly inside the second ("more than 9
+        # layers and more than 5,000 neurons ... drop to a mere 10 %"); 13 × 8000 lies inside both
+        cells=((7, 3000, 50), (13, 3000, 50), (4, 8000, 2), (7, 8000, 2), (13, 8000, 2), (7, 4000, 50), (10, 6000, 50)),
         random_seeds=1,
         sweep_every=5,
         random_every=10,
@@ -186,7 +190,19 @@ def parse_cells(text: str) -> list[tuple[int, int]]:
 # ------------------------------------------------------------------------------------ run dir
 def rundir(run_dir, config: PaperWidthsConfig) -> RunDir:
     defaults = {f.name: f.default for f in fields(PaperWidthsConfig) if f.default is not MISSING}
-    return RunDir(run_dir, "paper-widths", config.to_json(), TABLES, defaults=json.loads(json.dumps(defaults)))
+    defaults = json.loads(json.dumps(defaults))
+
+    def merge(old: dict, new: dict) -> dict:
+        """A preset that gained cells extends its run (the cells measured so far stay); anything else must match."""
+        diff = differing_fields(old, new, ("preset", "cells"), defaults)
+        old_cells, new_cells = [list(c) for c in old.get("cells", [])], [list(c) for c in new["cells"]]
+        if diff or any(c not in new_cells for c in old_cells):
+            what = ", ".join(diff) or "cells (a cell measured here is not in the new configuration)"
+            raise UserError(f"{run_dir} holds a paper-widths run with another configuration (differs in: {what}); "
+                            "choose another --out")  # fmt: skip
+        return {**old, "cells": old_cells + [c for c in new_cells if c not in old_cells]}
+
+    return RunDir(run_dir, "paper-widths", config.to_json(), TABLES, merge=merge)
 
 
 def _cell_names(config: PaperWidthsConfig) -> list[str]:
@@ -365,21 +381,58 @@ class EpochRecorder:
             collect(self.run_dir, cfg)
 
 
-def _archive_rows_without_weights(cdir: Path) -> None:
-    """A fresh machine (the resume point is gone): the cell retrains; its earlier rows move to *.previous.csv."""
-    resumable = (cdir / "train_state.safetensors").exists() or (cdir / "model.safetensors").exists()
-    if not resumable and (cdir / "epoch_log.csv").exists():
-        log.warning(
-            "%s: no resume point here; retraining from epoch 0 (earlier rows kept as *.previous.csv)", cdir.name
-        )
-        for t in TABLES:
-            if (cdir / f"{t}.csv").exists():
-                (cdir / f"{t}.csv").replace(cdir / f"{t}.previous.csv")
-        (cdir / "train_log.csv").unlink(missing_ok=True)
+def _archive_rows(cdir: Path, why: str) -> None:
+    """The cell retrains from epoch 0 (``why``); its earlier rows move to ``*.previous.csv`` (an older archive
+    of the same cell to ``*.previous2.csv``, and so on: no measured row is ever overwritten)."""
+    if not (cdir / "epoch_log.csv").exists():
+        return
+    n = 1
+    while any((cdir / f"{t}.previous{n if n > 1 else ''}.csv").exists() for t in TABLES):
+        n += 1
+    suffix = f".previous{n if n > 1 else ''}.csv"
+    log.warning("%s: %s; retraining from epoch 0 (earlier rows kept as *%s)", cdir.name, why, suffix)
+    for t in TABLES:
+        if (cdir / f"{t}.csv").exists():
+            (cdir / f"{t}.csv").replace(cdir / f"{t}{suffix}")
+    (cdir / "train_log.csv").unlink(missing_ok=True)
 
 
-def run_cell(cell, config: PaperWidthsConfig, run_dir, device="cpu", progress=True, stop_after_epoch=None) -> dict:
-    """Train one cell epoch by epoch (resuming), evaluating after every epoch; returns its status row."""
+def check_resume(cdir: Path, x, y):
+    """``on_resume`` for ``train``: a resume point is used only if it proves itself against the recorded rows.
+
+    The restored model's test accuracy must equal the one its own log records at that epoch (the weights are
+    the ones logged), and every epoch of the cell's ``epoch_log.csv`` up to there must carry the same test
+    accuracy as the resume point's log (it continues the committed trajectory, not another run's). Exact
+    equality: the accuracy is a count of test images over 10,000."""
+
+    def on_resume(epoch: int, model, log_rows: list[dict]) -> None:
+        (acc,) = accuracy(model, x, y)
+        logged = {int(r["epoch"]): float(r["test_acc"]) for r in log_rows}
+        if logged.get(epoch) != acc:
+            raise CorruptResumePoint(
+                f"resume point at epoch {epoch}: the restored model scores {acc:.4f}, its log says {logged.get(epoch)}"
+            )
+        rows = read_table(cdir / "epoch_log.csv", required=False)
+        for r in rows.itertuples() if len(rows) else ():
+            if int(r.epoch) <= epoch and logged.get(int(r.epoch)) != float(r.test_acc):
+                raise CorruptResumePoint(
+                    f"resume point at epoch {epoch} is from another run: epoch {r.epoch} test accuracy "
+                    f"{logged.get(int(r.epoch))} vs {float(r.test_acc)} recorded in {cdir.name}/epoch_log.csv"
+                )
+        if len(rows) and rows["epoch"].max() < epoch:
+            log.warning("%s: the resume point is at epoch %d, the recorded rows end at epoch %d: epochs %d-%d "
+                        "have no evaluation rows", cdir.name, epoch, rows["epoch"].max(), rows["epoch"].max() + 1,
+                        epoch)  # fmt: skip
+        log.info("%s: resume point at epoch %d verified (test accuracy %.4f)", cdir.name, epoch, acc)
+
+    return on_resume
+
+
+def run_cell(
+    cell, config: PaperWidthsConfig, run_dir, device="cpu", progress=True, stop_after_epoch=None, state_dir=None
+) -> dict:
+    """Train one cell epoch by epoch (resuming from ``state_dir``, the user cache by default), evaluating after
+    every epoch; returns its status row."""
     h, w, planned = cell
     run_dir = Path(run_dir)
     rd = rundir(run_dir, config)
@@ -390,15 +443,18 @@ def run_cell(cell, config: PaperWidthsConfig, run_dir, device="cpu", progress=Tr
         if rd.is_finished(cdir.name):
             log.info("%s: finished earlier (%d epochs)", cdir.name, planned)
             return json.loads((cdir / "done.json").read_text())
-        _archive_rows_without_weights(cdir)
+        state_dir = Path(state_dir) if state_dir is not None else default_state_dir()
         (_, _, x_te, y_te), _ = load_tensors(spec, None, device)
-        recorder = EpochRecorder(config, run_dir, cdir, cell, device, (x_te, y_te))
-        opts = RunOptions(device=device, progress=progress, on_epoch=recorder, stop_after_epochs=stop_after_epoch)
+        opts = RunOptions(device=device, progress=progress, stop_after_epochs=stop_after_epoch, state_dir=state_dir,
+                          on_resume=check_resume(cdir, x_te, y_te))  # fmt: skip
+        if not (opts.state_path(spec, cdir).exists() or (cdir / "model.safetensors").exists()):
+            _archive_rows(cdir, f"no resume point in {state_dir}")
+        recorder = partial(EpochRecorder, config, run_dir, cdir, cell, device, (x_te, y_te))
         try:
-            final = train(spec, cdir, opts)
-        except CorruptResumePoint as exc:  # a local cache: retrain this cell rather than stop
-            log.warning("%s: %s; training it from scratch", cdir.name, exc)
-            final = train(spec, cdir, replace(opts, restart=True))
+            final = train(spec, cdir, replace(opts, on_epoch=recorder()))
+        except CorruptResumePoint as exc:  # a local cache: retrain this cell from what the rows prove
+            _archive_rows(cdir, str(exc))
+            final = train(spec, cdir, replace(opts, restart=True, on_epoch=recorder()))
         if final.name != "model.safetensors":
             return {**ident, "finished": False}
         done = {**ident, "epochs": planned, "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
@@ -406,8 +462,11 @@ def run_cell(cell, config: PaperWidthsConfig, run_dir, device="cpu", progress=Tr
         return done
 
 
-def run(config: PaperWidthsConfig, run_dir, only=None, device="cpu", progress=True, stop_after_epoch=None):
-    """Run (or resume) the cells of ``config`` (``only``: a subset, as (H, w) pairs) into ``run_dir``."""
+def run(
+    config: PaperWidthsConfig, run_dir, only=None, device="cpu", progress=True, stop_after_epoch=None, state_dir=None
+):
+    """Run (or resume) the cells of ``config`` (``only``: a subset, as (H, w) pairs) into ``run_dir``; resume
+    points live in ``state_dir`` (default: the user cache, ``empirical.nets.train.default_state_dir``)."""
     run_dir = Path(run_dir)
     cells = list(config.cells)
     if only:
@@ -422,7 +481,7 @@ def run(config: PaperWidthsConfig, run_dir, only=None, device="cpu", progress=Tr
         pass
     for cell in cells:
         log.info("cell %dx%d: %d epochs planned", cell[0], cell[1], cell[2])
-        run_cell(cell, config, run_dir, device, progress, stop_after_epoch)
+        run_cell(cell, config, run_dir, device, progress, stop_after_epoch, state_dir)
     return collect(run_dir, config)
 
 

@@ -57,7 +57,7 @@ def read_config(path: Path) -> dict:
     return data
 
 
-def _differing(old: dict, new: dict, ignore: Iterable[str], defaults: dict | None = None) -> list[str]:
+def differing_fields(old: dict, new: dict, ignore: Iterable[str], defaults: dict | None = None) -> list[str]:
     """Fields whose values differ; a field missing from a run written before it existed counts as its default."""
     skip, defaults = set(ignore), defaults or {}
     return sorted(
@@ -126,7 +126,7 @@ class RunDir:
                 write_text(path, json.dumps(merged, indent=1) + "\n")
             self.config = merged
             return
-        diff = _differing(old, self.config, self.ignore, self.defaults)
+        diff = differing_fields(old, self.config, self.ignore, self.defaults)
         if diff:
             raise UserError(
                 f"{self.path} holds a {self.kind} run with another configuration (differs in: {', '.join(diff)}); "

@@ -156,7 +156,26 @@ class RunOptions:
     # on_epoch(epoch, model, log_row): called after every epoch's test evaluation, with the model in eval
     # mode, *before* the epoch's resume point is saved (so work it writes is redone if the save never happens)
     on_epoch: Callable | None = None
+    # where the resume point lives: ``None`` beside the run (``out_dir/train_state.safetensors``); a directory
+    # (e.g. the user cache, ``state_dir()``) keeps it as ``<spec key>.train_state.safetensors``, outside the checkout
+    state_dir: str | Path | None = None
+    # on_resume(epoch, model, log_rows): called after a resume point is restored (model in eval mode), before
+    # training goes on; raise CorruptResumePoint to refuse it (the state does not match what was recorded)
+    on_resume: Callable | None = None
     extra: dict = field(default_factory=dict)
+
+    def state_path(self, spec: TrainSpec, out_dir) -> Path:
+        """The resume point of ``spec`` trained into ``out_dir`` (see ``state_dir``)."""
+        if self.state_dir is None:
+            return Path(out_dir) / "train_state.safetensors"
+        return Path(self.state_dir) / f"{spec.key()}.train_state.safetensors"
+
+
+def default_state_dir() -> Path:
+    """Resume points outside any checkout: ``$CORELOCKER_STATE_DIR``, else ``<cache dir>/state``
+    (``empirical.nets.data.cache_dir``), so a fresh clone on the same machine continues where the last
+    process stopped."""
+    return Path(os.environ.get("CORELOCKER_STATE_DIR") or data_mod.cache_dir() / "state")
 
 
 def load_tensors(spec: TrainSpec, root=None, device="cpu"):
@@ -256,12 +275,13 @@ def _add_bn_sparsity(model, s: float) -> None:
                     bn.weight.grad.add_(torch.sign(bn.weight), alpha=s)
 
 
-def _save_state(path: Path, model, opt, epoch: int, log_rows: list[dict]) -> None:
+def _save_state(path: Path, model, opt, epoch: int, log_rows: list[dict], spec: TrainSpec) -> None:
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     for i, st in opt.state_dict()["state"].items():
         for name, t in st.items():
             tensors[f"opt.{i}.{name}"] = t.detach().cpu().reshape(t.shape).contiguous()
-    meta = {"epoch": str(epoch), "log": json.dumps(log_rows)}
+    meta = {"epoch": str(epoch), "log": json.dumps(log_rows), "spec_key": spec.key()}
+    path.parent.mkdir(parents=True, exist_ok=True)
     meta["state_sha256"] = _state_digest(tensors, meta)
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata=meta)
@@ -273,7 +293,7 @@ def _state_digest(tensors, meta) -> str:
     return hashlib.sha256((params_sha256(tensors) + json.dumps([meta["epoch"], meta["log"]])).encode()).hexdigest()
 
 
-def _load_state(path: Path, model, opt, device):
+def _load_state(path: Path, model, opt, device, spec: TrainSpec):
     from safetensors import SafetensorError, safe_open
 
     bad = f"resume point {path} is corrupt or was edited; run the same command with --restart to train from scratch"
@@ -286,6 +306,8 @@ def _load_state(path: Path, model, opt, device):
         ok = False
     if not ok:
         raise CorruptResumePoint(bad)
+    if meta.get("spec_key", spec.key()) != spec.key():  # (resume points written before the key was recorded: none)
+        raise CorruptResumePoint(f"resume point {path} belongs to another training spec ({meta['spec_key']})")
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     sd = opt.state_dict()
     state: dict[int, dict] = {}
@@ -339,11 +361,12 @@ def train(spec: TrainSpec, out_dir, options: RunOptions = RunOptions()) -> Path:
     """Train ``spec`` into ``out_dir``; returns ``out_dir/model.safetensors``. Resumes; skips if done."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    spec_path, final, state_path = out / "spec.json", out / "model.safetensors", out / "train_state.safetensors"
+    spec_path, final, state_path = out / "spec.json", out / "model.safetensors", options.state_path(spec, out)
     spec_json = json.dumps(spec.as_dict(), indent=1, sort_keys=True)
     if options.restart:
         state_path.unlink(missing_ok=True)
-    started = state_path.exists() or final.exists()
+    # weights in out_dir (a resume point kept elsewhere is keyed by the spec and checked when loaded)
+    started = final.exists() or (options.state_dir is None and state_path.exists())
     if started and not spec_path.exists():  # weights of unknown origin: never reuse them as this spec's
         raise UserError(f"{out} holds {final.name if final.exists() else state_path.name} but no spec.json: "
                         "not a training run of this toolkit; choose another --out")  # fmt: skip
@@ -366,8 +389,11 @@ def train(spec: TrainSpec, out_dir, options: RunOptions = RunOptions()) -> Path:
     opt = make_optimizer(model, spec, device)
     start, log_rows = 0, []
     if state_path.exists():
-        start, log_rows = _load_state(state_path, model, opt, device)
-        log.info("resuming %s after epoch %d", spec.key(), start)
+        start, log_rows = _load_state(state_path, model, opt, device, spec)
+        log.info("resuming %s after epoch %d (%s)", spec.key(), start, state_path)
+        if options.on_resume is not None:
+            model.eval()
+            options.on_resume(start, model, log_rows)
 
     n = len(x_tr)
     for epoch in range(start, spec.epochs):
@@ -396,7 +422,7 @@ def train(spec: TrainSpec, out_dir, options: RunOptions = RunOptions()) -> Path:
         log_rows.append(row)
         log.info("%s epoch %d: loss %.4f train %.4f test %.4f (%.1fs)", spec.key(), row["epoch"], row["loss"],
                  row["train_acc"], row["test_acc"], row["seconds"])  # fmt: skip
-        _save_state(state_path, model, opt, epoch + 1, log_rows)
+        _save_state(state_path, model, opt, epoch + 1, log_rows, spec)
         write_csv(out / "train_log.csv", pd.DataFrame(log_rows))
 
     model.eval()

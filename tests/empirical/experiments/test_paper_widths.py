@@ -79,16 +79,92 @@ def test_interrupted_cell_resumes_to_the_same_rows(tiny_run, tmp_path, mnist):
     pd.testing.assert_frame_equal(again, ref, check_dtype=False)
 
 
+def _one_cell():
+    return pw.PaperWidthsConfig(**{**pw._config_from_json(TINY.to_json()), "cells": (TINY.cells[0],)})
+
+
+def _clone(run, name):
+    """What a fresh clone holds of a run: its committed files (no checkpoints, no locks)."""
+    copy = run.parent / name
+    shutil.copytree(run, copy, ignore=shutil.ignore_patterns("*.safetensors", ".lock", ".*.lock"))
+    return copy
+
+
 def test_fresh_machine_keeps_earlier_rows_apart(tiny_run, tmp_path):
-    """Committed rows without the resume point: the cell retrains and the old rows move to *.previous.csv."""
-    out, _ = tiny_run
-    cfg = pw.PaperWidthsConfig(**{**pw._config_from_json(TINY.to_json()), "cells": (TINY.cells[0],)})
-    pw.run(cfg, tmp_path, progress=False, stop_after_epoch=1)
-    copy = tmp_path.parent / (tmp_path.name + "_fresh")
-    shutil.copytree(tmp_path, copy, ignore=shutil.ignore_patterns("*.safetensors"))
-    pw.run(cfg, copy, progress=False, stop_after_epoch=1)
+    """Committed rows without any resume point (another machine): the cell retrains and the old rows move to
+    *.previous.csv; a second such restart keeps both archives (*.previous2.csv)."""
+    cfg = _one_cell()
+    run = tmp_path / "run"
+    pw.run(cfg, run, progress=False, stop_after_epoch=1, state_dir=tmp_path / "machine1")
+    copy = _clone(run, "fresh")
+    pw.run(cfg, copy, progress=False, stop_after_epoch=1, state_dir=tmp_path / "machine2")
     cell = copy / "cells" / pw.cell_name(*cfg.cells[0][:2], cfg.seed)
     assert (cell / "epochs.previous.csv").exists() and (cell / "epochs.csv").exists()
+    again = _clone(copy, "fresh2")
+    pw.run(cfg, again, progress=False, stop_after_epoch=1, state_dir=tmp_path / "machine3")
+    cell = again / "cells" / cell.name
+    assert (cell / "epochs.previous.csv").exists() and (cell / "epochs.previous2.csv").exists()
+
+
+def test_a_fresh_clone_resumes_from_the_state_dir(tiny_run, tmp_path, caplog):
+    """Kill the run after epoch 2 (of 4), clone the committed files into a new checkout: with the same state dir
+    the cell continues at epoch 3 (verified against the committed epoch-2 accuracy), without archiving, and ends
+    with the rows of an uninterrupted run."""
+    out, t = tiny_run
+    cfg, state = _one_cell(), tmp_path / "state"
+    run = tmp_path / "checkout1"
+    pw.run(cfg, run, progress=False, stop_after_epoch=2, state_dir=state)
+    assert not list((run / "cells").rglob("train_state*")) and len(list(state.glob("*.train_state.safetensors"))) == 1
+    clone = _clone(run, "checkout2")
+    with caplog.at_level("INFO"):
+        pw.run(cfg, clone, progress=False, state_dir=state)
+    assert "resume point at epoch 2 verified" in caplog.text and "retraining from epoch 0" not in caplog.text
+    cell = clone / "cells" / pw.cell_name(*cfg.cells[0][:2], cfg.seed)
+    assert not list(cell.glob("*.previous*.csv"))
+    ref = t["epochs"]
+    ref = ref[ref.hidden_layers == cfg.cells[0][0]].reset_index(drop=True)
+    pd.testing.assert_frame_equal(pd.read_csv(clone / "epochs.csv"), ref, check_dtype=False)
+    assert not list(state.glob("*.train_state.safetensors"))  # the finished cell's resume point is gone
+
+
+def _forge(path, tamper: str) -> None:
+    """Edit a resume point as a forger who knows the checksum recipe (it is no secret) would."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    from empirical.nets.train import _state_digest
+
+    tensors = load_file(str(path))
+    with safe_open(str(path), framework="pt") as fh:
+        meta = dict(fh.metadata())
+    if tamper == "weights":
+        tensors["model.layers.0.weight"].zero_()
+    else:
+        meta["spec_key"] = "0" * 16
+    meta["state_sha256"] = _state_digest(tensors, meta)
+    save_file(tensors, str(path), metadata=meta)
+
+
+@pytest.mark.parametrize("tamper", ["weights", "rows", "foreign"])
+def test_a_tampered_or_foreign_state_is_refused_and_the_cell_retrains(tiny_run, tmp_path, caplog, tamper):
+    """A state whose weights were edited, committed rows from another run than the state's, or a state of another
+    spec (checksums recomputed): one warning line names it, the committed rows move aside, the cell retrains."""
+    cfg, state = _one_cell(), tmp_path / "state"
+    run = tmp_path / "run"
+    pw.run(cfg, run, progress=False, stop_after_epoch=1, state_dir=state)
+    (path,) = state.glob("*.train_state.safetensors")
+    cell = run / "cells" / pw.cell_name(*cfg.cells[0][:2], cfg.seed)
+    if tamper == "rows":
+        rows = pd.read_csv(cell / "epoch_log.csv")
+        rows.assign(test_acc=rows.test_acc - 0.01).to_csv(cell / "epoch_log.csv", index=False)
+    else:
+        _forge(path, tamper)
+    with caplog.at_level("INFO"):
+        pw.run(cfg, run, progress=False, stop_after_epoch=1, state_dir=state)
+    fragment = {"weights": "the restored model scores", "rows": "from another run", "foreign": "another training spec"}
+    assert fragment[tamper] in caplog.text and "retraining from epoch 0" in caplog.text
+    assert (cell / "epochs.previous.csv").exists()
+    assert pd.read_csv(cell / "epoch_log.csv").epoch.tolist() == [1]
 
 
 def test_another_configuration_and_another_kind_are_refused(tiny_run, tmp_path, capsys, one_error):
