@@ -42,26 +42,49 @@ def accuracy_at_paper_ratio(epochs: pd.DataFrame, title: str = ""):
     return fig
 
 
-def critical_ratio_vs_epoch(critical: pd.DataFrame, title: str = ""):
-    """Per cell and target: the smallest ℓ1 ratio (% of the candidate weights, log scale) that brings
-    accuracy to the target, vs epoch, with the paper's 0.002 % as a line.
+FORM_STYLES = {"linear": "--", "quadratic": "-.", "saturating": ":"}
 
-    ``critical``: ``critical.csv`` rows (``hidden_layers, width, epoch, target, ratio, status``).
+
+def critical_ratio_vs_epoch(critical: pd.DataFrame, title: str = "", bands: pd.DataFrame | None = None,
+                            horizon: int | None = None):  # fmt: skip
+    """Per cell and target: the smallest ℓ1 ratio (% of the candidate weights, log scale) that brings
+    accuracy to the target, vs epoch, with the paper's 0.002 % as a line; with ``bands``, each projection
+    form's fit (line style per form) and its 95 % band up to ``horizon`` (the paper's epoch 50), so the
+    distance between the trend and 0.002 % at the paper's epoch is visible.
+
+    ``critical``: ``critical.csv`` rows (``hidden_layers, width, epoch, target, ratio, status``);
+    ``bands``: ``hidden_layers, width, target, form, epoch, fit, low, high`` (ratios in %).
     """
+    from matplotlib.ticker import MaxNLocator
+
     found = critical[critical["status"] == "found"]
     targets = sorted(critical["target"].unique(), reverse=True)
-    fig = new_figure((5.5 * len(targets), 4))
+    fig = new_figure((6 * len(targets), 4.5))
     axes = fig.subplots(1, len(targets), squeeze=False)[0]
+    cells = sorted({(int(h), int(w)) for h, w in zip(found["hidden_layers"], found["width"])})
+    colors = {c: f"C{i}" for i, c in enumerate(cells)}
     for ax, t in zip(axes, targets):
-        for i, ((h, w), g) in enumerate(found[found["target"] == t].groupby(["hidden_layers", "width"])):
+        for (h, w), g in found[found["target"] == t].groupby(["hidden_layers", "width"]):
             g = g.sort_values("epoch")
-            ax.plot(g["epoch"], g["ratio"] * 100, "o-", ms=3, color=f"C{i}", label=_label(h, w))
+            ax.plot(g["epoch"], g["ratio"] * 100, "o-", ms=3, color=colors[(h, w)], label=_label(h, w))
+        if bands is not None and len(bands):
+            for (h, w, form), b in bands[np.isclose(bands["target"], t)].groupby(["hidden_layers", "width", "form"]):
+                c = colors.get((int(h), int(w)), "grey")
+                ax.plot(
+                    b["epoch"], b["fit"], FORM_STYLES.get(form, "--"), color=c, lw=1, label=f"{_label(h, w)}: {form}"
+                )
+                ax.fill_between(b["epoch"], b["low"], b["high"], color=c, alpha=0.08, lw=0)
         ax.axhline(PAPER_RATIO * 100, color="k", ls=":", lw=0.8, label="0.002 % (Figure 5)")
+        if horizon:
+            ax.axvline(horizon, color="grey", lw=0.6)
+            ax.set_xlim(0.5, horizon + 0.5)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_yscale("log")
-        ax.set_xlabel("epoch")
+        ax.set_ylim(top=min(ax.get_ylim()[1], 100))  # no ratio exceeds all the candidates
+        ax.set_xlabel("epoch" + (f" (the paper trains {horizon})" if horizon else ""))
         ax.set_ylabel("critical ℓ1 ratio (% of candidates)")
         ax.set_title(f"accuracy <= {t:.0%}")
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=6, ncol=2)
     if title:
         fig.suptitle(title)
     return fig

@@ -322,6 +322,11 @@ def _add_report(sub):
         "--seeds-run", type=Path, help="grid: a run of the same cells with more training seeds (seed variance)"
     )
     p.add_argument("--grid-run", type=Path, help="paper widths: a grid run to extrapolate critical ratios from")
+    p.add_argument(
+        "--backtest-run",
+        type=Path,
+        help="paper widths: a paper-widths run measured to epoch 50 (results/epoch-trend) that scores the projections",
+    )
     p.set_defaults(handler="experiments:cmd_report")
 
 
