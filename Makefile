@@ -7,20 +7,30 @@ PRESET ?= quick
 OUT ?= runs/$(PRESET)
 BIN = $(VENV)/bin
 
-.PHONY: demo test bench clean-venv
+.PHONY: demo test docs bench clean-venv
 
-$(VENV)/.installed: pyproject.toml
+# the package alone (the main job); the test, docs and Ray extras on top for `make test`
+$(VENV)/.base: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q '$(TORCH_SPEC)'
-	$(BIN)/pip install -q -e '.[test,ray]'
+	$(BIN)/pip install -q -e .
 	touch $@
 
-demo: $(VENV)/.installed
+$(VENV)/.installed: $(VENV)/.base
+	$(BIN)/pip install -q -e '.[test,docs,ray]'
+	touch $@
+
+demo: $(VENV)/.base
 	$(BIN)/corelocker-bounds reproduce --preset $(PRESET) --out $(OUT)
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest -q
+
+# the docs site (site/): results pages regenerated from the committed runs first
+docs: $(VENV)/.installed
+	$(BIN)/python scripts/docs.py
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/bench_conv_norm.py

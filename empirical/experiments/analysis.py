@@ -95,11 +95,15 @@ def theory_correlations(cells: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def verdict_from_ci(ci: tuple[float, float], positive: bool = True) -> str:
-    """PASS when the interval lies on the claimed side of 0, FAIL when on the other, else INCONCLUSIVE."""
+def verdict_from_ci(ci: tuple[float, float], positive: bool = True, margin: float | None = None) -> str:
+    """PASS when the interval lies on the claimed side of 0, FAIL when on the other, else INCONCLUSIVE; with an
+    equivalence ``margin``, NO EFFECT when the whole interval lies within ±margin (the effect, whatever its sign,
+    is too small to matter: checked first, so a tiny but significant effect reads NO EFFECT, not PASS or FAIL)."""
     lo, hi = ci
     if not (np.isfinite(lo) and np.isfinite(hi)):
         return "INCONCLUSIVE"
+    if margin is not None and -margin <= lo and hi <= margin:
+        return "NO EFFECT"
     if (lo > 0) if positive else (hi < 0):
         return "PASS"
     if (hi < 0) if positive else (lo > 0):

@@ -339,13 +339,19 @@ def _effects(cells: pd.DataFrame, value: str):
     return statistics.elasticities(cells.reset_index(drop=True), value)
 
 
-def trend_claims(label: str, cells: pd.DataFrame, value: str, n_boot: int, unstable: pd.DataFrame) -> list[dict]:
+DROP_MARGIN = 0.01  # equivalence margin for accuracy-drop effects: 1 pp of accuracy per decade of depth or width
+
+
+def trend_claims(
+    label: str, cells: pd.DataFrame, value: str, n_boot: int, unstable: pd.DataFrame, margin: float | None = None
+) -> list[dict]:
     """Figure 5's three trend claims on one cell table. ``value`` grows with vulnerability (a drop, or
     −log10 of a critical ratio). Marginal Spearman ρ are shown, but the verdicts come from the regression
     value = a + b·log10 H + c·log10 w (HC3 95 % intervals; b and c are effects per decade of depth and of
     width, so they compare on one scale): deeper ⇔ b > 0, wider ⇔ c > 0 (and the width effect within
     depth by permutation), depth matters more ⇔ b − c > 0. Unstable training runs are flagged and every
-    verdict is repeated without them."""
+    verdict is repeated without them. ``margin``: an equivalence margin in the value's unit per decade; an
+    interval inside ±margin reads NO EFFECT (``analysis.verdict_from_ci``)."""
     cells = cells[np.isfinite(cells[value])].reset_index(drop=True)
     claims3 = ("deeper networks suffer more", "wider networks suffer more", "depth matters more than width")
     flat = cells["hidden_layers"].nunique() < 2 or cells["width"].nunique() < 2
@@ -375,10 +381,13 @@ def trend_claims(label: str, cells: pd.DataFrame, value: str, n_boot: int, unsta
         numbers = f"coefficient {text} (HC3 95 %), {fits['all'].n} cells; {extra}"
         if "stable" in fits:
             _, ci_s, text_s = show(fits["stable"], weights)
-            v_s = analysis.verdict_from_ci(ci_s)
+            v_s = analysis.verdict_from_ci(ci_s, margin=margin)
             numbers += f"; without the {len(cells) - len(stable)} unstable cells: {text_s} → {v_s}"
-        rows.append(_row(f"{claim} ({label})", "Figure 5", analysis.verdict_from_ci(ci), numbers,
-                         "HC3 95 % interval of the regression coefficient"))  # fmt: skip
+        tol = "HC3 95 % interval of the regression coefficient" + (
+            f"; NO EFFECT when it lies within ±{100 * margin:g} pp per decade" if margin is not None else ""
+        )
+        rows.append(_row(f"{claim} ({label})", "Figure 5", analysis.verdict_from_ci(ci, margin=margin), numbers,
+                         tol))  # fmt: skip
     return rows
 
 
@@ -426,7 +435,9 @@ def figure5_claims(res: pd.DataFrame, crit: pd.DataFrame, n_boot: int = 2000, tr
         statements.append(("−log₁₀ critical ratio for 50 % accuracy", c))
     for label, cells in statements:
         value = "neg_log_critical" if "neg_log_critical" in cells else "acc_drop"
-        rows += trend_claims(label, cells, value, n_boot, unstable)
+        rows += trend_claims(
+            label, cells, value, n_boot, unstable, None if value == "neg_log_critical" else DROP_MARGIN
+        )
     rnd = res[res["indicator"] == "random"]
     if len(rnd):
         m_l1 = l1.groupby("ratio")["acc_drop"].mean()

@@ -93,3 +93,19 @@ def test_trend_claims_repeat_without_unstable_cells():
 def test_trend_claims_on_too_few_cells_are_inconclusive():
     rows = report.trend_claims("x", _grid(1.0, 0.3).head(3), "acc_drop", n_boot=200, unstable=pd.DataFrame())
     assert [r["verdict"] for r in rows] == ["INCONCLUSIVE"] * 3
+
+
+@pytest.mark.parametrize(
+    "depth, noise, margin, expect",
+    [
+        (0.0, 0.0005, 0.01, "NO EFFECT"),  # an interval of a few hundredths of a pp: inside ±1 pp per decade
+        (0.002, 0.0005, 0.01, "NO EFFECT"),  # significant, but 0.2 pp per decade matters less than the margin
+        (0.0, 0.05, 0.01, "INCONCLUSIVE"),  # too noisy to rule out ±1 pp
+        (1.0, 0.05, 0.01, "PASS"),
+        (0.002, 0.0005, None, "PASS"),  # no margin: the sign decides
+    ],
+)
+def test_equivalence_margin_reads_no_effect(depth, noise, margin, expect):
+    rows = report.trend_claims("x", _grid(depth, 0.0, noise=noise, seed=1), "acc_drop", 200, pd.DataFrame(), margin)
+    assert rows[0]["verdict"] == expect
+    assert ("NO EFFECT when it lies within ±1 pp per decade" in rows[0]["tolerance"]) == (margin is not None)
