@@ -10,6 +10,7 @@ from empirical.experiments import analysis
 from empirical.experiments.presets import PAPER_RATIO
 from empirical.experiments.report import claims, load_run
 
+
 def page() -> str:
     """The body of the results page (every number from the committed tables)."""
     t = load_run("results/cpu")

@@ -12,6 +12,7 @@ import pandas as pd
 
 from empirical.experiments.report import conv_claims
 
+
 def page(run="results/fashion-mnist") -> str:
     """The body of the results page (every number from the committed tables)."""
     run = Path(run)

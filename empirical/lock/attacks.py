@@ -187,6 +187,21 @@ def detect_key_positions(model: nn.Module) -> dict[str, torch.Tensor]:
     return found
 
 
+def detect_duplicate_magnitudes(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Per weight (Conv2d / Linear) the flat positions whose |w| occurs two or more times in that weight: a fill
+    that copies values from the same layer puts every key position among them (trained fp32 weights rarely
+    repeat a magnitude)."""
+    found: dict[str, torch.Tensor] = {}
+    for name, m in model.named_modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            mag = m.weight.detach().reshape(-1).abs()
+            _, inverse, counts = torch.unique(mag, return_inverse=True, return_counts=True)
+            pos = torch.nonzero(counts[inverse] > 1).reshape(-1)
+            if len(pos):
+                found[(f"{name}." if name else "") + "weight"] = pos
+    return found
+
+
 def key_positions(key: AccessKey, model: nn.Module) -> dict[str, torch.Tensor]:
     """The flat parameter positions the key really holds (units expanded to their values)."""
     params = dict(model.named_parameters())
@@ -260,6 +275,18 @@ def value_counts(positions: dict[str, torch.Tensor]) -> int:
 
 
 __all__ = [
-    "FT_MODES", "FineTune", "accuracy", "detect_key_positions", "detection_scores", "fine_prune", "fine_tune",
-    "from_scratch", "key_positions", "magnitude_prune", "stratified_subset", "targeted_restore", "value_counts",
-]  # fmt: skip
+    "FT_MODES",
+    "FineTune",
+    "accuracy",
+    "detect_duplicate_magnitudes",
+    "detect_key_positions",
+    "detection_scores",
+    "fine_prune",
+    "fine_tune",
+    "from_scratch",
+    "key_positions",
+    "magnitude_prune",
+    "stratified_subset",
+    "targeted_restore",
+    "value_counts",
+]

@@ -1,5 +1,7 @@
 """Attacks on a locked model (``empirical.lock.attacks``) on tiny hand-made and random networks."""
 
+import copy
+
 import pandas as pd
 import pytest
 import torch
@@ -44,6 +46,60 @@ def test_detection_finds_every_l1_key_value_and_none_after_the_noise_fill():
     fill_key_positions(locked, key, "noise", seed=0)
     assert atk.detection_scores(atk.detect_key_positions(locked), truth)["recall"] == 0.0
     assert torch.equal(key.restore(locked).layers[1].weight, model.layers[1].weight)  # unlock stays bit-exact
+
+
+def _copy_fill(locked, key, seed=0):
+    """The fill as it was before: whole units copied from the same layer's remaining units (random sign)."""
+    g = torch.Generator().manual_seed(seed)
+    params = dict(locked.named_parameters())
+    with torch.no_grad():
+        for e in key.entries:
+            units = params[e.name].view(-1, e.unit_size)
+            keep = torch.ones(units.shape[0], dtype=torch.bool)
+            keep[e.positions] = False
+            pool = torch.nonzero(keep).reshape(-1)
+            pick = pool[torch.randint(len(pool), (len(e.positions),), generator=g)]
+            units[e.positions] = units[pick] * (torch.randint(0, 2, (len(pick), 1), generator=g) * 2 - 1)
+
+
+@pytest.mark.parametrize("unit", ["weights", "filters"])
+def test_the_noise_fill_leaves_no_zero_and_no_duplicated_magnitude_at_the_key(unit):
+    """A tiny MLP (single weights) and a tiny VGG (whole filters): after ``--fill noise`` no key position holds an
+    exact zero or a |w| that stands anywhere else in its layer, so the duplicate-|w| detector finds none of them
+    (recall 0, against 1 for a fill that copies values within the layer); unlock is bit-exact."""
+    model = make_fcn(3, 32, seed=0) if unit == "weights" else make_conv("vgg", 1, 4, seed=0).eval()
+    locked, key = extract(model, 0.1)
+    truth = atk.key_positions(key, locked)
+    copied = copy.deepcopy(locked)
+    _copy_fill(copied, key)
+    assert atk.detection_scores(atk.detect_duplicate_magnitudes(copied), truth)["recall"] == 1.0
+    fill_key_positions(locked, key, "noise", seed=0)
+    params = dict(locked.named_parameters())
+    for name, pos in truth.items():
+        w = params[name].detach().reshape(-1)
+        mask = torch.zeros(len(w), dtype=torch.bool)
+        mask[pos] = True
+        assert (w[mask] != 0).all()
+        assert not torch.isin(w[mask].abs(), w[~mask].abs()).any()  # no copy of a value that stays
+        assert len(torch.unique(w[mask].abs())) == int(mask.sum())  # and no two key positions alike
+    assert atk.detection_scores(atk.detect_duplicate_magnitudes(locked), truth)["recall"] == 0.0
+    restored = key.restore(locked)
+    assert all(torch.equal(a, b) for a, b in zip(restored.parameters(), model.parameters()))
+
+
+def test_the_noise_fill_follows_the_layers_magnitude_distribution():
+    """The filled magnitudes of a 256 × 256 layer against its remaining ones: Kolmogorov–Smirnov p > 0.01 (a
+    test at the 1 % level that a draw from the layer's own quantile function passes 99 times in 100)."""
+    from scipy.stats import ks_2samp
+
+    model = make_fcn(3, 256, seed=0)
+    locked, key = extract(model, 0.05, mode="per-layer")
+    fill_key_positions(locked, key, "noise", seed=0)
+    e = next(e for e in key.entries if e.name == "layers.1.weight")
+    w = locked.layers[1].weight.detach().reshape(-1)
+    mask = torch.zeros(len(w), dtype=torch.bool)
+    mask[e.positions] = True
+    assert ks_2samp(w[mask].abs().numpy(), w[~mask].abs().numpy()).pvalue > 0.01
 
 
 def test_targeted_restore_touches_only_the_detected_positions():
