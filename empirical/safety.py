@@ -13,7 +13,15 @@ committed together or not at all.
   every target directory) and only then are the temps renamed into place, with SIGINT/SIGTERM/
   SIGHUP held until the journal is gone. A crash (even ``kill -9``) before the journal leaves the
   old files untouched; after it, the next command that takes the lock (or ``recover``) finishes the
-  renames: the outputs are always the old set or the new set, never half of each.
+  renames: the outputs are always the old set or the new set, never half of each. ``recover_pending``
+  does that before a command checks or reads anything in the directories it touches.
+
+Threat model of the journal: anyone who can write into an output directory can already replace or delete
+the files in it, so recovery must not give them more than that. ``recover`` acts only on a journal this
+toolkit could have written: its name carries a random token, it belongs to the current user, it is small
+plain JSON, every pair renames a temp named with *that token* onto a file beside it, and its copies lie
+exactly in the pairs' directories, this one included. Anything else is refused in one line and nothing
+is moved or deleted (a journal can no longer rename a file across directories or delete an arbitrary path).
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import secrets
 import signal
 import threading
@@ -32,6 +41,8 @@ from empirical._io import clean_stale, temp_prefix
 from empirical.errors import UserError
 
 JOURNAL = ".corelocker-commit."
+_JOURNAL_NAME = re.compile(r"\.corelocker-commit\.([0-9a-f]{8})\.json")
+_JOURNAL_MAX_BYTES = 1 << 20
 FAULT: Callable[[str], None] | None = None  # tests: called at every step of a commit (to inject crashes)
 
 
@@ -147,38 +158,102 @@ def _fsync_dir(d: Path) -> None:
             os.close(fd)
 
 
+def _checked_journal(jpath: Path, directory: Path) -> tuple[list[tuple[Path, Path]], list[Path]]:
+    """The (temp, target) pairs and journal copies of ``jpath``, if it is a journal we could have written (module
+    doc, threat model); else one ``UserError`` line and nothing touched."""
+
+    def bad(why: str) -> UserError:
+        return UserError(f"{jpath}: not a commit journal of this toolkit ({why}); nothing was moved: inspect it and "
+                         "remove it by hand")  # fmt: skip
+
+    m = _JOURNAL_NAME.fullmatch(jpath.name)
+    if m is None:
+        raise bad("unexpected name")
+    token = m.group(1)
+    try:
+        st = jpath.lstat()
+        if not jpath.is_file() or jpath.is_symlink():
+            raise bad("not a plain file")
+        if hasattr(os, "getuid") and st.st_uid != os.getuid():
+            raise bad("written by another user")
+        if st.st_size > _JOURNAL_MAX_BYTES:
+            raise bad("too large")
+        journal = json.loads(jpath.read_text())
+    except (OSError, ValueError, UnicodeDecodeError, RecursionError):
+        raise bad("unreadable") from None
+    if not isinstance(journal, dict) or set(journal) != {"pairs", "journals"}:
+        raise bad("not a journal object")
+    pairs, copies = journal["pairs"], journal["journals"]
+    if not isinstance(pairs, list) or not isinstance(copies, list) or not pairs:
+        raise bad("pairs and journals must be lists")
+    out, dirs = [], set()
+    for pair in pairs:
+        if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(v, str) for v in pair)):
+            raise bad("a pair is not [temp, target]")
+        tmp, target = Path(pair[0]), Path(pair[1])
+        if not (tmp.is_absolute() and target.is_absolute()) or tmp.parent != target.parent:
+            raise bad(f"{tmp} is not a temp beside its target {target}")
+        if tmp.name != f"{temp_prefix(target)}{token}.tmp" or target.name.startswith(JOURNAL):
+            raise bad(f"{tmp.name} is not a temp of this journal")
+        out.append((tmp, target))
+        dirs.add(target.parent)
+    if not all(isinstance(c, str) for c in copies) or {Path(c) for c in copies} != {d / jpath.name for d in dirs}:
+        raise bad("its copies are not in the directories of its targets")
+    if Path(directory).resolve() / jpath.name not in {d / jpath.name for d in dirs}:
+        raise bad("none of its targets is in this directory")
+    return out, [Path(c) for c in copies]
+
+
 def recover(directory: Path) -> list[Path]:
     """Finish every commit whose journal lies in ``directory``: rename the temps still waiting, drop the
-    journals. Returns the targets completed. (A journal exists only once all its temps were written.)"""
+    journals. Returns the targets completed. (A journal exists only once all its temps were written.) A
+    journal we could not have written is refused before anything moves (module doc)."""
     done = []
     for jpath in sorted(Path(directory).glob(f"{JOURNAL}*.json")):
-        try:
-            journal = json.loads(jpath.read_text())
-            pairs, copies = journal["pairs"], journal["journals"]
-        except (OSError, ValueError, KeyError, TypeError):
-            raise UserError(f"{jpath}: an unreadable commit journal; inspect it and remove it by hand") from None
+        pairs, copies = _checked_journal(jpath, directory)
         with deferred_signals():
             for tmp, target in pairs:
-                if Path(tmp).exists():
+                if tmp.exists():
                     os.replace(tmp, target)
-                    done.append(Path(target))
-            for d in {str(Path(t).parent) for _, t in pairs}:
-                _fsync_dir(Path(d))
+                    done.append(target)
+            for d in {t.parent for _, t in pairs}:
+                _fsync_dir(d)
             for j in copies:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(j)
     return done
 
 
+def recover_pending(paths) -> None:
+    """Before a command checks or reads anything: finish the commits an interrupted command left in the
+    existing directories of ``paths`` (inputs and outputs), each under its directory lock; a directory
+    another command is writing into is left to it."""
+    for d in sorted({Path(p).resolve().parent for p in paths if Path(p).resolve().parent.is_dir()}):
+        if not any(d.glob(f"{JOURNAL}*.json")):
+            continue
+        fd = os.open(d, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        try:
+            recover(d)
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+
 def commit_files(writers: dict[Path, Callable], mode: int | None = None, modes: dict | None = None) -> None:
     """Write each ``writers[path](tmp_path)`` to a temp file, then put all into place together (module doc)."""
     temps: dict[Path, Path] = {}
     modes = modes or {}
+    token = secrets.token_hex(4)  # names the temps and the journal: recovery moves only this journal's temps
     try:
         for path, write in writers.items():
             path = Path(path)
             clean_stale(path, older_than=0.0)  # under the output lock: no other writer is alive
-            tmp = path.parent / f"{temp_prefix(path)}{secrets.token_hex(4)}.tmp"
+            tmp = path.parent / f"{temp_prefix(path)}{token}.tmp"
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if modes.get(path, mode) else 0o644)
             os.close(fd)
             temps[path] = tmp
@@ -199,7 +274,6 @@ def commit_files(writers: dict[Path, Callable], mode: int | None = None, modes: 
             os.replace(tmp, path)
             _fsync_dir(path.parent)
             return
-        token = secrets.token_hex(6)
         dirs = sorted({p.parent.resolve() for p in temps})
         journals = [d / f"{JOURNAL}{token}.json" for d in dirs]
         body = json.dumps(

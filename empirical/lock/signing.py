@@ -65,10 +65,11 @@ def load_private(private_path):
 def keygen(private_path: Path, public_path: Path) -> None:
     """A new Ed25519 key pair: the private key (0600) and the public key, committed together (never one
     without the other, e.g. on a full disk) and never over an existing key."""
-    from empirical.safety import commit_files, output_lock, refuse_aliasing, refuse_existing
+    from empirical.safety import commit_files, output_lock, recover_pending, refuse_aliasing, refuse_existing
 
     private_path, public_path = Path(private_path), Path(public_path)
     outputs = {"private key": private_path, "public key": public_path}
+    recover_pending(outputs.values())  # an interrupted keygen's pair first
     refuse_aliasing({}, outputs)
     refuse_existing(outputs, force=False)
     serialization, ed25519, _ = _crypto()

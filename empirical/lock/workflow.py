@@ -37,7 +37,7 @@ from empirical.nets.checkpoint import (
     spec_sha256,
     write_checkpoint_file,
 )
-from empirical.safety import commit_files, output_lock, refuse_aliasing, refuse_existing
+from empirical.safety import commit_files, output_lock, recover_pending, refuse_aliasing, refuse_existing
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +88,7 @@ def lock_file(
     src, out_model, key_path = checkpoint_path(checkpoint), Path(out_model), Path(key_path)
     inputs = {"--checkpoint": src, **({"--sign-with": Path(sign_with)} if sign_with else {})}
     outputs = {"--out-model": out_model, "--key": key_path}
+    recover_pending([*inputs.values(), *outputs.values()])  # an interrupted command's commit first
     refuse_aliasing(inputs, outputs)
     refuse_existing(outputs, force)
     if sign_with is not None:
@@ -198,6 +199,7 @@ def unlock_file(
             raise UserError("--expect-sha256 must be 64 hexadecimal digits")
     src, key_path, out = checkpoint_path(checkpoint), Path(key_path), Path(out)
     inputs = {"--checkpoint": src, "--key": key_path, **({"--verify-with": Path(verify_with)} if verify_with else {})}
+    recover_pending([*inputs.values(), out])  # an interrupted command's commit first
     refuse_aliasing(inputs, {"--out": out})
     refuse_existing({"--out": out}, force)
     locked, meta = load_checkpoint(src, builder=builder)

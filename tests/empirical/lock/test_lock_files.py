@@ -279,3 +279,88 @@ def test_api_helpers(src):
     assert spec.hidden_layers == meta["spec"]["hidden_layers"]
     x, y = test_set_for(meta["spec"], n=500)
     assert accuracy(model, x, y)[0] > 0.5
+
+
+def _locked_pair(src, d):
+    d.mkdir(exist_ok=True)
+    model, key = d / "locked.safetensors", d / "key.safetensors"
+    assert main(["lock", "--checkpoint", str(src), "--ratio", "0.05", "--out-model", str(model), "--key", str(key),
+                 "--no-eval"]) == 0  # fmt: skip
+    return model, key
+
+
+def _plant(bundle, body, name=".corelocker-commit.0.json"):
+    bundle.mkdir(exist_ok=True)
+    (bundle / name).write_text(body if isinstance(body, str) else json.dumps(body))
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["audit", "across-directories", "token-mismatch", "deep-nesting", "three-element-pair", "not-an-object",
+     "foreign-copies"],
+)  # fmt: skip
+def test_a_planted_journal_moves_and_deletes_nothing(src, tmp_path, capsys, monkeypatch, one_error, case):
+    """Issue 26, item 1: a journal dropped into an output folder made the next unlock overwrite any file and delete
+    the key. Now every journal we could not have written is refused in one line, and nothing moves."""
+    model, key = _locked_pair(src, tmp_path / "pair")
+    monkeypatch.chdir(tmp_path)
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    (bundle / "payload").write_text("evil")
+    notes = tmp_path / "notes.txt"
+    notes.write_text("secret")
+    token = "0123abcd"
+    tmp_ok = str(bundle / f".restored.safetensors.{token}.tmp")
+    bodies = {
+        "audit": (".corelocker-commit.0.json", {"pairs": [["bundle/payload", "notes.txt"]], "journals": [str(key)]}),
+        "across-directories": (
+            f".corelocker-commit.{token}.json",
+            {"pairs": [[str(bundle / "payload"), str(notes)]], "journals": [str(key)]},
+        ),
+        "token-mismatch": (
+            f".corelocker-commit.{token}.json",
+            {
+                "pairs": [[str(bundle / "payload"), str(bundle / "restored.safetensors")]],
+                "journals": [str(bundle / f".corelocker-commit.{token}.json")],
+            },
+        ),
+        "deep-nesting": (f".corelocker-commit.{token}.json", "[" * 100_000),
+        "three-element-pair": (f".corelocker-commit.{token}.json", {"pairs": [[1, 2, 3]], "journals": []}),
+        "not-an-object": (f".corelocker-commit.{token}.json", []),
+        "foreign-copies": (
+            f".corelocker-commit.{token}.json",
+            {"pairs": [[tmp_ok, str(bundle / "restored.safetensors")]], "journals": [str(key)]},
+        ),
+    }
+    name, body = bodies[case]
+    _plant(bundle, body, name)
+    before = {p: p.read_bytes() for p in (model, key, notes, bundle / "payload")}
+    code = main(
+        ["unlock", "--checkpoint", str(model), "--key", str(key), "--out", str(bundle / "restored.safetensors")]
+    )
+    one_error(code, "not a commit journal of this toolkit")
+    assert {p: p.read_bytes() for p in before} == before  # nothing moved, nothing deleted
+    assert not (bundle / "restored.safetensors").exists()
+
+
+def test_an_interrupted_commit_is_finished_before_any_check(src, tmp_path, monkeypatch):
+    """Issue 26, item 5: a kill between the two renames of a lock left the new model beside the old key; the next
+    unlock said "this key does not belong to this model". The pending journal is now finished first."""
+    import empirical.safety as safety
+
+    model, key = _locked_pair(src, tmp_path / "pair")
+
+    def crash(step):
+        if step.startswith("renamed"):
+            raise KeyboardInterrupt  # after the first rename: one new file in place, the journal pending
+
+    monkeypatch.setattr(safety, "FAULT", crash)
+    code = main(["lock", "--checkpoint", str(src), "--ratio", "0.1", "--out-model", str(model), "--key", str(key),
+                 "--no-eval", "--force"])  # fmt: skip
+    assert code != 0  # the CLI reports the interruption
+    monkeypatch.setattr(safety, "FAULT", None)
+    assert list(model.parent.glob(".corelocker-commit.*.json"))  # the journal is pending
+    out = tmp_path / "restored.safetensors"
+    assert main(["unlock", "--checkpoint", str(model), "--key", str(key), "--out", str(out)]) == 0
+    assert not list(model.parent.glob(".corelocker-commit.*.json"))
+    assert AccessKey.load(key).meta["ratio"] == 0.1  # the pair the interrupted command committed
