@@ -101,6 +101,7 @@ def ratio_for_utility(
     max_scan: int = 256,
     decide_batch: int = 500,
     max_ratio: float | None = None,
+    model_at=None,
 ) -> UtilityChoice:
     """The smallest k (see the module doc) whose accuracy is at or below ``target + tolerance``.
 
@@ -109,7 +110,9 @@ def ratio_for_utility(
     share of k (the grid's critical ratios use 1 %); 0 gives the exact crossing. ``max_ratio``: rank
     and search only the first ``extract(model, max_ratio)`` units (a known upper end, e.g. the first
     ratio of a sweep that reaches the target); ranking every unit of a 774 M-parameter network would
-    not fit in memory. A target not reached within it is an error naming ``max_ratio``.
+    not fit in memory. A target not reached within it is an error naming ``max_ratio``. ``model_at(k)``: the
+    locked model to judge at k when it is not the zero-filled one (``lock --fill noise``: the search must judge
+    the model that will be written); by default the first k units of the ranking, zeroed in place.
     """
     if not 0 <= float(tolerance) < 1:
         raise UserError(f"tolerance must be in [0, 1), got {tolerance}")
@@ -124,6 +127,7 @@ def ratio_for_utility(
     ranking = rank_units(model, 1 - 1e-12 if max_ratio is None else max_ratio, indicator, scope, "global", seed)
     D = len(ranking.pos)  # ranked units (every candidate unless max_ratio is given)
     sweep = LockedSweep(model, ranking)
+    locked_at = model_at if model_at is not None else sweep.set_k
     cache: dict[int, bool] = {}
     head, xs_head = frozen_head(model, ranking, xs)
     n = len(xs)
@@ -139,11 +143,11 @@ def ratio_for_utility(
     def meets(k: int) -> bool:
         """acc(k) <= goal on the selection half, decided as soon as the count of hits settles it."""
         if k not in cache:
-            cache[k] = _at_most(tail(sweep.set_k(k), head), xs_head, ys, h_max, decide_batch)
+            cache[k] = _at_most(tail(locked_at(k), head), xs_head, ys, h_max, decide_batch)
         return cache[k]
 
     def unreachable():
-        acc_all = top_accuracy(sweep.set_k(D), xs, ys, batch)[0]
+        acc_all = top_accuracy(locked_at(D), xs, ys, batch)[0]
         what = "all" if max_ratio is None else f"the first (ratio {max_ratio})"
         return UserError(
             f"no ratio reaches accuracy {t}: with {what} {D} candidate units extracted it is still {acc_all:.4f}"
@@ -156,12 +160,14 @@ def ratio_for_utility(
         lo, hi = (lo, mid) if meets(mid) else (mid, hi)
     best, scanned, complete = _walk_down(meets, hi, window, max_scan)
     return _choice(model, sweep, ranking, best, (xs, ys), (xh, yh), batch, t, tolerance, (acc0, acc0_h), bracket,
-                   len(cache), scanned, complete)  # fmt: skip
+                   len(cache), scanned, complete, locked_at)  # fmt: skip
 
 
-def _choice(model, sweep, ranking, best, sel, held, batch, t, tolerance, acc0s, bracket, evals, scanned, complete):
+def _choice(model, sweep, ranking, best, sel, held, batch, t, tolerance, acc0s, bracket, evals, scanned, complete,
+            locked_at):  # fmt: skip
     """The ``UtilityChoice`` of k = ``best``: accuracies on both halves and the extracted share."""
-    locked = sweep.set_k(best)
+    sweep.set_k(best)  # the counts of the extracted share
+    locked = locked_at(best)
     a_s, t3_s = top_accuracy(locked, *sel, batch)
     a_h, t3_h = top_accuracy(locked, *held, batch)
     n_params = sum(p.numel() for p in model.parameters())

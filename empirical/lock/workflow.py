@@ -104,6 +104,11 @@ def lock_file(
     if target_accuracy is not None:
         from empirical.lock.utility import ratio_for_utility
 
+        def filled_at(k_):  # the search judges the model that will be written: filled, not zeroed
+            locked_, key_ = extract(model, None, indicator, scope, "global", seed, k=k_)
+            fill_key_positions(locked_, key_, fill, seed)
+            return locked_
+
         found = ratio_for_utility(
             model,
             x,
@@ -114,11 +119,18 @@ def lock_file(
             seed=seed,
             tolerance=tolerance,
             window=window,
+            model_at=filled_at if fill != "zero" else None,
         )
         k = found.k
     locked, key = extract(model, ratio, indicator, scope, mode, seed, k=k)
     if fill != "zero":
         fill_key_positions(locked, key, fill, seed)
+    if found is not None:  # the key states the accuracy of the model actually written, measured again
+        from empirical.lock.utility import split_halves
+        from empirical.nets.train import accuracy
+
+        (xs, ys), (xh, yh) = split_halves(x, y)
+        found.accuracy, found.accuracy_heldout = accuracy(locked.eval(), xs, ys)[0], accuracy(locked, xh, yh)[0]
     report = LockReport(key, out_model, key_path, fingerprint(key.meta["original_sha256"], spec), found)
     bound = _seal(key, spec, report, found, sign_with)
     locked_by = {k_: key.meta[k_] for k_ in ("indicator", "ratio", "scope", "mode", "seed", "k_total", "fill")}

@@ -364,3 +364,24 @@ def test_an_interrupted_commit_is_finished_before_any_check(src, tmp_path, monke
     assert main(["unlock", "--checkpoint", str(model), "--key", str(key), "--out", str(out)]) == 0
     assert not list(model.parent.glob(".corelocker-commit.*.json"))
     assert AccessKey.load(key).meta["ratio"] == 0.1  # the pair the interrupted command committed
+
+
+def test_target_accuracy_with_the_noise_fill_states_the_written_models_accuracy(src, tmp_path):
+    """Issue 27, item 2: the search ran with zeros while the written model was noise-filled, so the signed key
+    recorded an accuracy the written model does not have. Now the search judges the filled model and the key's
+    ``achieved_accuracy`` is the written model's, re-measured (selection half: even test images)."""
+    from empirical.lock.utility import split_halves
+    from empirical.nets.checkpoint import load_checkpoint
+    from empirical.nets.data import test_set_for
+    from empirical.nets.train import accuracy
+
+    model, key = tmp_path / "m.safetensors", tmp_path / "k.safetensors"
+    assert main(["lock", "--checkpoint", str(src), "--target-accuracy", "0.5", "--fill", "noise",
+                 "--out-model", str(model), "--key", str(key), "--no-eval"]) == 0  # fmt: skip
+    locked, meta = load_checkpoint(model)
+    x, y = test_set_for(meta["spec"])
+    (xs, ys), (xh, yh) = split_halves(x, y)
+    k = AccessKey.load(key).meta
+    assert k["fill"] == "noise"
+    assert k["achieved_accuracy"] == accuracy(locked, xs, ys)[0] <= 0.5
+    assert k["achieved_accuracy_heldout"] == accuracy(locked, xh, yh)[0]
