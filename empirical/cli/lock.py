@@ -11,7 +11,7 @@ from empirical.errors import UserError
 from empirical.lock import signing
 from empirical.lock.ratio import check_ratio
 from empirical.lock.utility import DEFAULT_CURVE_RATIOS, ratio_for_utility, utility_bins, utility_curve
-from empirical.lock.workflow import lock_file, unlock_file
+from empirical.lock.workflow import layer_shares, lock_file, unlock_file
 from empirical.nets.models import describe_spec
 from empirical.safety import claim_dir, commit_files, mark_dir, output_lock
 
@@ -55,7 +55,15 @@ def cmd_lock(args) -> int:
             f"target accuracy {found.target}: k = {found.k} (ratio {found.ratio!r}), accuracy "
             f"{found.accuracy:.4f} (selection half), {found.accuracy_heldout:.4f} (held-out half)"
         )
-    print(f"locked {key.meta['k_total']} units ({', '.join(f'{k}: {v}' for k, v in key.meta['counts'].items())})")
+    shares = layer_shares(key)
+    print(
+        f"locked {key.meta['k_total']} units ("
+        + ", ".join(f"{n}: {c} of {u} ({c / u:.1%})" for n, c, u in shares)
+        + ")"
+    )
+    for n, c, u in shares:
+        if c > u / 2:
+            print(f"warning: {n} loses {c / u:.0%} of its units ({c} of {u}); --mode per-layer spreads the extraction")
     size = key.size_report()
     share_cand = key.meta["k_total"] / sum(key.meta["candidates"].values())
     print(

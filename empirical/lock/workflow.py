@@ -154,6 +154,11 @@ def lock_file(
     return report
 
 
+def layer_shares(key: AccessKey) -> list[tuple[str, int, int]]:
+    """(layer, units extracted, candidate units) per candidate layer of a lock, in the key's order."""
+    return [(name, int(c), int(key.meta["candidates"][name])) for name, c in key.meta["counts"].items()]
+
+
 def _check_lock_args(ratio, k, target_accuracy, mode, fill, window) -> None:
     if sum(v is not None for v in (ratio, k, target_accuracy)) != 1:
         raise UserError("give exactly one of --ratio, --k, --target-accuracy")

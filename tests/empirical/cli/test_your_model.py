@@ -115,3 +115,37 @@ def test_mlp_export_gives_the_original_names_back(tmp_path, mnist):
     assert main(["export", "--checkpoint", str(tmp_path / "m.safetensors"), "--torch", str(tmp_path / "b.pt")]) == 0
     back = torch.load(tmp_path / "b.pt", weights_only=True)
     assert back.keys() == net.state_dict().keys() and all(torch.equal(back[k], v) for k, v in net.state_dict().items())
+
+
+def test_lock_prints_each_layers_share_and_warns_past_half(user_cnn, tmp_path, capsys):
+    """Every lock prints each layer's share of the extraction; a layer losing more than half its units warns."""
+    d, _ = user_cnn
+    builder = f"{d / 'mycnn.py'}:build"
+    ckpt = tmp_path / "c.safetensors"
+    assert main(["import", "--torch", str(d / "cnn.pt"), "--model", builder, "--normalization", "unit",
+                 "--out", str(ckpt)]) == 0  # fmt: skip
+    capsys.readouterr()
+    for ratio, warns in (("0.05", False), ("0.7", True)):
+        out_dir = tmp_path / ratio
+        assert (
+            main(
+                [
+                    "lock",
+                    "--checkpoint",
+                    str(ckpt),
+                    "--model",
+                    builder,
+                    "--ratio",
+                    ratio,
+                    "--no-eval",
+                    "--out-model",
+                    str(out_dir / "l.safetensors"),
+                    "--key",
+                    str(out_dir / "k.safetensors"),
+                ]
+            )
+            == 0
+        )
+        out = capsys.readouterr().out
+        assert "locked " in out and " of " in out and "%)" in out  # per layer: count of units (share)
+        assert ("warning:" in out and "loses" in out) == warns, out

@@ -15,6 +15,7 @@ from empirical.lock import ranking
 from empirical.lock.extraction import AccessKey, candidates, extract
 from empirical.lock.ratio import n_extracted
 from empirical.nets.checkpoint import model_sha256
+from empirical.nets.convnets import make_conv
 from empirical.nets.models import make_fcn
 
 
@@ -224,3 +225,40 @@ def test_non_finite_weights_are_refused():
         model.layers[1].weight[0, 0] = float("nan")
     with pytest.raises(UserError, match="NaN or inf"):
         extract(model, 0.1)
+
+
+def _mixed_cnn():
+    """The shape of a user's CNN that a global ℓ1 ranking used to wipe: two strided convs and a hidden Linear."""
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Unflatten(1, (1, 28, 28)), nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(),
+                         nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.ReLU(),
+                         nn.Conv2d(32, 32, 3, stride=2, padding=1), nn.ReLU(),
+                         nn.Flatten(), nn.Linear(32 * 7 * 7, 64), nn.ReLU(), nn.Linear(64, 10))  # fmt: skip
+
+
+def test_a_mixed_ranking_wipes_no_layer_and_scores_relative_to_each_layer():
+    """Filters among single weights: each unit's ℓ1 score is divided by its layer's mean score (hand check on
+    one filter), so at 5 % global no candidate layer loses all (or even half) of its units."""
+    from empirical.lock.ranking import candidates, unit_scores
+
+    model = _mixed_cnn()
+    cands = candidates(model)
+    assert [c.kind for c in cands] == ["filter", "filter", "weight"]
+    w = model[3].weight.detach()
+    layer_mean = w.abs().sum(dim=(2, 3)).double().mean()
+    assert cands[0].score_divisor == pytest.approx(float(layer_mean), rel=1e-12)
+    s = unit_scores(w, cands[0], 0, 1, "l1", 0)
+    assert float(s[0]) == pytest.approx(float(w[0, 0].abs().sum() / layer_mean), rel=1e-6)
+    locked, key = extract(model, 0.05)
+    for name, count in key.meta["counts"].items():
+        assert count <= key.meta["candidates"][name] / 2, name
+    assert all(torch.equal(a, b) for a, b in zip(key.restore(locked).parameters(), model.parameters()))
+
+
+@pytest.mark.parametrize("which", ["fcn", "convs"])
+def test_rankings_of_one_unit_kind_are_the_plain_l1(which):
+    """The paper's FCNs (weights only) and filter-only candidate sets keep exactly the plain ℓ1 scores."""
+    from empirical.lock.ranking import candidates
+
+    model = make_fcn(4, 16, seed=0) if which == "fcn" else make_conv("vgg", 1, 4, seed=0)
+    assert all(c.score_divisor == 1.0 for c in candidates(model))
