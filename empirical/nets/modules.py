@@ -2,15 +2,18 @@
 
 ``builder`` is a function in the user's file that takes no arguments and returns the (untrained)
 ``nn.Module``; the weights come from a state dict (``import --torch``) or a checkpoint. A checkpoint
-of such a model has ``arch = "module"`` and records the builder as given, the file's name and its
-sha256, the input shape the model takes, the dataset and the normalisation. Loading it needs the same
-builder again (``--model``): code is never stored in, or run from, a checkpoint — only the user's own
-file, named by the user, is executed — and a builder file that changed since import is refused.
+of such a model has ``arch = "module"`` and records the builder as given, the file's name, the function's
+name and the fingerprint of the file's *code* (``code_fingerprint``: its parsed syntax tree, so comments,
+blank lines and layout do not count), the input shape the model takes, the dataset and the normalisation.
+Loading it needs the same builder again (``--model``): code is never stored in, or run from, a checkpoint —
+only the user's own file, named by the user, is executed — and another function, or a file whose code
+changed since import, is refused. (Checkpoints written before the code fingerprint check the file's bytes.)
 The parameter names are the user's own everywhere (checkpoint, access key, export).
 """
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import importlib.util
 import sys
@@ -31,6 +34,7 @@ class Builder:
     function: str
     sha256: str
     fn: object
+    code_sha256: str = ""
 
     def build(self) -> nn.Module:
         try:
@@ -44,7 +48,14 @@ class Builder:
         return model.eval()
 
     def spec_fields(self) -> dict:
-        return {"builder": self.text, "builder_file": self.path.name, "builder_sha256": self.sha256}
+        return {"builder": self.text, "builder_file": self.path.name, "builder_sha256": self.sha256,
+                "builder_function": self.function, "builder_code_sha256": self.code_sha256}  # fmt: skip
+
+
+def code_fingerprint(source: bytes, function: str) -> str:
+    """sha256 of the file's syntax tree (no comments, blank lines or layout) and the function's name."""
+    tree = ast.dump(ast.parse(source), annotate_fields=True, include_attributes=False)
+    return hashlib.sha256(f"{function}\n{tree}".encode()).hexdigest()
 
 
 def load_builder(text: str) -> Builder:
@@ -70,7 +81,7 @@ def load_builder(text: str) -> Builder:
     fn = getattr(module, function, None)
     if not callable(fn):
         raise UserError(f"--model {text}: {path} defines no function {function!r}")
-    return Builder(text, path, function, hashlib.sha256(data).hexdigest(), fn)
+    return Builder(text, path, function, hashlib.sha256(data).hexdigest(), fn, code_fingerprint(data, function))
 
 
 def check_builder(builder: Builder | None, spec: dict, where) -> Builder:
@@ -80,9 +91,18 @@ def check_builder(builder: Builder | None, spec: dict, where) -> Builder:
             f"{where} holds a user model built by {spec.get('builder')!r}: pass --model FILE.py:FUNCTION "
             "(the builder it was imported with)"
         )
-    if builder.sha256 != spec.get("builder_sha256"):
+    recorded = spec.get("builder_function")
+    if recorded is not None and builder.function != recorded:
         raise UserError(
-            f"--model {builder.text}: this file differs from the builder {where} was imported with "
-            f"({spec.get('builder_file')}, sha256 {str(spec.get('builder_sha256'))[:12]}…)"
+            f"--model {builder.text}: {where} was imported with the function {recorded!r}, not {builder.function!r}"
+        )
+    if "builder_code_sha256" in spec:
+        same = builder.code_sha256 == spec["builder_code_sha256"]
+    else:  # written before the code fingerprint: the file's bytes
+        same = builder.sha256 == spec.get("builder_sha256")
+    if not same:
+        raise UserError(
+            f"--model {builder.text}: this file's code differs from the builder {where} was imported with "
+            f"({spec.get('builder_file')}; comments and layout aside)"
         )
     return builder

@@ -93,11 +93,21 @@ def test_a_changed_builder_or_wrong_state_dict_is_refused(user_cnn, tmp_path, on
     ckpt = tmp_path / "c.safetensors"
     assert main(["import", "--torch", str(d / "cnn.pt"), "--model", f"{d / 'mycnn.py'}:build",
                  "--normalization", "unit", "--out", str(ckpt)]) == 0  # fmt: skip
-    other = tmp_path / "other.py"
-    other.write_text(BUILDER + "\n# edited\n")
+    commented = tmp_path / "commented.py"  # a comment and blank lines: the same code, accepted
+    commented.write_text("# my CNN, with a note\n\n" + BUILDER.replace("def build():", "def build():  # the net\n"))
+    assert main(["lock", "--checkpoint", str(ckpt), "--model", f"{commented}:build", "--ratio", "0.05", "--no-eval",
+                 "--out-model", str(tmp_path / "l0"), "--key", str(tmp_path / "k0")]) == 0  # fmt: skip
+    other = tmp_path / "other.py"  # the same shapes, another activation: other code, refused
+    other.write_text("nn.Tanh()".join(BUILDER.rsplit("nn.ReLU()", 1)))
+    assert other.read_text() != BUILDER
     code = main(["lock", "--checkpoint", str(ckpt), "--model", f"{other}:build", "--ratio", "0.05",
                  "--out-model", str(tmp_path / "l"), "--key", str(tmp_path / "k")])  # fmt: skip
-    one_error(code, "differs from the builder")
+    one_error(code, "code differs from the builder")
+    tanh = tmp_path / "two.py"  # a second function in the same file, same shapes: another network, refused
+    tanh.write_text(BUILDER + "\n\ndef build_tanh():\n    return build()\n")
+    code = main(["lock", "--checkpoint", str(ckpt), "--model", f"{tanh}:build_tanh", "--ratio", "0.05",
+                 "--out-model", str(tmp_path / "l"), "--key", str(tmp_path / "k")])  # fmt: skip
+    one_error(code, "imported with the function 'build', not 'build_tanh'")
     one_error(main(["import", "--torch", str(d / "cnn.pt"), "--model", f"{other}:nothing", "--normalization",
                     "unit", "--out", str(tmp_path / "x.safetensors")]), "defines no function")  # fmt: skip
     wrong = tmp_path / "wrong.py"
