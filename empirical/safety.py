@@ -260,6 +260,8 @@ def commit_files(writers: dict[Path, Callable], mode: int | None = None, modes: 
             if modes.get(path, mode) is not None:
                 os.chmod(tmp, modes.get(path, mode))
             write(tmp)
+            if modes.get(path, mode) is not None:  # again: a writer may re-create the file (safetensors does)
+                os.chmod(tmp, modes.get(path, mode))
             with open(tmp, "rb") as fh:
                 os.fsync(fh.fileno())
             _step(f"written {path.name}")

@@ -133,14 +133,12 @@ def lock_file(
         found.accuracy, found.accuracy_heldout = accuracy(locked.eval(), xs, ys)[0], accuracy(locked, xh, yh)[0]
     report = LockReport(key, out_model, key_path, fingerprint(key.meta["original_sha256"], spec), found)
     bound = _seal(key, spec, report, found, sign_with)
-    locked_by = {k_: key.meta[k_] for k_ in ("indicator", "ratio", "scope", "mode", "seed", "k_total", "fill")}
     with output_lock([out_model, key_path]):
         refuse_existing(outputs, force)  # again, under the lock (an earlier unfinished commit may have completed)
         commit_files(
             {
-                out_model: lambda tmp: write_checkpoint_file(
-                    tmp, locked, spec, {"locked_by": locked_by, "bound_to": bound}
-                ),
+                # what a recipient needs to load and verify it; the recipe (indicator, ratio, k, fill) stays in the key
+                out_model: lambda tmp: write_checkpoint_file(tmp, locked, spec, {"bound_to": bound}),
                 key_path: key.write_file,
             },
             modes={key_path: 0o600, out_model: 0o644},

@@ -385,3 +385,38 @@ def test_target_accuracy_with_the_noise_fill_states_the_written_models_accuracy(
     assert k["fill"] == "noise"
     assert k["achieved_accuracy"] == accuracy(locked, xs, ys)[0] <= 0.5
     assert k["achieved_accuracy_heldout"] == accuracy(locked, xh, yh)[0]
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_file_modes_as_documented(src, tmp_path, umask):
+    """Issue 26 item 13: the locked and the restored model are 0644 (meant to be shared), the key 0600, whatever
+    the umask (safetensors re-creates the file it writes, so the mode is set after writing)."""
+    old = os.umask(umask)
+    try:
+        model, key = tmp_path / "m.safetensors", tmp_path / "k.safetensors"
+        assert main(["lock", "--checkpoint", str(src), "--ratio", "0.05", "--out-model", str(model), "--key",
+                     str(key), "--no-eval"]) == 0  # fmt: skip
+        out = tmp_path / "r.safetensors"
+        assert main(["unlock", "--checkpoint", str(model), "--key", str(key), "--out", str(out)]) == 0
+    finally:
+        os.umask(old)
+    assert (model.stat().st_mode & 0o777, out.stat().st_mode & 0o777, key.stat().st_mode & 0o777) == (
+        0o644,
+        0o644,
+        0o600,
+    )
+
+
+def test_the_locked_model_carries_no_recipe(src, tmp_path):
+    """Issue 27 item 6: the locked model's metadata is what a recipient needs to load and verify it; the recipe
+    (indicator, ratio, k, fill) stays in the key."""
+    from safetensors import safe_open
+
+    model, key = tmp_path / "m.safetensors", tmp_path / "k.safetensors"
+    assert main(["lock", "--checkpoint", str(src), "--ratio", "0.05", "--fill", "noise", "--out-model", str(model),
+                 "--key", str(key), "--no-eval"]) == 0  # fmt: skip
+    with safe_open(str(model), framework="pt") as fh:
+        meta = fh.metadata()
+    assert "locked_by" not in meta and "bound_to" in meta
+    assert not any(word in json.dumps(meta) for word in ('"ratio"', '"fill"', '"k_total"', '"indicator"'))
+    assert AccessKey.load(key).meta["fill"] == "noise"
