@@ -219,6 +219,10 @@ def _train_cell(cell: Cell, config: GridConfig, cdir: Path, options: GridOptions
 
 
 def _with_ident(df: pd.DataFrame, ident: dict) -> pd.DataFrame:
+    """``df`` with the cell's identity columns first. Idempotent: the cell's ``train_log.csv`` is both the
+    training log and, once the cell is finished, its table with these columns; a cell that runs again after
+    a crash between its tables and ``done.json`` reads the latter."""
+    df = df.drop(columns=[k for k in ident if k in df])
     for k, v in reversed(ident.items()):
         df.insert(0, k, v)
     return df

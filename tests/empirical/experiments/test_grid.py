@@ -179,6 +179,28 @@ def test_collect_ignores_unfinished_cells(reproduced, tmp_path):
     assert tables["results"].groupby(["hidden_layers", "width"]).ngroups == 3
 
 
+@pytest.mark.parametrize("damage", ["done-marker", "table-deleted"])
+def test_a_cell_that_runs_again_after_a_crash_completes(reproduced, tmp_path, damage):
+    """Issue 26 item 3: after a kill -9 between a cell's tables and its done.json (its checkpoint still there),
+    or with one of its tables deleted, the rerun crashed every time ("cannot insert n_parameters, already
+    exists": the training log had become the cell's table). Now the cell runs again to the same rows."""
+    import shutil
+
+    copy = tmp_path / "damaged"
+    shutil.copytree(reproduced, copy)  # checkpoints included: the cell does not retrain, it re-evaluates
+    cell = sorted(copy.glob("cells/*/done.json"))[0].parent
+    (cell / "done.json").unlink()
+    if damage == "table-deleted":
+        (cell / "disparities.csv").unlink()
+    tables = run_grid(GridConfig.from_preset(TINY), copy, GridOptions(workers=1, progress=False))
+    assert (cell / "done.json").exists()
+    pd.testing.assert_frame_equal(tables["train_log"], pd.read_csv(reproduced / "train_log.csv"))
+    key = ["hidden_layers", "width", "indicator", "random_seed", "ratio"]
+    got = tables["results"].sort_values(key).reset_index(drop=True)
+    ref = pd.read_csv(reproduced / "results.csv").sort_values(key).reset_index(drop=True)
+    pd.testing.assert_frame_equal(got[["acc_original", "acc_extracted"]], ref[["acc_original", "acc_extracted"]])
+
+
 @pytest.mark.parametrize(
     "args, fragment",
     [
