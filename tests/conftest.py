@@ -1,8 +1,9 @@
 """Shared fixtures: real MNIST (fetched and cached once), a tiny trained FCN, and the one-error-line check.
 
-The ``mnist`` marker is set from the fixtures a test uses (directly or through other fixtures), so
-``pytest -m "not mnist"`` is the subset that needs no data (run with ``CORELOCKER_OFFLINE=1`` to prove it:
-the data loader then refuses to fetch).
+The ``mnist`` marker is set from the fixtures a test uses (directly or through other fixtures), and with it
+``slow`` (``pytest -m "not slow"`` is the quick loop while editing, about a minute on 2 cores; a few data-free
+tests are marked slow in their files). ``pytest -m "not mnist"`` is the subset that needs no data (run with
+``CORELOCKER_OFFLINE=1`` to prove it: the data loader then refuses to fetch).
 """
 
 import os
@@ -24,6 +25,7 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if DATA_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.mnist)
+            item.add_marker(pytest.mark.slow)  # real data means real training: never in the quick loop
 
 
 @pytest.fixture(scope="session")

@@ -26,9 +26,10 @@ from pathlib import Path
 
 from empirical.errors import UserError
 from empirical.lock import signing
-from empirical.lock.extraction import extract
+from empirical.lock.extraction import candidates, extract
 from empirical.lock.fill import FILLS, fill_key_positions
 from empirical.lock.keys import AccessKey
+from empirical.lock.ratio import check_ratio
 from empirical.nets.checkpoint import (
     fingerprint,
     load_checkpoint,
@@ -95,6 +96,7 @@ def lock_file(
         signing.load_private(sign_with)  # a bad signing key is refused before any work
     model, meta = load_checkpoint(src, device, builder=builder)
     spec = meta["spec"]
+    candidates(model, indicator, scope)  # an indicator or scope this model cannot take: refused before any data
     x = y = None
     if evaluate or target_accuracy is not None:
         from empirical.nets.data import test_set_for
@@ -160,6 +162,8 @@ def layer_shares(key: AccessKey) -> list[tuple[str, int, int]]:
 def _check_lock_args(ratio, k, target_accuracy, mode, fill, window) -> None:
     if sum(v is not None for v in (ratio, k, target_accuracy)) != 1:
         raise UserError("give exactly one of --ratio, --k, --target-accuracy")
+    if ratio is not None:
+        check_ratio(ratio)
     if (k is not None or target_accuracy is not None) and mode != "global":
         raise UserError(
             "--k and --target-accuracy take a global ranking; they cannot be combined with --mode per-layer"

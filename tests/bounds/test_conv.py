@@ -88,6 +88,7 @@ def zero_padded_dense(F, n, padding):
     return cols.reshape(c_in * n * n, -1).T.numpy()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "shape,padding", [((2, 3, 3, 3, 5), 1), ((4, 4, 3, 3, 10), 1), ((3, 5, 5, 5, 8), 2), ((2, 2, 3, 3, 12), 0)]
 )
@@ -98,6 +99,7 @@ def test_zero_padded_norm_matches_dense(shape, padding):
     assert bounds.conv_operator_norm_zero_padded(F, n, padding=padding) == pytest.approx(dense, rel=1e-9)
 
 
+@pytest.mark.slow
 def test_zero_padded_is_a_compression_of_the_wider_circular_conv():
     # with padding p >= (q-1)/2 the zero-padded map is the circular conv on the (n+2p)² grid with the
     # input embedded and the output restricted, so its norm cannot exceed that operator's

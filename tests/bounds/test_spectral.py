@@ -59,6 +59,7 @@ def _dense_conv(F, n, padding, stride):
     return nnf.conv2d(basis, Ft, padding=padding, stride=stride).reshape(len(basis), -1).T.numpy()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "c, n, padding, stride",
     [(16, 10, 1, 2), (4, 9, 0, 2), (6, 11, 1, 3), (3, 8, 2, 2), (5, 12, 1, 1)],

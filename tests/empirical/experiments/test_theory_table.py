@@ -60,6 +60,7 @@ def test_table_columns_and_values():
     assert deep.out_norm_bound > row.out_norm_bound and deep.p_theorem3 < row.p_theorem3
 
 
+@pytest.mark.slow
 def test_cli_writes_csv_and_rejects_bad_ratio(tmp_path):
     exe = [sys.executable, "-m", "empirical.cli"]
     ok = subprocess.run(exe + ["theory", "--preset", "tiny", "--out", str(tmp_path)], capture_output=True, text=True)

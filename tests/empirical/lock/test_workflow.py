@@ -194,6 +194,7 @@ KILL_AT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["kill", "sigint"])
 @pytest.mark.parametrize("step", STEPS)
 def test_kill_or_sigint_at_any_step_of_the_cli(untrained, tmp_path, how, step):

@@ -37,6 +37,7 @@ def _same(gold: pd.DataFrame, new: pd.DataFrame) -> list:
     return bad
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
 def test_one_measurement_reproduces_the_old_ones(case):
     name, model, locked, x, y = case

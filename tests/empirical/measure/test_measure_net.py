@@ -81,6 +81,7 @@ def per_stage_funcs(model):
     ], [A1, A2, A3, W]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("indicator,ratio", [("l1", 0.3), ("bn-scale", 0.3), ("random", 0.5)])
 def test_disparities_match_brute_force(indicator, ratio):
     model = tiny_cnn()
