@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from matplotlib.colors import TwoSlopeNorm
+from matplotlib.colors import LogNorm, TwoSlopeNorm
 from matplotlib.ticker import LogLocator, NullFormatter
 
 from figures._base import new_figure
@@ -49,13 +49,17 @@ def _signed(v: float) -> str:
     return f"{v:+.{digits}f}".replace("-", "−")
 
 
-def figure5(cells: pd.DataFrame, ratio_label: str, title: str = ""):
+def figure5(cells: pd.DataFrame, ratio_label: str, title: str = "", vmax: float = 100.0):
     """Figure 5: accuracy drop (pp) and locked accuracy (%) over depth × width.
 
     ``cells``: one row per cell with ``hidden_layers, width, acc_drop, acc_extracted`` (ℓ1, one ratio),
     both as **fractions** (``acc_drop`` 0.33 = a 33 pp drop; negative when extraction *raised* the
-    accuracy). The drop map is diverging and centred on 0, so a gain is never drawn like no change.
+    accuracy). The drop map is diverging and centred on 0 on one fixed scale, ±``vmax`` pp (100 by
+    default) for every ratio, so a wobble of a few test images looks like noise and a collapse like one;
+    a gain is never drawn like no change.
     """
+    if not (np.isfinite(vmax) and vmax > 0):
+        raise ValueError(f"vmax must be a positive number of pp, got {vmax}")
     for col in ("acc_drop", "acc_extracted"):
         if len(cells) and cells[col].abs().max() > 1:
             raise ValueError(
@@ -65,11 +69,11 @@ def figure5(cells: pd.DataFrame, ratio_label: str, title: str = ""):
     acc = cells.pivot_table(index="hidden_layers", columns="width", values="acc_extracted") * 100
     fig = new_figure((12, 4.8))
     a1, a2 = fig.subplots(1, 2)
-    span = max(float(np.nanmax(np.abs(drop.to_numpy(dtype=float)))) if drop.size else 0.0, 0.1)
-    _heatmap(a1, drop, _signed, "RdBu_r", "accuracy drop (pp; < 0: accuracy rose)", norm=TwoSlopeNorm(0, -span, span))
-    a1.set_title(f"accuracy drop after ℓ1 extraction, ratio {ratio_label}")
+    _heatmap(a1, drop, _signed, "RdBu_r", f"accuracy drop (pp, scale ±{vmax:g}; < 0: accuracy rose)",
+             norm=TwoSlopeNorm(0, -vmax, vmax))  # fmt: skip
+    a1.set_title(f"accuracy drop (pp), ℓ1 ratio {ratio_label}", fontsize=10)
     _heatmap(a2, acc, lambda v: f"{v:.1f}", "viridis", "locked test accuracy (%)", vmin=0, vmax=100)
-    a2.set_title("locked test accuracy (%)")
+    a2.set_title("locked test accuracy (%)", fontsize=10)
     if title:
         fig.suptitle(title)
     return fig
@@ -91,8 +95,11 @@ def critical_ratio_heatmap(critical: pd.DataFrame, title: str = ""):
         cells = sub.pivot_table(index="hidden_layers", columns="width", values="target", aggfunc="size")
         table = table.reindex(index=cells.index, columns=cells.columns)
         na = table.isna() & cells.notna()
-        logs = np.log10(table)
-        _heatmap(ax, logs, lambda v: f"{10**v:.2g}", "magma", "critical ratio (% of candidates, log10 colour)", na=na)
+        finite = table.to_numpy(dtype=float)
+        finite = finite[np.isfinite(finite) & (finite > 0)]
+        norm = LogNorm(finite.min(), finite.max()) if finite.size and finite.min() < finite.max() else None
+        _heatmap(ax, table, lambda v: f"{v:.2g}", "magma", "critical ratio (% of candidates, log colour scale)",
+                 norm=norm, na=na)  # fmt: skip
         ax.set_title(f"smallest ℓ1 ratio (%) reaching accuracy <= {t:.0%}")
     if title:
         fig.suptitle(title)

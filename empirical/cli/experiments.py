@@ -157,7 +157,13 @@ def cmd_reproduce(args) -> int:
 
 
 def cmd_figures(args) -> int:
-    for path in write_figures(args.run_dir, ratio=args.ratio, fmt=args.format):
+    if not (args.vmax > 0 and math.isfinite(args.vmax)):
+        raise UserError(f"--vmax must be a positive number of pp, got {args.vmax}")
+    notes: list[str] = []
+    paths = write_figures(args.run_dir, ratio=args.ratio, fmt=args.format, vmax=args.vmax, notes=notes)
+    for note in notes:
+        print(note)
+    for path in paths:
         print(f"wrote {path}")
     return 0
 

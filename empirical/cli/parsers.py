@@ -305,7 +305,10 @@ def _add_reproduce(sub):
 def _add_figures(sub):
     p = sub.add_parser("figures", help="draw the figures of a grid run", description="Writes DIR/figures/*.FORMAT.")
     p.add_argument("run_dir", type=Path, help="grid run directory")
-    p.add_argument("--ratio", type=float, help="also draw Figure 5 at this ratio (the closest one of the run's list)")
+    p.add_argument(
+        "--ratio", type=float, help="also draw Figure 5 at this ratio in (0, 1) (the closest of the run's, announced)"
+    )
+    p.add_argument("--vmax", type=float, default=100.0, help="the drop map's fixed colour scale, ±pp (default 100)")
     p.add_argument("--format", default="png", choices=("png", "pdf", "svg"), help="figure format (default png)")
     p.set_defaults(handler="experiments:cmd_figures")
 
@@ -490,7 +493,7 @@ def _grid_args(p):
     p.add_argument("--widths", type=int_list, help="custom widths, e.g. 100,200 (overrides the preset)")
     p.add_argument("--hidden-layers", type=int_list, help="custom depths, e.g. 4,8,13 (overrides the preset)")
     p.add_argument("--epochs", type=int, help="training epochs (overrides the preset)")
-    p.add_argument("--ratios", type=float_list, help="extraction ratios; must include 0.00002 (overrides the preset)")
+    p.add_argument("--ratios", type=float_list, help="extraction ratios, e.g. 0.00002,0.001 (overrides the preset)")
     p.add_argument("--seeds", type=int_list, default=None, help="training seeds, e.g. 0,1 (default 0)")
     p.add_argument("--random-seeds", type=int, help="seeds of the random-extraction baseline (preset default)")
     p.add_argument("--train-subset", type=int, help="train on the first N training images (overrides the preset)")

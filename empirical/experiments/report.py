@@ -27,6 +27,7 @@ from empirical.experiments.grid import TABLES
 from empirical.experiments.markdown import heat_text, md_table
 from empirical.experiments.presets import PAPER_RATIO
 from empirical.experiments.rundir import load_tables
+from empirical.lock.ratio import check_ratio
 
 PAPER_MEAN_ACCURACY = 0.986  # Section 5.1.1: mean test accuracy of the 80 trained FCNs
 UNDERTRAINED = 0.9  # a grid whose mean test accuracy is below this gets a warning in its report
@@ -508,9 +509,22 @@ def closest_ratio(res: pd.DataFrame, ratio: float) -> float:
     return float(have[np.argmin(np.abs(np.log(have) - math.log(ratio)))])
 
 
-def write_figures(run_dir, ratio: float | None = None, fmt: str = "png") -> list[Path]:
-    """Draw every figure of a grid run into ``run_dir/figures``; returns the paths. ``ratio``: also
-    Figure 5 at that ratio (the closest of the run's list)."""
+def ratio_label(r: float) -> str:
+    """How a figure names the ratio it shows: the paper's own, or near it (within a factor of 2), or neither."""
+    if r == PAPER_RATIO:
+        return f"{_pct(r)} (the paper's)"
+    if 0.5 <= r / PAPER_RATIO <= 2:
+        return f"{_pct(r)} (near the paper's 0.002 %)"
+    return _pct(r)
+
+
+def write_figures(run_dir, ratio: float | None = None, fmt: str = "png", vmax: float = 100.0,
+                  notes: list | None = None) -> list[Path]:  # fmt: skip
+    """Draw every figure of a grid run into ``run_dir/figures``; returns the paths. ``ratio``: also Figure 5
+    at that ratio, or at the closest one of the run's list (a line in ``notes`` says which); ``vmax``: the drop
+    map's fixed scale in pp."""
+    if ratio is not None:
+        check_ratio(ratio)
     run_dir = Path(run_dir)
     t = load_run(run_dir)
     res, crit, disp, mc = t["results"], t["critical_ratios"], t["disparities"], t["theorem1_mc"]
@@ -521,10 +535,12 @@ def write_figures(run_dir, ratio: float | None = None, fmt: str = "png") -> list
     todo = [(paper, "figure5_paper_ratio"), (clear, "figure5_clearest_ratio")]
     if ratio is not None:
         r = closest_ratio(res, ratio)
+        if r != ratio and notes is not None:
+            notes.append(f"--ratio {ratio:g} is not in the run; Figure 5 drawn at its closest ratio, {r:g}")
         todo.append((r, f"figure5_ratio_{r:g}"))
     for r, stem in todo:
-        label = _pct(r) if r == PAPER_RATIO or stem != "figure5_paper_ratio" else f"{_pct(r)} (closest to the paper's)"
-        paths.append(figures.save(figures.figure5(analysis.cell_table(res, r), label), out / f"{stem}.{fmt}"))
+        fig = figures.figure5(analysis.cell_table(res, r), ratio_label(r), vmax=vmax)
+        paths.append(figures.save(fig, out / f"{stem}.{fmt}"))
     if len(crit):
         paths.append(figures.save(figures.critical_ratio_heatmap(crit), out / f"critical_ratios.{fmt}"))
     if len(disp):

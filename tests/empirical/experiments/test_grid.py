@@ -232,3 +232,42 @@ def test_ray_executor_matches_local(reproduced, tmp_path):
     cols = [c for c in local.columns if c != "seconds"]
     pd.testing.assert_frame_equal(local[cols], got[cols], check_exact=False, rtol=1e-12)
     assert json.loads((out / "config.json").read_text())["widths"] == [16]
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--ratio", "1.5"], "extraction ratio must be in (0, 1)"),
+        (["--ratio", "0"], "extraction ratio must be in (0, 1)"),
+        (["--ratio", "nan"], "extraction ratio must be in (0, 1)"),
+        (["--vmax", "0"], "--vmax must be a positive number"),
+    ],
+)
+def test_figures_refuse_a_ratio_outside_the_unit_interval(reproduced, capsys, one_error, args, fragment):
+    """Issue 27 item 5: `figures --ratio 1.5` silently drew Figure 5 at 0.1; now one error line, nothing drawn."""
+    before = sorted(p.name for p in (reproduced / "figures").iterdir())
+    one_error(main(["figures", str(reproduced), *args]), fragment)
+    assert sorted(p.name for p in (reproduced / "figures").iterdir()) == before
+
+
+def test_figures_announce_the_ratio_they_draw(reproduced, capsys):
+    """A ratio not in the run is replaced by the closest one of the run, said in a line and in the file name."""
+    have = sorted(pd.read_csv(reproduced / "results.csv").ratio.unique())
+    assert 0.003 not in have
+    assert main(["figures", str(reproduced), "--ratio", "0.003", "--format", "svg"]) == 0
+    out = capsys.readouterr().out
+    assert "--ratio 0.003 is not in the run; Figure 5 drawn at its closest ratio" in out
+    used = float(out.split("closest ratio, ")[1].split()[0])
+    assert used in have and (reproduced / "figures" / f"figure5_ratio_{used:g}.svg").exists()
+
+
+def test_figure5_uses_one_fixed_scale():
+    """A +0.07 pp wobble is drawn near white and an 86 pp collapse dark red: one ±100 pp scale for every ratio."""
+    import figures
+
+    cells = pd.DataFrame(dict(hidden_layers=[4, 4, 7, 7], width=[100, 200, 100, 200], acc_drop=[0.0007, -0.0005,
+                              0.86, 0.0], acc_extracted=[0.97, 0.98, 0.11, 0.97]))  # fmt: skip
+    fig = figures.figure5(cells, "0.002 %")
+    norm = fig.axes[0].images[0].norm
+    assert (norm.vmin, norm.vmax) == (-100, 100)
+    assert abs(norm(0.07) - 0.5) < 0.001 and norm(86) > 0.9
