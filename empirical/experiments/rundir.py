@@ -50,8 +50,9 @@ def read_config(path: Path) -> dict:
     """``config.json`` as a dict; one clear error for anything else (not JSON, ``[]``, ``null``)."""
     try:
         data = json.loads(Path(path).read_text())
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path} is not readable JSON ({str(exc).splitlines()[0]}); choose another --out") from None
+    except (OSError, ValueError, UnicodeDecodeError, RecursionError) as exc:
+        why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UserError(f"{path} is not readable JSON ({why}); choose another --out") from None
     if not isinstance(data, dict):
         raise UserError(f"{path} is not a run configuration (a JSON {type(data).__name__}); choose another --out")
     return data

@@ -139,11 +139,39 @@ def read_checkpoint(path) -> tuple[dict[str, torch.Tensor], dict]:
         for k in ("locked_by", "bound_to", "test_acc"):
             if k in meta:
                 meta[k] = json.loads(meta[k])
-    except (KeyError, ValueError) as exc:
-        raise UserError(f"{path}: metadata is not valid JSON ({exc})") from None
+    except (KeyError, ValueError, RecursionError) as exc:
+        raise UserError(f"{path}: metadata is not valid JSON ({type(exc).__name__})") from None
     if not isinstance(meta["spec"], dict):
         raise UserError(f"{path}: the spec is not a JSON object")
+    check_spec_types(meta["spec"], path)
+    odd = sorted({str(t.dtype) for t in tensors.values() if t.is_floating_point() and t.dtype != torch.float32})
+    if odd:  # float64 or bf16 weights would pass here and break evaluation after outputs are written
+        raise UserError(f"{path} holds {', '.join(odd)} tensors: checkpoints hold float32 weights (convert them "
+                        "with .float() before import)")  # fmt: skip
     return tensors, meta
+
+
+_SPEC_TYPES = {  # spec field -> (test, what it must be); fields a forged spec could give the wrong type
+    "dataset": (lambda v: isinstance(v, str), "a string"),
+    "normalization": (lambda v: isinstance(v, str), "a string"),
+    "arch": (lambda v: isinstance(v, str), "a string"),
+    "builder": (lambda v: isinstance(v, str), "a string"),
+    "builder_function": (lambda v: isinstance(v, str), "a string"),
+    "input_shape": (lambda v: isinstance(v, list) and 0 < len(v) <= 4
+                    and all(isinstance(d, int) and not isinstance(d, bool) and 0 < d <= 1 << 20 for d in v),
+                    "a list of 1-4 positive whole numbers"),
+    "seed": (lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**63, "a whole number >= 0"),
+    "hidden_layers": (lambda v: isinstance(v, int) and not isinstance(v, bool), "a whole number"),
+    "width": (lambda v: isinstance(v, int) and not isinstance(v, bool), "a whole number"),
+    "epochs": (lambda v: isinstance(v, int) and not isinstance(v, bool), "a whole number"),
+}  # fmt: skip
+
+
+def check_spec_types(spec: dict, where) -> None:
+    """One clear error for a spec field of the wrong type (checked before any field is used)."""
+    for name, (ok, what) in _SPEC_TYPES.items():
+        if name in spec and not ok(spec[name]):
+            raise UserError(f"{where}: spec field {name!r} must be {what}, got {spec[name]!r:.60}")
 
 
 def load_checkpoint(path, device="cpu", builder=None) -> tuple[torch.nn.Module, dict]:

@@ -17,6 +17,7 @@ import hashlib
 import io
 import json
 import logging
+import math
 import os
 import shutil
 import subprocess
@@ -319,5 +320,8 @@ def test_set_for(spec: dict, root=None, device="cpu", n: int | None = None, n_la
         raise UserError(f"{n_label} must be in 1..{total}, got {n}")
     x = normalize(arrays[2][:n], spec.get("normalization", "standardize")).to(device)
     if spec.get("input_shape"):  # a user's model that takes images, not flat vectors (empirical.nets.modules)
-        x = x.reshape(n, *spec["input_shape"])
+        shape = list(spec["input_shape"])
+        if math.prod(shape) != x[0].numel():
+            raise UserError(f"the spec's input_shape {shape} does not fit the data's {x[0].numel()} values per image")
+        x = x.reshape(n, *shape)
     return x, torch.from_numpy(arrays[3][:n]).to(device)

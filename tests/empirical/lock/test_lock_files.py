@@ -14,7 +14,7 @@ import torch
 
 from empirical.cli import main
 from empirical.lock.keys import AccessKey
-from empirical.nets.checkpoint import meta_sha256, model_sha256
+from empirical.nets.checkpoint import meta_sha256, model_sha256, params_sha256
 from tests.helpers import rewrite_safetensors as _rewrite
 
 
@@ -420,3 +420,45 @@ def test_the_locked_model_carries_no_recipe(src, tmp_path):
     assert "locked_by" not in meta and "bound_to" in meta
     assert not any(word in json.dumps(meta) for word in ('"ratio"', '"fill"', '"k_total"', '"indicator"'))
     assert AccessKey.load(key).meta["fill"] == "noise"
+
+
+def _forge_spec(path, edit):
+    """Edit a checkpoint's spec and recompute every checksum (only the type checks can catch it)."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    tensors = load_file(str(path))
+    with safe_open(str(path), framework="pt") as fh:
+        meta = dict(fh.metadata())
+    spec = json.loads(meta["spec"])
+    edit(spec, tensors)
+    meta["spec"] = json.dumps(spec, sort_keys=True)
+    meta["params_sha256"] = params_sha256(tensors)
+    meta["meta_sha256"] = meta_sha256(meta)
+    save_file(tensors, str(path), metadata=meta)
+
+
+@pytest.mark.parametrize(
+    "edit, fragment",
+    [
+        (lambda s, t: s.update(dataset=["mnist"]), "spec field 'dataset' must be a string"),
+        (lambda s, t: s.update(normalization=["unit"]), "spec field 'normalization' must be a string"),
+        (lambda s, t: s.update(input_shape="abc"), "spec field 'input_shape' must be a list"),
+        (lambda s, t: s.update(input_shape=[2, 2]), "input_shape [2, 2] does not fit"),
+        (lambda s, t: s.update(seed="abc"), "spec field 'seed' must be a whole number"),
+        (lambda s, t: t.update({k: v.double() for k, v in t.items()}), "float64 tensors"),
+        (lambda s, t: t.update({k: v.bfloat16() for k, v in t.items()}), "bfloat16 tensors"),
+    ],
+)
+def test_forged_checkpoint_fields_are_one_error_line(src, tmp_path, capsys, one_error, edit, fragment):
+    """Issue 26 items 7-8: spec fields of the wrong type, and float64 or bf16 tensors, with the checksums
+    recomputed, gave tracebacks (some after the lock pair was written). One line, nothing written."""
+    import shutil
+
+    forged = tmp_path / "forged.safetensors"
+    shutil.copy(src / "model.safetensors" if src.is_dir() else src, forged)
+    _forge_spec(forged, edit)
+    model, key = tmp_path / "m.safetensors", tmp_path / "k.safetensors"
+    one_error(main(["lock", "--checkpoint", str(forged), "--ratio", "0.05", "--out-model", str(model),
+                    "--key", str(key)]), fragment)  # fmt: skip
+    assert not model.exists() and not key.exists()
