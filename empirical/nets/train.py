@@ -8,6 +8,8 @@ epoch and ends bit-identical to an uninterrupted one (same device and threads).
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import logging
@@ -361,19 +363,40 @@ def train(spec: TrainSpec, out_dir, options: RunOptions = RunOptions()) -> Path:
     """Train ``spec`` into ``out_dir``; returns ``out_dir/model.safetensors``. Resumes; skips if done."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    with _run_lock(out):
+        return _train_locked(spec, out, options)
+
+
+@contextlib.contextmanager
+def _run_lock(out: Path):
+    """One training process per run directory: a second one is refused (it would replace the first's files)."""
+    fh = open(out / ".train.lock", "a")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.close()
+        raise UserError(f"another training run is writing into {out}; wait for it or choose another --out") from None
+    try:
+        yield
+    finally:
+        fcntl.flock(fh, fcntl.LOCK_UN)
+        fh.close()
+
+
+def _train_locked(spec: TrainSpec, out: Path, options: RunOptions) -> Path:
     spec_path, final, state_path = out / "spec.json", out / "model.safetensors", options.state_path(spec, out)
     spec_json = json.dumps(spec.as_dict(), indent=1, sort_keys=True)
-    if options.restart:
-        state_path.unlink(missing_ok=True)
     # weights in out_dir (a resume point kept elsewhere is keyed by the spec and checked when loaded)
     started = final.exists() or (options.state_dir is None and state_path.exists())
     if started and not spec_path.exists():  # weights of unknown origin: never reuse them as this spec's
         raise UserError(f"{out} holds {final.name if final.exists() else state_path.name} but no spec.json: "
                         "not a training run of this toolkit; choose another --out")  # fmt: skip
-    if started and _read_spec(spec_path) != spec.as_dict():
+    if started and _read_spec(spec_path) != spec.as_dict():  # checked before --restart deletes anything
         raise UserError(f"{out} holds a run of another spec ({spec_path}); choose another --out")
     if not started and dir_kind(out) not in (None, "train", "checkpoint"):
         raise UserError(f"{out} holds a {dir_kind(out)} run; choose another --out for training")
+    if options.restart:
+        state_path.unlink(missing_ok=True)
     write_text(spec_path, spec_json)
     if final.exists():
         log.info("%s already trained: %s", spec.key(), final)

@@ -189,3 +189,30 @@ def test_weights_without_a_spec_are_not_reused(tmp_path, one_error):
     argv = ["train", "--hidden-layers", "3", "--width", "16", "--epochs", "1", "--out", str(out), "--no-progress"]
     one_error(main(argv), "no spec.json")
     assert (out / "model.safetensors").read_bytes() == before and not (out / "spec.json").exists()
+
+
+def test_a_second_training_run_into_the_same_directory_is_refused(tmp_path, capsys, one_error):
+    """Issue 26 item 12: two `train --out t` both exited 0 and the second replaced the first's checkpoint."""
+    import fcntl
+
+    out = tmp_path / "t"
+    out.mkdir()
+    with open(out / ".train.lock", "a") as fh:  # what a running `train --out t` holds
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        code = main(["train", "--hidden-layers", "2", "--width", "8", "--epochs", "1", "--out", str(out),
+                     "--no-progress"])  # fmt: skip
+    one_error(code, "another training run is writing into")
+    assert not (out / "spec.json").exists()
+
+
+def test_restart_with_another_spec_deletes_nothing(tmp_path, capsys, mnist, one_error):
+    """Issue 26 item 12: `--restart` with another width deleted a different network's resume point."""
+    from empirical.nets.train import RunOptions, TrainSpec, train
+
+    out = tmp_path / "run"
+    train(TrainSpec(2, 16, 2, train_subset=2000), out, RunOptions(progress=False, stop_after_epochs=1))
+    state = out / "train_state.safetensors"
+    before = state.read_bytes()
+    one_error(main(["train", "--hidden-layers", "2", "--width", "24", "--epochs", "2", "--train-subset", "2000",
+                    "--out", str(out), "--no-progress", "--restart"]), "another spec")  # fmt: skip
+    assert state.read_bytes() == before
