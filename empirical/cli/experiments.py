@@ -12,7 +12,7 @@ from threadpoolctl import threadpool_limits
 from empirical._io import write_csv
 from empirical.cli.common import check_writable_dir, device, positive
 from empirical.errors import UserError
-from empirical.experiments import ablation, attacks, other_archs, paper_widths_report, presets, table1
+from empirical.experiments import ablation, attacks, other_archs, presets, registry
 from empirical.experiments.grid import GridConfig, GridOptions, run_grid
 from empirical.experiments.paper_widths import get_preset, parse_cells, run
 from empirical.experiments.predict import evaluate, predict_ratios
@@ -21,7 +21,6 @@ from empirical.experiments.table1 import Table1Config, recheck, run_table1
 from empirical.experiments.theory_table import Constants, format_summary, theory_table
 from empirical.lock.ratio import check_ratio
 from empirical.nets.convnets import CONV_ARCHS, DEFAULTS
-from empirical.safety import dir_kind
 
 
 def cmd_theory(args) -> int:
@@ -169,15 +168,8 @@ def cmd_figures(args) -> int:
 
 
 def cmd_report(args) -> int:
-    kind = dir_kind(args.run_dir)
-    if kind == "paper-widths":
-        path = paper_widths_report.write_report(args.run_dir, grid_run=args.grid_run, backtest_run=args.backtest_run)
-    elif kind == "table1":
-        path = table1.write_report(args.run_dir, table1.collect(args.run_dir))
-    elif kind in ("ablation", "attacks", "other-archs"):  # from the collected tables (a run in progress included)
-        path = {"ablation": ablation, "attacks": attacks, "other-archs": other_archs}[kind].write_report(args.run_dir)
-    else:
-        path = write_report(args.run_dir, ratio=args.ratio, seeds_run=args.seeds_run)
+    path = registry.write_report(args.run_dir, ratio=args.ratio, seeds_run=args.seeds_run, grid_run=args.grid_run,
+                                 backtest_run=args.backtest_run)  # fmt: skip
     print(f"wrote {path}")
     return 0
 

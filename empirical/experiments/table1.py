@@ -321,8 +321,10 @@ def _check_section(checks: pd.DataFrame) -> list[str]:
     return lines
 
 
-def write_report(run_dir, tables: dict[str, pd.DataFrame]) -> Path:
-    """``report.md`` and ``figures/table1_curves.png`` from the tables."""
+def write_report(run_dir, tables: dict[str, pd.DataFrame] | None = None) -> Path:
+    """``report.md`` and ``figures/table1_curves.png`` from the tables (collected from ``run_dir`` if not given)."""
+    if tables is None:
+        tables = collect(run_dir)
     from figures.table1 import accuracy_vs_ratio
 
     run_dir = Path(run_dir)
