@@ -46,7 +46,7 @@ from empirical.experiments.presets import PAPER_RATIO, RATIOS
 from empirical.experiments.rundir import RunDir, differing_fields, read_config, read_table
 from empirical.lock.ratio import check_ratio
 from empirical.lock.sweep import accuracy_curve, top_accuracy
-from empirical.lock.utility import CHANCE, ratio_for_utility
+from empirical.lock.utility import CHANCE, ratio_for_utility, split_halves
 from empirical.nets.train import RunOptions, TrainSpec, accuracy, default_state_dir, load_tensors, train
 
 log = logging.getLogger(__name__)
@@ -272,7 +272,7 @@ def evaluate_epoch(
     ``hints``: target → (k, ratio) of the previous epoch's critical ratio; without a full sweep the
     search starts there. A search that the hint cannot serve falls back to a full sweep.
     """
-    acc0, top3_0 = top_accuracy(model, x, y)
+    acc0, top3_0, halves = accuracy_by_halves(model, x, y)
     ratios = config.ratios if full_sweep else (PAPER_RATIO,)
     curves = [accuracy_curve(model, x, y, ratios, "l1", seed=0)]
     if with_random:
@@ -285,14 +285,26 @@ def evaluate_epoch(
     sweep["full_sweep"] = full_sweep
     crit = []
     for target in config.targets:
-        row = _critical(model, x, y, config, target, acc0, curves[0] if full_sweep else None, (hints or {}).get(target))
+        row = _critical(model, x, y, config, target, acc0, curves[0] if full_sweep else None, (hints or {}).get(target),
+                        halves)  # fmt: skip
         if row is None:  # the hint no longer brackets the target: sweep every ratio this epoch
             return evaluate_epoch(model, x, y, config, True, with_random)
         crit.append(row)
     return sweep, pd.DataFrame(crit)
 
 
-def _critical(model, x, y, config, target, acc0, l1, hint) -> dict | None:
+def accuracy_by_halves(model, x, y) -> tuple[float, float, tuple[float, float]]:
+    """(top-1, top-3) on the whole test set and top-1 on its even and odd halves (the critical-ratio search's
+    selection and held-out halves), from one pass over the images: the whole-set numbers are the halves' hit
+    counts added, so they equal ``top_accuracy(model, x, y)`` exactly."""
+    (xs, ys), (xh, yh) = split_halves(x, y)
+    (a_s, t3_s), (a_h, t3_h) = top_accuracy(model, xs, ys), top_accuracy(model, xh, yh)
+    n_s, n_h = len(ys), len(yh)
+    whole = lambda a, b: (round(a * n_s) + round(b * n_h)) / (n_s + n_h)  # noqa: E731  (hits are whole numbers)
+    return whole(a_s, a_h), whole(t3_s, t3_h), (a_s, a_h)
+
+
+def _critical(model, x, y, config, target, acc0, l1, hint, halves=None) -> dict | None:
     """One critical-ratio row; ``None`` when only a full sweep can bracket the target."""
     row = {"target": target, "acc_original": acc0}
     if acc0 <= target:
@@ -313,7 +325,15 @@ def _critical(model, x, y, config, target, acc0, l1, hint) -> dict | None:
         return None
     try:
         found = ratio_for_utility(
-            model, x, y, target, start_k=start, window=0, rel_resolution=config.crit_resolution, max_ratio=upper
+            model,
+            x,
+            y,
+            target,
+            start_k=start,
+            window=0,
+            rel_resolution=config.crit_resolution,
+            max_ratio=upper,
+            original=halves,
         ).as_row()
     except UserError as exc:
         if l1 is None:

@@ -102,6 +102,7 @@ def ratio_for_utility(
     decide_batch: int = 500,
     max_ratio: float | None = None,
     model_at=None,
+    original: tuple[float, float] | None = None,
 ) -> UtilityChoice:
     """The smallest k (see the module doc) whose accuracy is at or below ``target + tolerance``.
 
@@ -113,6 +114,8 @@ def ratio_for_utility(
     not fit in memory. A target not reached within it is an error naming ``max_ratio``. ``model_at(k)``: the
     locked model to judge at k when it is not the zero-filled one (``lock --fill noise``: the search must judge
     the model that will be written); by default the first k units of the ranking, zeroed in place.
+    ``original``: the unlocked model's top-1 on the selection and held-out halves, when the caller has them
+    (saves a pass over the test set per search).
     """
     if not 0 <= float(tolerance) < 1:
         raise UserError(f"tolerance must be in [0, 1), got {tolerance}")
@@ -120,8 +123,11 @@ def ratio_for_utility(
         raise UserError(f"the search needs at least 2 test images with one label each, got {len(x)} and {len(y)}")
     model.eval()
     (xs, ys), (xh, yh) = split_halves(x, y)
-    acc0, _ = top_accuracy(model, xs, ys, batch)
-    acc0_h, _ = top_accuracy(model, xh, yh, batch)
+    if original is not None:
+        acc0, acc0_h = original
+    else:
+        acc0, _ = top_accuracy(model, xs, ys, batch)
+        acc0_h, _ = top_accuracy(model, xh, yh, batch)
     t = check_target(target, acc0, chance)
     goal = t + float(tolerance)
     ranking = rank_units(model, 1 - 1e-12 if max_ratio is None else max_ratio, indicator, scope, "global", seed)

@@ -286,3 +286,20 @@ def test_projection_agreement():
     rows = pd.DataFrame(dict(low=[1e-3, 2e-3], high=[1e-2, 5e-2]))
     assert P.agreement(rows, 2e-5) == "none" and P.agreement(rows, 1) == "all"
     assert P.agreement(rows, 1.5e-3) == "undecided" and P.agreement(rows.iloc[:0], 1) == "undecided"
+
+
+@pytest.mark.parametrize("n", [1999, 2000, 10_000])
+def test_accuracy_by_halves_equals_the_whole_set_accuracy_exactly(n):
+    """The epoch's original accuracy now comes from the two halves' hit counts (one pass instead of three);
+    it must be the same float as ``top_accuracy`` on the whole set, for odd and even set sizes."""
+    import torch
+
+    from empirical.lock.sweep import top_accuracy
+    from empirical.nets.models import make_fcn
+
+    g = torch.Generator().manual_seed(n)
+    x, y = torch.randn(n, 784, generator=g), torch.randint(0, 10, (n,), generator=g)
+    model = make_fcn(2, 16, seed=0).eval()
+    acc, top3, (a_s, a_h) = pw.accuracy_by_halves(model, x, y)
+    assert (acc, top3) == top_accuracy(model, x, y)
+    assert (a_s, a_h) == (top_accuracy(model, x[0::2], y[0::2])[0], top_accuracy(model, x[1::2], y[1::2])[0])
