@@ -112,11 +112,13 @@ def attacks(run=Path("results/attacks")) -> str:
     summ = pd.read_csv(run / "summary.csv")
     ft = load_finetune(run)
     pr = pd.read_csv(run / "prune.csv")
-    kp = pd.read_csv(run / "keypos.csv")
+    kp = pd.read_csv(run / "keypos.csv")  # key_values: the key's values (a VGG unit is a 3 × 3 kernel slice)
     z = summ[summ.fill == "zero"].set_index("model")
     order = list(z.index)
+    key_values = kp[kp.fill == "zero"].groupby("model")["key_values"].first()
     locked_rows = [
-        {"model": m, "indicator": r.indicator, "key (values)": int(r.k), "ratio": f"{r.ratio:.3g}",
+        {"model": m, "indicator": r.indicator, "key (units)": int(r.k), "key (values)": int(key_values[m]),
+         "ratio": f"{r.ratio:.3g}",
          "original (%)": pct(r.acc_original), "locked, zeros (%)": pct(r.acc_locked),
          "locked, noise fill (%)": pct(summ[(summ.model == m) & (summ.fill == "noise")].acc_locked.iloc[0])}
         for m, r in z.iterrows()
