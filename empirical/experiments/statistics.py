@@ -13,6 +13,9 @@
   verdicts shown with and without them).
 * ``crossing``: where a fitted trend reaches a level (e.g. the epoch at which the critical ratio would
   reach the paper's 0.002 %), with Fieller's interval.
+* ``welch``, ``holm``, ``mcnemar``: the attack verdicts' tests (Welch's t-test with the difference's
+  interval; Holm's step-down adjustment for the secondary attacks; McNemar's exact test on paired per-image
+  predictions).
 * ``extrapolation``: candidate laws for the critical ratio fitted on one grid and scored on cells
   measured elsewhere (e.g. the paper's widths), by held-out error.
 """
@@ -191,3 +194,41 @@ def extrapolation(train: pd.DataFrame, test: pd.DataFrame, value: str) -> pd.Dat
             rows.append(dict(form=form, aic_train=aic, **where, predicted=float(p), measured=float(cell[value]),
                              error=float(p - cell[value])))  # fmt: skip
     return pd.DataFrame(rows)
+
+
+def welch(a, b, level: float = 0.95) -> dict:
+    """Welch's two-sample t-test of mean(a) − mean(b): the difference, its interval (Welch–Satterthwaite
+    degrees of freedom) and the two-sided p-value."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if len(a) < 2 or len(b) < 2:
+        raise ValueError("Welch's test needs at least two values per group")
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    diff, se = a.mean() - b.mean(), np.sqrt(va + vb)
+    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1)) if se > 0 else float("inf")
+    p = float(stats.ttest_ind(a, b, equal_var=False).pvalue) if se > 0 else float(diff == 0 or 0.0)
+    q = stats.t.ppf(0.5 + level / 2, df) if np.isfinite(df) else stats.norm.ppf(0.5 + level / 2)
+    return dict(diff=float(diff), low=float(diff - q * se), high=float(diff + q * se), df=float(df), p=p)
+
+
+def holm(pvalues) -> np.ndarray:
+    """Holm's step-down adjusted p-values (family-wise error control over the given tests)."""
+    p = np.asarray(pvalues, dtype=float)
+    order = np.argsort(p)
+    adj = np.empty_like(p)
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, (len(p) - rank) * p[i])
+        adj[i] = min(running, 1.0)
+    return adj
+
+
+def mcnemar(correct_a, correct_b) -> dict:
+    """McNemar's exact test on paired per-image outcomes: b01 = images only ``a`` gets right, b10 = only ``b``;
+    two-sided binomial p-value of min(b01, b10) given b01 + b10 (p = 1 with no discordant pair)."""
+    a, b = np.asarray(correct_a, dtype=bool), np.asarray(correct_b, dtype=bool)
+    if a.shape != b.shape:
+        raise ValueError("paired outcomes must have the same shape")
+    only_a, only_b = int((a & ~b).sum()), int((~a & b).sum())
+    n = only_a + only_b
+    p = float(stats.binomtest(min(only_a, only_b), n, 0.5).pvalue) if n else 1.0
+    return dict(only_a=only_a, only_b=only_b, p=p)

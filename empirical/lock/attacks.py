@@ -8,6 +8,9 @@ touches the key.
   RTLL / RTAL (the last layer re-initialised first); SGD lr 0.01, momentum 0.9, weight decay 5e-4,
   batch 100, 20 epochs by default. ``from_scratch`` trains the same architecture on the same data:
   the attacker's own alternative.
+* ``from_scratch_converged`` — the same, or any architecture the attacker picks, trained with Adam until
+  early stopping on a held-out part of the attacker's own data (patience and step cap stated): the
+  baseline an attack has to beat, not one stopped at the attack's step count.
 * ``magnitude_prune`` — each weight layer's smallest-|w| fraction set to zero. ``fine_prune`` — Liu
   et al. (RAID 2018): the last hidden layer's channels (conv) or neurons (FCN) with the lowest mean
   activation on the attacker's clean data are removed.
@@ -114,6 +117,58 @@ def from_scratch(make_model, x, y, ft: FineTune = FineTune(), seed: int = 0) -> 
         torch.manual_seed(seed)
         model = make_model()
     return _sgd_epochs(model, list(model.parameters()), x, y, ft, seed)
+
+
+@dataclass(frozen=True)
+class Converged:
+    """A from-scratch baseline trained to convergence: the model, the optimizer steps taken, the epoch whose
+    weights were kept (best held-out accuracy) and the epoch at which training stopped."""
+
+    model: nn.Module
+    steps: int
+    best_epoch: int
+    stop_epoch: int
+    heldout_accuracy: float
+
+
+def from_scratch_converged(make_model, x, y, lr: float = 1e-3, batch_size: int = 100, holdout: float = 0.2,
+                           patience: int = 5, max_steps: int = 1200, seed: int = 0) -> Converged:  # fmt: skip
+    """The attacker's own training, run to convergence on their data: Adam (lr, batch), early stopping on a
+    class-stratified ``holdout`` share of that data (never the test set), evaluated after every epoch; stops
+    after ``patience`` epochs without a better held-out accuracy or at ``max_steps`` steps (state it ≥ 10× the
+    fine-tuning attack's), and keeps the best epoch's weights."""
+    if not 0 < holdout < 1 or patience < 1 or max_steps < 1:
+        raise UserError("holdout must be in (0, 1), patience and max_steps >= 1")
+    held = stratified_subset(y, holdout, seed=seed + 1)
+    mask = torch.ones(len(y), dtype=torch.bool)
+    mask[held] = False
+    xt, yt, xh, yh = x[mask], y[mask], x[held], y[held]
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = make_model()
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    g = torch.Generator().manual_seed(seed)
+    best, best_state, best_epoch, steps, epoch, since = -1.0, None, 0, 0, 0, 0
+    while steps < max_steps and since < patience:
+        epoch += 1
+        model.train()
+        perm = torch.randperm(len(xt), generator=g)
+        for i in range(0, len(xt), batch_size):
+            if steps >= max_steps:
+                break
+            idx = perm[i : i + batch_size]
+            loss = nnf.cross_entropy(model(xt[idx]), yt[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            steps += 1
+        acc = accuracy(model, xh, yh)
+        if acc > best:
+            best, best_state, best_epoch, since = acc, copy.deepcopy(model.state_dict()), epoch, 0
+        else:
+            since += 1
+    model.load_state_dict(best_state)
+    return Converged(model.eval(), steps, best_epoch, epoch, best)
 
 
 @torch.no_grad()
@@ -278,12 +333,14 @@ __all__ = [
     "FT_MODES",
     "FineTune",
     "accuracy",
+    "Converged",
     "detect_duplicate_magnitudes",
     "detect_key_positions",
     "detection_scores",
     "fine_prune",
     "fine_tune",
     "from_scratch",
+    "from_scratch_converged",
     "key_positions",
     "magnitude_prune",
     "stratified_subset",

@@ -90,3 +90,40 @@ def test_crossing_interval_is_unbounded_when_the_slope_is_not_significant():
     fit = st.ols_hc3(np.column_stack([np.ones_like(x), x]), rng.normal(0, 1.0, 10), ["a", "slope"])
     _, lo, hi = st.crossing(fit, -4.7)
     assert np.isnan(lo) and np.isnan(hi)
+
+
+def test_welch_matches_scipy_and_its_interval():
+    """Difference, p-value and 95 % interval against scipy's Welch test (its own confidence_interval)."""
+    from scipy import stats
+
+    from empirical.experiments.statistics import welch
+
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(0.9, 0.02, 5), rng.normal(0.85, 0.05, 5)
+    w = welch(a, b)
+    ref = stats.ttest_ind(a, b, equal_var=False)
+    ci = ref.confidence_interval(0.95)
+    assert w["diff"] == pytest.approx(a.mean() - b.mean(), abs=1e-15)
+    assert w["p"] == pytest.approx(ref.pvalue, rel=1e-12)
+    assert (w["low"], w["high"]) == (pytest.approx(ci.low, rel=1e-9), pytest.approx(ci.high, rel=1e-9))
+
+
+def test_holm_by_hand():
+    from empirical.experiments.statistics import holm
+
+    # sorted 0.01, 0.03, 0.04 → 3·0.01 = 0.03, 2·0.03 = 0.06, max(0.06, 1·0.04) = 0.06
+    assert holm([0.01, 0.04, 0.03]).tolist() == pytest.approx([0.03, 0.06, 0.06])
+    assert holm([0.5, 0.9]).tolist() == pytest.approx([1.0, 1.0])
+
+
+def test_mcnemar_exact():
+    from scipy import stats
+
+    from empirical.experiments.statistics import mcnemar
+
+    a = np.array([1, 1, 1, 1, 1, 0, 0, 1, 1, 0], bool)
+    b = np.array([1, 0, 0, 0, 1, 0, 1, 1, 0, 0], bool)
+    m = mcnemar(a, b)  # only a: 4, only b: 1
+    assert (m["only_a"], m["only_b"]) == (4, 1)
+    assert m["p"] == pytest.approx(stats.binomtest(1, 5, 0.5).pvalue) and m["p"] == pytest.approx(0.375)
+    assert mcnemar(a, a)["p"] == 1.0

@@ -200,3 +200,16 @@ def test_the_finetune_verdict_uses_the_better_from_scratch_baseline():
     text = "\n".join(verdict_finetune(ft, summ))
     assert "vs from scratch (Adam) 95.00 %" in text and "**PASS**" in text
     assert "did not train" not in text
+
+
+def test_from_scratch_to_convergence_stops_on_its_held_out_data_and_respects_the_cap():
+    """A separable toy problem: early stopping ends training before the step cap and keeps the best epoch;
+    a small cap ends it at exactly that many steps."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2000, 20, generator=g)
+    y = x[:, :10].argmax(1)  # the class is the largest of the first ten inputs
+    make = lambda: nn.Sequential(nn.Linear(20, 64), nn.ReLU(), nn.Linear(64, 10))  # noqa: E731
+    run = atk.from_scratch_converged(make, x, y, lr=1e-2, patience=3, max_steps=20_000, seed=0)
+    assert run.steps < 20_000 and run.stop_epoch == run.best_epoch + 3 and run.heldout_accuracy > 0.8
+    capped = atk.from_scratch_converged(make, x, y, patience=50, max_steps=17, seed=0)
+    assert capped.steps == 17
