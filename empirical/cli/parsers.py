@@ -253,7 +253,7 @@ def _add_ratio_for_utility(sub):
     )
     p.add_argument("--checkpoint", type=Path, required=True, help="trained model (.safetensors or run dir)")
     p.add_argument("--target", required=True, help="target top-1 accuracy, e.g. 0.5")
-    p.add_argument("--indicator", default="l1", help="l1 (default), random, bn-scale")
+    p.add_argument("--indicator", default="l1", help=INDICATOR_HELP)
     p.add_argument("--scope", default="hidden", help="hidden (default: not the input/output layers) or all")
     p.add_argument("--seed", type=seed_int, default=0, help="seed of the random indicator")
     _utility_search_args(p)
@@ -473,8 +473,11 @@ def _common_device(p):
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda[:N]")
 
 
+INDICATOR_HELP = "l1 (default), random, bn-scale, bn-folded, bn-filter, l1-channel, l1-neuron"
+
+
 def _extraction_args(p):
-    p.add_argument("--indicator", default="l1", help="l1 (default), random, bn-scale")
+    p.add_argument("--indicator", default="l1", help=INDICATOR_HELP)
     p.add_argument("--scope", default="hidden", help="hidden (default: not the input/output layers) or all")
     p.add_argument("--mode", default="global", help="global (default) or per-layer")
     p.add_argument("--seed", type=seed_int, default=0, help="seed of the random indicator")

@@ -8,6 +8,10 @@ Units and their importance (indicator):
                  LayerNorm features count as channels too (the transformer's analogue).
   ``bn-folded`` — the same channels ranked by the scale eval-mode BN really applies, |γ|/√(σ² + ε) (a
                  choice the paper's text allows: after short training γ ≈ 1 everywhere and raw |γ| is noise).
+  ``bn-filter`` — Section 3.2's reading: the *filters* linked to the largest |γ|. Each conv output channel that
+                 a BN follows directly, ranked by that BN channel's |γ|; extracting it zeroes the whole filter
+                 (every input channel) together with the channel's γ and β (BN layers with no conv right
+                 before them, e.g. in pre-activation blocks, are not candidates).
   ``l1-neuron`` — whole neurons: rows of every weight matrix (a Linear layer's output unit, an LSTM gate
                  unit, an attention projection's output), by the row's ℓ1 — the unit the authors' follow-up
                  work ranks globally. Conv layers are left to ``l1-channel``.
@@ -43,7 +47,7 @@ import torch.nn as nn
 
 from empirical.errors import UserError
 
-INDICATORS = ("l1", "random", "bn-scale", "bn-folded", "l1-channel", "l1-neuron")
+INDICATORS = ("l1", "random", "bn-scale", "bn-folded", "bn-filter", "l1-channel", "l1-neuron")
 SCOPES = ("hidden", "all")
 MODES = ("global", "per-layer")
 CHUNK = 1 << 23  # units scored at once (8 M): bounds the working memory of selection
@@ -89,6 +93,17 @@ def candidates(model: nn.Module, indicator: str = "l1", scope: str = "hidden") -
             raise UserError(f"the {indicator} indicator needs {has}, and this model has none")
         return out
     named = list(model.named_modules())
+    if indicator == "bn-filter":
+        for (cname, conv), (bname, bn) in zip(named, named[1:]):
+            if (isinstance(conv, nn.Conv2d) and isinstance(bn, nn.modules.batchnorm._BatchNorm) and bn.affine
+                    and bn.num_features == conv.out_channels):  # fmt: skip
+                cpre, bpre = (f"{cname}." if cname else ""), f"{bname}."
+                also = (bpre + "bias", cpre + "weight") + ((cpre + "bias",) if conv.bias is not None else ())
+                out.append(Candidate(len(out), bpre + "weight", "channel", bn.num_features, 1, also))
+        if not out:
+            raise UserError("the bn-filter indicator needs conv layers followed directly by batch norm, and this "
+                            "model has none")  # fmt: skip
+        return out
     layers = [(i, n, m, f"{n}.weight" if n else "weight") for i, (n, m) in enumerate(named)
               if isinstance(m, (nn.Linear, nn.Conv2d))]  # fmt: skip
     layers = _with_lstm_matrices(named, layers)

@@ -262,3 +262,26 @@ def test_rankings_of_one_unit_kind_are_the_plain_l1(which):
 
     model = make_fcn(4, 16, seed=0) if which == "fcn" else make_conv("vgg", 1, 4, seed=0)
     assert all(c.score_divisor == 1.0 for c in candidates(model))
+
+
+def test_bn_filter_extracts_the_filters_of_the_largest_gammas():
+    """Section 3.2: a VGG's conv output channels ranked by the |γ| of the BN right after them; extracting one
+    zeroes its whole filter, γ and β (hand check of the top channel), and unlock restores every value."""
+    from empirical.lock.ranking import candidates
+
+    model = make_conv("vgg", 1, 4, seed=0).eval()
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.weight.copy_(torch.linspace(0.5, 1.5, m.num_features))
+    cands = candidates(model, "bn-filter")
+    assert all(c.kind == "channel" and len(c.also) >= 2 for c in cands)
+    locked, key = extract(model, k=1, indicator="bn-filter")
+    params = dict(locked.named_parameters())
+    ((name, count),) = [(n, c) for n, c in key.meta["counts"].items() if c]
+    c = next(c for c in cands if c.name == name)
+    top = int(torch.argmax(dict(model.named_parameters())[name].abs()))
+    assert params[name][top] == 0 and params[c.also[0]][top] == 0 and (params[c.also[1]][top] == 0).all()
+    assert all(torch.equal(a, b) for a, b in zip(key.restore(locked).parameters(), model.parameters()))
+    with pytest.raises(UserError, match="bn-filter indicator needs conv layers followed directly by batch norm"):
+        candidates(make_fcn(3, 8), "bn-filter")
