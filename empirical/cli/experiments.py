@@ -270,6 +270,13 @@ def cmd_attacks(args) -> int:
         if args.quick else attacks.AttackConfig()  # fmt: skip
     only = [c.strip() for c in args.only.split(",") if c.strip()] if args.only else None
     check_writable_dir(args.out)
+    if args.converged_baselines:  # an extension of a run: its cells stay as they are
+        rd = attacks.RunDir(args.out, "attacks", config.to_json(), attacks.TABLES)
+        with rd.open():
+            table = attacks.run_scratch_converged(config, rd, device(args.device))
+        print(table.groupby(["model", "baseline", "fraction"])["accuracy"].agg(["mean", "count"]).to_string())
+        print(f"wrote {args.out}/scratch_converged.csv")
+        return 0
     tables = attacks.run(config, args.out, device(args.device), only)
     print(tables["summary"].to_string(index=False))
     print(f"wrote {args.out}/report.md")

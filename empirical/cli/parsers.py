@@ -400,6 +400,12 @@ def _add_attacks(sub):
     p.add_argument("--out", type=Path, required=True, help="run directory")
     p.add_argument("--only", help="cells to run now, e.g. fcn-7x400_zero,vgg_noise")
     p.add_argument("--quick", action="store_true", help="tiny models and shares (a smoke test, minutes)")
+    p.add_argument(
+        "--converged-baselines",
+        action="store_true",
+        help="only add scratch_converged.csv: from-scratch training to convergence (early stopping), 5 seeds, the "
+        "model's own architecture, a 2 x 400 MLP and a small CNN (resumable; the run's cells are not touched)",
+    )
     _common_device(p)
     p.set_defaults(handler="experiments:cmd_attacks")
 

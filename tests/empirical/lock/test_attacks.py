@@ -213,3 +213,31 @@ def test_from_scratch_to_convergence_stops_on_its_held_out_data_and_respects_the
     assert run.steps < 20_000 and run.stop_epoch == run.best_epoch + 3 and run.heldout_accuracy > 0.8
     capped = atk.from_scratch_converged(make, x, y, patience=50, max_steps=17, seed=0)
     assert capped.steps == 17
+
+
+def test_converged_baselines_extend_a_run_and_resume(tmp_path, mnist, capsys):
+    """`attacks --converged-baselines` (here through its function, 2 seeds, one data share): every architecture
+    × seed, steps within the cap (10× fine-tuning's), and a second call adds nothing (resumable row by row, the
+    run's cells untouched)."""
+    from empirical.experiments import attacks as experiment
+    from empirical.experiments.rundir import RunDir
+
+    quick = {**experiment_quick_model(), "fractions": (0.01,)}
+    config = experiment.AttackConfig(models=(quick,), prune_fractions=(0.2,), targeted_epochs=(1,))
+    rd = RunDir(tmp_path / "atk", "attacks", config.to_json(), experiment.TABLES)
+    with rd.open():
+        t = experiment.run_scratch_converged(config, rd, seeds=2)
+    assert set(t.baseline) == {"own architecture", "MLP 2 × 400", "small CNN"}
+    assert t.groupby("baseline").seed.nunique().eq(2).all()
+    assert (t.steps <= t.step_cap).all() and (t.best_epoch <= t.stop_epoch).all()
+    assert not list((tmp_path / "atk").glob("cells/*/done.json"))
+    before = (tmp_path / "atk" / "scratch_converged.csv").read_bytes()
+    with rd.open():
+        experiment.run_scratch_converged(config, rd, seeds=2)
+    assert (tmp_path / "atk" / "scratch_converged.csv").read_bytes() == before
+
+
+def experiment_quick_model() -> dict:
+    from empirical.cli.experiments import QUICK_ATTACK_MODELS
+
+    return dict(QUICK_ATTACK_MODELS[0])
