@@ -96,6 +96,23 @@ def refuse_existing(outputs: dict[str, Path], force: bool) -> None:
 
 
 @contextlib.contextmanager
+def file_lock(path: Path, busy: str | None = None):
+    """An exclusive ``flock`` on ``path`` (created if missing) for the block: with ``busy``, a lock someone else
+    holds is refused at once with that message (one ``UserError`` line); without, it waits."""
+    fh = open(path, "a")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | (fcntl.LOCK_NB if busy is not None else 0))
+    except BlockingIOError:
+        fh.close()
+        raise UserError(busy) from None
+    try:
+        yield
+    finally:
+        fcntl.flock(fh, fcntl.LOCK_UN)
+        fh.close()
+
+
+@contextlib.contextmanager
 def output_lock(paths):
     """Exclusive, non-blocking locks on the directories of ``paths`` (sorted, so two commands never deadlock).
 

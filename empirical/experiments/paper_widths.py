@@ -28,7 +28,6 @@ Each cell has its own lock, so two processes (one per core) can run different ce
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import logging
 import resource
@@ -48,6 +47,7 @@ from empirical.lock.ratio import check_ratio
 from empirical.lock.sweep import accuracy_curve, top_accuracy
 from empirical.lock.utility import CHANCE, ratio_for_utility, split_halves
 from empirical.nets.train import RunOptions, TrainSpec, accuracy, default_state_dir, load_tensors, train
+from empirical.safety import file_lock
 
 log = logging.getLogger(__name__)
 
@@ -229,21 +229,11 @@ def collect(run_dir, config: PaperWidthsConfig | None = None) -> dict[str, pd.Da
             )
         )
     tables["cells"] = pd.DataFrame(status)
-    with _flock(run_dir / ".collect.lock"):
+    with file_lock(run_dir / ".collect.lock"):
         for t, df in tables.items():
             if len(df):
                 write_csv(run_dir / f"{t}.csv", df)
     return tables
-
-
-@contextlib.contextmanager
-def _flock(path: Path):
-    with open(path, "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _config_from_json(d: dict) -> dict:

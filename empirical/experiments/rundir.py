@@ -19,7 +19,6 @@ Order of work (each step before the next, so a refused run changes nothing):
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import logging
 from collections.abc import Callable, Iterable
@@ -29,7 +28,7 @@ import pandas as pd
 
 from empirical._io import write_csv, write_text
 from empirical.errors import UserError
-from empirical.safety import article, claim_dir, dir_kind
+from empirical.safety import article, claim_dir, dir_kind, file_lock
 
 log = logging.getLogger(__name__)
 
@@ -94,20 +93,10 @@ class RunDir:
         """Claim, lock and configure the directory (module doc, step 2) for the duration of the block."""
         claim_dir(self.path, self.kind)
         self.path.mkdir(parents=True, exist_ok=True)
-        fh = open(self.path / ".lock", "a")
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except BlockingIOError:
-            fh.close()
-            raise UserError(
-                f"another {self.kind} run is writing into {self.path} (locked); wait for it or choose another --out"
-            ) from None
-        try:
+        busy = f"another {self.kind} run is writing into {self.path} (locked); wait for it or choose another --out"
+        with file_lock(self.path / ".lock", None if wait else busy):
             self._configure()
             yield self
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-            fh.close()
 
     def _configure(self) -> None:
         path = self.path / "config.json"
@@ -139,17 +128,8 @@ class RunDir:
         """An exclusive lock on one cell, for experiments whose cells may run in separate processes."""
         cdir = self.cell_dir(name)
         cdir.mkdir(parents=True, exist_ok=True)
-        fh = open(cdir / ".lock", "a")
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            fh.close()
-            raise UserError(f"another process is running cell {name} of {self.path}; wait for it") from None
-        try:
+        with file_lock(cdir / ".lock", f"another process is running cell {name} of {self.path}; wait for it"):
             yield cdir
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-            fh.close()
 
     # -- cells -------------------------------------------------------------------------------
     def cell_dir(self, name: str) -> Path:

@@ -8,8 +8,6 @@ epoch and ends bit-identical to an uninterrupted one (same device and threads).
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import json
 import logging
@@ -32,7 +30,7 @@ from empirical.errors import CorruptResumePoint, UserError
 from empirical.nets import data as data_mod
 from empirical.nets.checkpoint import save_checkpoint
 from empirical.nets.models import make_model
-from empirical.safety import dir_kind
+from empirical.safety import dir_kind, file_lock
 
 log = logging.getLogger(__name__)
 
@@ -367,20 +365,10 @@ def train(spec: TrainSpec, out_dir, options: RunOptions = RunOptions()) -> Path:
         return _train_locked(spec, out, options)
 
 
-@contextlib.contextmanager
 def _run_lock(out: Path):
     """One training process per run directory: a second one is refused (it would replace the first's files)."""
-    fh = open(out / ".train.lock", "a")
-    try:
-        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        fh.close()
-        raise UserError(f"another training run is writing into {out}; wait for it or choose another --out") from None
-    try:
-        yield
-    finally:
-        fcntl.flock(fh, fcntl.LOCK_UN)
-        fh.close()
+    return file_lock(out / ".train.lock", f"another training run is writing into {out}; wait for it or choose "
+                                          "another --out")  # fmt: skip
 
 
 def _train_locked(spec: TrainSpec, out: Path, options: RunOptions) -> Path:
