@@ -365,6 +365,12 @@ def train(spec: TrainSpec, out_dir, options: RunOptions = RunOptions()) -> Path:
         return _train_locked(spec, out, options)
 
 
+def _name(spec: TrainSpec) -> str:
+    """How logs name a training run: its shape first, then the spec hash that keys its files."""
+    shape = f"{spec.hidden_layers} × {spec.width}" + ("" if spec.arch == "fcn" else f" {spec.arch}")
+    return f"{shape} [{spec.key()}]"
+
+
 def _run_lock(out: Path):
     """One training process per run directory: a second one is refused (it would replace the first's files)."""
     return file_lock(out / ".train.lock", f"another training run is writing into {out}; wait for it or choose "
@@ -387,7 +393,7 @@ def _train_locked(spec: TrainSpec, out: Path, options: RunOptions) -> Path:
         state_path.unlink(missing_ok=True)
     write_text(spec_path, spec_json)
     if final.exists():
-        log.info("%s already trained: %s", spec.key(), final)
+        log.info("%s already trained: %s", _name(spec), final)
         return final
 
     device = options.device
@@ -401,7 +407,7 @@ def _train_locked(spec: TrainSpec, out: Path, options: RunOptions) -> Path:
     start, log_rows = 0, []
     if state_path.exists():
         start, log_rows = _load_state(state_path, model, opt, device, spec)
-        log.info("resuming %s after epoch %d (%s)", spec.key(), start, state_path)
+        log.info("resuming %s after epoch %d (%s)", _name(spec), start, state_path)
         if options.on_resume is not None:
             model.eval()
             options.on_resume(start, model, log_rows)
@@ -431,7 +437,7 @@ def _train_locked(spec: TrainSpec, out: Path, options: RunOptions) -> Path:
         if options.on_epoch is not None:
             options.on_epoch(epoch + 1, model, row)
         log_rows.append(row)
-        log.info("%s epoch %d: loss %.4f train %.4f test %.4f (%.1fs)", spec.key(), row["epoch"], row["loss"],
+        log.info("%s epoch %d: loss %.4f train %.4f test %.4f (%.1fs)", _name(spec), row["epoch"], row["loss"],
                  row["train_acc"], row["test_acc"], row["seconds"])  # fmt: skip
         _save_state(state_path, model, opt, epoch + 1, log_rows, spec)
         write_csv(out / "train_log.csv", pd.DataFrame(log_rows))
