@@ -223,7 +223,8 @@ def _baseline_model(name: str, spec: TrainSpec):
 def run_scratch_converged(config: AttackConfig, rd: RunDir, device: str = "cpu", seeds: int = CONVERGED_SEEDS):
     """``scratch_converged.csv``: the attacker's from-scratch training run to convergence
     (``empirical.lock.attacks.from_scratch_converged``: Adam 1e-3, batch 100, early stopping on a stratified 20 %
-    of the attacker's own share, patience 5 epochs, cap 10× the fine-tuning attack's steps) for each model, data
+    of the attacker's own share, patience 5 epochs and 300 steps, cap 10× the fine-tuning attack's steps) for
+    each model, data
     share, architecture (``SCRATCH_BASELINES``) and seed, with the steps taken and the stopping epoch. Added to
     a finished run without touching its cells; rows already in the table are kept (resumable row by row)."""
     path = rd.path / "scratch_converged.csv"

@@ -132,13 +132,15 @@ class Converged:
 
 
 def from_scratch_converged(make_model, x, y, lr: float = 1e-3, batch_size: int = 100, holdout: float = 0.2,
-                           patience: int = 5, max_steps: int = 1200, seed: int = 0) -> Converged:  # fmt: skip
+                           patience: int = 5, patience_steps: int = 300, max_steps: int = 1200,
+                           seed: int = 0) -> Converged:  # fmt: skip
     """The attacker's own training, run to convergence on their data: Adam (lr, batch), early stopping on a
     class-stratified ``holdout`` share of that data (never the test set), evaluated after every epoch; stops
-    after ``patience`` epochs without a better held-out accuracy or at ``max_steps`` steps (state it ≥ 10× the
-    fine-tuning attack's), and keeps the best epoch's weights."""
-    if not 0 < holdout < 1 or patience < 1 or max_steps < 1:
-        raise UserError("holdout must be in (0, 1), patience and max_steps >= 1")
+    once the held-out accuracy has not improved for ``patience`` epochs *and* ``patience_steps`` optimizer steps
+    (with 1 % of MNIST an epoch is 5 steps: five epochs alone would stop at noise), or at ``max_steps`` steps
+    (state it ≥ 10× the fine-tuning attack's), and keeps the best epoch's weights."""
+    if not 0 < holdout < 1 or patience < 1 or patience_steps < 0 or max_steps < 1:
+        raise UserError("holdout must be in (0, 1), patience and max_steps >= 1, patience_steps >= 0")
     held = stratified_subset(y, holdout, seed=seed + 1)
     mask = torch.ones(len(y), dtype=torch.bool)
     mask[held] = False
@@ -148,6 +150,8 @@ def from_scratch_converged(make_model, x, y, lr: float = 1e-3, batch_size: int =
         model = make_model()
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     g = torch.Generator().manual_seed(seed)
+    per_epoch = -(-len(xt) // batch_size)
+    patience = max(patience, -(-patience_steps // per_epoch))  # epochs without improvement before stopping
     best, best_state, best_epoch, steps, epoch, since = -1.0, None, 0, 0, 0, 0
     while steps < max_steps and since < patience:
         epoch += 1

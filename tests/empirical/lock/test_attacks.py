@@ -209,10 +209,12 @@ def test_from_scratch_to_convergence_stops_on_its_held_out_data_and_respects_the
     x = torch.randn(2000, 20, generator=g)
     y = x[:, :10].argmax(1)  # the class is the largest of the first ten inputs
     make = lambda: nn.Sequential(nn.Linear(20, 64), nn.ReLU(), nn.Linear(64, 10))  # noqa: E731
-    run = atk.from_scratch_converged(make, x, y, lr=1e-2, patience=3, max_steps=20_000, seed=0)
+    run = atk.from_scratch_converged(make, x, y, lr=1e-2, patience=3, patience_steps=0, max_steps=20_000, seed=0)
     assert run.steps < 20_000 and run.stop_epoch == run.best_epoch + 3 and run.heldout_accuracy > 0.8
     capped = atk.from_scratch_converged(make, x, y, patience=50, max_steps=17, seed=0)
     assert capped.steps == 17
+    slow = atk.from_scratch_converged(make, x[:300], y[:300], lr=1e-2, patience=1, patience_steps=40, seed=0)
+    assert slow.stop_epoch - slow.best_epoch == 14  # 240 training images: 3 steps an epoch, 40 steps = 14 epochs
 
 
 def test_converged_baselines_extend_a_run_and_resume(tmp_path, mnist, capsys):
