@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from empirical.experiments.attacks import SCRATCH_ADAM, load_finetune, verdict_prune
+from empirical.experiments.attacks import PRIMARY_ATTACK, SCRATCH_ADAM, converged_verdicts, load_finetune, verdict_prune
 from empirical.experiments.markdown import md_table
 from empirical.lock.utility import CHANCE
 
@@ -219,9 +219,39 @@ owner's recipe; `scratch_adam.csv`):
   The noise-filled models score {noise_vs_zero} with zeros (table above). It does not stop plain fine-tuning: FTAL
   with 10 % of the data reaches {"; ".join(f"{m} {pct(v)} %" for m, v in noise_ftal.items())}.
 
+{converged_section(run, ft, order)}
 Full report (per-seed tables, every pruning row, figure): [`results/attacks/report.md`](results/attacks/report.md).
 """
     return text
+
+
+def converged_section(run: Path, ft: pd.DataFrame, models: list) -> str:
+    """The primary attack against the attacker's training from scratch to convergence (``scratch_converged.csv``;
+    a run in progress shows the cells measured so far)."""
+    path = run / "scratch_converged.csv"
+    if not path.exists():
+        return ""
+    sc = pd.read_csv(path)
+    v = converged_verdicts(ft[ft.seed.notna()], sc)
+    done = [m for m in models if len(v) and m in set(v.model)]
+    missing = [m for m in models if m not in done]
+    tab = pd.DataFrame([{
+        "model": r.model, "data": f"{100 * r.fraction:g} %", f"{PRIMARY_ATTACK} (%)": f"{pct(r.attack_mean)} ({r.attack_seeds} seeds)",
+        "best baseline": r.best_baseline, "baseline (%)": f"{pct(r.baseline_mean)} ({r.baseline_seeds} seeds)",
+        "baseline steps (median)": f"{r.baseline_median_steps:.0f}",
+        "difference (pp, Welch 95 %)": f"{100 * r.diff_vs_best:+.1f} [{100 * r.diff_low:+.1f}, {100 * r.diff_high:+.1f}]",
+        "p (IUT)": f"{r.p_iut:.2g}", "verdict": r.verdict} for r in v.itertuples()])  # fmt: skip
+    status = ("all models measured" if not missing else
+              f"**in progress**: measured so far {', '.join(done) or 'none'}; still to run {', '.join(missing)}")  # fmt: skip
+    return f"""**Against training from scratch to convergence** (`attacks --converged-baselines`; {status}). The primary
+attack, declared before these runs, is {PRIMARY_ATTACK}. The attacker trains from scratch with Adam 1e-3 and
+early stopping on a stratified 20 % of their own share (patience 5 epochs and 300 steps, cap 10× the
+fine-tuning steps), on each of three architectures (the locked model's own, a 2 × 400 MLP, a small CNN), 5 seeds.
+{PRIMARY_ATTACK} counts as better only if it beats *every* architecture: an intersection-union test of one-sided
+Welch tests at 5 % (p is the largest of the three). The {PRIMARY_ATTACK} seeds are the committed run's.
+
+{md_table(tab) if len(tab) else "(no cell with both sides measured yet)"}
+"""
 
 
 def other_archs(run=Path("results/other-archs")) -> str:

@@ -2,6 +2,7 @@
 
 import copy
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -243,3 +244,24 @@ def experiment_quick_model() -> dict:
     from empirical.cli.experiments import QUICK_ATTACK_MODELS
 
     return dict(QUICK_ATTACK_MODELS[0])
+
+
+@pytest.mark.parametrize(
+    "baseline_means, verdict",
+    [((0.80, 0.82, 0.78), "FTAL beats every baseline"), ((0.80, 0.95, 0.78), "not established"),
+     ((0.80, 0.99, 0.78), "a baseline beats the attack")],
+)  # fmt: skip
+def test_converged_verdicts_need_the_attack_to_beat_every_architecture(baseline_means, verdict):
+    """FTAL at 0.95 ± 0.005 (3 seeds) against three architectures (5 seeds each, sd 0.005): an intersection-union
+    test of one-sided Welch tests at 5 %."""
+    from empirical.experiments.attacks import converged_verdicts
+
+    noise = np.array([-0.005, 0.0, 0.005, -0.0025, 0.0025])
+    ft = pd.DataFrame(dict(model="m", fill="zero", attack="FTAL", fraction=0.01, seed=[0, 1, 2],
+                           accuracy=0.95 + noise[:3]))  # fmt: skip
+    frames = [pd.DataFrame(dict(model="m", baseline=name, fraction=0.01, seed=range(5), steps=100,
+                                accuracy=mean + noise)) for name, mean in zip("abc", baseline_means)]  # fmt: skip
+    sc = pd.concat(frames)
+    row = converged_verdicts(ft, sc).iloc[0]
+    assert row.verdict == verdict and row.baselines == 3
+    assert row.best_baseline == "abc"[int(np.argmax(baseline_means))]
