@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (table rows and the report template)
 """Where a paper-widths epoch's evaluation goes, beside the epoch's training, in one run.
 
 For one cell (default 7 × 3000: the paper's protocol, MNIST, batch 128, fp32) a network is trained for a
