@@ -227,7 +227,7 @@ def _add_utility_curve(sub):
         "utility-curve",
         help="accuracy vs extraction ratio for l1 and the random baseline (Figure 6, Table 5)",
         description="Ranks the units once and sweeps the ratios (nested top-k sets). Writes curve.csv, "
-        "table5.csv (ratio range per 5 %% utility bin) and utility_curve.FORMAT into --out.",
+        "table5.csv (ratio range per 5 % utility bin) and utility_curve.FORMAT into --out.",
     )
     p.add_argument("--checkpoint", type=Path, required=True, help="trained model (.safetensors or run dir)")
     p.add_argument("--ratios", type=float_list, help="ratios (default: 41 log-spaced from 1e-5 to 0.5)")
