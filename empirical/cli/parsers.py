@@ -112,8 +112,10 @@ def _add_lock(sub):
         help="lock at the smallest extraction whose test accuracy is at or below this (ratio-for-utility)",
     )
     _extraction_args(p)
-    p.add_argument("--out-model", type=Path, required=True, help="locked model (.safetensors, shareable: mode 0644)")
-    p.add_argument("--key", type=Path, required=True, help="access key (.safetensors, owner-only: mode 0600)")
+    p.add_argument(
+        "--out-model", type=out_file, required=True, help="locked model (.safetensors, shareable: mode 0644)"
+    )
+    p.add_argument("--key", type=out_file, required=True, help="access key (.safetensors, owner-only: mode 0600)")
     p.add_argument("--sign-with", type=Path, help="sign the pair with this Ed25519 private key (from `keygen`)")
     p.add_argument(
         "--fill",
@@ -140,7 +142,7 @@ def _add_unlock(sub):
     )
     p.add_argument("--checkpoint", type=Path, required=True, help="locked model (.safetensors)")
     p.add_argument("--key", type=Path, required=True, help="access key (.safetensors)")
-    p.add_argument("--out", type=Path, required=True, help="restored model (.safetensors)")
+    p.add_argument("--out", type=out_file, required=True, help="restored model (.safetensors)")
     p.add_argument("--expect-sha256", help="the original model's fingerprint, obtained from the owner out of band")
     p.add_argument("--verify-with", type=Path, help="the owner's Ed25519 public key (from `keygen`)")
     p.add_argument("--force", action="store_true", help="replace an existing --out")
@@ -164,7 +166,7 @@ def _add_import(sub):
     p.add_argument("--normalization", required=True, help="standardize, unit or unit-norm (what training used)")
     p.add_argument("--dataset", default="mnist", help="mnist (default) or fashion-mnist")
     p.add_argument("--data-root", help="directory with the IDX files (default: cached data)")
-    p.add_argument("--out", type=Path, required=True, help="checkpoint to write (.safetensors)")
+    p.add_argument("--out", type=out_file, required=True, help="checkpoint to write (.safetensors)")
     p.add_argument("--force", action="store_true", help="replace an existing --out")
     p.set_defaults(handler="nets:cmd_import")
 
@@ -177,7 +179,7 @@ def _add_export(sub):
         "its 0.weight, 2.weight, … names back; a --model checkpoint keeps its own).",
     )
     p.add_argument("--checkpoint", type=Path, required=True, help="checkpoint (.safetensors or run dir)")
-    p.add_argument("--torch", dest="torch_file", type=Path, required=True, help="state dict file to write (.pt)")
+    p.add_argument("--torch", dest="torch_file", type=out_file, required=True, help="state dict file to write (.pt)")
     p.add_argument("--model", help="FILE.py:FUNCTION (for a checkpoint made by import --model)")
     p.add_argument("--force", action="store_true", help="replace an existing --torch file")
     p.set_defaults(handler="nets:cmd_export")
@@ -448,6 +450,13 @@ def _add_paper_widths(sub):
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     _common_device(p)
     p.set_defaults(handler="experiments:cmd_paper_widths")
+
+
+def out_file(text: str) -> Path:
+    """An output *file*: ``newdir/`` names a directory (``Path`` would drop the slash and write a file there)."""
+    if text.endswith(("/", "\\")) or Path(text).name in ("", ".", ".."):
+        raise argparse.ArgumentTypeError(f"{text!r} names a directory; give a file path")
+    return Path(text)
 
 
 def float_list(text: str) -> list[float]:

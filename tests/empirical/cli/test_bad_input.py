@@ -25,6 +25,11 @@ def _setup(tmp_path):
 
 
 CASES = [
+    (
+        ["lock", "--checkpoint", "{t}/sd.pt", "--ratio", "0.05", "--out-model", "{t}/newdir/", "--key", "{t}/k"],
+        "names a directory",
+    ),
+    (["unlock", "--checkpoint", "{t}/sd.pt", "--key", "{t}/k", "--out", "{t}/newdir/"], "names a directory"),
     (["theory", "--C-s", "0"], "--C-s must be a finite number > 0"),
     (["theory", "--C-e", "nan"], "--C-e must be a finite number > 0"),
     (["table1", "--size", "0", "--out", "{t}/t1"], "expected ARCH=H,W"),
