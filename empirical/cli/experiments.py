@@ -216,6 +216,8 @@ def cmd_paper_widths(args) -> int:
     config = get_preset(args.preset)
     only = parse_cells(args.only) if args.only is not None else None
     positive(args, "threads", "stop_after_epoch")
+    if args.state_dir is not None and args.state_dir.exists() and not args.state_dir.is_dir():
+        raise UserError(f"--state-dir {args.state_dir} is not a directory")
     check_writable_dir(args.out)
     dev = device(args.device)
     if args.threads is not None:

@@ -187,10 +187,13 @@ def test_another_configuration_and_another_kind_are_refused(tiny_run, tmp_path, 
         (["--threads", "0"], "--threads must be >= 1"),
         (["--stop-after-epoch", "0"], "--stop-after-epoch must be >= 1"),
         (["--only", "2x16", "--stop-after-epoch", "x"], "invalid int value"),
+        (["--state-dir", "{t}/afile"], "is not a directory"),
     ],
 )
 def test_bad_options_are_one_error_line(tmp_path, capsys, args, fragment, one_error):
     out = tmp_path / "run"
+    (tmp_path / "afile").write_text("")
+    args = [a.format(t=tmp_path) for a in args]
     one_error(main(["paper-widths", "--preset", "tiny", "--out", str(out), "--no-progress", *args]), fragment)
     assert not (out / "config.json").exists()
 
