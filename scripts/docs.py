@@ -69,8 +69,8 @@ def glance() -> str:
     crit = cpu["critical_ratios"]
     c50 = crit[(crit.target == 0.5) & (crit.status == "found")].groupby(["hidden_layers", "width"])["ratio"].mean()
     corner = pwr.load_run("results/paper-corner")
-    summary = pwr.claim_summary(pwr.claim_verdicts(corner["epochs"], corner["critical"],
-                                                   pwr.backtest_errors("results/epoch-trend", 0.5)))  # fmt: skip
+    backtests = {t: pwr.backtest_errors("results/epoch-trend", t) for t in (0.5, 0.15)}
+    summary = pwr.claim_summary(pwr.claim_verdicts(corner["epochs"], corner["critical"], backtests))
     first = lambda line: line.split(" — ")[0]  # noqa: E731  (the verdict, without the per-cell numbers)
     converged = converged_glance()
     crit_rows = cl[(cl["where"] == "Figure 5") & cl["claim"].str.contains("critical ratio", regex=False)]

@@ -94,7 +94,7 @@ def reruns_text(run: str) -> str:
 
 def page() -> str:
     t = pwr.load_run(CORNER)
-    verdicts = pwr.claim_verdicts(t["epochs"], t["critical"], pwr.backtest_errors(TREND, 0.5))
+    verdicts = pwr.claim_verdicts(t["epochs"], t["critical"], {g: pwr.backtest_errors(TREND, g) for g in (0.5, 0.15)})
     summary = "\n".join(f"* {line}" for line in pwr.claim_summary(verdicts))
     reruns = reruns_text(CORNER)
     return f"""Section 5.1.2 of the paper: *"the performance of most networks with more than 6 hidden layers and more than

@@ -157,10 +157,12 @@ def projection_sentence(rows: pd.DataFrame) -> str:
         f"; uninformative: {', '.join(loose)}" if loose and decisive else "")  # fmt: skip
 
 
-def claim_verdicts(epochs: pd.DataFrame, critical: pd.DataFrame, backtest=None) -> pd.DataFrame:
+def claim_verdicts(epochs: pd.DataFrame, critical: pd.DataFrame, backtests: dict | None = None,
+                   projections: pd.DataFrame | None = None) -> pd.DataFrame:  # fmt: skip
     """One row per claim × covered cell: region (inside / boundary), the last measured row at 0.002 %, whether
     it meets the claim (locked accuracy at or below the claim's level, within ``TOLERANCE_PP``), and, short of
-    epoch 50, the projection sentence of its critical ratio for the claim's level."""
+    epoch 50, the projection sentence of its critical ratio for the claim's level. ``backtests``: target →
+    ``backtest_errors`` rows; ``projections``: ``projection_rows`` already computed (not bootstrapped again)."""
     last = last_epochs(epochs)
     rows = []
     for claim in CLAIMS:
@@ -174,8 +176,13 @@ def claim_verdicts(epochs: pd.DataFrame, critical: pd.DataFrame, backtest=None) 
                        acc_original=r.acc_original, acc_at_paper_ratio=r.acc_extracted, level=level,
                        meets=meets, measured_at_50=bool(r.epoch >= PAPER_EPOCHS), projection="")  # fmt: skip
             if r.epoch < PAPER_EPOCHS:
-                pr = projection_rows(critical[(critical.hidden_layers == r.hidden_layers) &
-                                              (critical.width == r.width)], claim["target"], backtest)  # fmt: skip
+                if projections is not None and len(projections):
+                    pr = projections[(projections.hidden_layers == r.hidden_layers) & (projections.width == r.width)
+                                     & np.isclose(projections.target, claim["target"])]  # fmt: skip
+                else:
+                    pr = projection_rows(critical[(critical.hidden_layers == r.hidden_layers) &
+                                                  (critical.width == r.width)], claim["target"],
+                                         (backtests or {}).get(claim["target"]))  # fmt: skip
                 row["projection"] = projection_sentence(pr) if len(pr) else "too few epochs to project"
             rows.append(row)
     return pd.DataFrame(rows)
@@ -279,7 +286,7 @@ def write_report(run_dir, grid_run=None, backtest_run=None) -> Path:
                      run_dir / "figures" / "critical_ratio_vs_epoch.png"),
     ]  # fmt: skip
     last = last_epochs(epochs)
-    verdicts = claim_verdicts(epochs, crit, backtests.get(0.5))
+    verdicts = claim_verdicts(epochs, crit, backtests, projections)
     parts = [
         f"# Figure 5 at the paper's own widths, epoch by epoch ({name})",
         "",
