@@ -178,15 +178,18 @@ def test_an_exception_at_any_step_leaves_old_or_new_pair(untrained, tmp_path, mo
 
 KILL_AT = textwrap.dedent(
     """
-    import os, sys
+    import os, signal, sys
     from empirical import safety
     from empirical.cli import main
+    # a shell without job control (`make test &`, nohup, some CI runners) starts us with SIGINT ignored, and
+    # Python then installs no handler: the test sets the disposition it is about
+    signal.signal(signal.SIGINT, {"sigint": signal.default_int_handler, "ignored": signal.SIG_IGN}.get(sys.argv[2],
+                                                                                                  signal.SIG_DFL))
     step = sys.argv[1]
     def hook(name):
         if name == step:
             if sys.argv[2] == "kill":
                 os._exit(9)  # as abrupt as kill -9: no cleanup, no finally
-            import signal
             os.kill(os.getpid(), signal.SIGINT)
     safety.FAULT = hook
     sys.exit(main(sys.argv[3:]))
@@ -212,6 +215,17 @@ def test_kill_or_sigint_at_any_step_of_the_cli(untrained, tmp_path, how, step):
     after_journal = STEPS.index(step) >= STEPS.index("journal written")
     assert _pair_state(tmp_path) == ("new" if after_journal else "old")
     assert not list(tmp_path.glob(".corelocker-commit.*"))
+
+
+@pytest.mark.slow
+def test_an_inherited_ignored_sigint_stays_ignored(untrained, tmp_path):
+    """Under nohup (SIGINT ignored on entry) the CLI keeps ignoring it, like any Unix program: the lock completes."""
+    _lock(untrained, tmp_path)
+    args = ["lock", "--checkpoint", str(untrained), "--ratio", "0.2", "--out-model", str(tmp_path / "locked.safetensors"),
+            "--key", str(tmp_path / "key.safetensors"), "--force", "--no-eval"]  # fmt: skip
+    proc = subprocess.run([sys.executable, "-c", KILL_AT, STEPS[0], "ignored", *args], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert _pair_state(tmp_path) == "new"
 
 
 # ------------------------------------------------------------------------------------ keygen
