@@ -66,6 +66,8 @@ def check_output_path(name: str, path: Path) -> Path:
     if not text.strip() or text.endswith(os.sep) or Path(text).name in ("", ".", ".."):
         raise UserError(f"{name} {text!r} is not a file path")
     path = Path(text)
+    if path.is_symlink():  # written in place of the link, never through it (a dangling one would create its target)
+        raise UserError(f"{name} {path} is a symbolic link (to {os.readlink(path)}); give a regular file path")
     if path.is_dir():
         raise UserError(f"{name} {path} is a directory; give a file path")
     if path.parent.exists() and not path.parent.is_dir():
@@ -331,11 +333,12 @@ def commit_files(writers: dict[Path, Callable], mode: int | None = None, modes: 
 
 # ------------------------------------------------------------------------------- run directories
 KIND_MARKER = ".corelocker-run.json"
-_KIND_FILES = {  # what each kind of directory holds, to recognise one written before the marker existed
-    "train": ("spec.json", "train_state.safetensors"),
-    "check-bounds": ("summary.json",),
-    "utility-curve": ("table5.csv",),
-    "predict-ratio": ("heldout_one_network.csv",),
+_KIND_FILES = {  # what each kind of directory holds, to recognise one written before the marker existed:
+    # any one of the file sets, each complete (a lone summary.json is anyone's; spec.json alone is a started train)
+    "train": (("spec.json",), ("train_state.safetensors",)),
+    "check-bounds": (("summary.json", "bounds_checks.csv"),),
+    "utility-curve": (("table5.csv", "curve.csv"),),
+    "predict-ratio": (("heldout_one_network.csv", "predictions.csv"),),
 }
 
 
@@ -370,8 +373,8 @@ def dir_kind(path) -> str | None:
             return _config_kind(json.loads((path / "config.json").read_text()))
         except (OSError, ValueError):
             return "unknown"
-    for kind, files in _KIND_FILES.items():
-        if any((path / f).exists() for f in files):
+    for kind, sets in _KIND_FILES.items():
+        if any(all((path / f).exists() for f in files) for files in sets):
             return kind
     if (path / "model.safetensors").exists():
         return "checkpoint"

@@ -20,7 +20,12 @@ from empirical.experiments.report import load_run, write_figures, write_report
 from empirical.experiments.table1 import Table1Config, recheck, run_table1
 from empirical.experiments.theory_table import Constants, format_summary, theory_table
 from empirical.lock.ratio import check_ratio
+from empirical.safety import claim_dir, commit_files, mark_dir, output_lock
 from empirical.nets.convnets import CONV_ARCHS, DEFAULTS
+
+
+THEORY_OUTPUTS = ("theory.csv",)
+PREDICT_OUTPUTS = ("predictions.csv", "heldout_one_network.csv", "heldout_across.csv")
 
 
 def cmd_theory(args) -> int:
@@ -47,7 +52,12 @@ def cmd_theory(args) -> int:
         print(f"\nratio {r}:")
         print(format_summary(df[df["ratio"] == r]))
     if args.out:
-        write_csv(args.out / "theory.csv", df)
+        check_writable_dir(args.out)
+        claim_dir(args.out, "theory", THEORY_OUTPUTS)
+        args.out.mkdir(parents=True, exist_ok=True)
+        with output_lock([args.out / THEORY_OUTPUTS[0]]):
+            mark_dir(args.out, "theory")
+            write_csv(args.out / "theory.csv", df)
         print(f"wrote {args.out / 'theory.csv'} ({len(df)} rows)")
     return 0
 
@@ -57,6 +67,7 @@ def cmd_predict_ratio(args) -> int:
         raise UserError(f"target accuracy {args.target} is outside (chance 0.1, 1)")
     if args.out:
         check_writable_dir(args.out)
+        claim_dir(args.out, "predict-ratio", PREDICT_OUTPUTS)
     t = load_run(args.run)
     res = t["results"]
     if "D_w" not in res or res[res["indicator"] == "l1"]["D_w"].notna().sum() < 3:
@@ -78,9 +89,12 @@ def cmd_predict_ratio(args) -> int:
     ev = evaluate(res, t["critical_ratios"], args.target)
     summary = {**ev["summary"], "theory_fit": vars(th), "baseline_coef": [float(c) for c in bl.coef]}
     if args.out:
-        write_csv(args.out / "predictions.csv", preds)
-        write_csv(args.out / "heldout_one_network.csv", ev["one_network"])
-        write_csv(args.out / "heldout_across.csv", ev["across_networks"])
+        args.out.mkdir(parents=True, exist_ok=True)
+        with output_lock([args.out / PREDICT_OUTPUTS[0]]):
+            mark_dir(args.out, "predict-ratio")
+            tables = (preds, ev["one_network"], ev["across_networks"])
+            commit_files({args.out / name: (lambda tmp, t=t: t.to_csv(tmp, index=False))
+                          for name, t in zip(PREDICT_OUTPUTS, tables)})  # fmt: skip
     if args.json:
         print(json.dumps(summary, default=float))
         return 0
@@ -168,6 +182,8 @@ def cmd_figures(args) -> int:
 
 
 def cmd_report(args) -> int:
+    if args.ratio is not None:
+        check_ratio(args.ratio)
     path = registry.write_report(args.run_dir, ratio=args.ratio, seeds_run=args.seeds_run, grid_run=args.grid_run,
                                  backtest_run=args.backtest_run)  # fmt: skip
     print(f"wrote {path}")

@@ -143,6 +143,9 @@ def cmd_utility_curve(args) -> int:
     for r in ratios:
         check_ratio(r)
     positive(args, "random_seeds")
+    for t in args.targets:
+        if not 0 < t < 1:  # also NaN
+            raise UserError(f"--targets: {t} is not an accuracy in (0, 1)")
     check_writable_dir(args.out)
     claim_dir(args.out, "utility-curve", UTILITY_OUTPUTS)
     model, meta, x, y = checkpoint_and_data(args)

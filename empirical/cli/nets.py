@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from empirical.cli.common import check_writable_dir, device
+from pathlib import Path
+
+from empirical.cli.common import check_writable_dir, checkpoint_path, device
 from empirical.errors import UserError
 from empirical.nets.checkpoint import read_checkpoint
 from empirical.nets.convnets import DEFAULTS
@@ -51,8 +53,13 @@ def cmd_train(args) -> int:
     return 0
 
 
+def _builder_file(args) -> dict:
+    """``--model FILE.py:FUNCTION``'s file, an input that no output may replace."""
+    return {"--model": Path(args.model.rpartition(":")[0])} if getattr(args, "model", None) else {}
+
+
 def cmd_import(args) -> int:
-    refuse_aliasing({"--torch": args.torch_file}, {"--out": args.out})
+    refuse_aliasing({"--torch": args.torch_file, **_builder_file(args)}, {"--out": args.out})
     refuse_existing({"--out": args.out}, args.force)
     if args.model:
         rep = import_module(args.torch_file, args.out, args.model, args.normalization, args.dataset, args.data_root)
@@ -67,7 +74,8 @@ def cmd_import(args) -> int:
 
 
 def cmd_export(args) -> int:
-    refuse_aliasing({"--checkpoint": args.checkpoint}, {"--torch": args.torch_file})
+    # the file a run directory resolves to, not the directory: `--torch run/model.safetensors` names the input
+    refuse_aliasing({"--checkpoint": checkpoint_path(args.checkpoint), **_builder_file(args)}, {"--torch": args.torch_file})
     refuse_existing({"--torch": args.torch_file}, args.force)
     names = export_state_dict(args.checkpoint, args.torch_file, args.model)
     print(

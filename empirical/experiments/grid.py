@@ -25,6 +25,7 @@ Per cell, after training (the cost), everything is cheap and streamed:
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import logging
 import os
@@ -45,6 +46,7 @@ from empirical.lock.utility import CHANCE, ratio_for_utility
 from empirical.measure import Constants, measure
 from empirical.measure.variance_mc import theorem1_monte_carlo
 from empirical.nets.checkpoint import load_checkpoint
+from empirical.nets.data import load_dataset
 from empirical.nets.models import make_fcn
 from empirical.nets.train import RunOptions, TrainSpec, load_tensors, train
 
@@ -480,6 +482,10 @@ def run_grid(config: GridConfig, run_dir, options: GridOptions = GridOptions()) 
         raise UserError(f"unknown executor {options.executor!r} (local, ray, ray://ADDRESS)")
     if options.workers < 1 or options.threads < 1:
         raise UserError("--workers and --threads must be >= 1")
+    # refused before the run directory is created: no data (bad --data-root, offline) and no Ray
+    load_dataset(config.dataset, options.data_root)
+    if options.executor != "local" and importlib.util.find_spec("ray") is None:
+        raise UserError("--executor ray needs Ray: pip install 'corelocker-bounds[ray]'")
     with rundir(run_dir, config).open():
         cells = config.cells()
         finished = done_cells(run_dir, config)

@@ -22,6 +22,7 @@ import pandas as pd
 import bounds
 import figures
 from empirical._io import write_text
+from empirical.errors import UserError
 from empirical.experiments import analysis, statistics
 from empirical.experiments.grid import TABLES
 from empirical.experiments.markdown import heat_text, md_table
@@ -35,7 +36,10 @@ UNDERTRAINED = 0.9  # a grid whose mean test accuracy is below this gets a warni
 
 def load_run(run_dir) -> dict[str, pd.DataFrame]:
     """The top-level tables of a grid run (``results.csv`` is required) and its ``config``."""
-    return load_tables(run_dir, TABLES, "results", "grid", "grid")
+    return load_tables(run_dir, TABLES, "results", "grid", "grid", columns=RESULT_COLUMNS)
+
+
+RESULT_COLUMNS = ("hidden_layers", "width", "seed", "indicator", "ratio", "acc_original", "acc_extracted")
 
 
 def _pct(r: float) -> str:
@@ -587,6 +591,14 @@ def seed_section(t: dict, seeds_run) -> list[str]:
     """Seed variance: the cells of ``seeds_run`` (other training seeds of some of this grid's cells) beside
     this grid's seed 0 — per cell the spread of log10 r50 over seeds, against the spread across widths."""
     other = load_run(seeds_run)
+    cols = ["hidden_layers", "width", "seed"]
+    if not all(c in df for df in (t["critical_ratios"], other["critical_ratios"]) for c in cols):
+        raise UserError(f"--seeds-run {seeds_run}: critical_ratios.csv lacks the columns {cols}")
+    both = pd.merge(*(df[cols].drop_duplicates() for df in (t["critical_ratios"], other["critical_ratios"])))
+    if len(both):
+        h, w, s = both.iloc[0]
+        raise UserError(f"--seeds-run {seeds_run} holds {h} × {w} seed {s}, which this run holds too (a copy of it?): "
+                        "give a run of other training seeds")  # fmt: skip
     crit = pd.concat([t["critical_ratios"], other["critical_ratios"]], ignore_index=True)
     c = crit[(crit["target"] == 0.5) & (crit["status"] == "found")].copy()
     c["log10_r50"] = np.log10(c["ratio"])

@@ -19,6 +19,7 @@ Order of work (each step before the next, so a refused run changes nothing):
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 from collections.abc import Callable, Iterable
@@ -36,6 +37,9 @@ log = logging.getLogger(__name__)
 def read_table(path: Path, required: bool = True) -> pd.DataFrame:
     """A CSV table, or one clear error naming the file (empty, truncated, not CSV)."""
     try:
+        with open(path, "rb") as f:  # every table we write ends on a newline: anything else was cut mid-row
+            if f.seek(0, 2) and (f.seek(-1, 2), f.read(1))[1] != b"\n":
+                raise UserError(f"{path} ends in a cut row (an interrupted copy?); restore it or rerun the cell")
         return pd.read_csv(path)
     except FileNotFoundError:
         if required:
@@ -63,6 +67,27 @@ def differing_fields(old: dict, new: dict, ignore: Iterable[str], defaults: dict
     return sorted(
         k for k in set(old) | set(new) if k not in skip and old.get(k, defaults.get(k)) != new.get(k, defaults.get(k))
     )
+
+
+TABLE_HASHES = "tables_sha256"  # done.json: the sha256 of each table the cell wrote
+
+
+def _table_damage(path: Path, expected: str | None, hashes: dict | None) -> str | None:
+    """Why ``path`` is not the table its cell finished with (None: it is)."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return "is missing or unreadable"
+    if hashes is not None:
+        ok = expected is not None and hashlib.sha256(data).hexdigest() == expected
+        return None if ok else "is not the table the cell wrote (its sha256 differs from done.json's)"
+    if not data.endswith(b"\n"):
+        return "ends in a cut row"
+    try:
+        pd.read_csv(path, nrows=1)
+    except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError):
+        return "is not a readable table"
+    return None
 
 
 class RunDir:
@@ -136,17 +161,23 @@ class RunDir:
         return self.path / "cells" / name
 
     def is_finished(self, name: str, required: Iterable[str] | None = None) -> bool:
-        """The cell's ``done.json`` exists and its tables are there and readable; a cell that lost a table
-        gets its ``done.json`` removed (it runs again) — never counted as finished with a table missing."""
+        """The cell's ``done.json`` exists and its tables are the ones it recorded: each table's sha256 (cells
+        written before the hashes were recorded: readable, and ending on a complete row). A cell whose table is
+        missing, replaced, cut or reduced to its header gets its ``done.json`` removed and runs again — never
+        counted as finished, and its rows never reach the run's tables."""
         cdir = self.cell_dir(name)
-        if not (cdir / "done.json").exists():
+        try:
+            done = json.loads((cdir / "done.json").read_text())
+        except FileNotFoundError:
             return False
+        except (OSError, ValueError, UnicodeDecodeError, RecursionError):
+            done = None  # a damaged marker: the cell is not finished
+        hashes = done.get(TABLE_HASHES) if isinstance(done, dict) else None
         for table in self.tables if required is None else required:
             p = cdir / f"{table}.csv"
-            try:
-                pd.read_csv(p, nrows=1)
-            except (OSError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError):
-                log.warning("cell %s: %s is missing or unreadable; running the cell again", name, p.name)
+            why = "done.json is damaged" if done is None else _table_damage(p, (hashes or {}).get(table), hashes)
+            if why:
+                log.warning("cell %s: %s %s; running the cell again", name, p.name, why)
                 (cdir / "done.json").unlink(missing_ok=True)
                 return False
         return True
@@ -160,9 +191,11 @@ class RunDir:
         missing = [t for t in self.tables if t not in tables]
         if missing:
             raise ValueError(f"cell {name} did not produce tables {missing}")
+        hashes = {}
         for table, df in tables.items():
             write_csv(cdir / f"{table}.csv", df)
-        write_text(cdir / "done.json", json.dumps(info, indent=1, default=str) + "\n")
+            hashes[table] = hashlib.sha256((cdir / f"{table}.csv").read_bytes()).hexdigest()
+        write_text(cdir / "done.json", json.dumps({**info, TABLE_HASHES: hashes}, indent=1, default=str) + "\n")
 
     def collect(self, order: Iterable[str], write: bool = True, partial: bool = False) -> dict[str, pd.DataFrame]:
         """Concatenate the finished cells' tables in ``order`` — with ``partial``, also the rows unfinished
@@ -186,9 +219,12 @@ class RunDir:
         return out
 
 
-def load_tables(run_dir, tables: Iterable[str], required: str, kind: str, command: str) -> dict[str, pd.DataFrame]:
-    """The top-level tables of a finished or partial run, for reports: ``required`` must exist and match
-    the run's kind; the others may be absent (empty frames); ``config`` is the parsed config.json."""
+def load_tables(
+    run_dir, tables: Iterable[str], required: str, kind: str, command: str, columns: Iterable[str] = ()
+) -> dict[str, pd.DataFrame]:
+    """The top-level tables of a finished or partial run, for reports: ``required`` must exist, match
+    the run's kind and hold ``columns``; the others may be absent (empty frames); ``config`` is the parsed
+    config.json."""
     run_dir = Path(run_dir)
     found = dir_kind(run_dir)
     if found is not None and found not in (kind, "unknown") and (run_dir / "config.json").exists():
@@ -198,6 +234,9 @@ def load_tables(run_dir, tables: Iterable[str], required: str, kind: str, comman
     out = {name: read_table(run_dir / f"{name}.csv", required=(name == required)) for name in tables}
     if not len(out[required]):
         raise UserError(f"{run_dir}/{required}.csv has no rows")
+    missing = [c for c in columns if c not in out[required]]
+    if missing:
+        raise UserError(f"{run_dir}/{required}.csv is not a {kind} table (no column {missing[0]!r})")
     cfg = run_dir / "config.json"
     out["config"] = read_config(cfg) if cfg.is_file() else {}
     return out

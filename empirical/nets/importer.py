@@ -64,6 +64,11 @@ def _read_state_dict(path: Path) -> dict:
         raise UserError(f"{path} does not hold a state dict (an empty or non-dict object)")
     if not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
         raise UserError(f"{path} does not hold a state dict of named tensors")
+    odd = sorted(k for k, v in state.items() if v.layout != torch.strided or v.is_meta)
+    if odd:
+        v = state[odd[0]]
+        what = "meta (no values)" if v.is_meta else f"{v.layout} (sparse)"
+        raise UserError(f"{path}: tensor {odd[0]} is a {what} tensor; save dense weights (tensor.to_dense())")
     bad = sorted(k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all()))
     if bad:
         raise UserError(f"{path}: tensor {bad[0]} holds NaN or inf")
@@ -80,12 +85,20 @@ def _check_dataset(dataset: str, normalization: str) -> None:
 def _mlp_layers(state: dict) -> list[tuple[str, str | None, torch.Tensor, torch.Tensor | None]]:
     """(weight name, bias name, weight, bias) of each Linear layer, in module order."""
     idx: dict[int, dict] = {}
+    prefixes: dict[str, str] = {}
     for k in state:
         m = re.fullmatch(r"(?:(.+)\.)?(\d+)\.(weight|bias)", k)
         if not m:
             raise UserError(
                 f"unexpected entry {k!r}: an MLP state dict has only <index>.weight / <index>.bias entries of an "
                 "nn.Sequential of Linear layers; for any other model pass --model FILE.py:builder"
+            )
+        prefixes.setdefault(m.group(1) or "", k)
+        if len(prefixes) > 1:  # two Sequentials (a.2.weight and other.2.weight): one would be dropped silently
+            first, second = list(prefixes.values())[:2]
+            raise UserError(
+                f"entries of two modules ({first!r} and {second!r}): an MLP state dict holds one nn.Sequential; "
+                "for any other model pass --model FILE.py:builder"
             )
         idx.setdefault(int(m.group(2)), {})[m.group(3)] = k
     out = []
@@ -231,10 +244,29 @@ def export_state_dict(checkpoint, out, model_text: str | None = None) -> list[st
 
     builder = load_builder(model_text) if model_text else None
     model, meta = load_checkpoint(checkpoint, builder=builder)
-    names = meta["spec"].get("source_names") or {}
-    state = {
-        names.get(k, k): v.detach().cpu().clone() for k, v in model.state_dict().items() if not names or k in names
-    }
-    with atomic_path(out, mode=0o644) as tmp:
-        torch.save(state, tmp)
+    own = model.state_dict()
+    names = _source_names(meta["spec"].get("source_names"), own, checkpoint)
+    state = {names.get(k, k): v.detach().cpu().clone() for k, v in own.items() if not names or k in names}
+    try:
+        with atomic_path(out, mode=0o644) as tmp:
+            torch.save(state, tmp)
+    except RuntimeError as exc:  # torch's writer reports a full disk as a RuntimeError
+        raise UserError(f"--torch {out}: writing failed ({str(exc).splitlines()[0][:200]}); nothing was written") from None
     return list(state)
+
+
+def _source_names(names, own: dict, checkpoint) -> dict:
+    """The checkpoint's ``source_names`` (our tensor name → the name before import), checked: every weight
+    named, only our tensors, no two on one name — an edited map must not drop or merge tensors silently."""
+    if not names:
+        return {}
+    where = f"{checkpoint}: the spec's source_names"
+    if not isinstance(names, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in names.items()):
+        raise UserError(f"{where} is not a map of tensor names")
+    unknown = sorted(set(names) - set(own))
+    unnamed = sorted(k for k in own if k.endswith("weight") and k not in names)
+    if unknown or unnamed:
+        raise UserError(f"{where} does not fit the model ({'names no tensor ' + unknown[0] if unknown else 'misses ' + unnamed[0]})")
+    if len(set(names.values())) != len(names):
+        raise UserError(f"{where} gives two tensors one name")
+    return names

@@ -39,12 +39,18 @@ class Builder:
     def build(self) -> nn.Module:
         try:
             model = self.fn()
-        except Exception as exc:  # the user's code: any failure is theirs to see, in one line
+        except (Exception, SystemExit) as exc:  # the user's code: any failure (sys.exit too) is theirs to see, in one line
             raise UserError(
                 f"--model {self.text}: calling {self.function}() failed ({type(exc).__name__}: {exc})"
             ) from None
         if not isinstance(model, nn.Module):
             raise UserError(f"--model {self.text}: {self.function}() returned {type(model).__name__}, not an nn.Module")
+        seen: dict[int, str] = {}
+        for name, t in model.state_dict().items():  # a key is one set of weights: tied ones cannot be locked apart
+            if t.numel() and t.data_ptr() in seen:
+                raise UserError(f"--model {self.text}: {seen[t.data_ptr()]} and {name} are one tensor (tied "
+                                "parameters); untie them (e.g. clone the weight) to lock the model")  # fmt: skip
+            seen.setdefault(t.data_ptr(), name)
         return model.eval()
 
     def spec_fields(self) -> dict:
@@ -75,7 +81,7 @@ def load_builder(text: str) -> Builder:
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # a module-level sys.exit() must not end the command with exit 0
         sys.modules.pop(name, None)
         raise UserError(f"--model {text}: importing {path} failed ({type(exc).__name__}: {exc})") from None
     fn = getattr(module, function, None)

@@ -360,6 +360,8 @@ def _train_epoch(model, opt, x_tr, y_tr, spec: TrainSpec, epoch: int, options: R
 def train(spec: TrainSpec, out_dir, options: RunOptions = RunOptions()) -> Path:
     """Train ``spec`` into ``out_dir``; returns ``out_dir/model.safetensors``. Resumes; skips if done."""
     out = Path(out_dir)
+    if not (out / "model.safetensors").exists():  # a bad dataset or data root: refused before anything is created
+        data_mod.load_dataset(spec.dataset, options.data_root)  # (kept in memory for the run)
     out.mkdir(parents=True, exist_ok=True)
     with _run_lock(out):
         return _train_locked(spec, out, options)

@@ -22,6 +22,16 @@ def _setup(tmp_path):
     (tmp_path / "garbage").mkdir()
     (tmp_path / "garbage" / "results.csv").write_bytes(b"\x00\xff\x13" * 50)
     (tmp_path / "sd.pt").write_bytes(b"not a torch file")
+    (tmp_path / "foreign").mkdir()  # files another program wrote, under names our commands write
+    for name in ("theory.csv", "predictions.csv", "summary.json"):
+        (tmp_path / "foreign" / name).write_text("x\n1\n")
+    (tmp_path / "cut").mkdir()
+    (tmp_path / "cut" / "results.csv").write_text("hidden_layers,width,seed,indicator,ratio\n2,8,0,l1,0.1\n2,8,0,l")
+    (tmp_path / "other_csv").mkdir()
+    (tmp_path / "other_csv" / "results.csv").write_text("name,score\na,1\n")
+    (tmp_path / "exits.py").write_text("import sys\nsys.exit(0)\n")  # a builder file that ends the process
+    (tmp_path / "mod.py").write_text("import torch\ndef build():\n    return torch.nn.Linear(784, 10)\n")
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere" / "deep" / "x.safetensors")
 
 
 CASES = [
@@ -45,6 +55,31 @@ CASES = [
     ),  # fmt: skip
     (["import", "--torch", "{t}/sd.pt", "--normalization", "bogus", "--out", "{t}/i"], "unknown normalization"),
     (["import", "--torch", "{t}/sd.pt", "--normalization", "standardize", "--out", "{t}/i"], "sd.pt"),
+    # audit 3, item 10: validated before anything is created
+    (["train", "--hidden-layers", "2", "--width", "8", "--out", "{t}/tr", "--dataset", "cifar"], "unknown dataset"),
+    (["train", "--hidden-layers", "2", "--width", "8", "--out", "{t}/tr", "--data-root", "{t}/nodata"], "does not exist"),
+    (["grid", "--preset", "tiny", "--out", "{t}/g", "--data-root", "{t}/nodata"], "does not exist"),
+    # item 11: a directory holding another program's files under our names
+    (["theory", "--out", "{t}/foreign"], "already holds theory.csv"),
+    (["predict-ratio", "--run", "{t}/header_only", "--target", "0.5", "--out", "{t}/foreign"], "already holds predictions"),
+    (["check-bounds", "{t}/sd.pt", "--ratio", "0.1", "--out", "{t}/foreign"], "already holds summary.json"),
+    # item 9 and 14: values and paths
+    (["report", "{t}/header_only", "--ratio", "-1"], "ratio must be in (0, 1)"),
+    (["report", "{t}/header_only", "--ratio", "1e308"], "ratio must be in (0, 1)"),
+    (["figures", "{t}/header_only", "--ratio", "0"], "ratio must be in (0, 1)"),
+    (["figures", "{t}/header_only", "--ratio", "nan"], "ratio must be in (0, 1)"),
+    (["utility-curve", "--checkpoint", "{t}/sd.pt", "--targets", "5", "--out", "{t}/uc"], "--targets: 5.0"),
+    (["report", "{t}/cut"], "ends in a cut row"),
+    (["report", "{t}/other_csv"], "not a grid table"),
+    (["lock", "--checkpoint", "{t}/sd.pt", "--ratio", "0.1", "--out-model", "{t}/dangling", "--key", "{t}/k"],
+     "symbolic link"),  # fmt: skip
+    (["lock", "--checkpoint", "{t}/sd.pt", "--ratio", "0.1", "--out-model", "{t}/m", "--key", "{t}/k", "--model",
+      "{t}/exits.py:build"], "SystemExit"),  # fmt: skip
+    # item 2: the builder file is an input --force may not replace
+    (["lock", "--checkpoint", "{t}/sd.pt", "--ratio", "0.1", "--out-model", "{t}/mod.py", "--key", "{t}/k", "--model",
+      "{t}/mod.py:build", "--force"], "--out-model and --model name the same file"),  # fmt: skip
+    (["import", "--torch", "{t}/sd.pt", "--normalization", "standardize", "--model", "{t}/mod.py:build", "--out",
+      "{t}/mod.py", "--force"], "--out and --model name the same file"),  # fmt: skip
 ]
 
 
@@ -96,4 +131,28 @@ def test_done_marker_without_its_table_reruns_the_cell(tmp_path):
         (rd.cell_dir("a") / "done.json").write_text(json.dumps({"ok": True}))
         (rd.cell_dir("a") / "results.csv").unlink()
         assert not rd.is_finished("a")
+        assert rd.collect(["a"])["results"].empty
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda p: p.write_text("garbage,columns\n1,2\n"),  # replaced by another table
+        lambda p: p.write_bytes(p.read_bytes()[:-3]),  # cut mid-row
+        lambda p: p.write_text(p.read_text().splitlines()[0] + "\n"),  # reduced to its header
+        lambda p: p.write_text(p.read_text() + "9,9\n"),  # a row added
+    ],
+    ids=["junk", "cut", "header-only", "extra-row"],
+)
+def test_a_damaged_table_of_a_finished_cell_is_not_finished(tmp_path, damage):
+    """done.json records each table's sha256: any change to a table makes the cell run again (audit item 15),
+    and its rows never reach the run's tables."""
+    import pandas as pd
+
+    rd = RunDir(tmp_path / "r", "grid", {"kind": "grid", "x": 1}, ("results",))
+    with rd.open():
+        rd.finish("a", {"results": pd.DataFrame({"v": [1, 2], "w": [3.5, 4.5]})}, {"ok": True})
+        assert rd.is_finished("a")
+        damage(rd.cell_dir("a") / "results.csv")
+        assert not rd.is_finished("a") and not (rd.cell_dir("a") / "done.json").exists()
         assert rd.collect(["a"])["results"].empty
