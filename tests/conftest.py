@@ -18,6 +18,7 @@ def _private_state_dir(tmp_path_factory, monkeypatch):
     """Resume points of the tests never land in (or resume from) the user's cache."""
     monkeypatch.setenv("CORELOCKER_STATE_DIR", str(tmp_path_factory.getbasetemp() / "state"))
 
+
 DATA_FIXTURES = {"mnist", "fashion", "tiny_run", "test_tensors", "src"}
 
 

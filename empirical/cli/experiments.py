@@ -20,9 +20,8 @@ from empirical.experiments.report import load_run, write_figures, write_report
 from empirical.experiments.table1 import Table1Config, recheck, run_table1
 from empirical.experiments.theory_table import Constants, format_summary, theory_table
 from empirical.lock.ratio import check_ratio
-from empirical.safety import claim_dir, commit_files, mark_dir, output_lock
 from empirical.nets.convnets import CONV_ARCHS, DEFAULTS
-
+from empirical.safety import claim_dir, commit_files, mark_dir, output_lock
 
 THEORY_OUTPUTS = ("theory.csv",)
 PREDICT_OUTPUTS = ("predictions.csv", "heldout_one_network.csv", "heldout_across.csv")

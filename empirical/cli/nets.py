@@ -75,7 +75,9 @@ def cmd_import(args) -> int:
 
 def cmd_export(args) -> int:
     # the file a run directory resolves to, not the directory: `--torch run/model.safetensors` names the input
-    refuse_aliasing({"--checkpoint": checkpoint_path(args.checkpoint), **_builder_file(args)}, {"--torch": args.torch_file})
+    refuse_aliasing(
+        {"--checkpoint": checkpoint_path(args.checkpoint), **_builder_file(args)}, {"--torch": args.torch_file}
+    )
     refuse_existing({"--torch": args.torch_file}, args.force)
     names = export_state_dict(args.checkpoint, args.torch_file, args.model)
     print(

@@ -251,7 +251,9 @@ def export_state_dict(checkpoint, out, model_text: str | None = None) -> list[st
         with atomic_path(out, mode=0o644) as tmp:
             torch.save(state, tmp)
     except RuntimeError as exc:  # torch's writer reports a full disk as a RuntimeError
-        raise UserError(f"--torch {out}: writing failed ({str(exc).splitlines()[0][:200]}); nothing was written") from None
+        raise UserError(
+            f"--torch {out}: writing failed ({str(exc).splitlines()[0][:200]}); nothing was written"
+        ) from None
     return list(state)
 
 
@@ -266,7 +268,9 @@ def _source_names(names, own: dict, checkpoint) -> dict:
     unknown = sorted(set(names) - set(own))
     unnamed = sorted(k for k in own if k.endswith("weight") and k not in names)
     if unknown or unnamed:
-        raise UserError(f"{where} does not fit the model ({'names no tensor ' + unknown[0] if unknown else 'misses ' + unnamed[0]})")
+        raise UserError(
+            f"{where} does not fit the model ({'names no tensor ' + unknown[0] if unknown else 'misses ' + unnamed[0]})"
+        )
     if len(set(names.values())) != len(names):
         raise UserError(f"{where} gives two tensors one name")
     return names

@@ -39,7 +39,10 @@ class Builder:
     def build(self) -> nn.Module:
         try:
             model = self.fn()
-        except (Exception, SystemExit) as exc:  # the user's code: any failure (sys.exit too) is theirs to see, in one line
+        except (
+            Exception,
+            SystemExit,
+        ) as exc:  # the user's code: any failure (sys.exit too) is theirs to see, in one line
             raise UserError(
                 f"--model {self.text}: calling {self.function}() failed ({type(exc).__name__}: {exc})"
             ) from None

@@ -57,11 +57,17 @@ CASES = [
     (["import", "--torch", "{t}/sd.pt", "--normalization", "standardize", "--out", "{t}/i"], "sd.pt"),
     # audit 3, item 10: validated before anything is created
     (["train", "--hidden-layers", "2", "--width", "8", "--out", "{t}/tr", "--dataset", "cifar"], "unknown dataset"),
-    (["train", "--hidden-layers", "2", "--width", "8", "--out", "{t}/tr", "--data-root", "{t}/nodata"], "does not exist"),
+    (
+        ["train", "--hidden-layers", "2", "--width", "8", "--out", "{t}/tr", "--data-root", "{t}/nodata"],
+        "does not exist",
+    ),
     (["grid", "--preset", "tiny", "--out", "{t}/g", "--data-root", "{t}/nodata"], "does not exist"),
     # item 11: a directory holding another program's files under our names
     (["theory", "--out", "{t}/foreign"], "already holds theory.csv"),
-    (["predict-ratio", "--run", "{t}/header_only", "--target", "0.5", "--out", "{t}/foreign"], "already holds predictions"),
+    (
+        ["predict-ratio", "--run", "{t}/header_only", "--target", "0.5", "--out", "{t}/foreign"],
+        "already holds predictions",
+    ),
     (["check-bounds", "{t}/sd.pt", "--ratio", "0.1", "--out", "{t}/foreign"], "already holds summary.json"),
     # item 9 and 14: values and paths
     (["report", "{t}/header_only", "--ratio", "-1"], "ratio must be in (0, 1)"),
@@ -71,15 +77,59 @@ CASES = [
     (["utility-curve", "--checkpoint", "{t}/sd.pt", "--targets", "5", "--out", "{t}/uc"], "--targets: 5.0"),
     (["report", "{t}/cut"], "ends in a cut row"),
     (["report", "{t}/other_csv"], "not a grid table"),
-    (["lock", "--checkpoint", "{t}/sd.pt", "--ratio", "0.1", "--out-model", "{t}/dangling", "--key", "{t}/k"],
-     "symbolic link"),  # fmt: skip
-    (["lock", "--checkpoint", "{t}/sd.pt", "--ratio", "0.1", "--out-model", "{t}/m", "--key", "{t}/k", "--model",
-      "{t}/exits.py:build"], "SystemExit"),  # fmt: skip
+    (
+        ["lock", "--checkpoint", "{t}/sd.pt", "--ratio", "0.1", "--out-model", "{t}/dangling", "--key", "{t}/k"],
+        "symbolic link",
+    ),  # fmt: skip
+    (
+        [
+            "lock",
+            "--checkpoint",
+            "{t}/sd.pt",
+            "--ratio",
+            "0.1",
+            "--out-model",
+            "{t}/m",
+            "--key",
+            "{t}/k",
+            "--model",
+            "{t}/exits.py:build",
+        ],
+        "SystemExit",
+    ),  # fmt: skip
     # item 2: the builder file is an input --force may not replace
-    (["lock", "--checkpoint", "{t}/sd.pt", "--ratio", "0.1", "--out-model", "{t}/mod.py", "--key", "{t}/k", "--model",
-      "{t}/mod.py:build", "--force"], "--out-model and --model name the same file"),  # fmt: skip
-    (["import", "--torch", "{t}/sd.pt", "--normalization", "standardize", "--model", "{t}/mod.py:build", "--out",
-      "{t}/mod.py", "--force"], "--out and --model name the same file"),  # fmt: skip
+    (
+        [
+            "lock",
+            "--checkpoint",
+            "{t}/sd.pt",
+            "--ratio",
+            "0.1",
+            "--out-model",
+            "{t}/mod.py",
+            "--key",
+            "{t}/k",
+            "--model",
+            "{t}/mod.py:build",
+            "--force",
+        ],
+        "--out-model and --model name the same file",
+    ),  # fmt: skip
+    (
+        [
+            "import",
+            "--torch",
+            "{t}/sd.pt",
+            "--normalization",
+            "standardize",
+            "--model",
+            "{t}/mod.py:build",
+            "--out",
+            "{t}/mod.py",
+            "--force",
+        ],
+        "--out and --model name the same file",
+    ),  # fmt: skip
 ]
 
 

@@ -221,8 +221,9 @@ def test_kill_or_sigint_at_any_step_of_the_cli(untrained, tmp_path, how, step):
 def test_an_inherited_ignored_sigint_stays_ignored(untrained, tmp_path):
     """Under nohup (SIGINT ignored on entry) the CLI keeps ignoring it, like any Unix program: the lock completes."""
     _lock(untrained, tmp_path)
-    args = ["lock", "--checkpoint", str(untrained), "--ratio", "0.2", "--out-model", str(tmp_path / "locked.safetensors"),
-            "--key", str(tmp_path / "key.safetensors"), "--force", "--no-eval"]  # fmt: skip
+    out_model, key = str(tmp_path / "locked.safetensors"), str(tmp_path / "key.safetensors")
+    args = ["lock", "--checkpoint", str(untrained), "--ratio", "0.2", "--out-model", out_model, "--key", key,
+            "--force", "--no-eval"]  # fmt: skip
     proc = subprocess.run([sys.executable, "-c", KILL_AT, STEPS[0], "ignored", *args], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert _pair_state(tmp_path) == "new"

@@ -47,8 +47,16 @@ def test_import_then_check_bounds(tmp_path, capsys, mnist):
         (lambda p: torch.save({"0.weight": torch.zeros(32, 784), "0.bias": torch.zeros(())}, p), "bias of shape ()"),
         (lambda p: torch.save({**_mlp().state_dict(), "1.weight": torch.full((32, 784), float("nan"))}, p), "NaN"),
         # audit 3: two Sequentials (one was dropped silently), sparse and meta tensors (tracebacks)
-        (lambda p: torch.save({**{f"a.{k}": v for k, v in _mlp().state_dict().items()},
-                               **{f"other.{k}": v for k, v in _mlp().state_dict().items()}}, p), "two modules"),  # fmt: skip
+        (
+            lambda p: torch.save(
+                {
+                    **{f"a.{k}": v for k, v in _mlp().state_dict().items()},
+                    **{f"other.{k}": v for k, v in _mlp().state_dict().items()},
+                },
+                p,
+            ),
+            "two modules",
+        ),  # fmt: skip
         (lambda p: torch.save({**_mlp().state_dict(), "1.weight": torch.zeros(32, 784).to_sparse()}, p), "sparse"),
         (lambda p: torch.save({**_mlp().state_dict(), "1.weight": torch.zeros(32, 784, device="meta")}, p), "meta"),
     ],
