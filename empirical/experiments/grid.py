@@ -368,13 +368,28 @@ def run_cell(cell: Cell, config: GridConfig, run_dir, options: GridOptions = Gri
 
 
 # ------------------------------------------------------------------------------------ executors
-def _die_with_parent() -> None:
-    """Linux: deliver SIGKILL to this worker when the grid process dies (kill -9 leaves no orphans)."""
+def _die_with_parent(parent_pid: int) -> None:
+    """End this worker when the grid process ``parent_pid`` dies, however it dies (kill -9 leaves no orphans).
+
+    Linux: SIGKILL on the parent's death (PR_SET_PDEATHSIG). That covers only a death after the call, so a parent
+    already gone (killed while this worker started) is caught by comparing the parent's pid; elsewhere a daemon
+    thread polls it."""
+    import threading
+
     with contextlib.suppress(Exception):
         import ctypes
         import signal
 
         ctypes.CDLL("libc.so.6").prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent_pid:  # orphaned before the line above: re-parented to init or a subreaper
+        os._exit(1)
+
+    def watch():
+        while os.getppid() == parent_pid:
+            time.sleep(2.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="die-with-parent").start()
 
 
 def _limit_threads(threads: int) -> None:
@@ -386,13 +401,13 @@ def _limit_threads(threads: int) -> None:
     threadpool_limits(limits=threads)
 
 
-def _worker_init(threads: int) -> None:
+def _worker_init(threads: int, parent_pid: int) -> None:
     import threading
 
     from tqdm.auto import tqdm
 
     tqdm.set_lock(threading.RLock())  # no multiprocessing semaphore in the workers either (see run_grid)
-    _die_with_parent()
+    _die_with_parent(parent_pid)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     _limit_threads(threads)
 
@@ -419,7 +434,7 @@ def _run_local(pending, config, run_dir, options, on_done):
             torch.set_num_threads(before)
         return
     ctx = mp.get_context("spawn")
-    with ctx.Pool(options.workers, initializer=_worker_init, initargs=(options.threads,)) as pool:
+    with ctx.Pool(options.workers, initializer=_worker_init, initargs=(options.threads, os.getpid())) as pool:
         jobs = [(c, config, run_dir, options) for c in pending]
         by_name = {c.name: c for c in pending}
         for done in pool.imap_unordered(_local_job, jobs):

@@ -271,3 +271,21 @@ def test_figure5_uses_one_fixed_scale():
     norm = fig.axes[0].images[0].norm
     assert (norm.vmin, norm.vmax) == (-100, 100)
     assert abs(norm(0.07) - 0.5) < 0.001 and norm(86) > 0.9
+
+
+@pytest.mark.parametrize("parent_alive", [True, False])
+def test_a_grid_worker_never_outlives_its_parent(parent_alive):
+    """Audit 3, item 4: a worker whose parent died before its initializer ran exits at once (its parent pid is
+    no longer the one it was given); with the parent alive it runs on."""
+    import subprocess
+    import sys
+
+    code = (
+        "import os, time\n"
+        "from empirical.experiments.grid import _die_with_parent\n"
+        f"_die_with_parent(os.getppid() if {parent_alive} else os.getppid() + 1)\n"
+        "time.sleep(0.5)\n"
+        "print('ran on')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert (proc.returncode, proc.stdout.strip()) == ((0, "ran on") if parent_alive else (1, ""))
