@@ -255,14 +255,22 @@ def load_config(run_dir) -> PaperWidthsConfig:
 
 # ------------------------------------------------------------------------------- one epoch's eval
 def evaluate_epoch(
-    model, x, y, config: PaperWidthsConfig, full_sweep: bool, with_random: bool, hints: dict | None = None
+    model,
+    x,
+    y,
+    config: PaperWidthsConfig,
+    full_sweep: bool,
+    with_random: bool,
+    hints: dict | None = None,
+    original: tuple | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The sweep rows and the critical-ratio rows of one trained network (see the module doc).
 
     ``hints``: target → (k, ratio) of the previous epoch's critical ratio; without a full sweep the
-    search starts there. A search that the hint cannot serve falls back to a full sweep.
+    search starts there. A search that the hint cannot serve falls back to a full sweep. ``original``:
+    ``accuracy_by_halves(model, x, y)`` when the caller has it (the training loop's test pass computes it).
     """
-    acc0, top3_0, halves = accuracy_by_halves(model, x, y)
+    acc0, top3_0, halves = original if original is not None else accuracy_by_halves(model, x, y)
     ratios = config.ratios if full_sweep else (PAPER_RATIO,)
     curves = [accuracy_curve(model, x, y, ratios, "l1", seed=0)]
     if with_random:
@@ -278,7 +286,7 @@ def evaluate_epoch(
         row = _critical(model, x, y, config, target, acc0, curves[0] if full_sweep else None, (hints or {}).get(target),
                         halves)  # fmt: skip
         if row is None:  # the hint no longer brackets the target: sweep every ratio this epoch
-            return evaluate_epoch(model, x, y, config, True, with_random)
+            return evaluate_epoch(model, x, y, config, True, with_random, original=(acc0, top3_0, halves))
         crit.append(row)
     return sweep, pd.DataFrame(crit)
 
@@ -349,6 +357,13 @@ class EpochRecorder:
         self.ident = dict(hidden_layers=cell[0], width=cell[1], seed=config.seed)
         self.x, self.y = data
         self.tables = {t: read_table(cdir / f"{t}.csv", required=False) for t in TABLES}
+        self._original = None  # accuracy_by_halves of the model the training loop just tested
+
+    def test_accuracy(self, model, x, y) -> float:
+        """The training loop's per-epoch test pass (``RunOptions.test_accuracy``): the halves the critical-ratio
+        search needs come from the same pass, so the epoch's evaluation makes one pass fewer."""
+        self._original = accuracy_by_halves(model, x, y)
+        return self._original[0]
 
     def hints(self, epoch: int) -> dict:
         """target → (k, ratio) of the latest earlier epoch's critical ratios."""
@@ -362,7 +377,8 @@ class EpochRecorder:
     def __call__(self, epoch: int, model, row: dict) -> None:
         cfg, t0 = self.config, time.perf_counter()
         full, rnd = cfg.sweep_due(epoch, self.planned), cfg.random_due(epoch, self.planned)
-        sweep, crit = evaluate_epoch(model, self.x, self.y, cfg, full, rnd, self.hints(epoch))
+        original, self._original = self._original, None
+        sweep, crit = evaluate_epoch(model, self.x, self.y, cfg, full, rnd, self.hints(epoch), original)
         t_eval = time.perf_counter() - t0
         train_cols = dict(epoch=epoch, loss=row["loss"], train_acc=row["train_acc"])
         for df in (sweep, crit):
@@ -459,11 +475,13 @@ def run_cell(
         if not (opts.state_path(spec, cdir).exists() or (cdir / "model.safetensors").exists()):
             _archive_rows(cdir, f"no resume point in {state_dir}")
         recorder = partial(EpochRecorder, config, run_dir, cdir, cell, device, (x_te, y_te))
+        rec = recorder()
         try:
-            final = train(spec, cdir, replace(opts, on_epoch=recorder()))
+            final = train(spec, cdir, replace(opts, on_epoch=rec, test_accuracy=rec.test_accuracy))
         except CorruptResumePoint as exc:  # a local cache: retrain this cell from what the rows prove
             _archive_rows(cdir, str(exc))
-            final = train(spec, cdir, replace(opts, restart=True, on_epoch=recorder()))
+            rec = recorder()
+            final = train(spec, cdir, replace(opts, restart=True, on_epoch=rec, test_accuracy=rec.test_accuracy))
         if final.name != "model.safetensors":
             return {**ident, "finished": False}
         done = {**ident, "epochs": planned, "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}

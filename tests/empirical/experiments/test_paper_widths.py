@@ -306,3 +306,25 @@ def test_accuracy_by_halves_equals_the_whole_set_accuracy_exactly(n):
     acc, top3, (a_s, a_h) = pw.accuracy_by_halves(model, x, y)
     assert (acc, top3) == top_accuracy(model, x, y)
     assert (a_s, a_h) == (top_accuracy(model, x[0::2], y[0::2])[0], top_accuracy(model, x[1::2], y[1::2])[0])
+    from empirical.nets.train import accuracy
+
+    assert acc == accuracy(model, x, y)[0]  # the training loop's test accuracy, now taken from this pass
+
+
+def test_the_shared_test_pass_changes_no_row():
+    """evaluate_epoch given the training loop's accuracy_by_halves writes the rows it computes on its own."""
+    import torch
+
+    from empirical.nets.models import make_fcn
+
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(600, 784, generator=g)
+    model = make_fcn(2, 32, seed=1).eval()
+    with torch.no_grad():  # the model's own labels: accuracy 1, so both critical-ratio targets are searched
+        y = model(x).argmax(dim=1)
+    config = pw.PaperWidthsConfig(cells=((2, 32, 1),), ratios=(0.00002, 0.1, 0.5, 0.9), targets=(0.5, 0.3))
+    alone = pw.evaluate_epoch(model, x, y, config, True, False)
+    shared = pw.evaluate_epoch(model, x, y, config, True, False, original=pw.accuracy_by_halves(model, x, y))
+    assert (alone[1]["status"] == "found").all()
+    for a, b in zip(alone, shared):
+        pd.testing.assert_frame_equal(a, b)
