@@ -283,6 +283,13 @@ QUICK_ATTACK_MODELS = (
 
 
 def cmd_attacks(args) -> int:
+    if args.checkpoint is not None:
+        from empirical.cli.lock import cmd_attack_checkpoint
+
+        return cmd_attack_checkpoint(args)
+    own = [f"--{n}" for n in ("key", "model", "data_root") if getattr(args, n) is not None]
+    if own:
+        raise UserError(f"{own[0].replace('_', '-')} goes with --checkpoint (your own locked model)")
     config = attacks.AttackConfig(models=QUICK_ATTACK_MODELS, prune_fractions=(0.2,), targeted_epochs=(1,)) \
         if args.quick else attacks.AttackConfig()  # fmt: skip
     only = [c.strip() for c in args.only.split(",") if c.strip()] if args.only else None

@@ -397,9 +397,27 @@ def _add_attacks(sub):
         help="fine-tuning, pruning and key-position attacks on locked models, with and without --fill noise",
         description="Train the configured models (7×400 and 13×400 MNIST FCNs, a VGG on Fashion-MNIST), lock them, "
         "and attack each with a share of the training data: fine-tuning (FTLL/FTAL/RTLL/RTAL) beside training from "
-        "scratch, pruning (magnitude, Fine-Pruning), and the key-position attack; write report.md. Resumable.",
+        "scratch, pruning (magnitude, Fine-Pruning), and the key-position attack; write report.md. Resumable. "
+        "With --checkpoint: attack YOUR locked model instead (fine-tuning under SGD and Adam, the key-position "
+        "attack, training from scratch to convergence) and write attacks.csv.",
     )
-    p.add_argument("--out", type=Path, required=True, help="run directory")
+    p.add_argument("--out", type=Path, required=True, help="run directory (with --checkpoint: where attacks.csv goes)")
+    p.add_argument(
+        "--checkpoint", type=Path, help="a locked model (from `lock`) to attack instead of the built-in ones"
+    )
+    p.add_argument("--key", type=Path, help="with --checkpoint: its key, for the original's accuracy and the "
+                   "key-position attack's precision and recall (never used by an attack)")  # fmt: skip
+    p.add_argument("--model", help="with --checkpoint: FILE.py:FUNCTION building your own nn.Module")
+    p.add_argument(
+        "--fractions",
+        type=float_list,
+        default=[0.01, 0.05],
+        help="with --checkpoint: the attacker's shares of the training data (default 0.01,0.05)",
+    )
+    p.add_argument("--seeds", type=int, default=1, help="with --checkpoint: data draws per share (default 1)")
+    p.add_argument("--epochs", type=int, default=20, help="with --checkpoint: fine-tuning epochs (default 20)")
+    p.add_argument("--no-baseline", action="store_true", help="with --checkpoint: skip training from scratch")
+    p.add_argument("--data-root", help="with --checkpoint: directory with the IDX files (default: cached data)")
     p.add_argument("--only", help="cells to run now, e.g. fcn-7x400_zero,vgg_noise")
     p.add_argument("--quick", action="store_true", help="tiny models and shares (a smoke test, minutes)")
     p.add_argument(

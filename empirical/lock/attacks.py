@@ -24,7 +24,7 @@ touches the key.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn as nn
@@ -266,10 +266,12 @@ def key_positions(key: AccessKey, model: nn.Module) -> dict[str, torch.Tensor]:
     params = dict(model.named_parameters())
     out = {}
     for e in key.entries:
-        base = e.positions.reshape(-1, 1) * e.unit_size + torch.arange(e.unit_size).reshape(1, -1)
-        out[e.name] = torch.sort(base.reshape(-1)).values
-        assert int(out[e.name].max()) < params[e.name].numel()
-    return out
+        base = e.positions.reshape(-1, 1).cpu() * e.unit_size + torch.arange(e.unit_size).reshape(1, -1)
+        flat = torch.cat([out.get(e.name, torch.empty(0, dtype=torch.long)), base.reshape(-1)])
+        if len(flat) and int(flat.max()) >= params[e.name].numel():
+            raise UserError(f"the key's entry {e.name} names positions beyond the parameter's {params[e.name].numel()}")
+        out[e.name] = torch.unique(flat)  # sorted; an entry without positions adds none
+    return {n: v for n, v in out.items() if len(v)}
 
 
 def detection_scores(detected: dict[str, torch.Tensor], truth: dict[str, torch.Tensor]) -> dict:
@@ -333,8 +335,59 @@ def value_counts(positions: dict[str, torch.Tensor]) -> int:
     return int(sum(len(v) for v in positions.values()))
 
 
+# ----------------------------------------------------------------------------- your own locked model
+RECIPES = {  # the fine-tuning recipes `attacks --checkpoint` runs: Adi et al.'s SGD, and plain Adam
+    "sgd": FineTune(),
+    "adam": FineTune(lr=1e-3, optimizer="adam"),
+}
+
+
+def attack_locked(locked: nn.Module, make_model, train, test, fractions, seeds=1, key: AccessKey | None = None,
+                  epochs: int = 20, baseline: bool = True, progress=None) -> list[dict]:  # fmt: skip
+    """Every attack on one locked model, one row each: for each attacker data share (a class-stratified
+    ``fraction`` of ``train``) and seed, the four fine-tuning modes under both ``RECIPES``, the key-position
+    attack (``detect_key_positions`` + ``targeted_restore``) and, with ``baseline``, the attacker's own
+    alternative (``make_model()`` trained from scratch to convergence, ``from_scratch_converged``); plus the
+    locked model and, with its ``key``, the original as reference rows. Accuracies are on ``test``."""
+    (x_tr, y_tr), (x_te, y_te) = train, test
+    rows = [dict(attack="locked (no attack)", recipe="", fraction=0.0, seed=0, accuracy=accuracy(locked, x_te, y_te))]
+    detected = detect_key_positions(locked)
+    found = {"detected": value_counts(detected)}
+    if key is not None:
+        rows.append(dict(attack="original (unlocked with the key)", recipe="", fraction=0.0, seed=0,
+                         accuracy=accuracy(key.restore(locked), x_te, y_te)))  # fmt: skip
+        found = detection_scores(detected, key_positions(key, locked))
+    note = progress or (lambda text: None)
+    for fraction in fractions:
+        for seed in range(seeds):
+            idx = stratified_subset(y_tr, fraction, seed=seed)
+            x, y = x_tr[idx], y_tr[idx]
+            base = dict(fraction=fraction, seed=seed, n_images=len(idx))
+            for recipe, ft in RECIPES.items():
+                ft = replace(ft, epochs=epochs)
+                for mode in FT_MODES:
+                    note(f"{mode} ({recipe}), {fraction:.0%} of the data, seed {seed}")
+                    model = fine_tune(locked, x, y, mode, ft, seed)
+                    rows.append(dict(attack=mode, recipe=recipe, **base, accuracy=accuracy(model, x_te, y_te),
+                                     steps=epochs * -(-len(idx) // ft.batch_size)))  # fmt: skip
+            note(f"key-position attack, {fraction:.0%} of the data, seed {seed}")
+            restored = targeted_restore(locked, detected, x, y, seed=seed)
+            rows.append(dict(attack="key positions", recipe="sgd (detected positions only)", **base,
+                             accuracy=accuracy(restored, x_te, y_te), **found))  # fmt: skip
+            if baseline:
+                note(f"from scratch to convergence, {fraction:.0%} of the data, seed {seed}")
+                run = from_scratch_converged(make_model, x, y, seed=seed,
+                                             max_steps=max(1200, 10 * epochs * -(-len(idx) // 100)))  # fmt: skip
+                rows.append(dict(attack="from scratch (own architecture, converged)", recipe="adam, early stopping",
+                                 **base, accuracy=accuracy(run.model, x_te, y_te), steps=run.steps,
+                                 stop_epoch=run.stop_epoch))  # fmt: skip
+    return rows
+
+
 __all__ = [
     "FT_MODES",
+    "RECIPES",
+    "attack_locked",
     "FineTune",
     "accuracy",
     "Converged",

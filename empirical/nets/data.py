@@ -309,19 +309,29 @@ def test_set_for(spec: dict, root=None, device="cpu", n: int | None = None, n_la
     Refuses data whose fingerprint differs from the one recorded at training time. Evaluation code
     should use this instead of ``normalize(x)``, whose default may not be what the network saw.
     """
+    return _split_for(spec, root, device, 2, n, n_label)
+
+
+def train_set_for(spec: dict, root=None, device="cpu"):
+    """(x, y) training tensors for a checkpoint's ``spec``, as ``test_set_for`` gives the test set (an
+    attacker's data is a share of these)."""
+    return _split_for(spec, root, device, 0, None, "")
+
+
+def _split_for(spec: dict, root, device, first: int, n: int | None, n_label: str):
     import torch
 
     arrays = load_dataset(spec.get("dataset", "mnist"), root)
     if spec.get("data_fingerprint") and fingerprint(arrays) != spec["data_fingerprint"]:
         raise UserError("these data differ from the data the checkpoint was trained on (fingerprint mismatch)")
-    total = len(arrays[2])
+    total = len(arrays[first])
     n = total if n is None else n
     if not 1 <= n <= total:
         raise UserError(f"{n_label} must be in 1..{total}, got {n}")
-    x = normalize(arrays[2][:n], spec.get("normalization", "standardize")).to(device)
+    x = normalize(arrays[first][:n], spec.get("normalization", "standardize")).to(device)
     if spec.get("input_shape"):  # a user's model that takes images, not flat vectors (empirical.nets.modules)
         shape = list(spec["input_shape"])
         if math.prod(shape) != x[0].numel():
             raise UserError(f"the spec's input_shape {shape} does not fit the data's {x[0].numel()} values per image")
         x = x.reshape(n, *shape)
-    return x, torch.from_numpy(arrays[3][:n]).to(device)
+    return x, torch.from_numpy(arrays[first + 1][:n]).to(device)

@@ -97,6 +97,10 @@ CASES = [
         ],
         "SystemExit",
     ),  # fmt: skip
+    # issue 27 item 3: attacks on your own locked model
+    (["attacks", "--out", "{t}/a", "--key", "{t}/k"], "--key goes with --checkpoint"),
+    (["attacks", "--checkpoint", "{t}/sd.pt", "--fractions", "0", "--out", "{t}/a"], "--fractions: 0.0"),
+    (["attacks", "--checkpoint", "{t}/sd.pt", "--seeds", "0", "--out", "{t}/a"], "--seeds must be >= 1"),
     # item 2: the builder file is an input --force may not replace
     (
         [

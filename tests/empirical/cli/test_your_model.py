@@ -86,6 +86,19 @@ def test_a_users_cnn_through_every_job(user_cnn, capsys, one_error):
     back = torch.load(d / "back.pt", weights_only=True)
     assert back.keys() == model.state_dict().keys()
     assert all(torch.equal(back[n], t) for n, t in model.state_dict().items())  # bit for bit, own names
+    # the attacks on the user's own locked CNN (issue 27 item 3): both recipes, the key-position attack
+    assert main(["attacks", "--checkpoint", str(locked), "--key", str(key), "--model", builder, "--fractions",
+                 "0.01", "--epochs", "1", "--no-baseline", "--out", str(d / "att")]) == 0  # fmt: skip
+    import pandas as pd
+
+    rows = pd.read_csv(d / "att" / "attacks.csv")
+    ft = rows[rows["attack"].isin(["FTLL", "FTAL", "RTLL", "RTAL"])]
+    assert sorted(ft["recipe"].unique()) == ["adam", "sgd"] and len(ft) == 8
+    kp = rows[rows["attack"] == "key positions"].iloc[0]
+    assert kp["recall"] == 1.0 and kp["precision"] == 1.0  # the zero fill marks every key position
+    ref = dict(zip(rows["attack"], rows["accuracy"]))
+    assert ref["original (unlocked with the key)"] == pytest.approx(acc, abs=1e-9)
+    assert rows["accuracy"].between(0, 1).all()
 
 
 def test_a_changed_builder_or_wrong_state_dict_is_refused(user_cnn, tmp_path, one_error):
