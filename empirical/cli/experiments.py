@@ -267,11 +267,13 @@ def cmd_ablation(args) -> int:
     config = ablation.AblationConfig(
         archs=archs, sizes=_sizes(args.size, archs), recipes=recipes, epochs_adam=args.epochs_adam,
         epochs_sgd=args.epochs_sgd, train_subset=args.train_subset, ratio=args.ratio,
+        extra_cells=ablation.REVIEW_CELLS if args.review_cells else (),
     )  # fmt: skip
     only = [c.strip() for c in args.only.split(",") if c.strip()] if args.only else None
     check_writable_dir(args.out)
     tables = ablation.run(config, args.out, device(args.device), not args.no_progress, only)
-    print(tables["locked"].pivot_table(index=["arch", "recipe"], columns="variant", values="accuracy").round(3))
+    locked = ablation.with_seed(tables["locked"])
+    print(locked.pivot_table(index=["arch", "recipe", "seed"], columns="variant", values="accuracy").round(3))
     print(f"wrote {args.out}/report.md")
     return 0
 

@@ -385,7 +385,14 @@ def _add_ablation(sub):
     p.add_argument("--train-subset", type=int, default=30000, help="first N training images (default 30000)")
     p.add_argument("--ratio", type=float, default=0.05)
     p.add_argument("--size", action="append", default=[], metavar="ARCH=H,W", help="e.g. preresnet=2,16")
-    p.add_argument("--only", help="cells to run now, e.g. vgg_adam,vgg_sgd")
+    p.add_argument("--only", help="cells to run now, e.g. vgg_adam,vgg_sgd,vgg_all_s1")
+    p.add_argument(
+        "--review-cells",
+        action="store_true",
+        help="extend the run by the review's cells: seeds 1-2 of the cells within 5 pp of the lock threshold, Adam "
+        "as long as SGD (adam-long) and Network Slimming's sparsity dose (all-ns-dose); the run extends, finished "
+        "cells are kept",
+    )
     p.add_argument("--no-progress", action="store_true")
     _common_device(p)
     p.set_defaults(handler="experiments:cmd_ablation")

@@ -34,7 +34,7 @@ import torch
 
 from empirical._io import write_text
 from empirical.errors import UserError
-from empirical.experiments.rundir import RunDir, load_tables
+from empirical.experiments.rundir import RunDir, differing_fields, load_tables
 from empirical.lock.extraction import extract
 from empirical.lock.ratio import check_ratio
 from empirical.lock.utility import CHANCE
@@ -52,7 +52,22 @@ RECIPES = {
     "sparsity": dict(optimizer="adam", lr=1e-3, bn_sparsity=1e-4),
     "all": dict(optimizer="sgd", lr=0.1, momentum=0.9, weight_decay=1e-4, schedule="step", bn_init=0.5,
                 bn_sparsity=1e-4),
+    # review cells (issue 29): Adam as long as the SGD recipes (recipe and length no longer confounded), and
+    # "all" with Network Slimming's sparsity *dose*: s·Σlr/(1 − momentum) ≈ 3 over our ~1,400 steps (NS's
+    # s = 1e-4 over 160 CIFAR epochs gives ≈ 3.3; our "all" gives ≈ 0.075); see sparsity_dose
+    "adam-long": dict(optimizer="adam", lr=1e-3, length="sgd"),
+    "all-ns-dose": dict(optimizer="sgd", lr=0.1, momentum=0.9, weight_decay=1e-4, schedule="step", bn_init=0.5,
+                        bn_sparsity=4e-3),
 }  # fmt: skip
+# the cells the review asked for, beyond the arch × recipe grid at seed 0: (arch, recipe, seed), in run order
+REVIEW_CELLS = (
+    *((a, "all-ns-dose", 0) for a in ("resnet", "preresnet", "vgg")),
+    # within 5 pp of the lock threshold (chance + 5 pp) for bn-scale or l1 filters at seed 0
+    *((a, r, s) for s in (1, 2) for a, r in (("resnet", "sgd"), ("resnet", "all"), ("preresnet", "all"),
+                                             ("vgg", "all"), ("vgg", "adam"), ("vgg", "sgd"),
+                                             ("preresnet", "sgd"), ("preresnet", "sparsity"))),
+    *((a, "adam-long", 0) for a in ("resnet", "preresnet", "vgg")),
+)  # fmt: skip
 VARIANTS = {  # name: (indicator, mode, random seed)
     "bn-scale (global |γ|)": ("bn-scale", "global", 0),
     "bn-scale (per layer)": ("bn-scale", "per-layer", 0),
@@ -61,6 +76,9 @@ VARIANTS = {  # name: (indicator, mode, random seed)
     "l1 channels + feature maps": ("l1-channel", "global", 0),
     "random filters (seed 0)": ("random", "global", 0),
     "random filters (seed 1)": ("random", "global", 1),
+    # §3.2 as written: the filters linked to the largest |γ| (conv output channel and its BN channel together);
+    # in the cells trained after it was added
+    "bn-filter (global |γ|, filter + BN channel)": ("bn-filter", "global", 0),
 }
 TABLES = ("locked", "gammas", "models")
 
@@ -77,12 +95,16 @@ class AblationConfig:
     dataset: str = "fashion-mnist"
     seed: int = 0
     channels_last: bool = True
+    extra_cells: tuple = ()  # (arch, recipe, seed) beyond archs × recipes at ``seed`` (e.g. REVIEW_CELLS)
     kind: str = "ablation"
 
     def __post_init__(self):
         from empirical.nets.convnets import CONV_ARCHS
 
+        extra = [tuple(c) for c in self.extra_cells]
+        object.__setattr__(self, "extra_cells", tuple((str(a), str(r), int(s)) for a, r, s in extra))
         bad = [a for a in self.archs if a not in CONV_ARCHS] + [r for r in self.recipes if r not in RECIPES]
+        bad += [f"{a}/{r}" for a, r, _ in self.extra_cells if a not in self.archs or r not in RECIPES]
         if bad or not self.archs or not self.recipes:
             raise UserError(f"unknown architecture(s) or recipe(s) {bad}; archs {CONV_ARCHS}, recipes {tuple(RECIPES)}")
         check_ratio(self.ratio)
@@ -98,31 +120,45 @@ class AblationConfig:
     def to_json(self) -> dict:
         return json.loads(json.dumps(asdict(self)))
 
-    def cells(self) -> list[tuple[str, str]]:
-        return [(a, r) for a in self.archs for r in self.recipes]
+    def cells(self) -> list[tuple[str, str, int]]:
+        grid = [(a, r, self.seed) for a in self.archs for r in self.recipes]
+        return grid + [c for c in self.extra_cells if c not in grid]
 
-    def spec(self, arch: str, recipe: str) -> TrainSpec:
+    def spec(self, arch: str, recipe: str, seed: int | None = None) -> TrainSpec:
         h, w = self.sizes[arch]
-        rec = RECIPES[recipe]
-        epochs = self.epochs_sgd if rec["optimizer"] == "sgd" else self.epochs_adam
+        rec = dict(RECIPES[recipe])
+        length = rec.pop("length", rec["optimizer"])  # whose epoch count: the SGD recipes' or Adam's
+        epochs = self.epochs_sgd if length == "sgd" else self.epochs_adam
         return TrainSpec(
-            hidden_layers=int(h), width=int(w), epochs=epochs, seed=self.seed, dataset=self.dataset,
-            train_subset=self.train_subset, arch=arch, channels_last=self.channels_last, **rec,
+            hidden_layers=int(h), width=int(w), epochs=epochs, seed=self.seed if seed is None else seed,
+            dataset=self.dataset, train_subset=self.train_subset, arch=arch, channels_last=self.channels_last, **rec,
         )  # fmt: skip
 
 
-def cell_name(arch: str, recipe: str) -> str:
-    return f"{arch}_{recipe}"
+def cell_name(arch: str, recipe: str, seed: int = 0) -> str:
+    return f"{arch}_{recipe}" + (f"_s{seed}" if seed else "")
 
 
-def gamma_table(model, arch: str, recipe: str) -> pd.DataFrame:
-    """Per BN layer the distribution of |γ| and of the folded scale |γ|/√(σ² + ε)."""
+def sparsity_dose(spec: TrainSpec, steps_per_epoch: int) -> float:
+    """The total γ shrink the sparsity term can cause: s · Σ_t lr_t / (1 − momentum) over every step (the
+    subgradient s·sign(γ) is added to γ's gradient; momentum amplifies a constant push by 1/(1 − m)). Adam
+    normalises the push away, so this dose describes SGD recipes only (NaN for Adam)."""
+    from empirical.nets.train import lr_at
+
+    if spec.optimizer != "sgd":
+        return float("nan")
+    total_lr = sum(lr_at(spec, e) for e in range(spec.epochs)) * steps_per_epoch
+    return spec.bn_sparsity * total_lr / (1 - (spec.momentum or 0.0))
+
+
+def gamma_table(model, arch: str, recipe: str, seed: int = 0, epoch: int | None = None) -> pd.DataFrame:
+    """Per BN layer the distribution of |γ| and of the folded scale |γ|/√(σ² + ε) (after ``epoch``)."""
     rows = []
     bns = [(n, m) for n, m in model.named_modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
     for i, (name, bn) in enumerate(bns):
         g = bn.weight.detach().abs().double()
         folded = g / torch.sqrt(bn.running_var.detach().double() + bn.eps)
-        row = dict(arch=arch, recipe=recipe, bn_index=i, bn=name, channels=bn.num_features)
+        row = dict(arch=arch, recipe=recipe, seed=seed, epoch=epoch, bn_index=i, bn=name, channels=bn.num_features)
         for label, v in (("gamma", g), ("folded", folded)):
             q = torch.quantile(v, torch.tensor([0.05, 0.5, 0.95], dtype=torch.float64)).tolist()
             row.update({f"{label}_q05": q[0], f"{label}_median": q[1], f"{label}_q95": q[2],
@@ -132,14 +168,14 @@ def gamma_table(model, arch: str, recipe: str) -> pd.DataFrame:
 
 
 @torch.no_grad()
-def locked_rows(model, x, y, config: AblationConfig, arch: str, recipe: str) -> pd.DataFrame:
+def locked_rows(model, x, y, config: AblationConfig, arch: str, recipe: str, seed: int = 0) -> pd.DataFrame:
     """Every extraction variant at the configured ratio: accuracy, counts per layer, predicted classes."""
     n_params = sum(p.numel() for p in model.parameters())
     preds0 = model(x).argmax(1)
     hist0 = np.bincount(preds0.cpu().numpy(), minlength=10)
     rows = [
         dict(
-            arch=arch, recipe=recipe, variant="original", indicator="—", mode="—",
+            arch=arch, recipe=recipe, seed=seed, variant="original", indicator="—", mode="—",
             accuracy=float((preds0 == y).float().mean()), k=0, key_share_of_parameters=0.0, counts_per_layer="{}",
             class_histogram=json.dumps(hist0.tolist()), top_class_share=float(hist0.max() / len(y)),
         )
@@ -154,7 +190,7 @@ def locked_rows(model, x, y, config: AblationConfig, arch: str, recipe: str) -> 
         hist = np.bincount(preds.cpu().numpy(), minlength=10)
         rows.append(
             dict(
-                arch=arch, recipe=recipe, variant=variant, indicator=indicator, mode=mode,
+                arch=arch, recipe=recipe, seed=seed, variant=variant, indicator=indicator, mode=mode,
                 accuracy=float((preds == y).float().mean()), k=key.meta["k_total"],
                 key_share_of_parameters=key.n_values / n_params,
                 counts_per_layer=json.dumps({k: v for k, v in key.meta["counts"].items() if v}),
@@ -164,59 +200,120 @@ def locked_rows(model, x, y, config: AblationConfig, arch: str, recipe: str) -> 
     return pd.DataFrame(rows)
 
 
-def run_cell(arch: str, recipe: str, config: AblationConfig, rd: RunDir, device="cpu", progress=True) -> None:
-    spec = config.spec(arch, recipe)
-    cdir = rd.cell_dir(cell_name(arch, recipe))
+def run_cell(arch: str, recipe: str, config: AblationConfig, rd: RunDir, device="cpu", progress=True,
+             seed: int | None = None) -> None:  # fmt: skip
+    seed = config.seed if seed is None else seed
+    spec = config.spec(arch, recipe, seed)
+    cdir = rd.cell_dir(cell_name(arch, recipe, seed))
     t0 = time.perf_counter()
-    path = train(spec, cdir, RunOptions(device=device, progress=progress))
+    per_epoch = []  # the γ spread after every epoch (how far the recipe moved γ from its init)
+
+    def on_epoch(epoch, model, row):
+        per_epoch.append(gamma_table(model, arch, recipe, seed, epoch))
+
+    path = train(spec, cdir, RunOptions(device=device, progress=progress, on_epoch=on_epoch))
     model, meta = load_checkpoint(path, device)
     model.eval()
     x, y = test_set_for(meta["spec"], device=device)
     h, w = config.sizes[arch]
-    models = pd.DataFrame([dict(arch=arch, recipe=recipe, network=describe(arch, int(h), int(w)), epochs=spec.epochs,
-                                n_parameters=sum(p.numel() for p in model.parameters()),
+    n_train = config.train_subset or 60_000
+    models = pd.DataFrame([dict(arch=arch, recipe=recipe, seed=seed, network=describe(arch, int(h), int(w)),
+                                epochs=spec.epochs, n_parameters=sum(p.numel() for p in model.parameters()),
                                 acc_original=meta.get("test_acc"), seconds=round(time.perf_counter() - t0, 1),
-                                **{k: v for k, v in RECIPES[recipe].items()})])  # fmt: skip
-    tables = dict(locked=locked_rows(model, x, y, config, arch, recipe), gammas=gamma_table(model, arch, recipe),
-                  models=models)  # fmt: skip
-    rd.finish(cell_name(arch, recipe), tables, {"arch": arch, "recipe": recipe})
+                                sparsity_dose=sparsity_dose(spec, -(-n_train // spec.batch_size)),
+                                **{k: v for k, v in RECIPES[recipe].items() if k != "length"})])  # fmt: skip
+    final = gamma_table(model, arch, recipe, seed, spec.epochs)
+    if per_epoch and int(per_epoch[-1]["epoch"].iloc[0]) == spec.epochs:  # a resumed run logs its later epochs only
+        per_epoch = per_epoch[:-1]
+    tables = dict(locked=locked_rows(model, x, y, config, arch, recipe, seed),
+                  gammas=pd.concat([*per_epoch, final], ignore_index=True), models=models)  # fmt: skip
+    rd.finish(cell_name(arch, recipe, seed), tables, {"arch": arch, "recipe": recipe, "seed": seed})
 
 
 def run(config: AblationConfig, run_dir, device="cpu", progress=True, only: list[str] | None = None):
     """Every cell not finished yet (``only``: a subset of ``arch_recipe`` names), then the report."""
-    rd = RunDir(run_dir, "ablation", config.to_json(), TABLES)
-    names = [cell_name(a, r) for a, r in config.cells()]
+    rd = RunDir(run_dir, "ablation", config.to_json(), TABLES, merge=_merge, defaults={"extra_cells": []})
+    names = [cell_name(*c) for c in config.cells()]
     if only:
         bad = [n for n in only if n not in names]
         if bad:
             raise UserError(f"cell(s) {bad} are not in this configuration ({', '.join(names)})")
     with rd.open():
-        for arch, recipe in config.cells():
-            name = cell_name(arch, recipe)
+        names = [cell_name(*c) for c in _config_of(rd.config).cells()]  # an extended run keeps its earlier cells
+        for arch, recipe, seed in _config_of(rd.config).cells():
+            name = cell_name(arch, recipe, seed)
             if (only and name not in only) or rd.is_finished(name):
                 continue
-            log.info("ablation cell %s: training %s", name, config.spec(arch, recipe).key())
-            run_cell(arch, recipe, config, rd, device, progress)
+            log.info("ablation cell %s: training %s", name, config.spec(arch, recipe, seed).key())
+            run_cell(arch, recipe, config, rd, device, progress, seed)
             rd.collect(names)
         tables = rd.collect(names)
         write_report(run_dir)
     return tables
 
 
+def _config_of(d: dict) -> AblationConfig:
+    return AblationConfig(**{k: v for k, v in d.items() if k in AblationConfig.__dataclass_fields__})
+
+
+def _merge(old: dict, new: dict) -> dict:
+    """An ablation run extends by extra cells (``extra_cells``: the union, earlier ones first); every other
+    field must match."""
+    diff = differing_fields(old, new, ("extra_cells",), {"extra_cells": []})
+    if diff:
+        raise UserError(f"this run holds an ablation with another configuration (differs in: {', '.join(diff)}); "
+                        "choose another --out")  # fmt: skip
+    cells = [list(c) for c in old.get("extra_cells", [])]
+    cells += [list(c) for c in new.get("extra_cells", []) if list(c) not in cells]
+    return {**old, "extra_cells": cells}
+
+
 # ------------------------------------------------------------------------------------------ report
+LOCK_THRESHOLD = CHANCE + 0.05  # a variant "locks" a network when its accuracy is at or below chance + 5 pp
+
+
+def with_seed(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows of cells written before seeds existed are seed 0."""
+    df = df.copy()
+    df["seed"] = df["seed"].fillna(0).astype(int) if "seed" in df else 0
+    return df
+
+
 def verdict_rows(locked: pd.DataFrame, trained: float = 0.5) -> pd.DataFrame:
     """Per architecture and extraction variant: the recipes under which it reaches chance + 5 pp — counting
     only networks that learned something (original accuracy >= ``trained``: an untrained net is at chance
-    before any lock)."""
-    orig = locked[locked["variant"] == "original"].set_index(["arch", "recipe"])["accuracy"]
+    before any lock). A recipe trained with several seeds counts as reaching only when every seed does;
+    seeds on both sides of the threshold make it **borderline**, and the count is a range."""
+    locked = with_seed(locked)
+    orig = locked[locked["variant"] == "original"].set_index(["arch", "recipe", "seed"])["accuracy"]
     rows = []
     for (arch, variant), g in locked[locked["variant"] != "original"].groupby(["arch", "variant"], sort=False):
-        ok = g[[orig.get((a, r), 0) >= trained for a, r in zip(g["arch"], g["recipe"])]]
-        reach = ok[ok["accuracy"] <= CHANCE + 0.05]
-        rows.append(dict(arch=arch, variant=variant, recipes_trained=len(ok),
+        ok = g[[orig.get((a, r, s), 0) >= trained for a, r, s in zip(g["arch"], g["recipe"], g["seed"])]]
+        per = ok.groupby("recipe", sort=False)["accuracy"].agg(["min", "max", "count"])
+        reach = per[per["max"] <= LOCK_THRESHOLD]
+        border = per[(per["min"] <= LOCK_THRESHOLD) & (per["max"] > LOCK_THRESHOLD)]
+        lo, hi = len(reach), len(reach) + len(border)
+        rows.append(dict(arch=arch, variant=variant, recipes_trained=len(per),
+                         seeds=", ".join(f"{r}: {int(c)}" for r, c in per["count"].items() if c > 1) or "1 each",
                          best_accuracy=float(ok["accuracy"].min()) if len(ok) else float("nan"),
-                         recipes_reaching_chance_plus_5pp=", ".join(reach["recipe"]) or "none"))  # fmt: skip
+                         recipes_locking=f"{lo}" if lo == hi else f"{lo}–{hi}",
+                         recipes_reaching_chance_plus_5pp=", ".join(reach.index) or "none",
+                         borderline=", ".join(f"{r} ({100 * a:.1f}–{100 * b:.1f} %)" for r, a, b in
+                                              zip(border.index, border["min"], border["max"])) or "—"))  # fmt: skip
     return pd.DataFrame(rows)
+
+
+def _spread_section(spread: pd.DataFrame) -> list[str]:
+    """How far each recipe moved γ, epoch by epoch (cells trained since the per-epoch log exists)."""
+    if not len(spread):
+        return []
+    from empirical.experiments.markdown import md_table
+
+    g = spread.groupby(["arch", "recipe", "seed", "epoch"], as_index=False).agg(
+        gamma_q05=("gamma_q05", "min"), gamma_median=("gamma_median", "median"), gamma_q95=("gamma_q95", "max")
+    )
+    return ["## |γ| spread after every epoch (5th percentile: lowest layer; median of layer medians; 95th: highest)",
+            "", md_table(g.round(4)), ""]  # fmt: skip
 
 
 def write_report(run_dir) -> Path:
@@ -227,12 +324,23 @@ def write_report(run_dir) -> Path:
 
     run_dir = Path(run_dir)
     t = load_tables(run_dir, TABLES, "locked", "ablation", "ablation")
-    locked, gammas, models, cfg = t["locked"], t["gammas"], t["models"], t["config"]
+    locked, gammas, models, cfg = with_seed(t["locked"]), with_seed(t["gammas"]), with_seed(t["models"]), t["config"]
+    if "epoch" in gammas:  # per-epoch γ logs: the tables and the figure show each network after training
+        last = gammas.groupby(["arch", "recipe", "seed"])["epoch"].transform("max")
+        spread = gammas[gammas["epoch"].notna()]
+        gammas = gammas[gammas["epoch"].isna() | (gammas["epoch"] == last)]
+    else:
+        spread = gammas.iloc[:0]
+    conf = _config_of(cfg)
+    steps = -(-(conf.train_subset or 60_000) // TrainSpec.batch_size)  # every recipe trains at the default batch
+    models["sparsity_dose"] = [sparsity_dose(conf.spec(a, r, s), steps)
+                               for a, r, s in zip(models["arch"], models["recipe"], models["seed"])]  # fmt: skip
     paths = []
     if len(gammas):
-        paths.append(figures.save(gamma_distributions(gammas), run_dir / "figures" / "gamma_by_layer.png"))
-    wide = locked.pivot_table(index=["arch", "recipe"], columns="variant", values="accuracy", sort=False) * 100
-    bn = locked[locked["indicator"] == "bn-scale"][["arch", "recipe", "mode", "accuracy", "counts_per_layer",
+        base = gammas[gammas["seed"] == 0]
+        paths.append(figures.save(gamma_distributions(base), run_dir / "figures" / "gamma_by_layer.png"))
+    wide = locked.pivot_table(index=["arch", "recipe", "seed"], columns="variant", values="accuracy", sort=False) * 100
+    bn = locked[locked["indicator"] == "bn-scale"][["arch", "recipe", "seed", "mode", "accuracy", "counts_per_layer",
                                                      "top_class_share", "class_histogram"]]  # fmt: skip
     keys = locked[locked["variant"].isin(["l1 filters", "random filters (seed 0)", "bn-scale (global |γ|)"])]
     parts = (
@@ -265,7 +373,7 @@ def write_report(run_dir) -> Path:
             "",
             "## Key size as a share of all parameters",
             "",
-            md_table(keys[["arch", "recipe", "variant", "k", "key_share_of_parameters"]]),
+            md_table(keys[["arch", "recipe", "seed", "variant", "k", "key_share_of_parameters"]]),
             "",
             "## |γ| per BN layer",
             "",
@@ -274,6 +382,7 @@ def write_report(run_dir) -> Path:
                     [
                         "arch",
                         "recipe",
+                        "seed",
                         "bn_index",
                         "channels",
                         "gamma_q05",
@@ -289,6 +398,7 @@ def write_report(run_dir) -> Path:
             else "",  # fmt: skip
             "",
         ]
+        + _spread_section(spread)
         + [f"![{p.stem}](figures/{p.name})" for p in paths]
         + [""]
     )
