@@ -113,8 +113,9 @@ def converged_glance() -> str:
     for m, g in v.groupby("model", sort=False):
         diffs = "/".join(f"{100 * d:+.1f}" for d in g.diff_vs_best)
         shares = "/".join(f"{100 * f:g}" for f in g.fraction)
-        parts.append(f"{m} at {shares} % of the data: {'; '.join(sorted(set(g.verdict)))} ({diffs} pp against the "
-                     f"best baseline, largest IUT p {g.p_iut.max():.2g})")  # fmt: skip
+        verdicts = "/".join(g.verdict)  # one per share, in the shares' order
+        parts.append(f"{m} at {shares} % of the data: {verdicts} ({diffs} pp against the best baseline, IUT p "
+                     f"{'/'.join(f'{p:.2g}' for p in g.p_iut)})")  # fmt: skip
     measured = set(v.model) if len(v) else set()
     rest = [m for m in ("fcn-7x400", "fcn-13x400", "vgg") if m not in measured]
     return f"{PRIMARY_ATTACK} (primary) — " + "; ".join(parts or ["no cell yet"]) + (

@@ -199,12 +199,13 @@ owner's recipe; `scratch_adam.csv`):
 
 * In our setting (ℓ1 locks, MNIST / Fashion-MNIST) the best attack gains {"; ".join(f"{m} {v['min']:+.0f} to {v['max']:+.0f} pp" for m, v in best_gain.items())}
   over the locked model, more than the paper's +15–30 pp on its scale-factor-locked CIFAR-10 networks.
-* **Whether fine-tuning beats training from scratch is not established here.** The best attack's mean is above
+* **Against these short baselines, whether fine-tuning beats training from scratch is not established.** The best attack's mean is above
   the better from-scratch mean in {int(beats.sum())} of {len(beats)} cells (by {100 * gap.min():.1f}–{100 * gap.max():.1f} pp), but the from-scratch runs stop at
   fine-tuning's step count (120 steps with 1 % of the data), far from convergence, and with {int(n.min())}–{int(n.max())} seeds Welch's
   t-test gives p = {pvals.min():.3g}–{pvals.max():.3g} ({n_sig} of {len(mean)} cells below 0.05), with the best of {len(attacks_)} attacks and the better
-  of {len(base)} baselines chosen after the runs (no multiplicity correction). Converged baselines, 5 seeds and a
-  pre-declared primary attack are the next run.
+  of {len(base)} baselines chosen after the runs (no multiplicity correction). The test that can decide it, FTAL
+  (declared primary) against baselines trained to convergence, follows below; 5 seeds for every attack are the
+  next run.
 * Adi et al.'s SGD recipe does not train from scratch in {", ".join(weak_sgd)} (≤ {100 * LOCKED:.0f} %, one class);
   Adam does, so the verdicts compare fine-tuning with the better of the two{weak_note}.
 * **Pruning** alone recovers little, as Table 3 says (verdicts with two binomial standard errors):
