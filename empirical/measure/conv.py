@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 import bounds
+from empirical.measure.fcn import PRINT_WIDTH
 
 ASSUMPTIONS = {
     "conv": "one conv layer, eval-mode BN folded in (a·F, a·b + c); ReLU/pooling ℓ2-Lipschitz (L = their product); "
@@ -187,6 +188,7 @@ def measure_net(original, locked, x, y, *, constants=None, batch: int = 500, exa
 
 NET_COLUMNS = [
     "layer",
+    "module",
     "kind",
     "n_in",
     "n_extracted",
@@ -213,5 +215,7 @@ def format_net_layers(df: pd.DataFrame) -> str:
     if "theorem4_probability_vacuous" in df.columns:
         vac = df["theorem4_probability_vacuous"].fillna(False).astype(bool)
         out["theorem4_probability"] = [f"{v}*" if flag else v for v, flag in zip(out["theorem4_probability"], vac)]
-        return out.to_string(index=False) + ("\n(* vacuous: outside (0, 1))" if vac.any() else "")
-    return out.to_string(index=False)
+        return out.to_string(index=False, line_width=PRINT_WIDTH) + (
+            "\n(* vacuous: outside (0, 1))" if vac.any() else ""
+        )
+    return out.to_string(index=False, line_width=PRINT_WIDTH)

@@ -51,6 +51,13 @@ def _changed(st: Streamed, m: int) -> int:
     return n
 
 
+def _module(st: Streamed, m: int) -> str:
+    """Stage m's modules that hold parameters, by the names they have in the user's model (e.g. ``features.3``
+    or ``layers.2``; a conv and its BN: ``3 + 4``)."""
+    pos = [i for i in st.stages[m].modules if any(True for _ in st.original[i].parameters())]
+    return " + ".join(st.module_names[i] if i < len(st.module_names) else str(i) for i in pos or st.stages[m].modules)
+
+
 def stage_rows(st: Streamed) -> tuple[list[dict], list[dict]]:
     """The columns every architecture shares: per stage a row, per stage a dict of per-sample columns."""
     rows, frames = [], []
@@ -65,6 +72,7 @@ def stage_rows(st: Streamed) -> tuple[list[dict], list[dict]]:
         rows.append(
             {
                 "layer": m + 1,
+                "module": _module(st, m),
                 "n_extracted": _changed(st, m) if not bounded else int(sum(u.n_changed_units for u in units)),
                 "chain_bound": "yes" if bounded else "not bounded (attention / recurrence / LayerNorm)",
                 "d_mean": float(d.mean()),

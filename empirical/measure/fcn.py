@@ -171,6 +171,7 @@ def fcn_columns(st, rows, frames, summary, c, seed, initial, cache) -> None:
 
 LAYER_COLUMNS = [
     "layer",
+    "module",
     "n_extracted",
     "mu",
     "w_norm",
@@ -195,5 +196,8 @@ def format_layers(df: pd.DataFrame) -> str:
         out[col] = [f"{v:.3g}" if isinstance(v, float) else v for v in df[col]]
     vac = df["theorem3_probability_vacuous"].fillna(False).astype(bool)
     out["theorem3_probability"] = [f"{v}*" if flag else v for v, flag in zip(out["theorem3_probability"], vac)]
-    text = out.to_string(index=False)
+    text = out.to_string(index=False, line_width=PRINT_WIDTH)  # wider tables continue in a second block
     return text + ("\n(* vacuous: outside (0, 1))" if vac.any() else "")
+
+
+PRINT_WIDTH = 120  # printed tables; the CSV holds every column

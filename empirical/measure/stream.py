@@ -71,6 +71,7 @@ class Streamed:
     hits: np.ndarray | None = None  # [original, locked] × [top-1, top-3]
     logits_orig: np.ndarray | None = None  # (n, classes)
     logits_lock: np.ndarray | None = None
+    module_names: list = field(default_factory=list)  # per position of ``original``: the user's module name
 
     @property
     def rtol(self) -> float:
@@ -104,6 +105,8 @@ def stream(original, locked, x, y, *, batch: int = 1000, dtype=None, cache: dict
         raise UserError("no inputs to measure on (an empty test set)")
     if batch < 1:
         raise UserError(f"batch must be >= 1, got {batch}")
+    own = {id(m): n for n, m in original.named_modules()}  # before any dtype copy: the user's own module names
+    module_names = [own.get(id(m), str(i)) for i, m in enumerate(as_sequential(original))]
     seq_o, seq_l, dtype = _prepare(original, locked, dtype)
     try:
         prefix, stages = split_stages(seq_o)
@@ -169,4 +172,5 @@ def stream(original, locked, x, y, *, batch: int = 1000, dtype=None, cache: dict
         hits=hits,
         logits_orig=torch.cat(out_o).double().numpy(),
         logits_lock=torch.cat(out_l).double().numpy(),
+        module_names=module_names,
     )

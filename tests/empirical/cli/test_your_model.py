@@ -77,8 +77,16 @@ def test_a_users_cnn_through_every_job(user_cnn, capsys, one_error):
         assert set(fh.keys()) == set(model.state_dict())
     assert main(["unlock", "--checkpoint", str(locked), "--key", str(key), "--model", builder,
                  "--out", str(restored)]) == 0  # fmt: skip
+    capsys.readouterr()
     assert main(["check-bounds", str(ckpt), "--model", builder, "--ratio", "0.05", "--n-samples", "100",
                  "--out", str(d / "cb")]) == 0  # fmt: skip
+    printed = [ln for ln in capsys.readouterr().out.splitlines() if str(d) not in ln]  # (lines naming paths vary)
+    assert max(len(line) for line in printed) <= 120, max(printed, key=len)  # issue 27 item 8
+    import pandas as pd
+
+    layers = pd.read_csv(d / "cb" / "bounds_checks.csv")
+    # the user's own module names: conv + its BN, then the classifier (positions in their nn.Sequential)
+    assert list(layers["module"]) == ["1 + 2", "5 + 6", "9 + 10", "14"]
     assert main(["utility-curve", "--checkpoint", str(ckpt), "--model", builder, "--ratios", "0.01,0.1",
                  "--random-seeds", "1", "--out", str(d / "uc"), "--format", "svg"]) == 0  # fmt: skip
     assert (d / "uc" / "utility_curve.svg").exists()

@@ -166,3 +166,22 @@ def test_measure_cache_changes_nothing(test_tensors):
         cached = measure(model, locked, x[:200], y[:200], cache=cache)
         pd.testing.assert_frame_equal(plain.layers, cached.layers)
     assert ("w_norm", (1, 0)) in cache and ("weight_stats", 1) in cache
+
+
+def test_rows_name_the_users_modules():
+    """Issue 27 item 8: each stage row names its modules as the user's model does (FCN and any Sequential)."""
+    import torch
+    import torch.nn as nn
+
+    from empirical.lock.extraction import extract
+    from empirical.measure import measure
+    from empirical.nets.models import make_fcn
+
+    x, y = torch.randn(20, 784), torch.randint(0, 10, (20,))
+    fcn = make_fcn(3, 16, seed=0)
+    assert list(measure(fcn, extract(fcn, 0.1)[0], x, y).layers["module"]) == [f"layers.{i}" for i in range(4)]
+    torch.manual_seed(0)
+    named = nn.Sequential()
+    for name, mod in (("fc_in", nn.Linear(784, 16)), ("act", nn.ReLU()), ("fc_out", nn.Linear(16, 10))):
+        named.add_module(name, mod)
+    assert list(measure(named, extract(named, 0.1, scope="all")[0], x, y).layers["module"]) == ["fc_in", "fc_out"]
