@@ -15,7 +15,7 @@ from empirical.lock import signing
 from empirical.lock.attacks import attack_locked
 from empirical.lock.keys import AccessKey
 from empirical.lock.ratio import check_ratio
-from empirical.lock.utility import DEFAULT_CURVE_RATIOS, ratio_for_utility, utility_bins, utility_curve
+from empirical.lock.utility import DEFAULT_CURVE_RATIOS, chance_of, ratio_for_utility, utility_bins, utility_curve
 from empirical.lock.workflow import layer_shares, lock_file, unlock_file
 from empirical.nets.checkpoint import load_checkpoint
 from empirical.nets.data import test_set_for, train_set_for
@@ -115,17 +115,17 @@ def cmd_keygen(args) -> int:
     return 0
 
 
-def _search(args, model, x, y):
+def _search(args, model, x, y, spec):
     positive(args, "window", allow_zero=True)
     return ratio_for_utility(
         model, x, y, args.target, indicator=args.indicator, scope=args.scope, seed=args.seed,
-        tolerance=args.tolerance, window=args.window,
+        tolerance=args.tolerance, window=args.window, chance=chance_of(spec),
     )  # fmt: skip
 
 
 def cmd_ratio_for_utility(args) -> int:
-    model, _, x, y = checkpoint_and_data(args)
-    found = _search(args, model, x, y)
+    model, meta, x, y = checkpoint_and_data(args)
+    found = _search(args, model, x, y, meta["spec"])
     if args.json:
         print(json.dumps(found.as_row()))
         return 0

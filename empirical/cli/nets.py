@@ -61,9 +61,14 @@ def _builder_file(args) -> dict:
 def cmd_import(args) -> int:
     refuse_aliasing({"--torch": args.torch_file, **_builder_file(args)}, {"--out": args.out})
     refuse_existing({"--out": args.out}, args.force)
+    if args.data_root is not None and str(args.data_root).endswith(".npz"):
+        args.dataset = "npz"  # your own data: --data FILE.npz
     if args.model:
-        rep = import_module(args.torch_file, args.out, args.model, args.normalization, args.dataset, args.data_root)
+        rep = import_module(args.torch_file, args.out, args.model, args.normalization, args.dataset, args.data_root,
+                            args.input_shape)  # fmt: skip
     else:
+        if args.input_shape is not None:
+            raise UserError("--input-shape goes with --model (an MLP without it takes 784 inputs)")
         rep = import_sequential(args.torch_file, args.out, args.normalization, args.dataset, args.data_root)
     print(f"wrote {rep.path}: {rep.description}")
     print(

@@ -164,8 +164,9 @@ def _add_import(sub):
     p.add_argument("--torch", dest="torch_file", type=Path, required=True, help="state dict file (.pt/.pth)")
     p.add_argument("--model", help="FILE.py:FUNCTION returning your untrained nn.Module (any architecture)")
     p.add_argument("--normalization", required=True, help="standardize, unit or unit-norm (what training used)")
-    p.add_argument("--dataset", default="mnist", help="mnist (default) or fashion-mnist")
-    p.add_argument("--data-root", help="directory with the IDX files (default: cached data)")
+    p.add_argument("--dataset", default="mnist", help="mnist (default), fashion-mnist, or npz (your own --data)")
+    p.add_argument("--data-root", "--data", dest="data_root", help=DATA_HELP)
+    p.add_argument("--input-shape", help="C,H,W (or N) of one input, for a model that is not MNIST-shaped")
     p.add_argument("--out", type=out_file, required=True, help="checkpoint to write (.safetensors)")
     p.add_argument("--force", action="store_true", help="replace an existing --out")
     p.set_defaults(handler="nets:cmd_import")
@@ -210,7 +211,7 @@ def _add_check_bounds(sub):
     p.add_argument("--C-s", dest="C_s", type=float, default=1.0)
     p.add_argument("--C-e", dest="C_e", type=float, default=1.0)
     p.add_argument("--tau", type=float, default=2.0)
-    p.add_argument("--data-root", help="directory with the IDX files (default: cached MNIST)")
+    p.add_argument("--data-root", "--data", dest="data_root", help=DATA_HELP)
     p.add_argument(
         "--out",
         type=Path,
@@ -237,7 +238,7 @@ def _add_utility_curve(sub):
     p.add_argument("--scope", default="hidden", help="hidden (default) or all")
     p.add_argument("--targets", type=float_list, default=[0.5], help="utility bands drawn on the figure")
     p.add_argument("--format", default="png", choices=("png", "pdf", "svg"), help="figure format (default png)")
-    p.add_argument("--data-root", help="directory with the IDX files (default: cached data)")
+    p.add_argument("--data-root", "--data", dest="data_root", help=DATA_HELP)
     p.add_argument("--out", type=Path, required=True, help="output directory")
     _common_device(p)
     p.add_argument(
@@ -424,7 +425,7 @@ def _add_attacks(sub):
     p.add_argument("--seeds", type=int, default=1, help="with --checkpoint: data draws per share (default 1)")
     p.add_argument("--epochs", type=int, default=20, help="with --checkpoint: fine-tuning epochs (default 20)")
     p.add_argument("--no-baseline", action="store_true", help="with --checkpoint: skip training from scratch")
-    p.add_argument("--data-root", help="with --checkpoint: directory with the IDX files (default: cached data)")
+    p.add_argument("--data-root", "--data", dest="data_root", help="with --checkpoint: " + DATA_HELP)
     p.add_argument("--only", help="cells to run now, e.g. fcn-7x400_zero,vgg_noise")
     p.add_argument("--quick", action="store_true", help="tiny models and shares (a smoke test, minutes)")
     p.add_argument(
@@ -513,6 +514,9 @@ def _common_device(p):
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda[:N]")
 
 
+DATA_HELP = (
+    "directory with the IDX files (default: cached data), or your own FILE.npz (x_train, y_train, x_test, y_test)"
+)
 INDICATOR_HELP = "l1 (default), random, bn-scale, bn-folded, bn-filter, l1-channel, l1-neuron"
 
 
@@ -526,7 +530,7 @@ def _extraction_args(p):
 def _utility_search_args(p):
     p.add_argument("--tolerance", type=float, default=0.0, help="accept accuracy <= target + T (default 0)")
     p.add_argument("--window", type=int, default=8, help="misses in a row that end the walk down (default 8)")
-    p.add_argument("--data-root", help="directory with the IDX files (default: cached data)")
+    p.add_argument("--data-root", "--data", dest="data_root", help=DATA_HELP)
     if not any(a.dest == "device" for a in p._actions):
         _common_device(p)
 

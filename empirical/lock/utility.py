@@ -66,6 +66,11 @@ class UtilityChoice:
         return asdict(self)
 
 
+def chance_of(spec: dict) -> float:
+    """Chance accuracy of a checkpoint's task: 1/#classes (your own data records them), else MNIST's 0.1."""
+    return 1.0 / int(spec.get("n_classes", 1 / CHANCE))
+
+
 def split_halves(x, y):
     """(selection x, y), (held-out x, y): even and odd test indices."""
     return (x[0::2], y[0::2]), (x[1::2], y[1::2])

@@ -105,7 +105,7 @@ def lock_file(
         x, y = test_set_for(spec, data_root, device)
     found = None
     if target_accuracy is not None:
-        from empirical.lock.utility import ratio_for_utility
+        from empirical.lock.utility import chance_of, ratio_for_utility
 
         def filled_at(k_):  # the search judges the model that will be written: filled, not zeroed
             locked_, key_ = extract(model, None, indicator, scope, "global", seed, k=k_)
@@ -123,6 +123,7 @@ def lock_file(
             tolerance=tolerance,
             window=window,
             model_at=filled_at if fill != "zero" else None,
+            chance=chance_of(spec),
         )
         k = found.k
     locked, key = extract(model, ratio, indicator, scope, mode, seed, k=k)

@@ -164,6 +164,9 @@ _SPEC_TYPES = {  # spec field -> (test, what it must be); fields a forged spec c
     "hidden_layers": (lambda v: isinstance(v, int) and not isinstance(v, bool), "a whole number"),
     "width": (lambda v: isinstance(v, int) and not isinstance(v, bool), "a whole number"),
     "epochs": (lambda v: isinstance(v, int) and not isinstance(v, bool), "a whole number"),
+    "n_classes": (lambda v: isinstance(v, int) and not isinstance(v, bool) and 2 <= v <= 1 << 20,
+                  "a whole number >= 2"),
+    "data_fingerprint": (lambda v: isinstance(v, str), "a string"),
 }  # fmt: skip
 
 

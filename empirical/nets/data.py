@@ -51,7 +51,10 @@ NORMALIZATIONS = {
     "standardize": "x/255, then (x − 0.1307)/0.3081 (torchvision's MNIST convention; the default)",
     "unit": "x/255 in [0, 1]",
     "unit-norm": "x/255, then x/‖x‖₂ per image (Section 2.1's ‖x‖₂ <= 1)",
+    "none": "the values as stored, as float32 (your own data, --data FILE.npz, normalised as you trained)",
 }
+NPZ = "npz"  # the dataset name of your own data: --data FILE.npz with x_train, y_train, x_test, y_test
+NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 
 
 def cache_dir() -> Path:
@@ -267,7 +270,40 @@ def load_fashion_mnist(root=None):
     return arrays
 
 
-DATASETS = {"mnist": load_mnist, "fashion-mnist": load_fashion_mnist}
+def load_npz(path):
+    """Your own data: a ``.npz`` file holding ``x_train, y_train, x_test, y_test`` (any per-sample shape, any
+    number of classes; labels 0..C−1), checked and returned as (x_train float32, y_train int64, x_test, y_test)."""
+    if path is None:
+        raise UserError("dataset npz needs --data FILE.npz (arrays x_train, y_train, x_test, y_test)")
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            missing = [k for k in NPZ_KEYS if k not in f.files]
+            if missing:
+                raise UserError(f"--data {path}: no array {missing[0]!r} (expected {', '.join(NPZ_KEYS)})")
+            arrays = [f[k] for k in NPZ_KEYS]
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise UserError(f"--data {path} is not a readable .npz file ({str(exc).splitlines()[0][:120]})") from None
+    x_tr, y_tr, x_te, y_te = arrays
+    for name, x, y in (("train", x_tr, y_tr), ("test", x_te, y_te)):
+        if x.dtype.kind not in "fiu" or y.dtype.kind not in "iu" or y.ndim != 1 or len(x) != len(y) or not len(y):
+            raise UserError(f"--data {path}: x_{name} must be numbers [n, ...] and y_{name} n integer labels "
+                            f"(got {x.dtype} {x.shape} and {y.dtype} {y.shape})")  # fmt: skip
+        if x.dtype.kind == "f" and not np.isfinite(x).all():
+            raise UserError(f"--data {path}: x_{name} holds NaN or inf")
+    if x_tr.shape[1:] != x_te.shape[1:]:
+        raise UserError(f"--data {path}: train samples {x_tr.shape[1:]} and test samples {x_te.shape[1:]} differ")
+    if min(y_tr.min(), y_te.min()) < 0:
+        raise UserError(f"--data {path}: labels must be 0..C−1")
+    return (x_tr.astype(np.float32), y_tr.astype(np.int64), x_te.astype(np.float32), y_te.astype(np.int64))
+
+
+def n_classes(arrays) -> int:
+    """C of the labels 0..C−1 (train and test)."""
+    return int(max(arrays[1].max(), arrays[3].max())) + 1
+
+
+DATASETS = {"mnist": load_mnist, "fashion-mnist": load_fashion_mnist, NPZ: load_npz}
 
 
 def load_dataset(name: str, root=None):
@@ -289,6 +325,8 @@ def normalize(x_u8, method: str = "standardize"):
 
     if method not in NORMALIZATIONS:
         raise UserError(f"unknown normalization {method!r}; choose one of {', '.join(NORMALIZATIONS)}")
+    if method == "none":  # your own data: as stored (any per-sample shape, flattened here like the images)
+        return torch.from_numpy(np.ascontiguousarray(x_u8, dtype=np.float32)).reshape(len(x_u8), -1)
     x_u8 = np.require(x_u8, requirements=["C", "W"])  # torch wants a writable array (copies a read-only one)
     x = torch.from_numpy(x_u8).reshape(len(x_u8), -1).float().div_(255.0)  # (n, 784)
     if method == "standardize":
@@ -329,8 +367,9 @@ def _split_for(spec: dict, root, device, first: int, n: int | None, n_label: str
     if not 1 <= n <= total:
         raise UserError(f"{n_label} must be in 1..{total}, got {n}")
     x = normalize(arrays[first][:n], spec.get("normalization", "standardize")).to(device)
-    if spec.get("input_shape"):  # a user's model that takes images, not flat vectors (empirical.nets.modules)
-        shape = list(spec["input_shape"])
+    shape = spec.get("input_shape") or (list(arrays[first].shape[1:]) if spec.get("dataset") == NPZ else None)
+    if shape:  # a user's model that takes images, not flat vectors (empirical.nets.modules), or your own data's shape
+        shape = list(shape)
         if math.prod(shape) != x[0].numel():
             raise UserError(f"the spec's input_shape {shape} does not fit the data's {x[0].numel()} values per image")
         x = x.reshape(n, *shape)

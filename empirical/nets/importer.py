@@ -21,6 +21,7 @@ normalisation does much better (a wrong ``--normalization`` is otherwise silent)
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,11 +121,12 @@ def _mlp_layers(state: dict) -> list[tuple[str, str | None, torch.Tensor, torch.
 
 
 def _accuracies(model, spec: dict, data_root) -> dict[str, float]:
-    """Test accuracy of ``model`` under every normalisation (the recorded one first)."""
+    """Test accuracy of ``model`` under every normalisation (the recorded one first; your own data: as stored)."""
     from empirical.nets.train import accuracy
 
     out = {}
-    for norm in [spec["normalization"]] + [n for n in data_mod.NORMALIZATIONS if n != spec["normalization"]]:
+    others = [] if spec.get("dataset") == data_mod.NPZ else [n for n in data_mod.NORMALIZATIONS if n != "none"]
+    for norm in [spec["normalization"]] + [n for n in others if n != spec["normalization"]]:
         x, y = data_mod.test_set_for({**spec, "normalization": norm}, data_root)
         try:
             out[norm] = accuracy(model.eval(), x, y)[0]
@@ -153,6 +155,8 @@ def import_sequential(path, out, normalization: str, dataset: str = "mnist", dat
     """Convert an MLP state dict at ``path`` into an FCN checkpoint at ``out`` (module doc)."""
     path, out = Path(path), Path(out)
     _check_dataset(dataset, normalization)
+    if dataset == data_mod.NPZ:
+        raise UserError("your own data (npz) goes with a model of yours: pass --model FILE.py:FUNCTION")
     state = _read_state_dict(path)
     layers = _mlp_layers(state)
     dims = [layers[0][2].shape[1]] + [w.shape[0] for _, _, w, _ in layers]
@@ -189,24 +193,48 @@ def import_sequential(path, out, normalization: str, dataset: str = "mnist", dat
     return rep
 
 
-def _probe_input_shape(model: nn.Module) -> list[int]:
-    for shape in ([INPUT_DIM], [1, 28, 28]):
+def _probe_input_shape(model: nn.Module, shapes=([INPUT_DIM], [1, 28, 28]), classes: int = N_CLASSES) -> list[int]:
+    for shape in shapes:
         try:
             with torch.no_grad():
                 y = model.eval()(torch.zeros(2, *shape))
         except Exception:  # noqa: BLE001 - the user's model: any failure means "not this shape"
             continue
-        if isinstance(y, torch.Tensor) and y.shape == (2, N_CLASSES):
-            return shape
-    raise UserError("the model gives no [batch, 10] logits for inputs of shape [batch, 784] or [batch, 1, 28, 28]")
+        if isinstance(y, torch.Tensor) and y.shape == (2, classes):
+            return list(shape)
+    tried = " or ".join(f"[batch, {', '.join(map(str, s))}]" for s in shapes)
+    raise UserError(f"the model gives no [batch, {classes}] logits for inputs of shape {tried}"
+                    + ("" if len(shapes) == 1 else "; pass --input-shape C,H,W"))  # fmt: skip
+
+
+def parse_input_shape(text: str | None) -> list[int] | None:
+    """``--input-shape C,H,W`` (or N, or H,W)."""
+    if text is None:
+        return None
+    try:
+        shape = [int(v) for v in str(text).split(",")]
+    except ValueError:
+        shape = []
+    if not 1 <= len(shape) <= 3 or min(shape) < 1 or math.prod(shape) > 10**8:
+        raise UserError(f"--input-shape {text!r}: expected one input's shape, e.g. 3,32,32 or 784")
+    return shape
 
 
 def import_module(
-    path, out, model_text: str, normalization: str, dataset: str = "mnist", data_root=None
+    path, out, model_text: str, normalization: str, dataset: str = "mnist", data_root=None, input_shape=None
 ) -> ImportReport:
-    """Load the state dict at ``path`` into ``--model FILE.py:builder``'s module; write a ``module`` checkpoint."""
+    """Load the state dict at ``path`` into ``--model FILE.py:builder``'s module; write a ``module`` checkpoint.
+
+    ``dataset="npz"`` (``data_root``: the user's ``.npz``): the input shape is the data's (or ``input_shape``),
+    the classes are the labels', and the data's fingerprint is recorded, so every later command checks it."""
     path, out = Path(path), Path(out)
     _check_dataset(dataset, normalization)
+    shape = parse_input_shape(input_shape)
+    data = {}
+    if dataset == data_mod.NPZ:
+        arrays = data_mod.load_dataset(dataset, data_root)
+        shape = shape or list(arrays[2].shape[1:])
+        data = {"n_classes": data_mod.n_classes(arrays), "data_fingerprint": data_mod.fingerprint(arrays)}
     state = _read_state_dict(path)
     builder = load_builder(model_text)
     model = builder.build()
@@ -224,7 +252,10 @@ def import_module(
     spec = {
         "arch": MODULE_ARCH,
         **builder.spec_fields(),
-        "input_shape": _probe_input_shape(model),
+        "input_shape": _probe_input_shape(
+            model, [shape] if shape else ([INPUT_DIM], [1, 28, 28]), data.get("n_classes", N_CLASSES)
+        ),  # fmt: skip
+        **data,
         "dataset": dataset,
         "normalization": normalization,
         "normalization_doc": data_mod.NORMALIZATIONS[normalization],
