@@ -57,8 +57,10 @@ class Builder:
         return model.eval()
 
     def spec_fields(self) -> dict:
-        return {"builder": self.text, "builder_file": self.path.name, "builder_sha256": self.sha256,
-                "builder_function": self.function, "builder_code_sha256": self.code_sha256}  # fmt: skip
+        # the file's name, not its path: a shared locked model carries the spec, and the owner's folders are theirs
+        return {"builder": f"{self.path.name}:{self.function}", "builder_file": self.path.name,
+                "builder_sha256": self.sha256, "builder_function": self.function,
+                "builder_code_sha256": self.code_sha256}  # fmt: skip
 
 
 def code_fingerprint(source: bytes, function: str) -> str:

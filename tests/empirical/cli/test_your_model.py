@@ -71,6 +71,8 @@ def test_a_users_cnn_through_every_job(user_cnn, capsys, one_error):
     assert main(["lock", "--checkpoint", str(ckpt), "--model", builder, "--k", str(k), "--out-model", str(locked),
                  "--key", str(key)]) == 0  # fmt: skip
     assert "test accuracy" in capsys.readouterr().out
+    with safe_open(str(locked), framework="pt") as fh:  # the owner's folders stay theirs (issue 27 item 6)
+        assert str(d) not in str(fh.metadata())
     names = {e.name for e in AccessKey.load(key).entries}
     assert names and names <= {n for n, _ in model.named_parameters()}  # the user's own parameter names
     with safe_open(str(locked), framework="pt") as fh:
