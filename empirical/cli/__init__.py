@@ -34,8 +34,11 @@ def _error(message) -> int:
 
 
 def _run(args) -> int:
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
     module, func = args.handler.split(":")
-    return getattr(importlib.import_module(f"empirical.cli.{module}"), func)(args)
+    with logging_redirect_tqdm():  # log lines print above a progress bar instead of breaking it
+        return getattr(importlib.import_module(f"empirical.cli.{module}"), func)(args)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -294,3 +294,18 @@ def test_utility_commands_end_to_end(tiny_run, tmp_path, capsys):
     curve = pd.read_csv(tmp_path / "u" / "curve.csv")
     assert code == 0 and len(curve) == 4 * 3 and (tmp_path / "u" / "utility_curve.png").stat().st_size > 0
     assert set(pd.read_csv(tmp_path / "u" / "table5.csv")["indicator"]) <= {"l1", "random"}
+
+
+def test_log_lines_go_through_the_progress_bar(monkeypatch):
+    """Issue 27 item 9: while a command runs, the console log handler writes through tqdm (a log line lands
+    above a progress bar, not inside it)."""
+    import logging
+
+    import empirical.cli.experiments as handlers
+
+    seen = []
+    monkeypatch.setattr(
+        handlers, "cmd_theory", lambda args: seen.extend(type(h).__name__ for h in logging.root.handlers) or 0
+    )
+    assert main(["theory"]) == 0
+    assert "_TqdmLoggingHandler" in seen
