@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from empirical.experiments.report import conv_claims
+from empirical.experiments.bound_claims import conv_claims
 
 
 def page(run="results/fashion-mnist") -> str:

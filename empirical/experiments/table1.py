@@ -27,8 +27,8 @@ import pandas as pd
 import figures
 from empirical._io import write_csv, write_text
 from empirical.errors import UserError
+from empirical.experiments.bound_claims import conv_claims
 from empirical.experiments.markdown import md_table
-from empirical.experiments.report import conv_claims
 from empirical.experiments.rundir import RunDir, read_config
 from empirical.lock.ratio import check_ratio
 from empirical.nets.convnets import CONV_ARCHS, DEFAULTS, count_macs, depth, describe
@@ -306,7 +306,7 @@ def _check_section(checks: pd.DataFrame) -> list[str]:
 
     lines += [
         "",
-        "Verdicts on the conv-layer claims (`empirical.experiments.report.conv_claims`, all architectures and "
+        "Verdicts on the conv-layer claims (`empirical.experiments.bound_claims.conv_claims`, all architectures and "
         "indicators):",
         "",
         md_table(pd.DataFrame(conv_claims(checks))),
