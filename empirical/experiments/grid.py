@@ -24,7 +24,6 @@ Per cell, after training (the cost), everything is cheap and streamed:
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import json
 import logging
@@ -37,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from empirical.errors import CorruptResumePoint, UserError
+from empirical.experiments import executors
 from empirical.experiments.presets import Preset
 from empirical.experiments.rundir import RunDir, read_config, read_table
 from empirical.lock.extraction import extract
@@ -368,118 +368,17 @@ def run_cell(cell: Cell, config: GridConfig, run_dir, options: GridOptions = Gri
 
 
 # ------------------------------------------------------------------------------------ executors
-def _die_with_parent(parent_pid: int) -> None:
-    """End this worker when the grid process ``parent_pid`` dies, however it dies (kill -9 leaves no orphans).
+def _dispatch(pending, config, run_dir, options, on_done) -> None:
+    """Every pending cell through ``run_cell`` on the chosen executor (``empirical.experiments.executors``)."""
+    jobs = [(c, config, run_dir, options) for c in pending]
 
-    Linux: SIGKILL on the parent's death (PR_SET_PDEATHSIG). That covers only a death after the call, so a parent
-    already gone (killed while this worker started) is caught by comparing the parent's pid; elsewhere a daemon
-    thread polls it."""
-    import threading
+    def done(i, info):
+        on_done(pending[i], info)
 
-    with contextlib.suppress(Exception):
-        import ctypes
-        import signal
-
-        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    if os.getppid() != parent_pid:  # orphaned before the line above: re-parented to init or a subreaper
-        os._exit(1)
-
-    def watch():
-        while os.getppid() == parent_pid:
-            time.sleep(2.0)
-        os._exit(1)
-
-    threading.Thread(target=watch, daemon=True, name="die-with-parent").start()
-
-
-def _limit_threads(threads: int) -> None:
-    """torch and the BLAS under numpy/scipy both get ``threads`` (workers share the cores)."""
-    import torch
-    from threadpoolctl import threadpool_limits
-
-    torch.set_num_threads(threads)
-    threadpool_limits(limits=threads)
-
-
-def _worker_init(threads: int, parent_pid: int) -> None:
-    import threading
-
-    from tqdm.auto import tqdm
-
-    tqdm.set_lock(threading.RLock())  # no multiprocessing semaphore in the workers either (see run_grid)
-    _die_with_parent(parent_pid)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    _limit_threads(threads)
-
-
-def _local_job(args):
-    cell, config, run_dir, options = args
-    return run_cell(cell, config, run_dir, options)
-
-
-def _run_local(pending, config, run_dir, options, on_done):
-    import multiprocessing as mp
-
-    if options.workers == 1:  # in this process, with its thread counts set for the run and restored after
-        import torch
-        from threadpoolctl import threadpool_limits
-
-        before = torch.get_num_threads()
-        torch.set_num_threads(options.threads)
-        try:
-            with threadpool_limits(limits=options.threads):
-                for cell in pending:
-                    on_done(cell, run_cell(cell, config, run_dir, options))
-        finally:
-            torch.set_num_threads(before)
-        return
-    ctx = mp.get_context("spawn")
-    with ctx.Pool(options.workers, initializer=_worker_init, initargs=(options.threads, os.getpid())) as pool:
-        jobs = [(c, config, run_dir, options) for c in pending]
-        by_name = {c.name: c for c in pending}
-        for done in pool.imap_unordered(_local_job, jobs):
-            on_done(by_name[_cell_name(done)], done)
-
-
-def _cell_name(done: dict) -> str:
-    return Cell(done["hidden_layers"], done["width"], done["seed"]).name
-
-
-def _run_ray(pending, config, run_dir, options, on_done):
-    try:
-        import ray
-    except ImportError:
-        raise UserError("--executor ray needs Ray: pip install 'corelocker-bounds[ray]'") from None
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    address = options.executor[len("ray://") :] if options.executor.startswith("ray://") else None
-    started = False
-    if not ray.is_initialized():
-        if address:
-            try:
-                ray.init(address=f"ray://{address}" if ":" in address else address, log_to_driver=False)
-            except (ImportError, ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
-                first = next((ln for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
-                raise UserError(f"cannot start a Ray client for {options.executor} ({first.strip()[:200]})") from None
-        else:
-            ray.init(num_cpus=options.workers, num_gpus=0, include_dashboard=False, log_to_driver=False)
-        started = True
-    try:
-        gpus = 1 if options.device.startswith("cuda") else 0  # never ask for a GPU a CPU run does not need
-        task = ray.remote(num_cpus=options.threads, num_gpus=gpus)(_ray_cell)
-        refs = {task.remote(c, config, str(run_dir), options): c for c in pending}
-        while refs:
-            ready, _ = ray.wait(list(refs), num_returns=1)
-            for ref in ready:
-                cell = refs.pop(ref)
-                on_done(cell, ray.get(ref))
-    finally:
-        if started:
-            ray.shutdown()
-
-
-def _ray_cell(cell, config, run_dir, options):
-    _limit_threads(options.threads)
-    return run_cell(cell, config, run_dir, options)
+    if options.executor == "local":
+        executors.run_local(jobs, run_cell, options.workers, options.threads, done)
+    else:
+        executors.run_ray(jobs, run_cell, options.executor, options.workers, options.threads, options.device, done)
 
 
 def run_grid(config: GridConfig, run_dir, options: GridOptions = GridOptions()) -> dict[str, pd.DataFrame]:
@@ -545,9 +444,6 @@ def run_grid(config: GridConfig, run_dir, options: GridOptions = GridOptions()) 
 
         if pending:
             log.info("running %s", ", ".join(c.name for c in pending[: options.workers]))
-            if options.executor == "local":
-                _run_local(pending, config, run_dir, options, on_done)
-            else:
-                _run_ray(pending, config, run_dir, options, on_done)
+            _dispatch(pending, config, run_dir, options, on_done)
         bar.close()
         return collect(run_dir, config)

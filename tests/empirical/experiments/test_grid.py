@@ -282,8 +282,8 @@ def test_a_grid_worker_never_outlives_its_parent(parent_alive):
 
     code = (
         "import os, time\n"
-        "from empirical.experiments.grid import _die_with_parent\n"
-        f"_die_with_parent(os.getppid() if {parent_alive} else os.getppid() + 1)\n"
+        "from empirical.experiments.executors import die_with_parent\n"
+        f"die_with_parent(os.getppid() if {parent_alive} else os.getppid() + 1)\n"
         "time.sleep(0.5)\n"
         "print('ran on')\n"
     )

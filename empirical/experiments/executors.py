@@ -1,0 +1,125 @@
+"""Where an experiment's cells run: this process, a pool of local worker processes, or a Ray cluster.
+
+Each executor takes ``jobs`` (argument tuples) and a module-level function ``fn`` (picklable: workers are
+spawned), runs ``fn(*job)`` for every job and calls ``on_done(index, result)`` in the parent as results
+arrive. Workers get ``threads`` torch/BLAS threads each and never outlive the parent process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+
+from empirical.errors import UserError
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """End this worker when the process ``parent_pid`` dies, however it dies (kill -9 leaves no orphans).
+
+    Linux: SIGKILL on the parent's death (PR_SET_PDEATHSIG). That covers only a death after the call, so a parent
+    already gone (killed while this worker started) is caught by comparing the parent's pid; elsewhere a daemon
+    thread polls it."""
+    import threading
+
+    with contextlib.suppress(Exception):
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent_pid:  # orphaned before the line above: re-parented to init or a subreaper
+        os._exit(1)
+
+    def watch():
+        while os.getppid() == parent_pid:
+            time.sleep(2.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="die-with-parent").start()
+
+
+def limit_threads(threads: int) -> None:
+    """torch and the BLAS under numpy/scipy both get ``threads`` (workers share the cores)."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(threads)
+    threadpool_limits(limits=threads)
+
+
+def _worker_init(threads: int, parent_pid: int) -> None:
+    import threading
+
+    from tqdm.auto import tqdm
+
+    tqdm.set_lock(threading.RLock())  # no multiprocessing semaphore in the workers (see grid.run_grid)
+    die_with_parent(parent_pid)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    limit_threads(threads)
+
+
+def _call(item):
+    i, fn, job = item
+    return i, fn(*job)
+
+
+def run_local(jobs, fn, workers: int, threads: int, on_done) -> None:
+    """One worker: in this process, with its thread counts set for the run and restored after; more: a pool of
+    spawned processes."""
+    import multiprocessing as mp
+
+    if workers == 1:
+        import torch
+        from threadpoolctl import threadpool_limits
+
+        before = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            with threadpool_limits(limits=threads):
+                for i, job in enumerate(jobs):
+                    on_done(i, fn(*job))
+        finally:
+            torch.set_num_threads(before)
+        return
+    ctx = mp.get_context("spawn")
+    with ctx.Pool(workers, initializer=_worker_init, initargs=(threads, os.getpid())) as pool:
+        for i, result in pool.imap_unordered(_call, [(i, fn, job) for i, job in enumerate(jobs)]):
+            on_done(i, result)
+
+
+def run_ray(jobs, fn, executor: str, workers: int, threads: int, device: str, on_done) -> None:
+    """``executor``: ``ray`` (a local Ray instance with ``workers`` CPUs) or ``ray://ADDRESS`` (a cluster)."""
+    try:
+        import ray
+    except ImportError:
+        raise UserError("--executor ray needs Ray: pip install 'corelocker-bounds[ray]'") from None
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    address = executor[len("ray://") :] if executor.startswith("ray://") else None
+    started = False
+    if not ray.is_initialized():
+        if address:
+            try:
+                ray.init(address=f"ray://{address}" if ":" in address else address, log_to_driver=False)
+            except (ImportError, ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
+                first = next((ln for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
+                raise UserError(f"cannot start a Ray client for {executor} ({first.strip()[:200]})") from None
+        else:
+            ray.init(num_cpus=workers, num_gpus=0, include_dashboard=False, log_to_driver=False)
+        started = True
+    try:
+        gpus = 1 if device.startswith("cuda") else 0  # never ask for a GPU a CPU run does not need
+        task = ray.remote(num_cpus=threads, num_gpus=gpus)(_ray_call)
+        refs = {task.remote(fn, job, threads): i for i, job in enumerate(jobs)}
+        while refs:
+            ready, _ = ray.wait(list(refs), num_returns=1)
+            for ref in ready:
+                on_done(refs.pop(ref), ray.get(ref))
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _ray_call(fn, job, threads):
+    limit_threads(threads)
+    return fn(*job)
