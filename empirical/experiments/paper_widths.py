@@ -32,7 +32,7 @@ import json
 import logging
 import resource
 import time
-from dataclasses import MISSING, asdict, dataclass, fields, replace
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
@@ -41,171 +41,26 @@ import torch
 
 from empirical._io import write_csv, write_text
 from empirical.errors import CorruptResumePoint, UserError
-from empirical.experiments.presets import PAPER_RATIO, RATIOS
-from empirical.experiments.rundir import RunDir, differing_fields, read_config, read_table
-from empirical.lock.ratio import check_ratio
+from empirical.experiments.paper_widths_config import (  # noqa: F401  (re-exported: the experiment's face)
+    PRESETS,
+    TABLES,
+    PaperWidthsConfig,
+    _cell_names,
+    _config_from_json,
+    cell_name,
+    get_preset,
+    load_config,
+    parse_cells,
+    rundir,
+)
+from empirical.experiments.presets import PAPER_RATIO
+from empirical.experiments.rundir import read_table
 from empirical.lock.sweep import accuracy_curve, top_accuracy
-from empirical.lock.utility import CHANCE, ratio_for_utility, split_halves
-from empirical.nets.train import RunOptions, TrainSpec, accuracy, default_state_dir, load_tensors, train
+from empirical.lock.utility import ratio_for_utility, split_halves
+from empirical.nets.train import RunOptions, accuracy, default_state_dir, load_tensors, train
 from empirical.safety import file_lock
 
 log = logging.getLogger(__name__)
-
-TABLES = ("epochs", "critical", "epoch_log")
-
-
-@dataclass(frozen=True)
-class PaperWidthsConfig:
-    """Everything that determines the results (``config.json``; a different one is refused)."""
-
-    cells: tuple[tuple[int, int, int], ...]  # (hidden layers, width, planned epochs)
-    ratios: tuple[float, ...] = RATIOS
-    random_seeds: int = 1
-    sweep_every: int = 1  # full l1 sweep at epoch 1, every sweep_every-th epoch and the last planned one
-    random_every: int = 1  # random baseline (at full-sweep epochs only) every random_every-th epoch, first, last
-    targets: tuple[float, ...] = (0.5, 0.15)  # critical ratios: 50 % and chance + 5 pp
-    crit_resolution: float = 0.02  # bisection stops when the bracket is narrower than this share of k
-    lr: float = 1e-3
-    batch_size: int = 128
-    seed: int = 0
-    dataset: str = "mnist"
-    normalization: str = "standardize"
-    precision: str = "fp32"
-    train_subset: int | None = None
-    preset: str = "custom"
-
-    def __post_init__(self):
-        if not self.cells:
-            raise UserError("no cells given")
-        for cell in self.cells:
-            if len(cell) != 3 or min(int(v) for v in cell) < 1:
-                raise UserError(f"a cell is (hidden layers, width, epochs), each >= 1; got {cell}")
-            if cell[0] < 2:
-                raise UserError(f"cell {cell}: the hidden scope needs at least 2 hidden layers")
-        if len({(h, w) for h, w, _ in self.cells}) != len(self.cells):
-            raise UserError("a cell (hidden layers, width) is listed twice")
-        if not self.ratios:
-            raise UserError("no ratios given")
-        for r in self.ratios:
-            check_ratio(r)
-        if PAPER_RATIO not in self.ratios:
-            raise UserError("the ratio list must hold the paper's 0.00002 (0.002 %, Figure 5)")
-        if self.random_seeds < 1 or self.random_every < 1 or self.sweep_every < 1:
-            raise UserError("random_seeds, sweep_every and random_every must be >= 1")
-        for t in self.targets:
-            if not CHANCE < t < 1:
-                raise UserError(f"critical-ratio targets must lie in (chance {CHANCE}, 1), got {t}")
-        if not 0 <= self.crit_resolution < 1:
-            raise UserError(f"crit_resolution must be in [0, 1), got {self.crit_resolution}")
-        for cell in self.cells:  # the training spec validates the rest (memory, lr, precision, …)
-            self.train_spec(cell)
-
-    def to_json(self) -> dict:
-        return json.loads(json.dumps(asdict(self)))
-
-    def train_spec(self, cell):
-        h, w, epochs = (int(v) for v in cell)
-        return TrainSpec(
-            hidden_layers=h,
-            width=w,
-            epochs=epochs,
-            lr=self.lr,
-            batch_size=self.batch_size,
-            seed=self.seed,
-            dataset=self.dataset,
-            normalization=self.normalization,
-            train_subset=self.train_subset,
-            precision=self.precision,
-        )
-
-    def sweep_due(self, epoch: int, planned: int) -> bool:
-        return epoch == 1 or epoch % self.sweep_every == 0 or epoch == planned
-
-    def random_due(self, epoch: int, planned: int) -> bool:
-        return self.sweep_due(epoch, planned) and (epoch == 1 or epoch % self.random_every == 0 or epoch == planned)
-
-
-PRESETS = {
-    # the paper's claimed region, sampled: as many epochs as this CPU allows (see the README)
-    "paper-corner": PaperWidthsConfig(
-        # 7 × 3000 is the boundary of the first claim ("more than 6 layers and more than 3,000 neurons"); 7 × 4000
-        # the smallest cell strictly inside it; 10 × 6000 the smallest strictly inside the second ("more than 9
-        # layers and more than 5,000 neurons ... drop to a mere 10 %"); 13 × 8000 lies inside both
-        cells=((7, 3000, 50), (13, 3000, 50), (4, 8000, 2), (7, 8000, 2), (13, 8000, 2), (7, 4000, 50), (10, 6000, 50)),
-        random_seeds=1,
-        sweep_every=5,
-        random_every=10,
-        crit_resolution=0.05,
-        preset="paper-corner",
-    ),
-    # the epoch trend at a small width, 50 epochs as in the paper
-    # (ratios up to 0.5: a 4 × 400 net needs ~21 % for 50 % accuracy and ~33 % for chance + 5 pp)
-    "epoch-trend": PaperWidthsConfig(
-        cells=((4, 400, 50), (7, 400, 50), (13, 400, 50)),
-        ratios=(*RATIOS, 0.2, 0.3, 0.5),
-        random_seeds=3,
-        preset="epoch-trend",
-    ),
-    "tiny": PaperWidthsConfig(
-        cells=((2, 16, 4), (3, 24, 2)),
-        ratios=(0.00002, 0.01, 0.1, 0.3),
-        random_seeds=2,
-        sweep_every=3,
-        random_every=3,
-        train_subset=2000,
-        preset="tiny",
-    ),
-}
-
-
-def get_preset(name: str) -> PaperWidthsConfig:
-    try:
-        return PRESETS[name]
-    except KeyError:
-        raise UserError(f"unknown paper-widths preset {name!r}; choose one of {', '.join(PRESETS)}") from None
-
-
-def cell_name(h: int, w: int, seed: int) -> str:
-    return f"h{h:02d}_w{w:05d}_s{seed}"
-
-
-def parse_cells(text: str) -> list[tuple[int, int]]:
-    """``7x3000,13x8000`` → [(7, 3000), (13, 8000)]."""
-    out = []
-    for item in text.split(","):
-        item = item.strip().lower()
-        if not item:
-            continue
-        try:
-            h, w = (int(v) for v in item.split("x"))
-        except ValueError:
-            raise UserError(f"cell {item!r}: expected HxW, e.g. 7x3000") from None
-        out.append((h, w))
-    if not out:
-        raise UserError("no cells given (expected e.g. 7x3000,13x8000)")
-    return out
-
-
-# ------------------------------------------------------------------------------------ run dir
-def rundir(run_dir, config: PaperWidthsConfig) -> RunDir:
-    defaults = {f.name: f.default for f in fields(PaperWidthsConfig) if f.default is not MISSING}
-    defaults = json.loads(json.dumps(defaults))
-
-    def merge(old: dict, new: dict) -> dict:
-        """A preset that gained cells extends its run (the cells measured so far stay); anything else must match."""
-        diff = differing_fields(old, new, ("preset", "cells"), defaults)
-        old_cells, new_cells = [list(c) for c in old.get("cells", [])], [list(c) for c in new["cells"]]
-        if diff or any(c not in new_cells for c in old_cells):
-            what = ", ".join(diff) or "cells (a cell measured here is not in the new configuration)"
-            raise UserError(f"{run_dir} holds a paper-widths run with another configuration (differs in: {what}); "
-                            "choose another --out")  # fmt: skip
-        return {**old, "cells": old_cells + [c for c in new_cells if c not in old_cells]}
-
-    return RunDir(run_dir, "paper-widths", config.to_json(), TABLES, merge=merge)
-
-
-def _cell_names(config: PaperWidthsConfig) -> list[str]:
-    return [cell_name(h, w, config.seed) for h, w, _ in config.cells]
 
 
 def collect(run_dir, config: PaperWidthsConfig | None = None) -> dict[str, pd.DataFrame]:
@@ -234,23 +89,6 @@ def collect(run_dir, config: PaperWidthsConfig | None = None) -> dict[str, pd.Da
             if len(df):
                 write_csv(run_dir / f"{t}.csv", df)
     return tables
-
-
-def _config_from_json(d: dict) -> dict:
-    d = dict(d)
-    d["cells"] = tuple(tuple(c) for c in d["cells"])
-    for k in ("ratios", "targets"):
-        d[k] = tuple(d[k])
-    return d
-
-
-def load_config(run_dir) -> PaperWidthsConfig:
-    path = Path(run_dir) / "config.json"
-    d = read_config(path)
-    try:
-        return PaperWidthsConfig(**_config_from_json(d))
-    except (KeyError, ValueError, TypeError) as exc:
-        raise UserError(f"{path}: not a paper-widths configuration ({exc})") from None
 
 
 # ------------------------------------------------------------------------------- one epoch's eval
