@@ -30,6 +30,12 @@ import torch
 
 from empirical._io import write_csv, write_text
 from empirical.errors import UserError
+from empirical.experiments.attack_tests import (  # noqa: F401  (re-exported)
+    PRIMARY_ATTACK,
+    SECONDARY_ATTACKS,
+    converged_verdicts,
+    secondary_verdicts,
+)
 from empirical.experiments.rundir import RunDir, load_tables, read_table
 from empirical.lock import attacks as atk
 from empirical.lock.extraction import extract
@@ -270,49 +276,6 @@ def run_scratch_converged(config: AttackConfig, rd: RunDir, device: str = "cpu",
     return read_table(path, required=False)
 
 
-PRIMARY_ATTACK = "FTAL"  # declared before the converged-baseline runs; the other attacks are secondary
-
-
-def converged_verdicts(finetune: pd.DataFrame, converged: pd.DataFrame, level: float = 0.05) -> pd.DataFrame:
-    """Per model and data share: does the primary attack (FTAL, zero fill) beat the attacker's training from
-    scratch to convergence? It must beat *every* architecture the attacker may pick: an intersection-union test,
-    each comparison a one-sided Welch test at ``level`` (no multiplicity correction is needed when all must
-    reject). Rows only where both sides have two or more seeds."""
-    from empirical.experiments.statistics import welch
-
-    ft = finetune[(finetune["fill"] == "zero") & (finetune["attack"] == PRIMARY_ATTACK)]
-    rows = []
-    for (m, frac), base in converged.groupby(["model", "fraction"]):
-        a = ft[(ft["model"] == m) & np.isclose(ft["fraction"], frac)]["accuracy"].to_numpy()
-        if len(a) < 2:
-            continue
-        tests = []
-        for name, g in base.groupby("baseline"):
-            if len(g) < 2:
-                continue
-            w = welch(a, g["accuracy"].to_numpy())
-            one_sided = w["p"] / 2 if w["diff"] > 0 else 1 - w["p"] / 2
-            tests.append(dict(baseline=name, mean=g["accuracy"].mean(), n=len(g), steps=g["steps"].median(), **w,
-                              p_one_sided=one_sided))  # fmt: skip
-        if not tests:
-            continue
-        worst = max(tests, key=lambda t: t["p_one_sided"])
-        best_base = max(tests, key=lambda t: t["mean"])
-        if all(t["p_one_sided"] < level for t in tests):
-            verdict = f"{PRIMARY_ATTACK} beats every baseline"
-        elif any(t["diff"] < 0 and t["p"] < level for t in tests):
-            verdict = "a baseline beats the attack"
-        else:
-            verdict = "not established"
-        rows.append(dict(model=m, fraction=frac, attack_mean=a.mean(), attack_seeds=len(a),
-                         best_baseline=best_base["baseline"], baseline_mean=best_base["mean"],
-                         baseline_seeds=best_base["n"], baseline_median_steps=best_base["steps"],
-                         diff_vs_best=a.mean() - best_base["mean"], diff_low=best_base["low"],
-                         diff_high=best_base["high"], p_iut=worst["p_one_sided"], baselines=len(tests),
-                         verdict=verdict))  # fmt: skip
-    return pd.DataFrame(rows)
-
-
 def load_finetune(run_dir) -> pd.DataFrame:
     """``finetune.csv`` with the rows of ``scratch_adam.csv`` (where that baseline was run) appended."""
     run_dir = Path(run_dir)
@@ -376,6 +339,11 @@ def write_report(run_dir) -> Path:
                       "choice of architecture. The verdict needs the attack to beat *every* architecture: an "
                       "intersection-union test of one-sided Welch tests at α = 0.05 (`p_iut`: the largest of them).",
                       "", md_table(v.round(4)), ""]  # fmt: skip
+            sec = secondary_verdicts(ft[ft["seed"].notna()], conv)
+            if len(sec):
+                parts += [f"Secondary attacks ({', '.join(SECONDARY_ATTACKS)}): the same test, Holm-corrected over the "
+                          "three within each model and data share (`p_holm`).", "",
+                          md_table(sec.round(4)), ""]  # fmt: skip
     if len(pr):
         parts += ["## Pruning (magnitude per layer, Fine-Pruning), without and with a short fine-tune", "",
                   f"Paper, Table 3: {PAPER_TABLE3}.", "", md_table(pr), ""] + verdict_prune(pr, summ)  # fmt: skip

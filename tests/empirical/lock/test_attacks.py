@@ -265,3 +265,23 @@ def test_converged_verdicts_need_the_attack_to_beat_every_architecture(baseline_
     row = converged_verdicts(ft, sc).iloc[0]
     assert row.verdict == verdict and row.baselines == 3
     assert row.best_baseline == "abc"[int(np.argmax(baseline_means))]
+
+
+def test_secondary_attacks_are_holm_corrected():
+    """Three secondaries against one baseline: each IUT p is a one-sided Welch p; p_holm is Holm's step-down
+    over the three (hand-computed from the IUT p-values); a secondary that passes at 5 % alone but not after
+    Holm says so."""
+    from empirical.experiments.attack_tests import secondary_verdicts
+    from empirical.experiments.statistics import holm
+
+    noise = np.array([-0.01, 0.0, 0.01])
+    ft = pd.concat([pd.DataFrame(dict(model="m", fill="zero", attack=a, fraction=0.05, seed=[0, 1, 2],
+                                      accuracy=mean + noise))
+                    for a, mean in (("FTLL", 0.90), ("RTLL", 0.92), ("RTAL", 0.97))])  # fmt: skip
+    sc = pd.DataFrame(dict(model="m", baseline="own", fraction=0.05, seed=range(3), steps=100, accuracy=0.90 + noise))
+    rows = secondary_verdicts(ft, sc).set_index("attack")
+    assert np.allclose(rows["p_holm"], holm(rows["p_iut"].to_numpy()))
+    assert rows.loc["RTAL", "verdict"] == "RTAL beats every baseline"
+    assert rows.loc["FTLL", "verdict"] == "not established"
+    assert rows.loc["RTLL", "p_iut"] < 0.05 < rows.loc["RTLL", "p_holm"]
+    assert rows.loc["RTLL", "verdict"] == "not established after Holm"
