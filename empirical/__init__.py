@@ -20,7 +20,7 @@ _API = {
     "top_accuracy": "empirical.lock.sweep",
     "lock_file": "empirical.lock.workflow",
     "unlock_file": "empirical.lock.workflow",
-    "measure_net": "empirical.measure.conv",
+    "measure_net": "empirical.measure.core",
     "Measurement": "empirical.measure.core",
     "load_checkpoint": "empirical.nets.checkpoint",
     "save_checkpoint": "empirical.nets.checkpoint",

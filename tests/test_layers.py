@@ -1,7 +1,10 @@
-"""The dependency direction of ``empirical`` (DESIGN.md): nets ← {lock, measure} ← experiments ← cli.
+"""The dependency direction of our code (DESIGN.md): nets ← {lock, measure} ← {experiments, figures} ← cli,
+``bounds`` pure, and no import cycle.
 
-Every import in every module (function-level ones included) is read from the source, so a lazy
-import cannot hide a dependency pointing the wrong way.
+Every import in every module is read from the source — function-level ones, relative ones, the package's lazy
+names (``from empirical import lock_file`` is ``empirical.lock.workflow``) and ``__import__`` /
+``importlib.import_module`` calls with a literal name — so no import can hide a dependency pointing the wrong
+way. ``test_the_checker_catches_each_probe`` shows that each way of hiding one is caught.
 """
 
 import ast
@@ -10,47 +13,134 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-LAYER = {"errors": 0, "_io": 0, "safety": 0, "nets": 1, "lock": 2, "measure": 2, "experiments": 3, "cli": 4}
+# empirical's parts by layer; figures (drawing from tables) sits beside the experiments that call it
+LAYER = {"errors": 0, "_io": 0, "safety": 0, "nets": 1, "lock": 2, "measure": 2, "experiments": 3, "figures": 3,
+         "cli": 4}  # fmt: skip
 FORBIDDEN = {("lock", "measure"), ("measure", "lock")}  # siblings: neither imports the other
+OURS = ("empirical", "figures", "bounds")
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _lazy_api() -> dict[str, str]:
+    """``empirical``'s lazy top-level names → the modules that define them (its ``_API`` table)."""
+    tree = ast.parse((ROOT / "empirical" / "__init__.py").read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "_API" for t in node.targets):
+            return ast.literal_eval(node.value)
+    return {}
+
+
+LAZY = _lazy_api()
+
+
+def imports(path: Path, source: str | None = None) -> set[str]:
+    """Every module ``path`` imports (absolute names; ``from m import x`` gives m and m.x)."""
+    name = module_name(path)
+    package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+    out = set()
+    for node in ast.walk(ast.parse(source if source is not None else path.read_text())):
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - node.level + 1] if node.level else []
+            mod = ".".join(base + ([node.module] if node.module else []))
+            out.add(mod)
+            out.update(f"{mod}.{a.name}" for a in node.names)
+        elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
+            fn = node.func
+            called = fn.attr if isinstance(fn, ast.Attribute) else getattr(fn, "id", None)
+            if called in ("__import__", "import_module") and isinstance(node.args[0].value, str):
+                out.add(node.args[0].value)
+    return {LAZY.get(m.split(".", 1)[1], m) if m.startswith("empirical.") else m for m in out}
 
 
 def _part(module: str) -> str | None:
     parts = module.split(".")
+    if parts[0] == "figures":
+        return "figures"
     return parts[1] if parts[0] == "empirical" and len(parts) > 1 else None
 
 
-def _imports(path: Path) -> set[str]:
-    out = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            out.update(a.name for a in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            out.add(node.module)
-            out.update(f"{node.module}.{a.name}" for a in node.names)  # `from empirical import lock`
-    return out
-
-
-MODULES = sorted(p for p in (ROOT / "empirical").rglob("*.py"))
-
-
-@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(ROOT)))
-def test_imports_point_down(path):
-    rel = path.relative_to(ROOT / "empirical")
-    here = rel.parts[0] if len(rel.parts) > 1 else rel.stem
+def violations(path: Path, source: str | None = None) -> list[str]:
+    """The imports of ``path`` that break the layering (empty: none)."""
+    rel = path.relative_to(ROOT)
+    mods = imports(path, source)
+    if rel.parts[0] == "bounds":  # pure mathematics: nothing of ours but bounds itself
+        return sorted(m for m in mods if m.split(".")[0] in ("empirical", "figures"))
+    if rel.parts[0] == "figures":  # draws from tables: no torch, no toolkit code
+        return sorted(m for m in mods if m.split(".")[0] in ("torch", "empirical"))
+    here = rel.parts[1] if len(rel.parts) > 2 else Path(rel.parts[1]).stem
     if here == "__init__":
-        return  # the package's re-exports
-    assert here in LAYER, f"{rel}: put new modules in a sub-package (or list a shared base module here)"
+        return []  # the package's lazy re-exports (checked where they point: LAZY)
+    if here not in LAYER:
+        return [f"{rel}: put new modules in a sub-package (or list a shared base module in LAYER)"]
     bad = []
-    for mod in _imports(path):
+    for mod in mods:
         there = _part(mod)
         if there is None or there == here or there not in LAYER:
             continue
         if LAYER[there] > LAYER[here] or (here, there) in FORBIDDEN:
             bad.append(mod)
-    assert not bad, f"{rel} ({here}) imports upward or sideways: {sorted(bad)}"
+    return sorted(bad)
 
 
-def test_figures_read_tables_only():
-    for path in (ROOT / "figures").rglob("*.py"):
-        mods = _imports(path)
-        assert not any(m.split(".")[0] in ("torch", "empirical") for m in mods), path
+MODULES = sorted(p for pkg in OURS for p in (ROOT / pkg).rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_imports_point_down(path):
+    bad = violations(path)
+    assert not bad, f"{path.relative_to(ROOT)} imports upward or sideways: {bad}"
+
+
+def test_no_import_cycles():
+    """Between our modules, function-level imports included (a cycle is a dependency in both directions)."""
+    names = {module_name(p): p for p in MODULES}
+
+    def target(mod: str) -> str | None:
+        while mod and mod not in names:
+            mod = mod.rpartition(".")[0]
+        return mod or None
+
+    graph = {n: {t for m in imports(p) if (t := target(m)) and t != n and not t.endswith("__init__")}
+             for n, p in names.items()}  # fmt: skip
+    for n in list(graph):  # a package's __init__ re-exports its own modules: not a dependency of theirs
+        graph[n] = {t for t in graph[n] if not n.startswith(t + ".")}
+    state, stack, cycles = {}, [], []
+
+    def visit(n):
+        state[n] = 1
+        stack.append(n)
+        for t in sorted(graph.get(n, ())):
+            if state.get(t) == 1:
+                cycles.append(stack[stack.index(t) :] + [t])
+            elif t not in state:
+                visit(t)
+        stack.pop()
+        state[n] = 2
+
+    for n in sorted(graph):
+        if n not in state:
+            visit(n)
+    assert not cycles, f"import cycles: {cycles[:3]}"
+
+
+PROBES = {  # each hides an upward import a naive scan misses
+    "a lazy top-level name": ("empirical/nets/probe.py", "from empirical import lock_file\n"),
+    "a relative import": ("empirical/nets/probe.py", "from ..experiments import grid\n"),
+    "bounds importing empirical": ("bounds/probe.py", "import empirical.nets.models\n"),
+    "nets importing figures": ("empirical/nets/probe.py", "def f():\n    import figures\n"),
+    "__import__": ("empirical/lock/probe.py", "m = __import__('empirical.cli.parsers')\n"),
+    "importlib.import_module": ("empirical/measure/probe.py",
+                                "import importlib\nm = importlib.import_module('empirical.lock.sweep')\n"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("probe", PROBES)
+def test_the_checker_catches_each_probe(probe):
+    where, source = PROBES[probe]
+    assert violations(ROOT / where, source), f"{probe}: not caught"

@@ -5,9 +5,9 @@
 Depends on ``empirical.nets`` (never on ``empirical.lock``).
 """
 
-from empirical.measure.conv import measure_net as measure_net
 from empirical.measure.core import Constants as Constants
 from empirical.measure.core import Measurement as Measurement
 from empirical.measure.core import format_table as format_table
 from empirical.measure.core import measure as measure
+from empirical.measure.core import measure_net as measure_net
 from empirical.measure.stream import FLOAT64_MAX_PARAMS as FLOAT64_MAX_PARAMS

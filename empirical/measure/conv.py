@@ -178,14 +178,6 @@ def conv_columns(st, rows, frames, summary, c, cache, exact: bool) -> None:
     )
 
 
-def measure_net(original, locked, x, y, *, constants=None, batch: int = 500, exact: bool = True, cache=None):
-    """The measurement of ``empirical.measure.core.measure`` on a conv net (kept as the name used before the
-    two measurements became one; any network works)."""
-    from empirical.measure.core import Constants, measure
-
-    return measure(original, locked, x, y, constants=constants or Constants(), batch=batch, exact=exact, cache=cache)
-
-
 NET_COLUMNS = [
     "layer",
     "module",

@@ -156,3 +156,8 @@ def format_table(df: pd.DataFrame) -> str:
     """A readable per-layer table of the main columns (the FCN's or the conv net's); a * marks a vacuous
     probability (outside (0, 1))."""
     return format_layers(df) if "theorem3_probability" in df else format_net_layers(df)
+
+
+def measure_net(original, locked, x, y, *, constants=None, batch: int = 500, exact: bool = True, cache=None):
+    """``measure`` on a conv net (the name used before the two measurements became one; any network works)."""
+    return measure(original, locked, x, y, constants=constants or Constants(), batch=batch, exact=exact, cache=cache)
