@@ -180,9 +180,9 @@ def locked_rows(model, x, y, config: AblationConfig, arch: str, recipe: str, see
             class_histogram=json.dumps(hist0.tolist()), top_class_share=float(hist0.max() / len(y)),
         )
     ]  # fmt: skip
-    for variant, (indicator, mode, seed) in VARIANTS.items():
+    for variant, (indicator, mode, random_seed) in VARIANTS.items():  # (the random ranking's seed, not training's)
         try:
-            locked, key = extract(model, config.ratio, indicator, mode=mode, seed=seed)
+            locked, key = extract(model, config.ratio, indicator, mode=mode, seed=random_seed)
         except UserError as exc:  # e.g. no candidate layer of that kind in this architecture
             log.warning("%s/%s: %s: %s", arch, recipe, variant, exc)
             continue

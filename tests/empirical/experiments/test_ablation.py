@@ -124,3 +124,16 @@ def test_a_recipe_trained_net_locks_and_unlocks_through_the_cli(tmp_path, fashio
     assert model_sha256(back) == model_sha256(model)
     gone, _ = load_checkpoint(locked)
     assert model_sha256(gone) != model_sha256(model)
+
+
+def test_every_locked_row_carries_the_cells_training_seed():
+    """The random variants' own ranking seeds (0, 1) must not leak into the seed column of later rows."""
+    import torch
+
+    from empirical.experiments import ablation
+    from empirical.nets.models import make_model
+
+    model = make_model("vgg", 1, 4).eval()
+    x, y = torch.randn(8, 784), torch.randint(0, 10, (8,))
+    rows = ablation.locked_rows(model, x, y, ablation.AblationConfig(), "vgg", "all", seed=2)
+    assert set(rows["seed"]) == {2} and len(rows) == 1 + len(ablation.VARIANTS)
