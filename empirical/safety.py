@@ -66,8 +66,6 @@ def check_output_path(name: str, path: Path) -> Path:
     if not text.strip() or text.endswith(os.sep) or Path(text).name in ("", ".", ".."):
         raise UserError(f"{name} {text!r} is not a file path")
     path = Path(text)
-    if path.is_symlink():  # written in place of the link, never through it (a dangling one would create its target)
-        raise UserError(f"{name} {path} is a symbolic link (to {os.readlink(path)}); give a regular file path")
     if path.is_dir():
         raise UserError(f"{name} {path} is a directory; give a file path")
     if path.parent.exists() and not path.parent.is_dir():
@@ -86,6 +84,9 @@ def refuse_aliasing(inputs: dict[str, Path], outputs: dict[str, Path]) -> None:
         for oname2, opath2 in names[i + 1 :]:
             if _same(opath, opath2):
                 raise UserError(f"{oname} and {oname2} name the same file ({opath})")
+        if Path(opath).is_symlink():  # (after the aliasing checks: a link to an input is named as aliasing)
+            # written in place of the link, never through it: a dangling one would create its target's folders
+            raise UserError(f"{oname} {opath} is a symbolic link (to {os.readlink(opath)}); give a regular file path")
 
 
 def refuse_existing(outputs: dict[str, Path], force: bool) -> None:

@@ -12,7 +12,8 @@ import figures
 from empirical.cli.common import builder, check_writable_dir, checkpoint_and_data, device, positive
 from empirical.errors import UserError
 from empirical.lock import signing
-from empirical.lock.attacks import attack_locked
+from empirical.lock.attacks import attack_locked, stratified_subset
+from empirical.lock.detectors import detector_rows
 from empirical.lock.keys import AccessKey
 from empirical.lock.ratio import check_ratio
 from empirical.lock.utility import DEFAULT_CURVE_RATIOS, chance_of, ratio_for_utility, utility_bins, utility_curve
@@ -24,7 +25,7 @@ from empirical.nets.modules import MODULE_ARCH
 from empirical.safety import claim_dir, commit_files, mark_dir, output_lock
 
 UTILITY_OUTPUTS = ("curve.csv", "table5.csv", "utility_curve.png")
-ATTACK_OUTPUTS = ("attacks.csv",)
+ATTACK_OUTPUTS = ("attacks.csv", "detectors.csv")
 log = logging.getLogger("empirical.attacks")
 
 
@@ -206,10 +207,17 @@ def cmd_attack_checkpoint(args) -> int:
     rows = attack_locked(locked, make, train, test, args.fractions, args.seeds, key, args.epochs,
                          not args.no_baseline, progress=lambda text: log.info("attack: %s", text))  # fmt: skip
     table = pd.DataFrame(rows)
+    writers = {args.out / "attacks.csv": lambda t: table.to_csv(t, index=False)}
+    if key is not None:  # where is the key? every detector, the gradient one on the smallest share's data
+        idx = stratified_subset(train[1], min(args.fractions), seed=0)
+        det = pd.DataFrame(detector_rows(locked, key, train[0][idx], train[1][idx]))
+        writers[args.out / "detectors.csv"] = lambda t: det.to_csv(t, index=False)
     args.out.mkdir(parents=True, exist_ok=True)
     with output_lock([args.out / ATTACK_OUTPUTS[0]]):
         mark_dir(args.out, "attack-checkpoint")
-        commit_files({args.out / "attacks.csv": lambda t: table.to_csv(t, index=False)})
+        commit_files(writers)
+        if key is None:  # an earlier run's detectors would not describe this one
+            (args.out / "detectors.csv").unlink(missing_ok=True)
     attacked = table[table["fraction"] > 0]
     summary = attacked.groupby(["attack", "recipe", "fraction"], sort=False)["accuracy"].mean().unstack("fraction")
     for _, r in table[table["fraction"] == 0].iterrows():
@@ -220,5 +228,7 @@ def cmd_attack_checkpoint(args) -> int:
     kp = attacked[attacked["attack"] == "key positions"].iloc[0]
     scores = f", precision {kp['precision']:.3f}, recall {kp['recall']:.3f}" if "recall" in kp else ""
     print(f"key-position detector (exact zeros, silenced BN channels): {int(kp['detected'])} values flagged{scores}")
+    if key is not None:
+        print(det.round(4).to_string(index=False))
     print(f"wrote {args.out / 'attacks.csv'}")
     return 0

@@ -31,6 +31,17 @@ import torch.nn as nn
 import torch.nn.functional as nnf
 
 from empirical.errors import UserError
+from empirical.lock.detectors import (  # noqa: F401  (re-exported: the key-position attack's detectors)
+    detect_duplicate_magnitudes,
+    detect_key_positions,
+    detection_scores,
+    detector_rows,
+    key_positions,
+    magnitude_scores,
+    saliency_scores,
+    top_k_positions,
+    value_counts,
+)
 from empirical.lock.keys import AccessKey
 
 FT_MODES = ("FTLL", "FTAL", "RTLL", "RTAL")
@@ -227,68 +238,6 @@ def fine_prune(model: nn.Module, x_clean: torch.Tensor, fraction: float, batch: 
     return out
 
 
-# ----------------------------------------------------------------------------- key positions
-def detect_key_positions(model: nn.Module) -> dict[str, torch.Tensor]:
-    """Per parameter the flat positions an attacker would guess are key positions: exact zeros of every
-    weight (Conv2d / Linear) and the channels of BN layers whose γ and β are both exactly zero."""
-    found: dict[str, torch.Tensor] = {}
-    for name, m in model.named_modules():
-        pre = f"{name}." if name else ""
-        if isinstance(m, (nn.Conv2d, nn.Linear)):
-            z = torch.nonzero(m.weight.detach().reshape(-1) == 0).reshape(-1)
-            if len(z):
-                found[pre + "weight"] = z
-        elif isinstance(m, nn.modules.batchnorm._BatchNorm) and m.affine:
-            z = torch.nonzero((m.weight.detach() == 0) & (m.bias.detach() == 0)).reshape(-1)
-            if len(z):
-                found[pre + "weight"] = z
-                found[pre + "bias"] = z
-    return found
-
-
-def detect_duplicate_magnitudes(model: nn.Module) -> dict[str, torch.Tensor]:
-    """Per weight (Conv2d / Linear) the flat positions whose |w| occurs two or more times in that weight: a fill
-    that copies values from the same layer puts every key position among them (trained fp32 weights rarely
-    repeat a magnitude)."""
-    found: dict[str, torch.Tensor] = {}
-    for name, m in model.named_modules():
-        if isinstance(m, (nn.Conv2d, nn.Linear)):
-            mag = m.weight.detach().reshape(-1).abs()
-            _, inverse, counts = torch.unique(mag, return_inverse=True, return_counts=True)
-            pos = torch.nonzero(counts[inverse] > 1).reshape(-1)
-            if len(pos):
-                found[(f"{name}." if name else "") + "weight"] = pos
-    return found
-
-
-def key_positions(key: AccessKey, model: nn.Module) -> dict[str, torch.Tensor]:
-    """The flat parameter positions the key really holds (units expanded to their values)."""
-    params = dict(model.named_parameters())
-    out = {}
-    for e in key.entries:
-        base = e.positions.reshape(-1, 1).cpu() * e.unit_size + torch.arange(e.unit_size).reshape(1, -1)
-        flat = torch.cat([out.get(e.name, torch.empty(0, dtype=torch.long)), base.reshape(-1)])
-        if len(flat) and int(flat.max()) >= params[e.name].numel():
-            raise UserError(f"the key's entry {e.name} names positions beyond the parameter's {params[e.name].numel()}")
-        out[e.name] = torch.unique(flat)  # sorted; an entry without positions adds none
-    return {n: v for n, v in out.items() if len(v)}
-
-
-def detection_scores(detected: dict[str, torch.Tensor], truth: dict[str, torch.Tensor]) -> dict:
-    """Precision and recall of the detected positions against the key's (values, not units)."""
-    tp = fp = fn = 0
-    for name in set(detected) | set(truth):
-        d = set(detected.get(name, torch.empty(0, dtype=torch.long)).tolist())
-        t = set(truth.get(name, torch.empty(0, dtype=torch.long)).tolist())
-        tp, fp, fn = tp + len(d & t), fp + len(d - t), fn + len(t - d)
-    return {
-        "detected": tp + fp,
-        "key_values": tp + fn,
-        "precision": tp / (tp + fp) if tp + fp else float("nan"),
-        "recall": tp / (tp + fn) if tp + fn else float("nan"),
-    }
-
-
 def targeted_restore(locked: nn.Module, detected: dict[str, torch.Tensor], x, y, epochs: int = 5, lr: float = 0.01,
                      batch_size: int = 100, seed: int = 0) -> nn.Module:  # fmt: skip
     """Train only the ``detected`` positions of a copy of ``locked`` on (x, y); every other value stays bit
@@ -329,10 +278,6 @@ def accuracy(model: nn.Module, x, y, batch: int = 2000) -> float:
     model.eval()
     hits = sum(int((model(x[i : i + batch]).argmax(1) == y[i : i + batch]).sum()) for i in range(0, len(x), batch))
     return hits / len(x)
-
-
-def value_counts(positions: dict[str, torch.Tensor]) -> int:
-    return int(sum(len(v) for v in positions.values()))
 
 
 # ----------------------------------------------------------------------------- your own locked model
@@ -392,6 +337,10 @@ __all__ = [
     "accuracy",
     "Converged",
     "detect_duplicate_magnitudes",
+    "detector_rows",
+    "magnitude_scores",
+    "saliency_scores",
+    "top_k_positions",
     "detect_key_positions",
     "detection_scores",
     "fine_prune",
