@@ -57,6 +57,7 @@ def own(tmp_path_factory):
     return d
 
 
+@pytest.mark.slow
 def test_own_data_through_every_command(own, capsys, one_error):
     d = own
     data, builder = str(d / "data.npz"), f"{d / 'net.py'}:build"

@@ -268,6 +268,7 @@ def test_projection_recovers_each_form_and_its_backtest_is_exact_on_its_own_form
     assert bt["quadratic"] == pytest.approx(0, abs=1e-9) and bt["linear"] < -0.5  # the line overshoots downward
 
 
+@pytest.mark.slow
 def test_projection_interval_covers_the_truth_in_monte_carlo():
     """A straight line with iid N(0, 0.05²) noise, 17 epochs: the 95 % block-bootstrap interval of the line's
     value at epoch 50 contains the true value in at least 80 % of 200 draws (residual bootstraps undercover with
