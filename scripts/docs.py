@@ -76,8 +76,11 @@ def glance() -> str:
     crit_rows = cl[(cl["where"] == "Figure 5") & cl["claim"].str.contains("critical ratio", regex=False)]
     words50 = "; ".join(f"{r.claim.split(' (')[0]}: {r.verdict}" for r in crit_rows.itertuples())
     measured = pwr.last_epochs(corner["epochs"])
-    cells = ", ".join(f"{r.hidden_layers} × {r.width} (epoch {r.epoch}; claim 1 "
-                      f"{pwr.claim_region(r.hidden_layers, r.width, pwr.CLAIMS[0])})" for r in measured.itertuples())
+    cells = ", ".join(
+        f"{r.hidden_layers} × {r.width} (epoch {r.epoch}; claim 1 "
+        f"{pwr.claim_region(r.hidden_layers, r.width, pwr.CLAIMS[0])})"
+        for r in measured.itertuples()
+    )
     return f"""* *Figure 5, deep and wide FCNs collapse at 0.002 %.* At 1/10 of the paper's widths (`cpu` grid, 80 cells)
   0.002 % moves accuracy by {100 * at.acc_drop.min():+.2f} to {100 * at.acc_drop.max():+.2f} pp; the depth and width effects on that drop
   ({words}; NO EFFECT = the HC3 95 % interval lies within ±1 pp per decade) and the critical
@@ -109,8 +112,10 @@ def dose_glance() -> str:
         return "Network Slimming's sparsity dose is still to run"
     cells = "; ".join(f"{r.arch} {100 * r.accuracy:.1f} %" for r in dose.itertuples())
     n = int((dose.accuracy <= 0.15).sum())
-    return (f"with Network Slimming's sparsity dose (s·Σlr/(1 − m) ≈ 3, one seed) it locks {n} of {len(dose)} "
-            f"architectures measured ({cells})")
+    return (
+        f"with Network Slimming's sparsity dose (s·Σlr/(1 − m) ≈ 3, one seed) it locks {n} of {len(dose)} "
+        f"architectures measured ({cells})"
+    )
 
 
 def converged_glance() -> str:
@@ -132,8 +137,11 @@ def converged_glance() -> str:
                      f"{'/'.join(f'{p:.2g}' for p in g.p_iut)})")  # fmt: skip
     measured = set(v.model) if len(v) else set()
     rest = [m for m in ("fcn-7x400", "fcn-13x400", "vgg") if m not in measured]
-    return f"{PRIMARY_ATTACK} (primary) — " + "; ".join(parts or ["no cell yet"]) + (
-        f"; {', '.join(rest)} still to run" if rest else "")
+    return (
+        f"{PRIMARY_ATTACK} (primary) — "
+        + "; ".join(parts or ["no cell yet"])
+        + (f"; {', '.join(rest)} still to run" if rest else "")
+    )
 
 
 README_START, README_END = "<!-- at-a-glance: start (scripts/docs.py) -->", "<!-- at-a-glance: end -->"

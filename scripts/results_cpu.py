@@ -34,11 +34,9 @@ def page() -> str:
     c15 = crit[(crit.target == 0.15) & (crit.status == "found")]
     cl = claims("results/cpu")
 
-
     def row(where, text):
         r = cl[(cl["where"] == where) & cl["claim"].str.contains(text, regex=False)]
         return r.iloc[0] if len(r) else None
-
 
     t2 = row("Theorem 2, eq. (1) (E-T2-LB)", "d⁽ᵐ⁾ >= G⁽ᵐ⁾")
     t3m = row("Theorem 3", "λ measured")

@@ -67,7 +67,7 @@ def ablation(run=Path("results/fashion-mnist-ablation")) -> str:
     init = {r: 0.5 if r in ("bn-init", "all") else 1.0 for r in cfg["recipes"]}
     spread = {r: (g.gamma_q05.min() / init[r], g.gamma_max.max() / init[r]) for r, g in gam.groupby("recipe")}
     spread_text = "; ".join(f"{r}: {lo:.2f}–{hi:.2f}× its init" for r, (lo, hi) in spread.items())
-    dose = sparsity_doses(models, cfg["train_subset"])
+    dose = "; ".join(f"{r}: {v:.3f}" for r, v in doses_of(cfg).items()) or "none"
     rnd_cost = (wide["original"] - wide["random filters (mean)"]).agg(["min", "max"])
     epochs = models.groupby("optimizer")["epochs"].first().to_dict()
     text = f"""Table 1's bn-scale column (10.00 / 10.01 / 10.00 % in the paper) does not reproduce in `table1` above. The
@@ -97,9 +97,10 @@ What the {n_cells} trained networks do ("locks" = within 5 pp of chance, i.e. �
   one seed each.
 * **How far γ moved at these lengths.** |γ| (the lowest layer's 5th percentile to the highest maximum, relative to
   its init) after training: {spread_text}. Under the Adam recipes γ stays near its init; the SGD recipes spread it.
-  The sparsity dose s·Σlr over the training steps (the total shrink the penalty alone applies to |γ|) is {dose}
-  (Adam divides the subgradient by its running scale, so the `sparsity` recipe has no such dose), against about
-  0.66 for Network Slimming's 160 CIFAR epochs (s = 1e-4, batch 64, lr 0.1 ÷10 at 50 % and 75 %). So "γ init 0.5 or
+  The sparsity dose s·Σlr/(1 − momentum) over the training steps (the total shrink the penalty alone applies to
+  |γ|) is {dose} (Adam divides the subgradient by its running scale, so the `sparsity` recipe has no such dose),
+  against 3.3 (batch 128) to 6.6 (batch 64) for Network Slimming's 160 CIFAR epochs (s = 1e-4, lr 0.1 ÷10 at 50 %
+  and 75 %, momentum 0.9). So "γ init 0.5 or
   the sparsity penalty alone move the bn-scale accuracy by at most {100 * alone.max():.1f} pp from the Adam recipe" measures a
   small dose. The SGD recipes also train twice as long as the Adam ones ({epochs.get("sgd")} vs {epochs.get("adam")} epochs).
 * Per-layer ranking (the same share from each BN layer) locks none (best {pct(per_layer.min())} %). Ranking by the folded
@@ -131,8 +132,7 @@ def review_section(locked: pd.DataFrame, models: pd.DataFrame, cfg: dict) -> str
     wide = wide[[c for c in cols if c in wide]]
     wide = wide[[tuple(i) in done for i in wide.index]]  # (pivot_table may add empty index combinations)
     conf = _config_of(cfg)
-    steps = -(-(conf.train_subset or 60_000) // 128)
-    doses = {(a, r, s): sparsity_dose(conf.spec(a, r, s), steps) for a, r, s in wide.index}
+    doses = {(a, r, s): sparsity_dose(conf.spec(a, r, s)) for a, r, s in wide.index}
     new = wide[[tuple(i) in {tuple(c) for c in planned} for i in wide.index]]
     if not len(new):
         return f"**Review cells** (`ablation --review-cells`): none measured yet; to run: {', '.join(todo)}.\n"
@@ -147,9 +147,13 @@ def review_section(locked: pd.DataFrame, models: pd.DataFrame, cfg: dict) -> str
             mark = " — **borderline** (seeds on both sides)" if lo <= LOCKED < hi else ""
             ranges.append(f"{a} / {r}, {col}: {pct(lo)}–{pct(hi)} % over {len(g)} seeds{mark}")
     return f"""**Review cells** (`ablation --review-cells`, the run extends; {len(new)} of {len(planned)} measured{
-        "; still to run: " + ", ".join(todo) if todo else ""}). The sparsity dose is s·Σlr/(1 − momentum) over
+        "; still to run: " + ", ".join(todo) if todo else ""
+    }). The sparsity dose is s·Σlr/(1 − momentum) over
 every step (the γ shrink the penalty alone can cause; momentum amplifies a constant push 10×): `all` gets
-{doses.get(("vgg", "all", 0), float("nan")):.3f}; `all-ns-dose` (s = 4e-3) gets about 3, as Network Slimming's s = 1e-4 over 160 CIFAR epochs
+{
+        doses.get(
+            ("vgg", "all", 0), float("nan")
+        ):.3f}; `all-ns-dose` (s = 4e-3) gets about 3, as Network Slimming's s = 1e-4 over 160 CIFAR epochs
 at batch 128 (3.3; 6.6 at batch 64). `bn-filter` extracts the filters linked to the largest |γ| (§3.2 as written):
 
 {md_table(table)}
@@ -158,23 +162,14 @@ at batch 128 (3.3; 6.6 at batch 64). `bn-filter` extracts the filters linked to 
 """
 
 
-def sparsity_doses(models: pd.DataFrame, train_subset: int, batch: int = 128) -> str:
-    """s·Σ lr over the training steps of each SGD recipe with a sparsity penalty (``empirical.nets.train.lr_at``)."""
-    import math
+def doses_of(cfg: dict) -> dict[str, float]:
+    """Each grid SGD recipe's sparsity dose (``empirical.experiments.ablation.sparsity_dose``; one architecture
+    stands for all: the dose depends on the recipe and the training length only)."""
+    from empirical.experiments.ablation import _config_of, sparsity_dose
 
-    from empirical.nets.train import TrainSpec, lr_at
-
-    steps = math.ceil(train_subset / batch)
-    out = []
-    for r in models.drop_duplicates("recipe").itertuples():
-        s = 0.0 if pd.isna(r.bn_sparsity) else float(r.bn_sparsity)
-        if not s or r.optimizer != "sgd":
-            continue
-        spec = TrainSpec(1, 16, int(r.epochs), lr=float(r.lr), arch="vgg", optimizer="sgd",
-                         schedule=r.schedule if isinstance(r.schedule, str) else "none")  # fmt: skip
-        total = sum(lr_at(spec, e) for e in range(int(r.epochs))) * steps
-        out.append(f"{r.recipe}: {s * total:.4f}")
-    return "; ".join(out) or "none (no SGD recipe with a sparsity penalty)"
+    conf = _config_of(cfg)
+    doses = {r: sparsity_dose(conf.spec(conf.archs[0], r)) for r in conf.recipes}
+    return {r: v for r, v in doses.items() if v == v and v > 0}  # NaN: Adam; 0: no penalty
 
 
 def attacks(run=Path("results/attacks")) -> str:

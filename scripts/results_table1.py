@@ -24,10 +24,8 @@ def page(run="results/fashion-mnist") -> str:
     missing = [a for a in cfg["archs"] if a not in done]
     cl = pd.DataFrame(conv_claims(checks))
 
-
     def pct(v):
         return f"{v:.2f}"
-
 
     head = "| | " + " | ".join(f"{r.arch} ours | {r.paper_model} paper" for r in t.itertuples()) + " |"
     sep = "|---|" + "---|---|" * len(t)
@@ -42,7 +40,9 @@ def page(run="results/fashion-mnist") -> str:
         ("CoreLocker ℓ1", lambda r: f"**{pct(r.l1)}** | {r.paper_l1:.2f}"),
         ("CoreLocker bn-scale", lambda r: f"**{pct(r.bn_scale)}** | {r.paper_bn_scale:.2f}"),
     ]
-    table = "\n".join([head, sep] + [f"| {name} | " + " | ".join(f(r) for r in t.itertuples()) + " |" for name, f in rows])
+    table = "\n".join(
+        [head, sep] + [f"| {name} | " + " | ".join(f(r) for r in t.itertuples()) + " |" for name, f in rows]
+    )
     verdicts = "\n".join(f"  * {r.where}: {r.claim} — **{r.verdict}**: {r.numbers}" for r in cl.itertuples())
     status = (
         f"All {len(done)} architectures finished."

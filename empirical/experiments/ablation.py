@@ -139,14 +139,15 @@ def cell_name(arch: str, recipe: str, seed: int = 0) -> str:
     return f"{arch}_{recipe}" + (f"_s{seed}" if seed else "")
 
 
-def sparsity_dose(spec: TrainSpec, steps_per_epoch: int) -> float:
-    """The total γ shrink the sparsity term can cause: s · Σ_t lr_t / (1 − momentum) over every step (the
-    subgradient s·sign(γ) is added to γ's gradient; momentum amplifies a constant push by 1/(1 − m)). Adam
+def sparsity_dose(spec: TrainSpec) -> float:
+    """The total γ shrink the sparsity term can cause: s · Σ_t lr_t / (1 − momentum) over every step of ``spec``
+    (the subgradient s·sign(γ) is added to γ's gradient; momentum amplifies a constant push by 1/(1 − m)). Adam
     normalises the push away, so this dose describes SGD recipes only (NaN for Adam)."""
     from empirical.nets.train import lr_at
 
     if spec.optimizer != "sgd":
         return float("nan")
+    steps_per_epoch = -(-(spec.train_subset or 60_000) // spec.batch_size)
     total_lr = sum(lr_at(spec, e) for e in range(spec.epochs)) * steps_per_epoch
     return spec.bn_sparsity * total_lr / (1 - (spec.momentum or 0.0))
 
@@ -216,11 +217,10 @@ def run_cell(arch: str, recipe: str, config: AblationConfig, rd: RunDir, device=
     model.eval()
     x, y = test_set_for(meta["spec"], device=device)
     h, w = config.sizes[arch]
-    n_train = config.train_subset or 60_000
     models = pd.DataFrame([dict(arch=arch, recipe=recipe, seed=seed, network=describe(arch, int(h), int(w)),
                                 epochs=spec.epochs, n_parameters=sum(p.numel() for p in model.parameters()),
                                 acc_original=meta.get("test_acc"), seconds=round(time.perf_counter() - t0, 1),
-                                sparsity_dose=sparsity_dose(spec, -(-n_train // spec.batch_size)),
+                                sparsity_dose=sparsity_dose(spec),
                                 **{k: v for k, v in RECIPES[recipe].items() if k != "length"})])  # fmt: skip
     final = gamma_table(model, arch, recipe, seed, spec.epochs)
     if per_epoch and int(per_epoch[-1]["epoch"].iloc[0]) == spec.epochs:  # a resumed run logs its later epochs only
@@ -332,8 +332,7 @@ def write_report(run_dir) -> Path:
     else:
         spread = gammas.iloc[:0]
     conf = _config_of(cfg)
-    steps = -(-(conf.train_subset or 60_000) // TrainSpec.batch_size)  # every recipe trains at the default batch
-    models["sparsity_dose"] = [sparsity_dose(conf.spec(a, r, s), steps)
+    models["sparsity_dose"] = [sparsity_dose(conf.spec(a, r, s))
                                for a, r, s in zip(models["arch"], models["recipe"], models["seed"])]  # fmt: skip
     paths = []
     if len(gammas):

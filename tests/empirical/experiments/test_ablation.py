@@ -137,3 +137,15 @@ def test_every_locked_row_carries_the_cells_training_seed():
     x, y = torch.randn(8, 784), torch.randint(0, 10, (8,))
     rows = ablation.locked_rows(model, x, y, ablation.AblationConfig(), "vgg", "all", seed=2)
     assert set(rows["seed"]) == {2} and len(rows) == 1 + len(ablation.VARIANTS)
+
+
+def test_sparsity_dose_by_hand():
+    """`all`: s = 1e-4, 6 epochs of ⌈30000/128⌉ = 235 steps, lr 0.1 (epochs 1-3), 0.01 (4-5), 0.001 (6), momentum
+    0.9: 1e-4 · 235 · (0.3 + 0.02 + 0.001) / 0.1 = 0.075435. Adam has no such dose (NaN)."""
+    import math
+
+    from empirical.experiments import ablation
+
+    config = ablation.AblationConfig()
+    assert math.isclose(ablation.sparsity_dose(config.spec("vgg", "all")), 0.075435, rel_tol=1e-12)
+    assert math.isnan(ablation.sparsity_dose(config.spec("vgg", "sparsity")))
