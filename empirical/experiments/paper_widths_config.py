@@ -9,7 +9,7 @@ from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 
 from empirical.errors import UserError
-from empirical.experiments.presets import PAPER_RATIO, RATIOS
+from empirical.experiments.presets import PAPER_RATIO, RATIOS, pick
 from empirical.experiments.rundir import RunDir, differing_fields, read_config
 from empirical.lock.ratio import check_ratio
 from empirical.lock.utility import CHANCE
@@ -123,10 +123,7 @@ PRESETS = {
 
 
 def get_preset(name: str) -> PaperWidthsConfig:
-    try:
-        return PRESETS[name]
-    except KeyError:
-        raise UserError(f"unknown paper-widths preset {name!r}; choose one of {', '.join(PRESETS)}") from None
+    return pick(PRESETS, name, "paper-widths preset")
 
 
 def cell_name(h: int, w: int, seed: int) -> str:

@@ -53,8 +53,13 @@ PRESETS = {
 }
 
 
-def get_preset(name: str) -> Preset:
+def pick(presets: dict, name: str, what: str = "preset"):
+    """``presets[name]``, or one error line naming the choices (every experiment's presets)."""
     try:
-        return PRESETS[name]
+        return presets[name]
     except KeyError:
-        raise UserError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}") from None
+        raise UserError(f"unknown {what} {name!r}; choose one of {', '.join(presets)}") from None
+
+
+def get_preset(name: str) -> Preset:
+    return pick(PRESETS, name)
