@@ -343,17 +343,23 @@ _KIND_FILES = {  # what each kind of directory holds, to recognise one written b
 }
 
 
+_LEGACY_CONFIGS: list[tuple[str, tuple[str, ...]]] = []  # (kind, fields): filled by the experiment registry
+
+
+def recognise_config(kind: str, fields: tuple[str, ...]) -> None:
+    """Read a ``config.json`` without a ``kind`` that holds all of ``fields`` as a ``kind`` run (the runs an
+    experiment wrote before configurations recorded their kind; ``empirical.experiments.registry``)."""
+    _LEGACY_CONFIGS.append((kind, tuple(fields)))
+
+
 def _config_kind(config) -> str | None:
     if not isinstance(config, dict):
         return "unknown"
     if "kind" in config:
         return str(config["kind"])
-    if "widths" in config and "hidden_layers" in config:
-        return "grid"
-    if "archs" in config:
-        return "table1"
-    if "cells" in config:
-        return "paper-widths"
+    for kind, fields in _LEGACY_CONFIGS:
+        if all(f in config for f in fields):
+            return kind
     return "unknown"
 
 

@@ -41,9 +41,15 @@ def _run(args) -> int:
         return getattr(importlib.import_module(f"empirical.cli.{module}"), func)(args)
 
 
+def _command(argv: list[str]) -> str:
+    """The subcommand named in ``argv`` ("" when none): the only experiment whose options are loaded."""
+    return next((a for a in argv if not a.startswith("-")), "")
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser(_command(argv)).parse_args(argv)
     except UserError as exc:  # a mistyped option value (parsers.OneLineParser)
         return _error(exc)
     logging.basicConfig(

@@ -6,26 +6,17 @@ import json
 import logging
 from pathlib import Path
 
-import pandas as pd
-
 import figures
 from empirical.cli.common import builder, check_writable_dir, checkpoint_and_data, device, positive
 from empirical.errors import UserError
 from empirical.lock import signing
-from empirical.lock.attacks import attack_locked, stratified_subset
-from empirical.lock.detectors import detector_rows
-from empirical.lock.keys import AccessKey
 from empirical.lock.ratio import check_ratio
 from empirical.lock.utility import DEFAULT_CURVE_RATIOS, chance_of, ratio_for_utility, utility_bins, utility_curve
 from empirical.lock.workflow import layer_shares, lock_file, unlock_file
-from empirical.nets.checkpoint import load_checkpoint
-from empirical.nets.data import test_set_for, train_set_for
-from empirical.nets.models import describe_spec, make_model
-from empirical.nets.modules import MODULE_ARCH
+from empirical.nets.models import describe_spec
 from empirical.safety import claim_dir, commit_files, mark_dir, output_lock
 
 UTILITY_OUTPUTS = ("curve.csv", "table5.csv", "utility_curve.png")
-ATTACK_OUTPUTS = ("attacks.csv", "detectors.csv")
 log = logging.getLogger("empirical.attacks")
 
 
@@ -178,57 +169,4 @@ def cmd_utility_curve(args) -> int:
         )
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     print(f"wrote {args.out}/curve.csv, table5.csv, {path.name}")
-    return 0
-
-
-def cmd_attack_checkpoint(args) -> int:
-    """``attacks --checkpoint``: every attack on the user's own locked model (``attacks.attack_locked``)."""
-    for f in args.fractions:
-        if not 0 < f <= 1:  # also NaN
-            raise UserError(f"--fractions: {f} is not a share of the training data in (0, 1]")
-    positive(args, "seeds", "epochs")
-    check_writable_dir(args.out)
-    claim_dir(args.out, "attack-checkpoint", ATTACK_OUTPUTS)
-    dev = device(args.device)
-    b = builder(args)
-    locked, meta = load_checkpoint(args.checkpoint, dev, builder=b)
-    key = AccessKey.load(args.key) if args.key is not None else None
-    if key is not None:
-        key.restore(locked)  # a key of another model: refused now, not after the attacks
-    spec, arch = meta["spec"], meta["spec"].get("arch", "fcn")
-    if arch == MODULE_ARCH:
-        make = b.build
-    else:
-
-        def make():
-            return make_model(arch, int(spec["hidden_layers"]), int(spec["width"])).to(dev)
-
-    train, test = train_set_for(spec, args.data_root, dev), test_set_for(spec, args.data_root, dev)
-    rows = attack_locked(locked, make, train, test, args.fractions, args.seeds, key, args.epochs,
-                         not args.no_baseline, progress=lambda text: log.info("attack: %s", text))  # fmt: skip
-    table = pd.DataFrame(rows)
-    writers = {args.out / "attacks.csv": lambda t: table.to_csv(t, index=False)}
-    if key is not None:  # where is the key? every detector, the gradient one on the smallest share's data
-        idx = stratified_subset(train[1], min(args.fractions), seed=0)
-        det = pd.DataFrame(detector_rows(locked, key, train[0][idx], train[1][idx]))
-        writers[args.out / "detectors.csv"] = lambda t: det.to_csv(t, index=False)
-    args.out.mkdir(parents=True, exist_ok=True)
-    with output_lock([args.out / ATTACK_OUTPUTS[0]]):
-        mark_dir(args.out, "attack-checkpoint")
-        commit_files(writers)
-        if key is None:  # an earlier run's detectors would not describe this one
-            (args.out / "detectors.csv").unlink(missing_ok=True)
-    attacked = table[table["fraction"] > 0]
-    summary = attacked.groupby(["attack", "recipe", "fraction"], sort=False)["accuracy"].mean().unstack("fraction")
-    for _, r in table[table["fraction"] == 0].iterrows():
-        print(f"{r['attack']}: test accuracy {r['accuracy']:.4f}")
-    print(f"mean test accuracy after each attack ({args.seeds} seed(s) per share; columns: the attacker's share of "
-          "the training data):")  # fmt: skip
-    print(summary.round(4).to_string())
-    kp = attacked[attacked["attack"] == "key positions"].iloc[0]
-    scores = f", precision {kp['precision']:.3f}, recall {kp['recall']:.3f}" if "recall" in kp else ""
-    print(f"key-position detector (exact zeros, silenced BN channels): {int(kp['detected'])} values flagged{scores}")
-    if key is not None:
-        print(det.round(4).to_string(index=False))
-    print(f"wrote {args.out / 'attacks.csv'}")
     return 0

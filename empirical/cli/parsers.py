@@ -1,6 +1,10 @@
 """Every subcommand's arguments (argparse only: building the parser imports no library code, so
 ``--help`` is instant). Each parser names its handler as ``"module:function"`` inside ``empirical.cli``;
-``empirical.cli.main`` imports only the one that runs."""
+``empirical.cli.main`` imports only the one that runs.
+
+The experiments' subcommands come from ``empirical.experiments.registry``: one per run kind, whose options the
+experiment adds itself (``add_arguments``). Only the experiment that runs is imported: ``build_parser(command)``
+completes that one subcommand; ``build_parser()`` completes all (the reference, the tests)."""
 
 from __future__ import annotations
 
@@ -12,20 +16,13 @@ from empirical.cli.arguments import (  # noqa: F401  (float_list and friends: al
     INDICATOR_HELP,
     _common_device,
     _extraction_args,
-    _grid_args,
     _utility_search_args,
     float_list,
     int_list,
     out_file,
     seed_int,
 )
-from empirical.cli.parsers_experiments import (
-    _add_ablation,
-    _add_attacks,
-    _add_other_archs,
-    _add_paper_widths,
-    _add_table1,
-)
+from empirical.experiments import registry
 
 PROG = "corelocker-bounds"
 DESCRIPTION = "Bounds, measurements and figures that put the theory of CoreLocker (IEEE S&P 2024) to the test."
@@ -302,27 +299,28 @@ def _add_predict_ratio(sub):
     p.set_defaults(handler="experiments:cmd_predict_ratio")
 
 
-def _add_grid(sub):
-    p = sub.add_parser(
-        "grid",
-        help="train, lock and measure the depth × width grid (resumable)",
-        description="Figure 5's grid: each cell trains (or reuses its checkpoint), sweeps the ratios for l1 and "
-        "the random baseline, finds critical ratios and checks the bounds per layer. Safe to interrupt: "
-        "run the same command again to continue.",
-    )
-    _grid_args(p)
-    p.set_defaults(handler="experiments:cmd_grid")
+def _add_experiment(sub, entry, complete: bool):
+    p = sub.add_parser(entry.kind, help=entry.help)
+    p.set_defaults(handler="experiments:cmd_experiment", kind=entry.kind)
+    if complete:  # imports the experiment (and torch): only for the subcommand that runs
+        mod = registry.experiment(entry.kind)
+        p.description = mod.DESCRIPTION
+        mod.add_arguments(p)
+    return p
 
 
-def _add_reproduce(sub):
+def _add_reproduce(sub, complete: bool):
     p = sub.add_parser(
         "reproduce",
         help="the main job: grid + figures + report for a preset",
         description="Run (or resume) the grid, then draw the figures and write report.md.",
     )
-    _grid_args(p)
-    p.add_argument("--figure-ratio", type=float, help="also draw Figure 5 at this ratio (the closest one of the list)")
-    p.set_defaults(handler="experiments:cmd_reproduce")
+    p.set_defaults(handler="experiments:cmd_experiment", kind="grid", report=True)
+    if complete:
+        registry.experiment("grid").add_arguments(p)
+        p.add_argument(
+            "--figure-ratio", type=float, help="also draw Figure 5 at this ratio (the closest one of the list)"
+        )
 
 
 def _add_figures(sub):
@@ -356,7 +354,9 @@ def _add_report(sub):
     p.set_defaults(handler="experiments:cmd_report")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; with ``command``, only that experiment's subcommand is completed (the others
+    list their one-line help), so parsing one command imports one experiment."""
     parser = OneLineParser(prog=PROG, description=DESCRIPTION)
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -368,16 +368,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_import(sub)
     _add_export(sub)
     _add_check_bounds(sub)
-    _add_grid(sub)
-    _add_reproduce(sub)
+    entries = {e.kind: e for e in registry.entries()}
+    _add_experiment(sub, entries.pop("grid"), command in (None, "grid"))
+    _add_reproduce(sub, command in (None, "reproduce"))
     _add_figures(sub)
     _add_report(sub)
     _add_utility_curve(sub)
     _add_ratio_for_utility(sub)
     _add_predict_ratio(sub)
-    _add_table1(sub)
-    _add_paper_widths(sub)
-    _add_ablation(sub)
-    _add_attacks(sub)
-    _add_other_archs(sub)
+    for entry in entries.values():
+        _add_experiment(sub, entry, command in (None, entry.kind))
     return parser

@@ -25,131 +25,45 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
-from empirical._io import write_text
 from empirical.errors import UserError
-from empirical.experiments.rundir import RunDir, differing_fields, load_tables
+from empirical.experiments.ablation_config import (  # noqa: F401  (re-exported: the experiment's configuration)
+    RECIPES,
+    REVIEW_CELLS,
+    TABLES,
+    VARIANTS,
+    AblationConfig,
+    _config_of,
+    _merge,
+    cell_name,
+    sparsity_dose,
+)
+from empirical.experiments.ablation_report import LOCK_THRESHOLD, verdict_rows, with_seed, write_report  # noqa: F401
+from empirical.experiments.arguments import _common_device
+from empirical.experiments.presets import pick
+from empirical.experiments.rundir import Options, RunDir, check_only
+from empirical.experiments.table1_config import parse_sizes
 from empirical.lock.extraction import extract
-from empirical.lock.ratio import check_ratio
-from empirical.lock.utility import CHANCE
 from empirical.nets.checkpoint import load_checkpoint
-from empirical.nets.convnets import describe
+from empirical.nets.convnets import DEFAULTS, describe
 from empirical.nets.data import test_set_for
-from empirical.nets.train import RunOptions, TrainSpec, train
+from empirical.nets.train import RunOptions, train
 
 log = logging.getLogger(__name__)
 
-RECIPES = {
-    "adam": dict(optimizer="adam", lr=1e-3),
-    "sgd": dict(optimizer="sgd", lr=0.1, momentum=0.9, weight_decay=1e-4, schedule="step"),
-    "bn-init": dict(optimizer="adam", lr=1e-3, bn_init=0.5),
-    "sparsity": dict(optimizer="adam", lr=1e-3, bn_sparsity=1e-4),
-    "all": dict(optimizer="sgd", lr=0.1, momentum=0.9, weight_decay=1e-4, schedule="step", bn_init=0.5,
-                bn_sparsity=1e-4),
-    # review cells (issue 29): Adam as long as the SGD recipes (recipe and length no longer confounded), and
-    # "all" with Network Slimming's sparsity *dose*: s·Σlr/(1 − momentum) ≈ 3 over our ~1,400 steps (NS's
-    # s = 1e-4 over 160 CIFAR epochs gives ≈ 3.3; our "all" gives ≈ 0.075); see sparsity_dose
-    "adam-long": dict(optimizer="adam", lr=1e-3, length="sgd"),
-    "all-ns-dose": dict(optimizer="sgd", lr=0.1, momentum=0.9, weight_decay=1e-4, schedule="step", bn_init=0.5,
-                        bn_sparsity=4e-3),
-}  # fmt: skip
-# the cells the review asked for, beyond the arch × recipe grid at seed 0: (arch, recipe, seed), in run order
-REVIEW_CELLS = (
-    *((a, "all-ns-dose", 0) for a in ("resnet", "preresnet", "vgg")),
-    # within 5 pp of the lock threshold (chance + 5 pp) for bn-scale or l1 filters at seed 0
-    *((a, r, s) for s in (1, 2) for a, r in (("resnet", "sgd"), ("resnet", "all"), ("preresnet", "all"),
-                                             ("vgg", "all"), ("vgg", "adam"), ("vgg", "sgd"),
-                                             ("preresnet", "sgd"), ("preresnet", "sparsity"))),
-    *((a, "adam-long", 0) for a in ("resnet", "preresnet", "vgg")),
-)  # fmt: skip
-VARIANTS = {  # name: (indicator, mode, random seed)
-    "bn-scale (global |γ|)": ("bn-scale", "global", 0),
-    "bn-scale (per layer)": ("bn-scale", "per-layer", 0),
-    "bn-folded (global |γ|/√(σ²+ε))": ("bn-folded", "global", 0),
-    "l1 filters": ("l1", "global", 0),
-    "l1 channels + feature maps": ("l1-channel", "global", 0),
-    "random filters (seed 0)": ("random", "global", 0),
-    "random filters (seed 1)": ("random", "global", 1),
-    # §3.2 as written: the filters linked to the largest |γ| (conv output channel and its BN channel together);
-    # in the cells trained after it was added
-    "bn-filter (global |γ|, filter + BN channel)": ("bn-filter", "global", 0),
-}
-TABLES = ("locked", "gammas", "models")
-
-
-@dataclass(frozen=True)
-class AblationConfig:
-    archs: tuple[str, ...] = ("vgg", "resnet", "preresnet")
-    sizes: dict = field(default_factory=lambda: {"vgg": [2, 16], "resnet": [2, 16], "preresnet": [2, 16]})
-    recipes: tuple[str, ...] = tuple(RECIPES)
-    epochs_adam: int = 3
-    epochs_sgd: int = 6  # SGD with a step schedule needs more epochs than Adam
-    train_subset: int | None = 30_000
-    ratio: float = 0.05
-    dataset: str = "fashion-mnist"
-    seed: int = 0
-    channels_last: bool = True
-    extra_cells: tuple = ()  # (arch, recipe, seed) beyond archs × recipes at ``seed`` (e.g. REVIEW_CELLS)
-    kind: str = "ablation"
-
-    def __post_init__(self):
-        from empirical.nets.convnets import CONV_ARCHS
-
-        extra = [tuple(c) for c in self.extra_cells]
-        object.__setattr__(self, "extra_cells", tuple((str(a), str(r), int(s)) for a, r, s in extra))
-        bad = [a for a in self.archs if a not in CONV_ARCHS] + [r for r in self.recipes if r not in RECIPES]
-        bad += [f"{a}/{r}" for a, r, _ in self.extra_cells if a not in self.archs or r not in RECIPES]
-        if bad or not self.archs or not self.recipes:
-            raise UserError(f"unknown architecture(s) or recipe(s) {bad}; archs {CONV_ARCHS}, recipes {tuple(RECIPES)}")
-        check_ratio(self.ratio)
-        if not (1 <= self.epochs_adam <= 1000 and 1 <= self.epochs_sgd <= 1000):
-            raise UserError("epochs must be in 1..1000")
-        if self.train_subset is not None and not 1 <= self.train_subset <= 60_000:
-            raise UserError(f"train_subset must be in 1..60000, got {self.train_subset}")
-        for a in self.archs:
-            h, w = self.sizes.get(a, (0, 0))
-            if not (1 <= int(h) <= 64 and 1 <= int(w) <= 1024):
-                raise UserError(f"size of {a}: expected hidden_layers in 1..64 and width in 1..1024, got {h}, {w}")
-
-    def to_json(self) -> dict:
-        return json.loads(json.dumps(asdict(self)))
-
-    def cells(self) -> list[tuple[str, str, int]]:
-        grid = [(a, r, self.seed) for a in self.archs for r in self.recipes]
-        return grid + [c for c in self.extra_cells if c not in grid]
-
-    def spec(self, arch: str, recipe: str, seed: int | None = None) -> TrainSpec:
-        h, w = self.sizes[arch]
-        rec = dict(RECIPES[recipe])
-        length = rec.pop("length", rec["optimizer"])  # whose epoch count: the SGD recipes' or Adam's
-        epochs = self.epochs_sgd if length == "sgd" else self.epochs_adam
-        return TrainSpec(
-            hidden_layers=int(h), width=int(w), epochs=epochs, seed=self.seed if seed is None else seed,
-            dataset=self.dataset, train_subset=self.train_subset, arch=arch, channels_last=self.channels_last, **rec,
-        )  # fmt: skip
-
-
-def cell_name(arch: str, recipe: str, seed: int = 0) -> str:
-    return f"{arch}_{recipe}" + (f"_s{seed}" if seed else "")
-
-
-def sparsity_dose(spec: TrainSpec) -> float:
-    """The total γ shrink the sparsity term can cause: s · Σ_t lr_t / (1 − momentum) over every step of ``spec``
-    (the subgradient s·sign(γ) is added to γ's gradient; momentum amplifies a constant push by 1/(1 − m)). Adam
-    normalises the push away, so this dose describes SGD recipes only (NaN for Adam)."""
-    from empirical.nets.train import lr_at
-
-    if spec.optimizer != "sgd":
-        return float("nan")
-    steps_per_epoch = -(-(spec.train_subset or 60_000) // spec.batch_size)
-    total_lr = sum(lr_at(spec, e) for e in range(spec.epochs)) * steps_per_epoch
-    return spec.bn_sparsity * total_lr / (1 - (spec.momentum or 0.0))
+KIND = "ablation"
+DESCRIPTION = (
+    "Train each architecture × recipe (adam, sgd, bn-init, sparsity, all) on Fashion-MNIST, lock every trained model "
+    "with each extraction variant at --ratio, record accuracy, extracted counts per layer, predicted-class histograms "
+    "and the |γ| distributions; write report.md. Run the same command to resume."
+)
+Config = AblationConfig
+PRESETS = {"default": AblationConfig(), "review": AblationConfig(extra_cells=REVIEW_CELLS)}
 
 
 def gamma_table(model, arch: str, recipe: str, seed: int = 0, epoch: int | None = None) -> pd.DataFrame:
@@ -230,177 +144,65 @@ def run_cell(arch: str, recipe: str, config: AblationConfig, rd: RunDir, device=
     rd.finish(cell_name(arch, recipe, seed), tables, {"arch": arch, "recipe": recipe, "seed": seed})
 
 
-def run(config: AblationConfig, run_dir, device="cpu", progress=True, only: list[str] | None = None):
-    """Every cell not finished yet (``only``: a subset of ``arch_recipe`` names), then the report."""
-    rd = RunDir(run_dir, "ablation", config.to_json(), TABLES, merge=_merge, defaults={"extra_cells": []})
-    names = [cell_name(*c) for c in config.cells()]
-    if only:
-        bad = [n for n in only if n not in names]
-        if bad:
-            raise UserError(f"cell(s) {bad} are not in this configuration ({', '.join(names)})")
+def run(config: AblationConfig, run_dir, options: Options = Options()) -> dict[str, pd.DataFrame]:
+    """Every cell not finished yet (``options.only``: a subset of the cell names), then the report. A run
+    extends: the cells of an earlier configuration's ``extra_cells`` are kept."""
+    check_only(options.only, [cell_name(*c) for c in config.cells()])
+    rd = RunDir(run_dir, KIND, config.to_json(), TABLES, merge=_merge, defaults={"extra_cells": []})
     with rd.open():
-        names = [cell_name(*c) for c in _config_of(rd.config).cells()]  # an extended run keeps its earlier cells
-        for arch, recipe, seed in _config_of(rd.config).cells():
-            name = cell_name(arch, recipe, seed)
-            if (only and name not in only) or rd.is_finished(name):
-                continue
-            log.info("ablation cell %s: training %s", name, config.spec(arch, recipe, seed).key())
-            run_cell(arch, recipe, config, rd, device, progress, seed)
-            rd.collect(names)
-        tables = rd.collect(names)
+        merged = _config_of(rd.config)
+        cells = {cell_name(*c): c for c in merged.cells()}
+
+        def run_one(name):
+            arch, recipe, seed = cells[name]
+            log.info("ablation cell %s: training %s", name, merged.spec(arch, recipe, seed).key())
+            run_cell(arch, recipe, merged, rd, options.device, options.progress, seed)
+
+        tables = rd.run_cells(list(cells), run_one, options.only)
         write_report(run_dir)
     return tables
 
 
-def _config_of(d: dict) -> AblationConfig:
-    return AblationConfig(**{k: v for k, v in d.items() if k in AblationConfig.__dataclass_fields__})
-
-
-def _merge(old: dict, new: dict) -> dict:
-    """An ablation run extends by extra cells (``extra_cells``: the union, earlier ones first); every other
-    field must match."""
-    diff = differing_fields(old, new, ("extra_cells",), {"extra_cells": []})
-    if diff:
-        raise UserError(f"this run holds an ablation with another configuration (differs in: {', '.join(diff)}); "
-                        "choose another --out")  # fmt: skip
-    cells = [list(c) for c in old.get("extra_cells", [])]
-    cells += [list(c) for c in new.get("extra_cells", []) if list(c) not in cells]
-    return {**old, "extra_cells": cells}
-
-
-# ------------------------------------------------------------------------------------------ report
-LOCK_THRESHOLD = CHANCE + 0.05  # a variant "locks" a network when its accuracy is at or below chance + 5 pp
-
-
-def with_seed(df: pd.DataFrame) -> pd.DataFrame:
-    """Rows of cells written before seeds existed are seed 0."""
-    df = df.copy()
-    df["seed"] = df["seed"].fillna(0).astype(int) if "seed" in df else 0
-    return df
-
-
-def verdict_rows(locked: pd.DataFrame, trained: float = 0.5) -> pd.DataFrame:
-    """Per architecture and extraction variant: the recipes under which it reaches chance + 5 pp — counting
-    only networks that learned something (original accuracy >= ``trained``: an untrained net is at chance
-    before any lock). A recipe trained with several seeds counts as reaching only when every seed does;
-    seeds on both sides of the threshold make it **borderline**, and the count is a range."""
-    locked = with_seed(locked)
-    orig = locked[locked["variant"] == "original"].set_index(["arch", "recipe", "seed"])["accuracy"]
-    rows = []
-    for (arch, variant), g in locked[locked["variant"] != "original"].groupby(["arch", "variant"], sort=False):
-        ok = g[[orig.get((a, r, s), 0) >= trained for a, r, s in zip(g["arch"], g["recipe"], g["seed"])]]
-        per = ok.groupby("recipe", sort=False)["accuracy"].agg(["min", "max", "count"])
-        reach = per[per["max"] <= LOCK_THRESHOLD]
-        border = per[(per["min"] <= LOCK_THRESHOLD) & (per["max"] > LOCK_THRESHOLD)]
-        lo, hi = len(reach), len(reach) + len(border)
-        rows.append(dict(arch=arch, variant=variant, recipes_trained=len(per),
-                         seeds=", ".join(f"{r}: {int(c)}" for r, c in per["count"].items() if c > 1) or "1 each",
-                         best_accuracy=float(ok["accuracy"].min()) if len(ok) else float("nan"),
-                         recipes_locking=f"{lo}" if lo == hi else f"{lo}–{hi}",
-                         recipes_reaching_chance_plus_5pp=", ".join(reach.index) or "none",
-                         borderline=", ".join(f"{r} ({100 * a:.1f}–{100 * b:.1f} %)" for r, a, b in
-                                              zip(border.index, border["min"], border["max"])) or "—"))  # fmt: skip
-    return pd.DataFrame(rows)
-
-
-def _spread_section(spread: pd.DataFrame) -> list[str]:
-    """How far each recipe moved γ, epoch by epoch (cells trained since the per-epoch log exists)."""
-    if not len(spread):
-        return []
-    from empirical.experiments.markdown import md_table
-
-    g = spread.groupby(["arch", "recipe", "seed", "epoch"], as_index=False).agg(
-        gamma_q05=("gamma_q05", "min"), gamma_median=("gamma_median", "median"), gamma_q95=("gamma_q95", "max")
+def add_arguments(p) -> None:
+    p.add_argument("--out", type=Path, required=True, help="run directory")
+    p.add_argument("--preset", default="default", help="default, or review (= --review-cells)")
+    p.add_argument("--archs", default="vgg,resnet,preresnet", help="subset of vgg,resnet,preresnet,densenet")
+    p.add_argument("--recipes", default="adam,sgd,bn-init,sparsity,all", help="subset of the recipes")
+    p.add_argument("--epochs-adam", type=int, default=3)
+    p.add_argument("--epochs-sgd", type=int, default=6)
+    p.add_argument("--train-subset", type=int, default=30000, help="first N training images (default 30000)")
+    p.add_argument("--ratio", type=float, default=0.05)
+    p.add_argument("--size", action="append", default=[], metavar="ARCH=H,W", help="e.g. preresnet=2,16")
+    p.add_argument("--only", help="cells to run now, e.g. vgg_adam,vgg_sgd,vgg_all_s1")
+    p.add_argument(
+        "--review-cells",
+        action="store_true",
+        help="extend the run by the review's cells: seeds 1-2 of the cells within 5 pp of the lock threshold, Adam "
+        "as long as SGD (adam-long) and Network Slimming's sparsity dose (all-ns-dose); the run extends, finished "
+        "cells are kept",
     )
-    return ["## |γ| spread after every epoch (5th percentile: lowest layer; median of layer medians; 95th: highest)",
-            "", md_table(g.round(4)), ""]  # fmt: skip
+    p.add_argument("--no-progress", action="store_true")
+    _common_device(p)
 
 
-def write_report(run_dir) -> Path:
-    """``report.md`` and the |γ| figure from the tables."""
-    import figures
-    from empirical.experiments.markdown import md_table
-    from figures.ablation import gamma_distributions
+def configure(args) -> tuple[AblationConfig, Options]:
+    archs = tuple(a.strip() for a in args.archs.split(",") if a.strip())
+    recipes = tuple(r.strip() for r in args.recipes.split(",") if r.strip())
+    bad = [a for a in archs if a not in DEFAULTS]
+    if bad:
+        raise UserError(f"unknown architecture(s) {bad}; choose from {', '.join(DEFAULTS)}")
+    pick(PRESETS, args.preset, "ablation preset")
+    review = args.review_cells or args.preset == "review"
+    config = AblationConfig(
+        archs=archs, sizes=parse_sizes(args.size, archs), recipes=recipes, epochs_adam=args.epochs_adam,
+        epochs_sgd=args.epochs_sgd, train_subset=args.train_subset, ratio=args.ratio,
+        extra_cells=REVIEW_CELLS if review else (),
+    )  # fmt: skip
+    only = tuple(c.strip() for c in args.only.split(",") if c.strip()) if args.only else None
+    return config, Options(device=args.device, progress=not args.no_progress, only=only)
 
-    run_dir = Path(run_dir)
-    t = load_tables(run_dir, TABLES, "locked", "ablation", "ablation")
-    locked, gammas, models, cfg = with_seed(t["locked"]), with_seed(t["gammas"]), with_seed(t["models"]), t["config"]
-    if "epoch" in gammas:  # per-epoch γ logs: the tables and the figure show each network after training
-        last = gammas.groupby(["arch", "recipe", "seed"])["epoch"].transform("max")
-        spread = gammas[gammas["epoch"].notna()]
-        gammas = gammas[gammas["epoch"].isna() | (gammas["epoch"] == last)]
-    else:
-        spread = gammas.iloc[:0]
-    conf = _config_of(cfg)
-    models["sparsity_dose"] = [sparsity_dose(conf.spec(a, r, s))
-                               for a, r, s in zip(models["arch"], models["recipe"], models["seed"])]  # fmt: skip
-    paths = []
-    if len(gammas):
-        base = gammas[gammas["seed"] == 0]
-        paths.append(figures.save(gamma_distributions(base), run_dir / "figures" / "gamma_by_layer.png"))
-    wide = locked.pivot_table(index=["arch", "recipe", "seed"], columns="variant", values="accuracy", sort=False) * 100
-    bn = locked[locked["indicator"] == "bn-scale"][["arch", "recipe", "seed", "mode", "accuracy", "counts_per_layer",
-                                                     "top_class_share", "class_histogram"]]  # fmt: skip
-    keys = locked[locked["variant"].isin(["l1 filters", "random filters (seed 0)", "bn-scale (global |γ|)"])]
-    parts = (
-        [
-            "# Table 1 as the authors ran it: an ablation of bn-scale locking",
-            "",
-            f"Fashion-MNIST (first {cfg.get('train_subset')} training images), ratio {cfg.get('ratio')} of the "
-            f"candidate units; Adam recipes {cfg.get('epochs_adam')} epochs, SGD recipes {cfg.get('epochs_sgd')} "
-            "epochs; every accuracy on the whole test set. Recipes: "
-            + "; ".join(f"`{k}` = {v}" for k, v in RECIPES.items() if k in cfg.get("recipes", RECIPES))
-            + ".",
-            "",
-            "## Trained networks",
-            "",
-            md_table(models),
-            "",
-            "## Test accuracy (%) of each locked model (rows: architecture × recipe; columns: extraction variant)",
-            "",
-            md_table(wide.round(2).reset_index()),
-            "",
-            "## Which ingredient makes each variant reach chance + 5 pp (15 %)",
-            "",
-            md_table(verdict_rows(locked)),
-            "",
-            "## bn-scale: where the extracted channels are and what the locked model predicts",
-            "",
-            "A locked model that predicts one class for every image scores exactly 10.00 % on the balanced test set.",
-            "",
-            md_table(bn),
-            "",
-            "## Key size as a share of all parameters",
-            "",
-            md_table(keys[["arch", "recipe", "seed", "variant", "k", "key_share_of_parameters"]]),
-            "",
-            "## |γ| per BN layer",
-            "",
-            md_table(
-                gammas[
-                    [
-                        "arch",
-                        "recipe",
-                        "seed",
-                        "bn_index",
-                        "channels",
-                        "gamma_q05",
-                        "gamma_median",
-                        "gamma_q95",
-                        "gamma_max",
-                        "folded_median",
-                        "folded_max",
-                    ]
-                ]
-            )
-            if len(gammas)
-            else "",  # fmt: skip
-            "",
-        ]
-        + _spread_section(spread)
-        + [f"![{p.stem}](figures/{p.name})" for p in paths]
-        + [""]
-    )
-    path = run_dir / "report.md"
-    write_text(path, "\n".join(parts))
-    return path
+
+def summary(config: AblationConfig, tables: dict[str, pd.DataFrame]) -> str:
+    locked = with_seed(tables["locked"])
+    table = locked.pivot_table(index=["arch", "recipe", "seed"], columns="variant", values="accuracy").round(3)
+    return f"{table}"

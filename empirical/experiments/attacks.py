@@ -19,77 +19,71 @@ restoration and FTAL at the largest share. Evaluation: the whole test set.
 
 from __future__ import annotations
 
-import json
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 
-from empirical._io import write_csv, write_text
+from empirical._io import write_csv
 from empirical.errors import UserError
+from empirical.experiments.arguments import DATA_HELP, _common_device, float_list
 from empirical.experiments.attack_tests import (  # noqa: F401  (re-exported)
     PRIMARY_ATTACK,
     SECONDARY_ATTACKS,
     converged_verdicts,
     secondary_verdicts,
 )
-from empirical.experiments.rundir import RunDir, load_tables, read_table
+from empirical.experiments.attacks_config import MODELS, SCRATCH_ADAM, TABLES, AttackConfig, _spec  # noqa: F401
+from empirical.experiments.attacks_own import OwnAttack, attack_checkpoint, own_summary
+from empirical.experiments.attacks_report import (  # noqa: F401  (re-exported: the experiment's report)
+    PAPER_TABLE2,
+    PAPER_TABLE3,
+    load_finetune,
+    verdict_finetune,
+    verdict_keypos,
+    verdict_prune,
+    write_report,
+)
+from empirical.experiments.presets import pick
+from empirical.experiments.rundir import Options, RunDir, check_only, read_table
 from empirical.lock import attacks as atk
 from empirical.lock.extraction import extract
 from empirical.lock.fill import fill_key_positions
-from empirical.lock.utility import CHANCE, ratio_for_utility
+from empirical.lock.utility import ratio_for_utility
 from empirical.nets.checkpoint import load_checkpoint
 from empirical.nets.models import make_model
 from empirical.nets.train import RunOptions, TrainSpec, load_tensors, train
 
 log = logging.getLogger(__name__)
 
-PAPER_TABLE2 = "CIFAR-10, bn-scale at 0.05, 3 trials: fine-tuning with 5 % / 10 % of the training data recovers " \
-               "+15–17 / +24–30 pp"  # fmt: skip
-PAPER_TABLE3 = "Fashion-MNIST: pruning 20–40 % recovers < 1 pp"
-MODELS = (
-    dict(name="fcn-7x400", arch="fcn", dataset="mnist", hidden_layers=7, width=400, epochs=15, indicator="l1",
-         lock="chance+5pp", fractions=(0.01, 0.05, 0.1), seeds=3, ft_epochs=20),
-    dict(name="fcn-13x400", arch="fcn", dataset="mnist", hidden_layers=13, width=400, epochs=15, indicator="l1",
-         lock="chance+5pp", fractions=(0.01, 0.05, 0.1), seeds=3, ft_epochs=20),
-    dict(name="vgg", arch="vgg", dataset="fashion-mnist", hidden_layers=2, width=16, epochs=4, indicator="l1",
-         lock=0.05, fractions=(0.05, 0.1), seeds=2, ft_epochs=10),
-)  # fmt: skip
-TABLES = ("summary", "finetune", "prune", "keypos")
-SCRATCH_ADAM = "from scratch (Adam)"  # the attacker's alternative under the owner's own recipe (Adam lr 1e-3)
+KIND = "attacks"
+DESCRIPTION = (
+    "Train the configured models (7×400 and 13×400 MNIST FCNs, a VGG on Fashion-MNIST), lock them, and attack each "
+    "with a share of the training data: fine-tuning (FTLL/FTAL/RTLL/RTAL) beside training from scratch, pruning "
+    "(magnitude, Fine-Pruning), and the key-position attack; write report.md. Resumable. With --checkpoint: attack "
+    "YOUR locked model instead (fine-tuning under SGD and Adam, the key-position attack, training from scratch to "
+    "convergence) and write attacks.csv."
+)
+Config = AttackConfig
+PRESETS = {
+    "default": AttackConfig(),
+    "quick": AttackConfig(  # tiny models and shares: a smoke test, minutes
+        models=(dict(name="fcn-3x32", arch="fcn", dataset="mnist", hidden_layers=3, width=32, epochs=1, indicator="l1",
+                     lock="chance+5pp", fractions=(0.01, 0.02), seeds=1, ft_epochs=1),),
+        prune_fractions=(0.2,), targeted_epochs=(1,),
+    ),
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
-class AttackConfig:
-    models: tuple = MODELS
-    fills: tuple[str, ...] = ("zero", "noise")
-    prune_fractions: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4)
-    prune_ft_epochs: int = 2
-    targeted_epochs: tuple[int, ...] = (1, 5)
-    kind: str = "attacks"
+class AttackOptions(Options):
+    """``converged_baselines``: only add ``scratch_converged.csv`` to the run; ``own``: attack the user's own
+    locked model instead of the configured ones (``attacks_own``)."""
 
-    def __post_init__(self):
-        for m in self.models:
-            if not {"name", "arch", "dataset", "hidden_layers", "width", "epochs", "indicator", "lock"} <= set(m):
-                raise UserError(f"model entry {m} lacks fields")
-            if not m["fractions"] or any(not 0 < f <= 1 for f in m["fractions"]) or m["seeds"] < 1:
-                raise UserError(f"{m['name']}: fractions must lie in (0, 1] and seeds be >= 1")
-        if not set(self.fills) <= {"zero", "noise"} or "zero" not in self.fills:
-            raise UserError("fills must include zero and be among zero, noise")
-
-    def to_json(self) -> dict:
-        return json.loads(json.dumps(asdict(self)))
-
-    def cells(self) -> list[tuple[dict, str]]:
-        return [(m, f) for m in self.models for f in self.fills]
-
-
-def _spec(m: dict) -> TrainSpec:
-    return TrainSpec(hidden_layers=m["hidden_layers"], width=m["width"], epochs=m["epochs"], dataset=m["dataset"],
-                     arch=m["arch"], channels_last=m["arch"] != "fcn")  # fmt: skip
+    converged_baselines: bool = False
+    own: OwnAttack | None = None
 
 
 def _trained(rd: RunDir, m: dict, device: str):
@@ -276,145 +270,77 @@ def run_scratch_converged(config: AttackConfig, rd: RunDir, device: str = "cpu",
     return read_table(path, required=False)
 
 
-def load_finetune(run_dir) -> pd.DataFrame:
-    """``finetune.csv`` with the rows of ``scratch_adam.csv`` (where that baseline was run) appended."""
-    run_dir = Path(run_dir)
-    frames = [read_table(run_dir / name, required=False) for name in ("finetune.csv", "scratch_adam.csv")]
-    frames = [f for f in frames if len(f)]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-
-
-def run(config: AttackConfig, run_dir, device: str = "cpu", only: list[str] | None = None) -> dict:
-    rd = RunDir(run_dir, "attacks", config.to_json(), TABLES)
-    names = [f"{m['name']}_{f}" for m, f in config.cells()]
-    if only and [n for n in only if n not in names]:
-        raise UserError(f"cell(s) {[n for n in only if n not in names]} are not in this configuration ({names})")
+def run(config: AttackConfig, run_dir, options: AttackOptions = AttackOptions()) -> dict[str, pd.DataFrame]:
+    """Every cell not finished yet (``options.only``: a subset), the Adam baseline, then the report. With
+    ``options.converged_baselines`` only the converged from-scratch baselines are added (an extension: the cells
+    stay as they are); with ``options.own`` the user's own locked model is attacked instead."""
+    if options.own is not None:
+        return attack_checkpoint(options.own, run_dir, options.device)
+    rd = RunDir(run_dir, KIND, config.to_json(), TABLES)
+    cells = {f"{m['name']}_{f}": (m, f) for m, f in config.cells()}
+    check_only(options.only, cells)
     with rd.open():
-        for m, fill in config.cells():
-            name = f"{m['name']}_{fill}"
-            if (only and name not in only) or rd.is_finished(name):
-                continue
-            run_cell(m, fill, config, rd, device)
-            rd.collect(names)
-        tables = rd.collect(names)
-        if not only:
-            run_scratch_adam(config, rd, device)
+        if options.converged_baselines:
+            return {"scratch_converged": run_scratch_converged(config, rd, options.device)}
+        tables = rd.run_cells(list(cells), lambda name: run_cell(*cells[name], config, rd, options.device),
+                              options.only)  # fmt: skip
+        if options.only is None:
+            run_scratch_adam(config, rd, options.device)
         write_report(run_dir)
     return tables
 
 
-# ------------------------------------------------------------------------------------------ report
-def _mean_sd(df: pd.DataFrame, by: list[str]) -> pd.DataFrame:
-    g = df.groupby(by, as_index=False)["accuracy"]
-    out = g.agg(mean="mean", sd="std", n="count")
-    return out
-
-
-def write_report(run_dir) -> Path:
-    """``report.md`` (tables beside the paper's Tables 2–3, verdicts) and the recovered-accuracy figure."""
-    import figures
-    from empirical.experiments.markdown import md_table
-    from figures.attacks import recovered_vs_data
-
-    run_dir = Path(run_dir)
-    t = load_tables(run_dir, TABLES, "summary", "attacks", "attacks")
-    summ, ft, pr, kp = t["summary"], load_finetune(run_dir), t["prune"], t["keypos"]
-    paths = (
-        [figures.save(recovered_vs_data(ft, summ), run_dir / "figures" / "recovered_vs_data.png")] if len(ft) else []
+def add_arguments(p) -> None:
+    p.add_argument("--out", type=Path, required=True, help="run directory (with --checkpoint: where attacks.csv goes)")
+    p.add_argument("--preset", default="default", help="default, or quick (= --quick)")
+    p.add_argument(
+        "--checkpoint", type=Path, help="a locked model (from `lock`) to attack instead of the built-in ones"
     )
-    parts = ["# Attacks on locked models (Tables 2–3, the key-position attack, the noise fill)", "",
-             "## The locked models", "", md_table(summ), ""]  # fmt: skip
-    if len(ft):
-        parts += ["## Fine-tuning (Adi et al.) vs training from scratch on the attacker's data (mean ± sd over seeds)",
-                  "", f"Paper, Table 2: {PAPER_TABLE2}.", "",
-                  md_table(_mean_sd(ft, ["model", "fill", "attack", "fraction"])), ""]  # fmt: skip
-        parts += verdict_finetune(ft, summ)
-        conv = read_table(run_dir / "scratch_converged.csv", required=False)
-        v = converged_verdicts(ft[ft["seed"].notna()], conv) if len(conv) else pd.DataFrame()
-        if len(v):
-            parts += [f"## {PRIMARY_ATTACK} (the primary attack, declared before the runs) against training from "
-                      "scratch to convergence", "",
-                      "Each baseline: Adam 1e-3, batch 100, early stopping on a stratified 20 % of the attacker's "
-                      "data (patience 5 epochs and 300 steps, cap 10× fine-tuning's steps), 5 seeds; the attacker's "
-                      "choice of architecture. The verdict needs the attack to beat *every* architecture: an "
-                      "intersection-union test of one-sided Welch tests at α = 0.05 (`p_iut`: the largest of them).",
-                      "", md_table(v.round(4)), ""]  # fmt: skip
-            sec = secondary_verdicts(ft[ft["seed"].notna()], conv)
-            if len(sec):
-                parts += [f"Secondary attacks ({', '.join(SECONDARY_ATTACKS)}): the same test, Holm-corrected over the "
-                          "three within each model and data share (`p_holm`).", "",
-                          md_table(sec.round(4)), ""]  # fmt: skip
-    if len(pr):
-        parts += ["## Pruning (magnitude per layer, Fine-Pruning), without and with a short fine-tune", "",
-                  f"Paper, Table 3: {PAPER_TABLE3}.", "", md_table(pr), ""] + verdict_prune(pr, summ)  # fmt: skip
-    if len(kp):
-        parts += ["## The key-position attack", "",
-                  "Detection: every exact zero of a weight and every BN channel with γ = β = 0 is guessed to be a key "
-                  "position (precision and recall on the values of the real key). Targeted restoration: only the "
-                  "detected positions are trained (SGD lr 0.01), everything else stays bit for bit.", "",
-                  md_table(kp), ""] + verdict_keypos(kp, summ)  # fmt: skip
-    parts += [f"![{p.stem}](figures/{p.name})" for p in paths] + [""]
-    path = run_dir / "report.md"
-    write_text(path, "\n".join(parts))
-    return path
+    p.add_argument("--key", type=Path, help="with --checkpoint: its key, for the original's accuracy and the "
+                   "key-position attack's precision and recall (never used by an attack)")  # fmt: skip
+    p.add_argument("--model", help="with --checkpoint: FILE.py:FUNCTION building your own nn.Module")
+    p.add_argument(
+        "--fractions",
+        type=float_list,
+        default=[0.01, 0.05],
+        help="with --checkpoint: the attacker's shares of the training data (default 0.01,0.05)",
+    )
+    p.add_argument("--seeds", type=int, default=1, help="with --checkpoint: data draws per share (default 1)")
+    p.add_argument("--epochs", type=int, default=20, help="with --checkpoint: fine-tuning epochs (default 20)")
+    p.add_argument("--no-baseline", action="store_true", help="with --checkpoint: skip training from scratch")
+    p.add_argument("--data-root", "--data", dest="data_root", help="with --checkpoint: " + DATA_HELP)
+    p.add_argument("--only", help="cells to run now, e.g. fcn-7x400_zero,vgg_noise")
+    p.add_argument("--quick", action="store_true", help="tiny models and shares (a smoke test, minutes)")
+    p.add_argument(
+        "--converged-baselines",
+        action="store_true",
+        help="only add scratch_converged.csv: from-scratch training to convergence (early stopping), 5 seeds, the "
+        "model's own architecture, a 2 x 400 MLP and a small CNN (resumable; the run's cells are not touched)",
+    )
+    _common_device(p)
 
 
-def verdict_finetune(ft: pd.DataFrame, summ: pd.DataFrame) -> list[str]:
-    """Claim "fine-tuning recovers less than training from scratch on the same data", per model and share;
-    from scratch is the better of the SGD recipe and Adam (``SCRATCH_ADAM``) where both were run."""
-    lines = ["Verdicts (the best fine-tuning attack's mean accuracy vs the best from-scratch training, same data):", ""]
-    zero = ft[ft["fill"] == "zero"]
-    baselines = ["from scratch", SCRATCH_ADAM]
-    for (model, frac), g in zero.groupby(["model", "fraction"]):
-        means = g.groupby("attack")["accuracy"].mean()
-        base = means.reindex(baselines).dropna()
-        scratch = base.max() if len(base) else np.nan
-        best = means.drop(baselines, errors="ignore")
-        locked = float(summ[(summ["model"] == model) & (summ["fill"] == "zero")]["acc_locked"].iloc[0])
-        verdict = "PASS" if best.max() < scratch else "FAIL"
-        note = ""
-        if scratch <= CHANCE + 0.05:  # no from-scratch recipe trained: the baseline understates the attacker
-            note = " (from scratch did not train, so the baseline is weak)"
-        which = (" (Adam)" if base.idxmax() == SCRATCH_ADAM else " (SGD)") if len(base) > 1 else ""
-        lines.append(f"* {model}, {100 * frac:g} % of the training data: best fine-tuning {best.idxmax()} "
-                     f"{100 * best.max():.2f} % (from {100 * locked:.2f} % locked) vs from scratch{which} "
-                     f"{100 * scratch:.2f} %{note}; claim \"fine-tuning recovers less than training from "
-                     f"scratch\": **{verdict}**")  # fmt: skip
-    return lines + [""]
+def configure(args) -> tuple[AttackConfig, AttackOptions]:
+    own = None
+    if args.checkpoint is not None:
+        own = OwnAttack(checkpoint=args.checkpoint, key=args.key, model=args.model, data_root=args.data_root,
+                        fractions=tuple(args.fractions), seeds=args.seeds, epochs=args.epochs,
+                        baseline=not args.no_baseline)  # fmt: skip
+    else:
+        given = [f"--{n}" for n in ("key", "model", "data_root") if getattr(args, n) is not None]
+        if given:
+            raise UserError(f"{given[0].replace('_', '-')} goes with --checkpoint (your own locked model)")
+    pick(PRESETS, args.preset, "attacks preset")
+    config = PRESETS["quick" if args.quick else args.preset]
+    only = tuple(c.strip() for c in args.only.split(",") if c.strip()) if args.only else None
+    return config, AttackOptions(device=args.device, only=only, converged_baselines=args.converged_baselines,
+                                 own=own)  # fmt: skip
 
 
-def verdict_prune(pr: pd.DataFrame, summ: pd.DataFrame, n_test: int = 10_000) -> list[str]:
-    """Table 3's claim "pruning recovers < 1 pp" (without fine-tuning), with the test set's sampling error.
-
-    PASS when the best gain plus two binomial standard errors of the best pruned accuracy stays below 1 pp,
-    FAIL when the gain minus two standard errors exceeds it, INCONCLUSIVE in between.
-    """
-    lines = [
-        'Verdicts ("pruning recovers < 1 pp", without fine-tuning; tolerance: two binomial standard errors of '
-        f"the best pruned accuracy on the {n_test} test images):",
-        "",
-    ]
-    for model, g in pr[~pr["fine_tuned"].astype(bool)].groupby("model"):
-        locked = float(summ[(summ["model"] == model) & (summ["fill"] == "zero")]["acc_locked"].iloc[0])
-        best = float(g["accuracy"].max())
-        gain = (best - locked) * 100
-        two_se = 200 * np.sqrt(best * (1 - best) / n_test)
-        verdict = "PASS" if gain + two_se < 1 else "FAIL" if gain - two_se > 1 else "INCONCLUSIVE"
-        lines.append(f"* {model}: the best pruning leaves {100 * best:.2f} % ({gain:+.2f} ± {two_se:.2f} pp from "
-                     f"the locked {100 * locked:.2f} %): **{verdict}**")  # fmt: skip
-    return lines + [""]
-
-
-def verdict_keypos(kp: pd.DataFrame, summ: pd.DataFrame) -> list[str]:
-    lines = ["Verdicts:", ""]
-    for (model, fill), g in kp.groupby(["model", "fill"]):
-        s = summ[(summ["model"] == model) & (summ["fill"] == fill)].iloc[0]
-        best = g.loc[g["accuracy"].idxmax()]
-        lines.append(f"* {model}, fill {fill}: detection precision {g['precision'].iloc[0]:.3f}, recall "
-                     f"{g['recall'].iloc[0]:.3f}; targeted restoration reaches {100 * best['accuracy']:.2f} % "
-                     f"(original {100 * s['acc_original']:.2f} %, locked {100 * s['acc_locked']:.2f} %) with "
-                     f"{100 * best['fraction']:g} % of the data and {int(best['epochs'])} epoch(s)")  # fmt: skip
-    return lines + [""]
-
-
-__all__ = ["AttackConfig", "MODELS", "run", "write_report"]
+def summary(config: AttackConfig, tables: dict[str, pd.DataFrame]) -> str:
+    if "attacks" in tables:  # the user's own model
+        return own_summary(tables)
+    if "scratch_converged" in tables:
+        t = tables["scratch_converged"]
+        return t.groupby(["model", "baseline", "fraction"])["accuracy"].agg(["mean", "count"]).to_string()
+    return tables["summary"].to_string(index=False)

@@ -32,27 +32,30 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from empirical.errors import CorruptResumePoint, UserError
-from empirical.experiments import executors
-from empirical.experiments.presets import Preset
-from empirical.experiments.rundir import RunDir, read_config, read_table
-from empirical.lock.extraction import extract
+from empirical.experiments import executors, presets
+from empirical.experiments.arguments import _common_device, float_list, int_list
+from empirical.experiments.grid_cells import _with_ident, bound_check_tables, critical_ratio_table, sweep_table
+from empirical.experiments.presets import TABLES, Preset
+from empirical.experiments.report import write_report  # noqa: F401  (the experiment's face)
+from empirical.experiments.rundir import Options, RunDir, read_config, read_table
 from empirical.lock.ratio import check_ratio
-from empirical.lock.sweep import accuracy_curve, top_accuracy
-from empirical.lock.utility import CHANCE, ratio_for_utility
-from empirical.measure import Constants, measure
+from empirical.lock.utility import CHANCE
 from empirical.measure.variance_mc import theorem1_monte_carlo
 from empirical.nets.checkpoint import load_checkpoint
 from empirical.nets.data import load_dataset
-from empirical.nets.models import make_fcn
 from empirical.nets.train import RunOptions, TrainSpec, load_tensors, train
 
 log = logging.getLogger(__name__)
 
-TABLES = ("results", "bounds_checks", "disparities", "critical_ratios", "theorem1_mc", "train_log")
+KIND = "grid"
+DESCRIPTION = (
+    "Figure 5's grid: each cell trains (or reuses its checkpoint), sweeps the ratios for l1 and the random baseline, "
+    "finds critical ratios and checks the bounds per layer. Safe to interrupt: run the same command again to continue."
+)
+PRESETS = presets.PRESETS
 
 
 @dataclass(frozen=True)
@@ -158,14 +161,12 @@ class Cell:
 
 
 @dataclass(frozen=True)
-class GridOptions:
+class GridOptions(Options):
     """Run-time settings: they do not change the results."""
 
-    device: str = "cpu"
     workers: int = 2  # local executor: worker processes
     threads: int = 1  # torch threads per worker
     executor: str = "local"  # "local", "ray" or "ray://ADDRESS"
-    progress: bool = True
     data_root: str | None = None
     max_cells: int | None = None  # stop after this many cells (for a bounded run)
     extra: dict = field(default_factory=dict)
@@ -218,112 +219,6 @@ def _train_cell(cell: Cell, config: GridConfig, cdir: Path, options: GridOptions
         log.warning("cell %s: %s; training it from scratch", cell.name, exc)
         train(spec, cdir, replace(opts, restart=True))
     return spec, time.perf_counter() - t0
-
-
-def _with_ident(df: pd.DataFrame, ident: dict) -> pd.DataFrame:
-    """``df`` with the cell's identity columns first. Idempotent: the cell's ``train_log.csv`` is both the
-    training log and, once the cell is finished, its table with these columns; a cell that runs again after
-    a crash between its tables and ``done.json`` reads the latter."""
-    df = df.drop(columns=[k for k in ident if k in df])
-    for k, v in reversed(ident.items()):
-        df.insert(0, k, v)
-    return df
-
-
-def sweep_table(model, x, y, config: GridConfig, ident: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Accuracy vs ratio for the indicator and the random baseline (``results.csv`` rows) and the
-    indicator's own curve (for the critical-ratio search)."""
-    acc0, top3_0 = top_accuracy(model, x, y)
-    curves = [accuracy_curve(model, x, y, config.ratios, config.indicator, seed=0)]
-    curves += [accuracy_curve(model, x, y, config.ratios, "random", seed=s) for s in range(config.random_seeds)]
-    res = pd.concat(curves, ignore_index=True).rename(columns={"top1": "acc_extracted", "top3": "top3_extracted"})
-    res.insert(0, "random_seed", res.pop("seed"))
-    res = _with_ident(res, ident)
-    res["acc_original"], res["top3_original"] = acc0, top3_0
-    res["acc_drop"] = acc0 - res["acc_extracted"]
-    res["share_of_candidates"] = res["n_extracted"] / res["n_candidates"]
-    return res, curves[0]
-
-
-def _disparity_quantiles(samples: pd.DataFrame) -> pd.DataFrame:
-    q = samples.groupby("layer")
-    return pd.DataFrame(
-        {
-            "d_q05": q["d"].quantile(0.05),
-            "d_median": q["d"].median(),
-            "d_q95": q["d"].quantile(0.95),
-            "d_mean": q["d"].mean(),
-            "G_median": q["G"].median(),
-            "G_q05": q["G"].quantile(0.05),
-            "G_q95": q["G"].quantile(0.95),
-            "sandwich_median": q["sandwich_upper"].median(),
-            "theorem3_measured_median": q["theorem3_bound_measured"].median(),
-            "theorem3_property1_median": q["theorem3_bound_property1"].median(),
-        }
-    ).reset_index()
-
-
-def _bound_summary(m) -> dict:
-    """The per-(indicator, ratio) bound columns of ``results.csv`` from one measurement."""
-    s = m.summary
-    extracted = m.layers[m.layers["n_extracted"] > 0]
-    deep = int(extracted["layer"].max())  # deepest layer with extracted weights (layer H for l1)
-    at = m.samples[m.samples["layer"] == deep]
-    out = m.samples[m.samples["layer"] == m.layers["layer"].max()]
-    p3 = extracted["theorem3_probability"].to_numpy(dtype=float)
-    return {
-        "sandwich_all_hold": s["sandwich_all_hold"],
-        "theorem2_min_holds_frac": float(extracted["theorem2_holds_frac"].min()),
-        "mu_max": float(m.layers["mu"].max()),
-        "lambda_property1": s["lambda_property1"],
-        "lambda_measured": float(m.layers["w_norm"].max()),
-        "deep_layer": deep,
-        "d_deep_median": float(at["d"].median()),
-        "G_deep_median": float(at["G"].median()),
-        "theorem3_measured_deep_median": float(at["theorem3_bound_measured"].median()),
-        "theorem3_property1_deep_median": float(at["theorem3_bound_property1"].median()),
-        "eta_measured_deep": float((at["theorem3_bound_measured"] - at["G"]).median()),
-        "eta_property1_deep": float((at["theorem3_bound_property1"] - at["G"]).median()),
-        "d_output_median": float(out["d"].median()),
-        "theorem3_probability_best": float(np.nanmax(p3)) if np.isfinite(p3).any() else float("nan"),
-        "C_w": s["C_w"],
-        "D_w": s["D_w"],
-    }
-
-
-def bound_check_tables(model, x, y, config: GridConfig, cell: Cell, ident: dict):
-    """Per-layer bound checks at every ratio for the indicator and random seed 0 on the first ``n_check``
-    test images: (bounds_checks rows, disparities rows, bound summary rows for ``results.csv``)."""
-    n = min(config.n_check, len(x))
-    initial = make_fcn(cell.hidden_layers, cell.width, seed=cell.seed)
-    checks, disp, extra = [], [], []
-    cache: dict = {}  # the original's norms and statistics, computed once for all ratios
-    for indicator in (config.indicator, "random"):
-        for r in config.ratios:
-            locked, _ = extract(model, r, indicator, seed=0)
-            m = measure(model, locked, x[:n], y[:n], constants=Constants(), initial=initial, cache=cache)
-            where = {**ident, "indicator": indicator, "ratio": r}
-            checks.append(_with_ident(m.layers.copy(), where))
-            disp.append(_with_ident(_disparity_quantiles(m.samples), where))
-            extra.append({"indicator": indicator, "random_seed": 0, "ratio": r, **_bound_summary(m)})
-    return pd.concat(checks, ignore_index=True), pd.concat(disp, ignore_index=True), pd.DataFrame(extra)
-
-
-def critical_ratio_table(model, x, y, config: GridConfig, l1_curve: pd.DataFrame, ident: dict) -> pd.DataFrame:
-    """The smallest ratio reaching each target (selection half / held-out half), 1 % resolution in k."""
-    crit = []
-    for target in config.targets:
-        try:
-            below = l1_curve[l1_curve["top1"] <= target]
-            start = int(below["n_extracted"].iloc[0]) if len(below) else int(l1_curve["n_extracted"].iloc[-1])
-            found = ratio_for_utility(
-                model, x, y, target, indicator=config.indicator, seed=0, start_k=start, window=0, rel_resolution=0.01
-            ).as_row()
-            found["status"] = "found"
-        except UserError as exc:  # the network starts below the target, or no ratio reaches it
-            found = {"status": str(exc)}
-        crit.append({**ident, "indicator": config.indicator, "target": target, **found})
-    return pd.DataFrame(crit)
 
 
 def run_cell(cell: Cell, config: GridConfig, run_dir, options: GridOptions = GridOptions()) -> dict:
@@ -447,3 +342,57 @@ def run_grid(config: GridConfig, run_dir, options: GridOptions = GridOptions()) 
             _dispatch(pending, config, run_dir, options, on_done)
         bar.close()
         return collect(run_dir, config)
+
+
+# ------------------------------------------------------------------------------ the experiment's face
+Config = GridConfig
+run = run_grid
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--preset", default="quick", help="paper, cpu, quick (default), tiny")
+    p.add_argument("--widths", type=int_list, help="custom widths, e.g. 100,200 (overrides the preset)")
+    p.add_argument("--hidden-layers", type=int_list, help="custom depths, e.g. 4,8,13 (overrides the preset)")
+    p.add_argument("--epochs", type=int, help="training epochs (overrides the preset)")
+    p.add_argument("--ratios", type=float_list, help="extraction ratios, e.g. 0.00002,0.001 (overrides the preset)")
+    p.add_argument("--seeds", type=int_list, default=None, help="training seeds, e.g. 0,1 (default 0)")
+    p.add_argument("--random-seeds", type=int, help="seeds of the random-extraction baseline (preset default)")
+    p.add_argument("--train-subset", type=int, help="train on the first N training images (overrides the preset)")
+    p.add_argument("--bf16", action="store_true", help="train with bf16 autocast (part of the configuration)")
+    p.add_argument("--fp32", action="store_true", help="train in fp32 even if the preset says bf16")
+    p.add_argument("--executor", default="local", help="local (default: worker processes), ray, ray://ADDRESS")
+    p.add_argument("--workers", type=int, default=2, help="local worker processes (default 2: one per core)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads per worker (default 1)")
+    p.add_argument("--max-cells", type=int, help="stop after this many cells (the run resumes later)")
+    p.add_argument("--data-root", help="directory with the IDX files (default: cached MNIST)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--out", type=Path, required=True, help="run directory (resumed if it exists)")
+    _common_device(p)
+
+
+def configure(args) -> tuple[GridConfig, GridOptions]:
+    if args.bf16 and args.fp32:
+        raise UserError("--bf16 and --fp32 exclude each other")
+    for name in ("epochs", "random_seeds", "workers", "threads", "max_cells", "train_subset"):
+        v = getattr(args, name)
+        if v is not None and v < 1:
+            raise UserError(f"--{name.replace('_', '-')} must be >= 1, got {v}")
+    for name in ("widths", "hidden_layers", "ratios", "seeds"):
+        if getattr(args, name) is not None and not getattr(args, name):
+            raise UserError(f"--{name.replace('_', '-')} is empty")
+    precision = "bf16" if args.bf16 else "fp32" if args.fp32 else None
+    config = GridConfig.from_preset(
+        presets.get_preset(args.preset), widths=args.widths, hidden_layers=args.hidden_layers, epochs=args.epochs,
+        ratios=args.ratios, seeds=args.seeds, random_seeds=args.random_seeds, precision=precision,
+        train_subset=args.train_subset,
+    )  # fmt: skip
+    options = GridOptions(device=args.device, progress=not args.no_progress, workers=args.workers,
+                          threads=args.threads, executor=args.executor, data_root=args.data_root,
+                          max_cells=args.max_cells)  # fmt: skip
+    return config, options
+
+
+def summary(config: GridConfig, tables: dict[str, pd.DataFrame]) -> str:
+    res = tables["results"]
+    done = res.groupby(["hidden_layers", "width", "seed"]).ngroups if len(res) else 0
+    return f"grid: {done} of {len(config.cells())} cells finished"

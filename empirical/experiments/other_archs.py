@@ -25,7 +25,9 @@ import pandas as pd
 
 from empirical._io import write_text
 from empirical.errors import UserError
-from empirical.experiments.rundir import RunDir, load_tables
+from empirical.experiments.arguments import _common_device
+from empirical.experiments.presets import pick
+from empirical.experiments.rundir import Options, RunDir, check_only, load_tables
 from empirical.lock.extraction import extract
 from empirical.lock.ratio import check_ratio
 from empirical.lock.sweep import accuracy_curve
@@ -121,18 +123,48 @@ def run_cell(m: dict, config: OtherArchsConfig, rd: RunDir, device="cpu", progre
     rd.finish(m["name"], tables, {"model": m["name"]})
 
 
-def run(config: OtherArchsConfig, run_dir, device="cpu", progress=True) -> dict:
-    rd = RunDir(run_dir, "other-archs", config.to_json(), TABLES)
-    names = [m["name"] for m in config.models]
+def run(config: OtherArchsConfig, run_dir, options: Options = Options()) -> dict[str, pd.DataFrame]:
+    rd = RunDir(run_dir, KIND, config.to_json(), TABLES)
+    models = {m["name"]: m for m in config.models}
+    check_only(options.only, models)
     with rd.open():
-        for m in config.models:
-            if not rd.is_finished(m["name"]):
-                log.info("other-archs: %s", m["name"])
-                run_cell(m, config, rd, device, progress)
-                rd.collect(names)
-        tables = rd.collect(names)
+        tables = rd.run_cells(list(models), lambda name: run_cell(models[name], config, rd, options.device,
+                                                                  options.progress), options.only)  # fmt: skip
         write_report(run_dir)
     return tables
+
+
+KIND = "other-archs"
+DESCRIPTION = (
+    "Train each model, lock it at --ratio (l1 weights, l1 neurons, LayerNorm scale, random), sweep the utility curve "
+    "(Table 7's bins) and measure every block; write report.md."
+)
+Config = OtherArchsConfig
+PRESETS = {
+    "default": OtherArchsConfig(),
+    "quick": OtherArchsConfig(  # tiny models, one epoch on 2,000 images: a smoke test
+        models=(dict(name="vit", arch="vit", dataset="fashion-mnist", hidden_layers=1, width=16, epochs=1),
+                dict(name="lstm", arch="lstm", dataset="mnist", hidden_layers=1, width=16, epochs=1)),
+        train_subset=2000, random_seeds=2, check_samples=50, curve=(0.01, 0.1),
+    ),
+}  # fmt: skip
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--out", type=Path, required=True, help="run directory")
+    p.add_argument("--preset", default="default", help="default, or quick (= --quick)")
+    p.add_argument("--quick", action="store_true", help="tiny models, one epoch on 2,000 images (a smoke test)")
+    p.add_argument("--no-progress", action="store_true")
+    _common_device(p)
+
+
+def configure(args) -> tuple[OtherArchsConfig, Options]:
+    pick(PRESETS, args.preset, "other-archs preset")
+    return PRESETS["quick" if args.quick else args.preset], Options(device=args.device, progress=not args.no_progress)
+
+
+def summary(config: OtherArchsConfig, tables: dict[str, pd.DataFrame]) -> str:
+    return tables["table6"].groupby(["model", "variant"], sort=False)["accuracy"].mean().round(4).to_string()
 
 
 def write_report(run_dir) -> Path:

@@ -32,15 +32,17 @@ import json
 import logging
 import resource
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 
 import pandas as pd
 import torch
+from threadpoolctl import threadpool_limits
 
 from empirical._io import write_csv, write_text
 from empirical.errors import CorruptResumePoint, UserError
+from empirical.experiments.arguments import _common_device
 from empirical.experiments.paper_widths_config import (  # noqa: F401  (re-exported: the experiment's face)
     PRESETS,
     TABLES,
@@ -53,14 +55,34 @@ from empirical.experiments.paper_widths_config import (  # noqa: F401  (re-expor
     parse_cells,
     rundir,
 )
+from empirical.experiments.paper_widths_report import write_report  # noqa: F401  (the experiment's face)
 from empirical.experiments.presets import PAPER_RATIO
-from empirical.experiments.rundir import read_table
+from empirical.experiments.rundir import Options, read_table
 from empirical.lock.sweep import accuracy_curve, top_accuracy
 from empirical.lock.utility import ratio_for_utility, split_halves
 from empirical.nets.train import RunOptions, accuracy, default_state_dir, load_tensors, train
 from empirical.safety import file_lock
 
 log = logging.getLogger(__name__)
+
+KIND = "paper-widths"
+DESCRIPTION = (
+    "Train each cell of a paper-widths preset with the paper's protocol and, after every epoch, sweep the ratios "
+    "(l1 and random), find the critical ratios and log time and memory. Presets: paper-corner (7x3000, 7x4000, "
+    "13x3000, 10x6000, 4x8000, 7x8000, 13x8000), epoch-trend (4/7/13 x 400, 50 epochs), tiny. Run the same "
+    "command to resume; --only runs a subset of the cells (one process per core)."
+)
+Config = PaperWidthsConfig
+
+
+@dataclass(frozen=True)
+class PaperWidthsOptions(Options):
+    """``only``: cells as ``HxW`` names; ``stop_after_epoch``: stop each cell there (resumable); ``state_dir``:
+    where the resume points live (default: the user cache); ``threads``: torch and BLAS threads."""
+
+    stop_after_epoch: int | None = None
+    state_dir: Path | None = None
+    threads: int | None = None
 
 
 def collect(run_dir, config: PaperWidthsConfig | None = None) -> dict[str, pd.DataFrame]:
@@ -327,24 +349,62 @@ def run_cell(
         return done
 
 
-def run(
-    config: PaperWidthsConfig, run_dir, only=None, device="cpu", progress=True, stop_after_epoch=None, state_dir=None
-):
-    """Run (or resume) the cells of ``config`` (``only``: a subset, as (H, w) pairs) into ``run_dir``; resume
-    points live in ``state_dir`` (default: the user cache, ``empirical.nets.train.default_state_dir``)."""
+def run(config: PaperWidthsConfig, run_dir, options: PaperWidthsOptions = PaperWidthsOptions()):
+    """Run (or resume) the cells of ``config`` (``options.only``: a subset, as ``HxW`` names) into ``run_dir``;
+    resume points live in ``options.state_dir`` (default: the user cache, ``nets.train.default_state_dir``)."""
     run_dir = Path(run_dir)
     cells = list(config.cells)
-    if only:
+    if options.only is not None:
+        only = parse_cells(",".join(options.only))
         known = {(h, w) for h, w, _ in cells}
         bad = [f"{h}x{w}" for h, w in only if (h, w) not in known]
         if bad:
             raise UserError(f"cell(s) {', '.join(bad)} are not in this configuration")
         cells = [c for c in cells if (c[0], c[1]) in set(only)]
-    if stop_after_epoch is not None and stop_after_epoch < 1:
-        raise UserError(f"--stop-after-epoch must be >= 1, got {stop_after_epoch}")
+    stop = options.stop_after_epoch
+    if stop is not None and stop < 1:
+        raise UserError(f"--stop-after-epoch must be >= 1, got {stop}")
+    if options.threads is not None:
+        if options.threads < 1:
+            raise UserError(f"--threads must be >= 1, got {options.threads}")
+        torch.set_num_threads(options.threads)
+        threadpool_limits(limits=options.threads)
     with rundir(run_dir, config).open(wait=True):  # the run's configuration, checked or written; then per-cell locks
         pass
     for cell in cells:
         log.info("cell %dx%d: %d epochs planned", cell[0], cell[1], cell[2])
-        run_cell(cell, config, run_dir, device, progress, stop_after_epoch, state_dir)
+        run_cell(cell, config, run_dir, options.device, options.progress, stop, options.state_dir)
     return collect(run_dir, config)
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--preset", default="paper-corner", help="paper-corner (default), epoch-trend, tiny")
+    p.add_argument("--out", type=Path, required=True, help="run directory (resumed if it exists)")
+    p.add_argument("--only", help="cells to run now, e.g. 7x3000,13x3000 (default: all, in the preset's order)")
+    p.add_argument("--stop-after-epoch", type=int, help="stop each cell once it has reached this epoch (resumable)")
+    p.add_argument("--threads", type=int, help="torch and BLAS threads (default: torch's)")
+    p.add_argument(
+        "--state-dir",
+        type=Path,
+        help="where the resume points live (default: the user cache, $XDG_CACHE_HOME/corelocker-bounds/state, "
+        "keyed by each cell's training spec), so a fresh clone on this machine continues where the last run stopped",
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _common_device(p)
+
+
+def configure(args) -> tuple[PaperWidthsConfig, PaperWidthsOptions]:
+    config = get_preset(args.preset)
+    only = None
+    if args.only is not None:
+        only = tuple(f"{h}x{w}" for h, w in parse_cells(args.only))
+    if args.state_dir is not None and args.state_dir.exists() and not args.state_dir.is_dir():
+        raise UserError(f"--state-dir {args.state_dir} is not a directory")
+    options = PaperWidthsOptions(device=args.device, progress=not args.no_progress, only=only,
+                                 stop_after_epoch=args.stop_after_epoch, state_dir=args.state_dir,
+                                 threads=args.threads)  # fmt: skip
+    return config, options
+
+
+def summary(config: PaperWidthsConfig, tables: dict[str, pd.DataFrame]) -> str:
+    return tables["cells"].to_string(index=False)

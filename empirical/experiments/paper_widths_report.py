@@ -23,10 +23,11 @@ import pandas as pd
 from empirical._io import write_text
 from empirical.experiments import projection
 from empirical.experiments.markdown import md_table
-from empirical.experiments.paper_widths import TABLES
+from empirical.experiments.paper_widths_config import TABLES
 from empirical.experiments.presets import PAPER_RATIO
+from empirical.experiments.report import load_run as load_grid
 from empirical.experiments.rundir import load_tables
-from empirical.experiments.statistics import crossing, ols_hc3
+from empirical.experiments.statistics import crossing, extrapolation, ols_hc3
 
 PAPER_EPOCHS = 50  # Section 5.1.1: every network of Figure 5 is trained for 50 epochs
 TOLERANCE_PP = 1.0  # sampling error of one accuracy on 10,000 test images is about 0.2–0.5 pp
@@ -220,8 +221,6 @@ def claim_summary(verdicts: pd.DataFrame) -> list[str]:
 def extrapolation_section(crit: pd.DataFrame, grid_run, target: float = 0.5) -> list[str]:
     """Candidate laws for the critical ratio fitted on a grid run (e.g. ``results/cpu``), scored on the cells
     measured here (their last epoch with a found ratio)."""
-    from empirical.experiments.report import load_run as load_grid
-    from empirical.experiments.statistics import extrapolation
 
     g = load_grid(grid_run)["critical_ratios"]
     g = g[(g["target"] == target) & (g["status"] == "found")]

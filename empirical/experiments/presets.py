@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from empirical.errors import UserError
 
 PAPER_RATIO = 0.00002  # 0.002 % (Section 5.1.1, Figure 5)
+# the tables a grid run writes (``empirical.experiments.grid``; read by its report)
+TABLES = ("results", "bounds_checks", "disparities", "critical_ratios", "theorem1_mc", "train_log")
 RATIOS = (0.00002, 0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1)
 
 

@@ -1,39 +1,72 @@
-"""Every experiment by its run kind: the one place that maps ``config.json``'s kind to the module that writes
-its report, so ``report DIR`` (and anything else that dispatches on a run) names no experiment.
+"""Every experiment by its run kind: the one place that maps a kind (``config.json``'s, and the CLI command of
+the same name) to the module that runs it, so the CLI, ``report DIR`` and run-kind detection name no experiment.
 
-An experiment module registers with ``register(KIND, "module.path")``; the module exposes
-``write_report(run_dir, **options)`` taking the options it knows (``report --ratio`` and ``--seeds-run`` for
-the grid, ``--grid-run`` and ``--backtest-run`` for the paper widths); an option it does not take is one
-error line naming the run's kind. Modules are imported on first use (``corelocker-bounds --help`` stays fast).
+An experiment is one module with this face (``FACE``):
+
+* ``KIND`` and ``DESCRIPTION`` (its ``--help``; the one-line help of ``corelocker-bounds --help`` is
+  registered here, so listing the commands imports no experiment);
+* ``Config``: the dataclass of everything that determines its results, and ``PRESETS``: named configs;
+* ``add_arguments(parser)``: its command-line options (argparse only);
+* ``configure(args) -> (config, options)``: those options validated (one error line for a bad one);
+* ``run(config, run_dir, options) -> tables``: run or resume the cells not finished, write the report;
+* ``summary(config, tables) -> str``: what the command prints when it finishes;
+* ``write_report(run_dir, **options)``: the report from the committed tables, taking the options it knows
+  (``report --ratio`` and ``--seeds-run`` for the grid, ``--grid-run`` and ``--backtest-run`` for the paper
+  widths); an option it does not take is one error line naming the run's kind.
+
+Register it here with ``register(KIND, "module.path", "one-line help")``: a seventh experiment is that module, its figure
+and one line below. Modules are imported on first use (``corelocker-bounds --help`` stays instant).
 """
 
 from __future__ import annotations
 
 import importlib
 import inspect
+from dataclasses import dataclass
 from pathlib import Path
 
 from empirical.errors import UserError
-from empirical.safety import article, dir_kind
+from empirical.safety import article, dir_kind, recognise_config
 
-_MODULES: dict[str, str] = {}
+FACE = ("KIND", "DESCRIPTION", "Config", "PRESETS", "add_arguments", "configure", "run", "summary",
+        "write_report")  # fmt: skip
 
 
-def register(kind: str, module: str) -> None:
-    """Make ``module`` (a dotted path) the experiment of run kind ``kind``."""
-    _MODULES[kind] = module
+@dataclass(frozen=True)
+class Entry:
+    kind: str
+    module: str  # dotted path, imported on first use
+    help: str  # the one line of `corelocker-bounds --help`
+
+
+_ENTRIES: dict[str, Entry] = {}
+
+
+def register(kind: str, module: str, help: str, legacy_fields: tuple[str, ...] = ()) -> None:
+    """Make ``module`` the experiment of run kind ``kind``. ``legacy_fields``: the ``config.json`` fields that
+    mark this kind's runs written before configurations recorded their kind."""
+    _ENTRIES[kind] = Entry(kind, module, help)
+    if legacy_fields:
+        recognise_config(kind, legacy_fields)
 
 
 def kinds() -> list[str]:
-    return sorted(_MODULES)
+    return list(_ENTRIES)
+
+
+def entries() -> list[Entry]:
+    return list(_ENTRIES.values())
 
 
 def experiment(kind: str):
-    """The module of run kind ``kind`` (imported now)."""
-    if kind not in _MODULES:
-        known = ", ".join(kinds())
-        raise UserError(f"no experiment writes {article(kind)} {kind} run (known kinds: {known})")
-    return importlib.import_module(_MODULES[kind])
+    """The module of run kind ``kind`` (imported now), checked to have the whole face."""
+    if kind not in _ENTRIES:
+        raise UserError(f"no experiment writes {article(kind)} {kind} run (known kinds: {', '.join(kinds())})")
+    mod = importlib.import_module(_ENTRIES[kind].module)
+    missing = [name for name in FACE if not hasattr(mod, name)]
+    if missing:
+        raise TypeError(f"experiment {kind} ({mod.__name__}) lacks {', '.join(missing)} of the experiment face")
+    return mod
 
 
 def write_report(run_dir, **options) -> Path:
@@ -51,12 +84,29 @@ def write_report(run_dir, **options) -> Path:
     return mod.write_report(run_dir, **given)
 
 
-for _kind, _module in (
-    ("grid", "empirical.experiments.report"),
-    ("table1", "empirical.experiments.table1"),
-    ("paper-widths", "empirical.experiments.paper_widths_report"),
-    ("ablation", "empirical.experiments.ablation"),
-    ("attacks", "empirical.experiments.attacks"),
-    ("other-archs", "empirical.experiments.other_archs"),
-):
-    register(_kind, _module)
+register("grid", "empirical.experiments.grid", "train, lock and measure the depth × width grid (resumable)",
+         legacy_fields=("widths", "hidden_layers"))  # fmt: skip
+register("table1", "empirical.experiments.table1",
+         "Table 1 / Figure 6 at CPU scale: VGG, ResNet, DenseNet on Fashion-MNIST (resumable)",
+         legacy_fields=("archs",))  # fmt: skip
+register(
+    "paper-widths",
+    "empirical.experiments.paper_widths",
+    "Figure 5 at the paper's own widths, evaluated after every epoch (resumable)",
+    legacy_fields=("cells",),
+)
+register(
+    "ablation",
+    "empirical.experiments.ablation",
+    "Table 1 as the authors ran it: which ingredient makes bn-scale lock (resumable)",
+)
+register(
+    "attacks",
+    "empirical.experiments.attacks",
+    "fine-tuning, pruning and key-position attacks on locked models, with and without --fill noise",
+)
+register(
+    "other-archs",
+    "empirical.experiments.other_archs",
+    "Tables 6-7 at CPU scale: lock a ViT (Fashion-MNIST) and an LSTM (MNIST); resumable",
+)

@@ -36,9 +36,8 @@ from empirical.experiments.bound_claims import (  # noqa: F401  (re-exported: th
     theorem1_claims,
     theorem23_claims,
 )
-from empirical.experiments.grid import TABLES
 from empirical.experiments.markdown import heat_text, md_table
-from empirical.experiments.presets import PAPER_RATIO
+from empirical.experiments.presets import PAPER_RATIO, TABLES
 from empirical.experiments.rundir import load_tables
 from empirical.lock.ratio import check_ratio
 

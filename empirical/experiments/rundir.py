@@ -23,6 +23,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -67,6 +68,26 @@ def differing_fields(old: dict, new: dict, ignore: Iterable[str], defaults: dict
     return sorted(
         k for k in set(old) | set(new) if k not in skip and old.get(k, defaults.get(k)) != new.get(k, defaults.get(k))
     )
+
+
+@dataclass(frozen=True)
+class Options:
+    """How an experiment runs, never what it computes (that is its ``Config``): the device, the progress bar,
+    and ``only`` — the cells to run now (by name; None: all). Experiments with more run-time switches subclass
+    it."""
+
+    device: str = "cpu"
+    progress: bool = True
+    only: tuple[str, ...] | None = None
+
+
+def check_only(only: Iterable[str] | None, names: Iterable[str]) -> None:
+    """One error line when ``only`` (the cells to run now) names a cell that is not one of ``names`` — checked
+    before the run directory is touched."""
+    names = list(names)
+    bad = [n for n in only or () if n not in names]
+    if bad:
+        raise UserError(f"cell(s) {', '.join(bad)} are not in this configuration ({', '.join(names)})")
 
 
 TABLE_HASHES = "tables_sha256"  # done.json: the sha256 of each table the cell wrote
@@ -196,6 +217,26 @@ class RunDir:
             write_csv(cdir / f"{table}.csv", df)
             hashes[table] = hashlib.sha256((cdir / f"{table}.csv").read_bytes()).hexdigest()
         write_text(cdir / "done.json", json.dumps({**info, TABLE_HASHES: hashes}, indent=1, default=str) + "\n")
+
+    def run_cells(
+        self,
+        names: list[str],
+        run_one: Callable[[str], None],
+        only: Iterable[str] | None = None,
+        collect: Callable[[], dict[str, pd.DataFrame]] | None = None,
+    ) -> dict[str, pd.DataFrame]:
+        """Run every cell of ``names`` that is not finished (``only``: those of them; a name that is not a cell is
+        one error line), in order; the run's tables are rebuilt after each (``collect``, default
+        ``self.collect(names)``), so an interrupted run reports what it finished. Call inside ``open()``."""
+        collect = collect or (lambda: self.collect(names))
+        check_only(only, names)
+        for name in names:
+            if (only is not None and name not in only) or self.is_finished(name):
+                continue
+            log.info("%s cell %s: running", self.kind, name)
+            run_one(name)
+            collect()
+        return collect()
 
     def collect(self, order: Iterable[str], write: bool = True, partial: bool = False) -> dict[str, pd.DataFrame]:
         """Concatenate the finished cells' tables in ``order`` — with ``partial``, also the rows unfinished

@@ -15,10 +15,9 @@ rebuilt from finished cells only, so an interrupted run resumes without redoing 
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,83 +26,39 @@ import pandas as pd
 import figures
 from empirical._io import write_csv, write_text
 from empirical.errors import UserError
+from empirical.experiments.arguments import _common_device, float_list
 from empirical.experiments.bound_claims import conv_claims
 from empirical.experiments.markdown import md_table
-from empirical.experiments.rundir import RunDir, read_config
-from empirical.lock.ratio import check_ratio
+from empirical.experiments.presets import pick
+from empirical.experiments.rundir import Options, RunDir, check_only, read_config
+from empirical.experiments.table1_config import (  # noqa: F401  (re-exported: the experiment's configuration)
+    CELL_TABLES,
+    PAPER_FASHION,
+    TABLES,
+    Table1Config,
+    _merge,
+    parse_sizes,
+    rundir,
+)
 from empirical.nets.convnets import CONV_ARCHS, DEFAULTS, count_macs, depth, describe
 
 log = logging.getLogger(__name__)
 
-PAPER_FASHION = {  # Table 1, Fashion-MNIST column (%, ratio 0.05): DenseNet-40, ResNet-164, VGG-19
-    "densenet": {"model": "DenseNet-40", "original": 94.62, "random": 91.17, "l1": 10.01, "bn-scale": 10.00},
-    "resnet": {"model": "ResNet-164", "original": 94.88, "random": 88.24, "l1": 10.00, "bn-scale": 10.01},
-    "vgg": {"model": "VGG-19", "original": 93.50, "random": 82.30, "l1": 9.72, "bn-scale": 10.00},
-}
-TABLES = ("models", "table1", "curves", "bounds_checks")
-CELL_TABLES = ("models", "curves", "bounds_checks")
+KIND = "table1"
+DESCRIPTION = (
+    "Train each conv architecture, lock it at --ratio with l1 (filters), bn-scale and random filters (several seeds), "
+    "sweep the accuracy over --ratios, check the bounds per stage; write table1.csv, curves.csv, bounds_checks.csv, "
+    "figures/ and report.md. Run the same command to resume."
+)
+Config = Table1Config
+PRESETS = {"default": Table1Config()}
 
 
 @dataclass(frozen=True)
-class Table1Config:
-    """Everything that changes the results (written to ``config.json``; a different one is refused)."""
+class Table1Options(Options):
+    """``recheck``: recompute the bound checks of the finished architectures from their local checkpoints."""
 
-    archs: tuple[str, ...] = CONV_ARCHS
-    sizes: dict = field(default_factory=lambda: {a: list(DEFAULTS[a]) for a in CONV_ARCHS})
-    dataset: str = "fashion-mnist"
-    epochs: int = 4
-    train_subset: int | None = None
-    ratio: float = 0.05
-    ratios: tuple[float, ...] = (0.0001, 0.0003, 0.001, 0.003, 0.01, 0.02, 0.05)
-    random_seeds: int = 5  # at the Table 1 ratio
-    curve_random_seeds: int = 2  # of those, the ones swept over the whole curve (each sweep is len(ratios) evaluations)
-    check_samples: int = 500
-    seed: int = 0
-    channels_last: bool = True
-    precision: str = "fp32"
-
-    def __post_init__(self):
-        bad = [a for a in self.archs if a not in CONV_ARCHS]
-        if bad or not self.archs:
-            raise UserError(f"unknown architecture(s) {bad}; choose from {', '.join(CONV_ARCHS)}")
-        check_ratio(self.ratio)
-        for r in self.ratios:
-            check_ratio(r)
-        if self.ratio not in self.ratios:
-            object.__setattr__(self, "ratios", tuple(sorted({*self.ratios, self.ratio})))
-        if self.epochs < 1 or self.random_seeds < 1 or not 1 <= self.check_samples <= 10_000:
-            raise UserError("epochs and random_seeds must be >= 1, check_samples in 1..10000 (the test set)")
-        if self.train_subset is not None and not 1 <= self.train_subset <= 60_000:
-            raise UserError(f"train_subset must be in 1..60000, got {self.train_subset}")
-        for arch in self.archs:
-            size = self.sizes.get(arch)
-            if not (isinstance(size, (list, tuple)) and len(size) == 2):
-                raise UserError(f"size of {arch}: expected (hidden_layers, width), got {size!r}")
-            h, w = size
-            if not (1 <= int(h) <= 64 and 1 <= int(w) <= 1024):
-                raise UserError(f"size of {arch}: hidden_layers must be in 1..64 and width in 1..1024, got {h}, {w}")
-        if not 1 <= self.curve_random_seeds <= self.random_seeds:
-            raise UserError("curve_random_seeds must be in 1..random_seeds")
-
-    def to_json(self) -> dict:
-        return json.loads(json.dumps(asdict(self)))
-
-
-def _merge(old: dict, new: dict) -> dict:
-    """A Table 1 run may add architectures; every other field must match."""
-    diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k) and k != "archs")
-    if diff:
-        raise UserError(
-            f"this directory holds a Table 1 run with another configuration (differs in: {', '.join(diff)})"
-        )
-    old_archs = old.get("archs", [])
-    if not isinstance(old_archs, list):
-        raise UserError("config.json: archs is not a list")
-    return {**new, "archs": sorted(set(old_archs) | set(new["archs"]), key=CONV_ARCHS.index)}
-
-
-def rundir(run_dir, config: dict) -> RunDir:
-    return RunDir(run_dir, "table1", config, CELL_TABLES, merge=_merge)
+    recheck: bool = False
 
 
 def run_arch(arch: str, config: Table1Config, run_dir, device: str = "cpu", progress: bool = True) -> None:
@@ -258,21 +213,66 @@ def collect(run_dir) -> dict[str, pd.DataFrame]:
     return out
 
 
-def run_table1(config: Table1Config, run_dir, device: str = "cpu", progress: bool = True) -> dict[str, pd.DataFrame]:
-    """Every architecture not finished yet, then the tables, the figure and ``report.md``."""
+def run(config: Table1Config, run_dir, options: Table1Options = Table1Options()) -> dict[str, pd.DataFrame]:
+    """Every architecture not finished yet, then the tables, the figure and ``report.md`` (``options.recheck``:
+    recompute the finished architectures' bound checks instead)."""
+    if options.recheck:
+        return recheck(run_dir, options.device)
     run_dir = Path(run_dir)
+    check_only(options.only, config.archs)
     rd = rundir(run_dir, config.to_json())
     with rd.open():
-        for arch in config.archs:
-            if rd.is_finished(arch):
-                log.info("%s: finished earlier, kept", arch)
-                continue
-            log.info("%s: starting (%s)", arch, describe(arch, *config.sizes[arch]))
-            run_arch(arch, config, run_dir, device, progress)
-            collect(run_dir)
-        tables = collect(run_dir)
+        tables = rd.run_cells(list(config.archs), lambda arch: run_arch(arch, config, run_dir, options.device,
+                                                                       options.progress),
+                              options.only, collect=lambda: collect(run_dir))  # fmt: skip
         write_report(run_dir, tables)
     return tables
+
+
+def run_table1(config: Table1Config, run_dir, device: str = "cpu", progress: bool = True) -> dict[str, pd.DataFrame]:
+    return run(config, run_dir, Table1Options(device=device, progress=progress))
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--out", type=Path, required=True, help="run directory")
+    p.add_argument("--preset", default="default", help="default (the only one; the options below override it)")
+    p.add_argument("--archs", default="vgg,resnet,densenet", help="comma-separated subset of vgg,resnet,densenet")
+    p.add_argument("--epochs", type=int, default=4)
+    p.add_argument("--ratio", type=float, default=0.05, help="Table 1's extraction ratio (default 0.05)")
+    p.add_argument("--ratios", type=float_list, help="the curve's ratios (default 0.0001..0.05, 7 points)")
+    p.add_argument("--random-seeds", type=int, default=5, help="random-filter seeds at --ratio (default 5)")
+    p.add_argument("--curve-random-seeds", type=int, default=2, help="of those, swept over all --ratios (default 2)")
+    p.add_argument("--check-samples", type=int, default=500, help="test images for the bound checks")
+    p.add_argument("--train-subset", type=int, help="train on the first N training images only")
+    p.add_argument("--size", action="append", default=[], metavar="ARCH=H,W",
+                   help="override an architecture's (hidden_layers, width), e.g. resnet=1,8; repeatable")  # fmt: skip
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument(
+        "--recheck",
+        action="store_true",
+        help="recompute the bound checks of the finished architectures from their local checkpoints, keep the rest",
+    )
+    _common_device(p)
+
+
+def configure(args) -> tuple[Table1Config, Table1Options]:
+    pick(PRESETS, args.preset, "table1 preset")
+    archs = tuple(a.strip() for a in args.archs.split(",") if a.strip())
+    sizes = {**{a: list(DEFAULTS[a]) for a in CONV_ARCHS}, **parse_sizes(args.size, CONV_ARCHS)}
+    kw = dict(archs=archs, sizes=sizes, epochs=args.epochs, ratio=args.ratio, random_seeds=args.random_seeds,
+              curve_random_seeds=min(args.curve_random_seeds, args.random_seeds), check_samples=args.check_samples,
+              train_subset=args.train_subset)  # fmt: skip
+    if args.ratios:
+        kw["ratios"] = tuple(args.ratios)
+    options = Table1Options(device=args.device, progress=not args.no_progress, recheck=args.recheck)
+    return Table1Config(**kw), options
+
+
+def summary(config: Table1Config, tables: dict[str, pd.DataFrame]) -> str:
+    t = tables["table1"]
+    if not len(t):
+        return "no architecture has finished yet"
+    return t[["arch", "original", "random_mean", "random_sd", "l1", "bn_scale"]].round(2).to_string(index=False)
 
 
 def _fmt(v, digits=2):

@@ -1,31 +1,142 @@
-"""The experiment registry: ``report DIR`` dispatches on the run's kind through it, and a new experiment is one
-module registered under its kind (shown with a toy experiment run end to end through ``main``)."""
+"""The experiment registry: the CLI, ``report DIR`` and run-kind detection dispatch through it, and a new
+experiment is one module registered under its kind — shown with a toy experiment, written as a file here and
+run end to end through ``main``: run, resume without redoing a cell, print its summary, write its report."""
 
 import json
 import sys
-import types
+import textwrap
+
+import pytest
 
 from empirical.cli import main
 from empirical.experiments import registry
+from empirical.safety import dir_kind
+
+TOY = '''
+"""A toy experiment: cell i writes the table squares with the row (i, i * i)."""
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from empirical.errors import UserError
+from empirical.experiments.arguments import _common_device
+from empirical.experiments.rundir import Options, RunDir, check_only, load_tables
+
+KIND = "toy"
+DESCRIPTION = "squares, one cell each"
+RAN = []  # the cells computed by this process (a resumed run adds none)
 
 
-def test_every_kind_resolves_to_a_module_with_write_report():
+@dataclass(frozen=True)
+class Config:
+    n: int = 2
+    kind: str = KIND
+
+
+PRESETS = {"default": Config(), "big": Config(n=4)}
+
+
+def add_arguments(p):
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--preset", default="default")
+    p.add_argument("--n", type=int)
+    p.add_argument("--only")
+    _common_device(p)
+
+
+def configure(args):
+    if args.n is not None and args.n < 1:
+        raise UserError(f"--n must be >= 1, got {args.n}")
+    config = PRESETS[args.preset] if args.n is None else Config(n=args.n)
+    only = tuple(args.only.split(",")) if args.only else None
+    return config, Options(device=args.device, progress=False, only=only)
+
+
+def run(config, run_dir, options=Options()):
+    rd = RunDir(run_dir, KIND, asdict(config), ("squares",))
+    names = [f"c{i}" for i in range(config.n)]
+    check_only(options.only, names)  # before the directory is touched
+
+    def run_one(name):
+        i = int(name[1:])
+        RAN.append(name)
+        rd.finish(name, {"squares": pd.DataFrame({"i": [i], "square": [i * i]})}, {"i": i})
+
+    with rd.open():
+        tables = rd.run_cells(names, run_one, options.only)
+        write_report(run_dir)
+    return tables
+
+
+def summary(config, tables):
+    return f"toy: {len(tables['squares'])} of {config.n} squares"
+
+
+def write_report(run_dir):
+    t = load_tables(Path(run_dir), ("squares",), "squares", KIND, KIND)
+    path = Path(run_dir) / "report.md"
+    path.write_text(f"# toy: sum of squares {int(t['squares']['square'].sum())}\\n")
+    return path
+'''
+
+
+@pytest.fixture
+def toy(tmp_path, monkeypatch):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "toy_experiment.py").write_text(textwrap.dedent(TOY))
+    monkeypatch.syspath_prepend(str(src))
+    monkeypatch.setattr(registry, "_ENTRIES", dict(registry._ENTRIES))
+    registry.register("toy", "toy_experiment", "squares (a toy)")
+    yield sys.modules.get("toy_experiment") or __import__("toy_experiment")
+    sys.modules.pop("toy_experiment", None)
+
+
+def test_every_kind_resolves_to_a_module_with_the_whole_face():
+    assert registry.kinds() == ["grid", "table1", "paper-widths", "ablation", "attacks", "other-archs"]
     for kind in registry.kinds():
-        assert callable(registry.experiment(kind).write_report), kind
+        mod = registry.experiment(kind)  # raises when a name of the face is missing
+        assert mod.KIND == kind
+        assert set(mod.PRESETS) and all(isinstance(c, mod.Config) or kind == "grid" for c in mod.PRESETS.values())
 
 
-def test_a_toy_experiment_is_one_module(tmp_path, monkeypatch, capsys, one_error):
-    toy = types.ModuleType("toy_experiment")
+def test_a_module_without_the_whole_face_is_refused(tmp_path, monkeypatch):
+    (tmp_path / "half_experiment.py").write_text("KIND = 'half'\ndef run(config, run_dir, options): pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(registry, "_ENTRIES", dict(registry._ENTRIES))
+    registry.register("half", "half_experiment", "half an experiment")
+    with pytest.raises(TypeError, match="lacks DESCRIPTION, Config, PRESETS, add_arguments, configure"):
+        registry.experiment("half")
 
-    def write_report(run_dir, ratio=None):
-        path = run_dir / "report.md"
-        path.write_text(f"# toy report (ratio {ratio})\n")
-        return path
 
-    toy.write_report = write_report
-    monkeypatch.setitem(sys.modules, "toy_experiment", toy)
-    monkeypatch.setattr(registry, "_MODULES", {**registry._MODULES, "toy": "toy_experiment"})
-    (tmp_path / "config.json").write_text(json.dumps({"kind": "toy"}))
-    assert main(["report", str(tmp_path), "--ratio", "0.01"]) == 0
-    assert (tmp_path / "report.md").read_text() == "# toy report (ratio 0.01)\n"
-    one_error(main(["report", str(tmp_path), "--grid-run", str(tmp_path)]), "--grid-run does not apply to a toy run")
+def test_a_toy_experiment_is_one_module(toy, tmp_path, capsys, one_error):
+    out = tmp_path / "run"
+    assert main(["toy", "--out", str(out), "--n", "3", "--only", "c0,c2"]) == 0
+    assert toy.RAN == ["c0", "c2"]
+    assert "toy: 2 of 3 squares" in capsys.readouterr().out
+    assert main(["toy", "--out", str(out), "--n", "3"]) == 0  # resumes: only the missing cell runs
+    assert toy.RAN == ["c0", "c2", "c1"]
+    assert (out / "squares.csv").read_text().splitlines() == ["i,square", "0,0", "1,1", "2,4"]
+    assert (out / "report.md").read_text() == "# toy: sum of squares 5\n"
+    assert dir_kind(out) == "toy" and json.loads((out / "config.json").read_text())["kind"] == "toy"
+    # its report through `report DIR`, and the options it does not take refused by name
+    (out / "report.md").unlink()
+    assert main(["report", str(out)]) == 0
+    assert (out / "report.md").exists()
+    one_error(main(["report", str(out), "--grid-run", str(out)]), "--grid-run does not apply to a toy run")
+    # bad input: its own checks, another configuration, an unknown cell, another kind's directory
+    one_error(main(["toy", "--out", str(out), "--n", "0"]), "--n must be >= 1")
+    one_error(main(["toy", "--out", str(out), "--n", "4"]), "another configuration (differs in: n)")
+    one_error(main(["toy", "--out", str(tmp_path / "new"), "--only", "c9"]), "cell(s) c9 are not in this")
+    assert not (tmp_path / "new").exists()
+    one_error(main(["ablation", "--out", str(out), "--only", "vgg_adam"]), "holds a toy run, not an ablation")
+
+
+def test_legacy_configs_are_recognised_by_the_registered_fields(tmp_path):
+    for kind, config in (("grid", {"widths": [1], "hidden_layers": [2]}), ("table1", {"archs": ["vgg"]}),
+                         ("paper-widths", {"cells": [[7, 3000, 50]]}), ("unknown", {"foo": 1})):  # fmt: skip
+        d = tmp_path / kind
+        d.mkdir()
+        (d / "config.json").write_text(json.dumps(config))
+        assert dir_kind(d) == kind

@@ -241,9 +241,9 @@ def test_converged_baselines_extend_a_run_and_resume(tmp_path, mnist, capsys):
 
 
 def experiment_quick_model() -> dict:
-    from empirical.cli.experiments import QUICK_ATTACK_MODELS
+    from empirical.experiments.attacks import PRESETS
 
-    return dict(QUICK_ATTACK_MODELS[0])
+    return dict(PRESETS["quick"].models[0])
 
 
 @pytest.mark.parametrize(
