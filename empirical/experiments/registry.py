@@ -14,8 +14,8 @@ An experiment is one module with this face (``FACE``):
   (``report --ratio`` and ``--seeds-run`` for the grid, ``--grid-run`` and ``--backtest-run`` for the paper
   widths); an option it does not take is one error line naming the run's kind.
 
-Register it here with ``register(KIND, "module.path", "one-line help")``: a seventh experiment is that module, its figure
-and one line below. Modules are imported on first use (``corelocker-bounds --help`` stays instant).
+Register it here with ``register(KIND, "module.path", "one-line help")``: a seventh experiment is that module,
+its figure and one line below. Modules are imported on first use (``corelocker-bounds --help`` stays instant).
 """
 
 from __future__ import annotations

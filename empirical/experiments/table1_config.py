@@ -92,6 +92,8 @@ def parse_sizes(items, archs) -> dict:
         except ValueError:
             raise UserError(f"--size {item!r}: expected ARCH=H,W, e.g. resnet=3,16") from None
         if arch not in sizes:
-            raise UserError(f"--size {item!r}: {arch!r} is not one of the architectures run ({', '.join(archs)})")
+            raise UserError(
+                f"--size {item!r}: unknown architecture {arch!r} (the architectures run: {', '.join(archs)})"
+            )
         sizes[arch] = [h, w]
     return sizes

@@ -18,7 +18,7 @@ TINY = pw.PRESETS["tiny"]
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory, mnist):
     out = tmp_path_factory.mktemp("pw")
-    tables = pw.run(TINY, out, progress=False)
+    tables = pw.run(TINY, out, pw.PaperWidthsOptions(progress=False))
     return out, tables
 
 
@@ -71,10 +71,10 @@ def test_critical_ratio_between_sweeps_matches_a_fresh_search(tiny_run, mnist):
 def test_interrupted_cell_resumes_to_the_same_rows(tiny_run, tmp_path, mnist):
     out, t = tiny_run
     cfg = pw.PaperWidthsConfig(**{**pw._config_from_json(TINY.to_json()), "cells": (TINY.cells[0],)})
-    pw.run(cfg, tmp_path, progress=False, stop_after_epoch=2)
+    pw.run(cfg, tmp_path, pw.PaperWidthsOptions(progress=False, stop_after_epoch=2))
     part = pd.read_csv(tmp_path / "cells.csv")
     assert part.epochs_reached.tolist() == [2] and not part.finished.any()
-    pw.run(cfg, tmp_path, progress=False)
+    pw.run(cfg, tmp_path, pw.PaperWidthsOptions(progress=False))
     ref = t["epochs"]
     ref = ref[ref.hidden_layers == cfg.cells[0][0]].reset_index(drop=True)
     again = pd.read_csv(tmp_path / "epochs.csv")
@@ -97,13 +97,13 @@ def test_fresh_machine_keeps_earlier_rows_apart(tiny_run, tmp_path):
     *.previous.csv; a second such restart keeps both archives (*.previous2.csv)."""
     cfg = _one_cell()
     run = tmp_path / "run"
-    pw.run(cfg, run, progress=False, stop_after_epoch=1, state_dir=tmp_path / "machine1")
+    pw.run(cfg, run, pw.PaperWidthsOptions(progress=False, stop_after_epoch=1, state_dir=tmp_path / "machine1"))
     copy = _clone(run, "fresh")
-    pw.run(cfg, copy, progress=False, stop_after_epoch=1, state_dir=tmp_path / "machine2")
+    pw.run(cfg, copy, pw.PaperWidthsOptions(progress=False, stop_after_epoch=1, state_dir=tmp_path / "machine2"))
     cell = copy / "cells" / pw.cell_name(*cfg.cells[0][:2], cfg.seed)
     assert (cell / "epochs.previous.csv").exists() and (cell / "epochs.csv").exists()
     again = _clone(copy, "fresh2")
-    pw.run(cfg, again, progress=False, stop_after_epoch=1, state_dir=tmp_path / "machine3")
+    pw.run(cfg, again, pw.PaperWidthsOptions(progress=False, stop_after_epoch=1, state_dir=tmp_path / "machine3"))
     cell = again / "cells" / cell.name
     assert (cell / "epochs.previous.csv").exists() and (cell / "epochs.previous2.csv").exists()
 
@@ -115,11 +115,11 @@ def test_a_fresh_clone_resumes_from_the_state_dir(tiny_run, tmp_path, caplog):
     out, t = tiny_run
     cfg, state = _one_cell(), tmp_path / "state"
     run = tmp_path / "checkout1"
-    pw.run(cfg, run, progress=False, stop_after_epoch=2, state_dir=state)
+    pw.run(cfg, run, pw.PaperWidthsOptions(progress=False, stop_after_epoch=2, state_dir=state))
     assert not list((run / "cells").rglob("train_state*")) and len(list(state.glob("*.train_state.safetensors"))) == 1
     clone = _clone(run, "checkout2")
     with caplog.at_level("INFO"):
-        pw.run(cfg, clone, progress=False, state_dir=state)
+        pw.run(cfg, clone, pw.PaperWidthsOptions(progress=False, state_dir=state))
     assert "resume point at epoch 2 verified" in caplog.text and "retraining from epoch 0" not in caplog.text
     cell = clone / "cells" / pw.cell_name(*cfg.cells[0][:2], cfg.seed)
     assert not list(cell.glob("*.previous*.csv"))
@@ -153,7 +153,7 @@ def test_a_tampered_or_foreign_state_is_refused_and_the_cell_retrains(tiny_run, 
     spec (checksums recomputed): one warning line names it, the committed rows move aside, the cell retrains."""
     cfg, state = _one_cell(), tmp_path / "state"
     run = tmp_path / "run"
-    pw.run(cfg, run, progress=False, stop_after_epoch=1, state_dir=state)
+    pw.run(cfg, run, pw.PaperWidthsOptions(progress=False, stop_after_epoch=1, state_dir=state))
     (path,) = state.glob("*.train_state.safetensors")
     cell = run / "cells" / pw.cell_name(*cfg.cells[0][:2], cfg.seed)
     if tamper == "rows":
@@ -162,7 +162,7 @@ def test_a_tampered_or_foreign_state_is_refused_and_the_cell_retrains(tiny_run, 
     else:
         _forge(path, tamper)
     with caplog.at_level("INFO"):
-        pw.run(cfg, run, progress=False, stop_after_epoch=1, state_dir=state)
+        pw.run(cfg, run, pw.PaperWidthsOptions(progress=False, stop_after_epoch=1, state_dir=state))
     fragment = {"weights": "the restored model scores", "rows": "from another run", "foreign": "another training spec"}
     assert fragment[tamper] in caplog.text and "retraining from epoch 0" in caplog.text
     assert (cell / "epochs.previous.csv").exists()
@@ -173,7 +173,7 @@ def test_another_configuration_and_another_kind_are_refused(tiny_run, tmp_path, 
     out, _ = tiny_run
     other = pw.PaperWidthsConfig(**{**pw._config_from_json(TINY.to_json()), "random_seeds": 3})
     with pytest.raises(UserError, match="another configuration"):
-        pw.run(other, out, progress=False)
+        pw.run(other, out, pw.PaperWidthsOptions(progress=False))
     (tmp_path / "config.json").write_text('{"widths": [16], "hidden_layers": [2]}')  # a grid run
     one_error(main(["paper-widths", "--preset", "tiny", "--out", str(tmp_path), "--no-progress"]), "grid run")
 
