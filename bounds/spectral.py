@@ -73,8 +73,8 @@ def conv_operator_norm_zero_padded(weight, n, padding=None, stride=1, return_ope
     ``padding`` defaults to q//2 ("same" for odd q). ``return_operator=True`` returns the scipy
     ``LinearOperator`` (matvec = the layer, rmatvec = its adjoint) instead of the norm.
     """
-    import torch
-    import torch.nn.functional as nnf
+    import torch  # lazy: bounds/ stays free of torch at import (tests/test_imports.py)
+    import torch.nn.functional as nnf  # lazy: as above
 
     F = _checks.to_numpy(weight)
     if F.ndim != 4:

@@ -37,7 +37,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from empirical._io import clean_stale, temp_prefix
+from empirical._io import clean_stale, temp_prefix, write_text
 from empirical.errors import UserError
 
 JOURNAL = ".corelocker-commit."
@@ -416,7 +416,6 @@ def claim_dir(path, kind: str, outputs=()) -> None:
 
 def mark_dir(path, kind: str) -> None:
     """Record which kind of run ``path`` holds (after ``claim_dir``)."""
-    from empirical._io import write_text
 
     path = Path(path)
     if not (path / KIND_MARKER).exists():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import MaxNLocator
 
 from figures._base import new_figure
 
@@ -55,8 +56,6 @@ def critical_ratio_vs_epoch(critical: pd.DataFrame, title: str = "", bands: pd.D
     ``critical``: ``critical.csv`` rows (``hidden_layers, width, epoch, target, ratio, status``);
     ``bands``: ``hidden_layers, width, target, form, epoch, fit, low, high`` (ratios in %).
     """
-    from matplotlib.ticker import MaxNLocator
-
     found = critical[critical["status"] == "found"]
     targets = sorted(critical["target"].unique(), reverse=True)
     fig = new_figure((6 * len(targets), 4.5))

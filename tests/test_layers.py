@@ -144,3 +144,28 @@ PROBES = {  # each hides an upward import a naive scan misses
 def test_the_checker_catches_each_probe(probe):
     where, source = PROBES[probe]
     assert violations(ROOT / where, source), f"{probe}: not caught"
+
+
+def function_level_imports(path: Path) -> list[tuple[int, str]]:
+    """(line, source line) of every import inside a function of ``path``."""
+    lines = path.read_text().splitlines()
+    out = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            out += [
+                (s.lineno, lines[s.lineno - 1]) for s in ast.walk(node) if isinstance(s, (ast.Import, ast.ImportFrom))
+            ]
+    return sorted(set(out))
+
+
+def test_function_level_imports_are_a_handful_and_say_why():
+    """An import inside a function hides a dependency; the few left save start-up time or load an optional
+    package, and say so ("lazy: …") on their line or on the ``try:`` above it."""
+    found = {}
+    for path in MODULES:
+        lines = path.read_text().splitlines()
+        for lineno, text in function_level_imports(path):
+            above = lines[lineno - 2] if lineno > 1 else ""
+            found[f"{path.relative_to(ROOT)}:{lineno}"] = "lazy:" in text or ("try:" in above and "lazy:" in above)
+    assert len(found) <= 10, f"{len(found)} function-level imports: {sorted(found)}"
+    assert all(found.values()), f"no reason given: {[k for k, ok in found.items() if not ok]}"

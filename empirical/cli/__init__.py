@@ -34,7 +34,7 @@ def _error(message) -> int:
 
 
 def _run(args) -> int:
-    from tqdm.contrib.logging import logging_redirect_tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm  # lazy: `--help` and a parse error never load tqdm
 
     module, func = args.handler.split(":")
     with logging_redirect_tqdm():  # log lines print above a progress bar instead of breaking it
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
             where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
             return _error(f"{where}{exc.strerror or exc}")
         except Exception as exc:
-            from safetensors import SafetensorError
+            from safetensors import SafetensorError  # lazy: only a failed command loads it here
 
             if not isinstance(exc, SafetensorError):  # a bug: let the traceback show
                 raise

@@ -22,6 +22,7 @@ from empirical.cli.arguments import (  # noqa: F401  (float_list and friends: al
     out_file,
     seed_int,
 )
+from empirical.errors import UserError
 from empirical.experiments import registry
 
 PROG = "corelocker-bounds"
@@ -32,7 +33,6 @@ class OneLineParser(argparse.ArgumentParser):
     """argparse, but a mistyped option is one error line (``UserError``), not a usage dump."""
 
     def error(self, message):
-        from empirical.errors import UserError
 
         where = self.prog[len(PROG) :].strip()
         raise UserError(f"{where}: {message}" if where else message)

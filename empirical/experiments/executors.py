@@ -8,9 +8,17 @@ arrive. Workers get ``threads`` torch/BLAS threads each and never outlive the pa
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
+import multiprocessing as mp
 import os
+import signal
+import threading
 import time
+
+import torch
+from threadpoolctl import threadpool_limits
+from tqdm.auto import tqdm
 
 from empirical.errors import UserError
 
@@ -21,12 +29,8 @@ def die_with_parent(parent_pid: int) -> None:
     Linux: SIGKILL on the parent's death (PR_SET_PDEATHSIG). That covers only a death after the call, so a parent
     already gone (killed while this worker started) is caught by comparing the parent's pid; elsewhere a daemon
     thread polls it."""
-    import threading
 
     with contextlib.suppress(Exception):
-        import ctypes
-        import signal
-
         ctypes.CDLL("libc.so.6").prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     if os.getppid() != parent_pid:  # orphaned before the line above: re-parented to init or a subreaper
         os._exit(1)
@@ -41,17 +45,12 @@ def die_with_parent(parent_pid: int) -> None:
 
 def limit_threads(threads: int) -> None:
     """torch and the BLAS under numpy/scipy both get ``threads`` (workers share the cores)."""
-    import torch
-    from threadpoolctl import threadpool_limits
 
     torch.set_num_threads(threads)
     threadpool_limits(limits=threads)
 
 
 def _worker_init(threads: int, parent_pid: int) -> None:
-    import threading
-
-    from tqdm.auto import tqdm
 
     tqdm.set_lock(threading.RLock())  # no multiprocessing semaphore in the workers (see grid.run_grid)
     die_with_parent(parent_pid)
@@ -67,12 +66,8 @@ def _call(item):
 def run_local(jobs, fn, workers: int, threads: int, on_done) -> None:
     """One worker: in this process, with its thread counts set for the run and restored after; more: a pool of
     spawned processes."""
-    import multiprocessing as mp
 
     if workers == 1:
-        import torch
-        from threadpoolctl import threadpool_limits
-
         before = torch.get_num_threads()
         torch.set_num_threads(threads)
         try:
@@ -90,7 +85,7 @@ def run_local(jobs, fn, workers: int, threads: int, on_done) -> None:
 
 def run_ray(jobs, fn, executor: str, workers: int, threads: int, device: str, on_done) -> None:
     """``executor``: ``ray`` (a local Ray instance with ``workers`` CPUs) or ``ray://ADDRESS`` (a cluster)."""
-    try:
+    try:  # lazy: Ray is optional (the `ray` extra)
         import ray
     except ImportError:
         raise UserError("--executor ray needs Ray: pip install 'corelocker-bounds[ray]'") from None

@@ -28,12 +28,16 @@ import importlib.util
 import json
 import logging
 import os
+import threading
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
+import torch
+from tqdm.auto import tqdm
 
+from bounds.fcn_grid import n_parameters
 from empirical.errors import CorruptResumePoint, UserError
 from empirical.experiments import executors, presets
 from empirical.experiments.arguments import _common_device, float_list, int_list
@@ -155,7 +159,6 @@ class Cell:
 
     @property
     def n_parameters(self) -> int:
-        from bounds.fcn_grid import n_parameters
 
         return n_parameters(self.hidden_layers, self.width)
 
@@ -223,7 +226,6 @@ def _train_cell(cell: Cell, config: GridConfig, cdir: Path, options: GridOptions
 
 def run_cell(cell: Cell, config: GridConfig, run_dir, options: GridOptions = GridOptions()) -> dict:
     """Train (or reuse) one cell, then sweep, search critical ratios and check the bounds; write its tables."""
-    import torch
 
     run_dir = Path(run_dir)
     rd = rundir(run_dir, config)
@@ -278,9 +280,6 @@ def _dispatch(pending, config, run_dir, options, on_done) -> None:
 
 def run_grid(config: GridConfig, run_dir, options: GridOptions = GridOptions()) -> dict[str, pd.DataFrame]:
     """Run (or resume) the grid into ``run_dir``; returns the top-level tables."""
-    import threading
-
-    from tqdm.auto import tqdm
 
     # tqdm's default lock is a multiprocessing semaphore, which the resource tracker reports as "leaked" at the
     # end of a run with worker processes; the bars live in this process only, so a thread lock is enough

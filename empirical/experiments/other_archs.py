@@ -26,6 +26,7 @@ import pandas as pd
 from empirical._io import write_text
 from empirical.errors import UserError
 from empirical.experiments.arguments import _common_device
+from empirical.experiments.markdown import md_table
 from empirical.experiments.presets import pick
 from empirical.experiments.rundir import Options, RunDir, check_only, load_tables
 from empirical.lock.extraction import extract
@@ -168,7 +169,6 @@ def summary(config: OtherArchsConfig, tables: dict[str, pd.DataFrame]) -> str:
 
 
 def write_report(run_dir) -> Path:
-    from empirical.experiments.markdown import md_table
 
     run_dir = Path(run_dir)
     t = load_tables(run_dir, TABLES, "table6", "other-archs", "other-archs")

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+import figures
 from empirical._io import write_text
 from empirical.experiments import projection
 from empirical.experiments.markdown import md_table
@@ -28,6 +29,7 @@ from empirical.experiments.presets import PAPER_RATIO
 from empirical.experiments.report import load_run as load_grid
 from empirical.experiments.rundir import load_tables
 from empirical.experiments.statistics import crossing, extrapolation, ols_hc3
+from figures.paper_widths import accuracy_at_paper_ratio, critical_ratio_vs_epoch
 
 PAPER_EPOCHS = 50  # Section 5.1.1: every network of Figure 5 is trained for 50 epochs
 TOLERANCE_PP = 1.0  # sampling error of one accuracy on 10,000 test images is about 0.2–0.5 pp
@@ -264,8 +266,6 @@ def write_report(run_dir, grid_run=None, backtest_run=None) -> Path:
     """``report.md`` and ``figures/`` of a paper-widths run, from its tables (a partial run included).
     ``grid_run``: also extrapolate the grid's critical-ratio laws to the cells measured here; ``backtest_run``:
     a run measured to epoch 50 (``results/epoch-trend``) that scores the projection forms."""
-    import figures
-    from figures.paper_widths import accuracy_at_paper_ratio, critical_ratio_vs_epoch
 
     run_dir = Path(run_dir)
     t = load_run(run_dir)

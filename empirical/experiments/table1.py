@@ -40,7 +40,14 @@ from empirical.experiments.table1_config import (  # noqa: F401  (re-exported: t
     parse_sizes,
     rundir,
 )
+from empirical.lock.extraction import extract
+from empirical.lock.sweep import accuracy_curve
+from empirical.measure import Constants, measure_net
+from empirical.nets.checkpoint import load_checkpoint
 from empirical.nets.convnets import CONV_ARCHS, DEFAULTS, count_macs, depth, describe
+from empirical.nets.data import test_set_for
+from empirical.nets.train import RunOptions, TrainSpec, train
+from figures.table1 import accuracy_vs_ratio
 
 log = logging.getLogger(__name__)
 
@@ -63,11 +70,6 @@ class Table1Options(Options):
 
 def run_arch(arch: str, config: Table1Config, run_dir, device: str = "cpu", progress: bool = True) -> None:
     """Train one architecture, sweep every indicator and check the bounds; write its cell tables."""
-
-    from empirical.lock.sweep import accuracy_curve
-    from empirical.nets.checkpoint import load_checkpoint
-    from empirical.nets.data import test_set_for
-    from empirical.nets.train import RunOptions, TrainSpec, train
 
     cell = Path(run_dir) / "cells" / arch
     h, w = config.sizes[arch]
@@ -120,9 +122,6 @@ def run_arch(arch: str, config: Table1Config, run_dir, device: str = "cpu", prog
 
 def bound_checks(arch, model, meta, config: Table1Config, device: str = "cpu") -> pd.DataFrame:
     """Per-stage bound checks (``measure_net``) at the Table 1 ratio for ℓ1, bn-scale and random (seed 0)."""
-    from empirical.lock.extraction import extract
-    from empirical.measure import Constants, measure_net
-    from empirical.nets.data import test_set_for
 
     xs, ys = test_set_for(meta["spec"], device=device, n=config.check_samples)
     checks, cache = [], {}
@@ -141,7 +140,6 @@ def bound_checks(arch, model, meta, config: Table1Config, device: str = "cpu") -
 def recheck(run_dir, device: str = "cpu") -> dict[str, pd.DataFrame]:
     """Recompute the bound checks of every finished architecture whose checkpoint is here (after the
     measurement changed), keeping the trained networks and their accuracies; then the tables and report."""
-    from empirical.nets.checkpoint import load_checkpoint
 
     run_dir = Path(run_dir)
     raw = read_config(run_dir / "config.json")
@@ -325,7 +323,6 @@ def write_report(run_dir, tables: dict[str, pd.DataFrame] | None = None) -> Path
     """``report.md`` and ``figures/table1_curves.png`` from the tables (collected from ``run_dir`` if not given)."""
     if tables is None:
         tables = collect(run_dir)
-    from figures.table1 import accuracy_vs_ratio
 
     run_dir = Path(run_dir)
     cfg = read_config(run_dir / "config.json")

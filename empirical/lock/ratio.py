@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from bounds.fcn_grid import extracted_count
 from empirical.errors import UserError
 
 
@@ -24,7 +25,6 @@ def n_extracted(ratio, n_candidates: int) -> int:
     r·D is computed exactly on the ratio's shortest decimal form (``repr``), so 0.00002 of
     3,000,000 is 60, not 61 from floating-point round-up.
     """
-    from bounds.fcn_grid import extracted_count
 
     r = check_ratio(ratio)
     try:

@@ -18,6 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from empirical.errors import UserError
+from empirical.safety import commit_files, output_lock, recover_pending, refuse_aliasing, refuse_existing
 
 PREFIX = "corelocker-bounds/signature-v1"
 PREFIX_V2 = "corelocker-bounds/signature-v2"
@@ -25,9 +26,9 @@ PREFIX_V2 = "corelocker-bounds/signature-v2"
 
 def _crypto():
     try:
-        from cryptography.exceptions import InvalidSignature
-        from cryptography.hazmat.primitives import serialization
-        from cryptography.hazmat.primitives.asymmetric import ed25519
+        from cryptography.exceptions import InvalidSignature  # lazy: only signing and verifying need cryptography
+        from cryptography.hazmat.primitives import serialization  # lazy: as above
+        from cryptography.hazmat.primitives.asymmetric import ed25519  # lazy: as above
     except ImportError:  # pragma: no cover - cryptography is a dependency
         raise UserError("signatures need the 'cryptography' package: pip install cryptography") from None
     return serialization, ed25519, InvalidSignature
@@ -65,7 +66,6 @@ def load_private(private_path):
 def keygen(private_path: Path, public_path: Path) -> None:
     """A new Ed25519 key pair: the private key (0600) and the public key, committed together (never one
     without the other, e.g. on a full disk) and never over an existing key."""
-    from empirical.safety import commit_files, output_lock, recover_pending, refuse_aliasing, refuse_existing
 
     private_path, public_path = Path(private_path), Path(public_path)
     outputs = {"private key": private_path, "public key": public_path}

@@ -22,6 +22,8 @@ from empirical.errors import UserError
 from empirical.lock import ranking
 from empirical.lock.ranking import MODES, Candidate, candidates, chunks, make_contiguous, select, unit_scores
 from empirical.lock.ratio import check_ratio, n_extracted
+from empirical.nets.models import FCN
+from empirical.nets.train import accuracy
 
 
 @dataclass
@@ -158,7 +160,6 @@ def unit_values_of(model: nn.Module, c: Candidate) -> int:
 @torch.no_grad()
 def frozen_head(model, ranking, x):
     """FCN whose first layer holds no candidate unit: its output y⁽¹⁾ never changes, so compute it once."""
-    from empirical.nets.models import FCN
 
     first = model.layers[0].weight if isinstance(model, FCN) else None
     names = {n for c in ranking.cands for n in (c.name, *c.also)}
@@ -183,7 +184,6 @@ def tail(model, head: int):
 
 def top_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 2000) -> tuple[float, float]:
     """(top-1, top-3) accuracy of ``model`` on (x, y), streamed in batches (``empirical.nets.train.accuracy``)."""
-    from empirical.nets.train import accuracy
 
     top1, top3 = accuracy(model, x, y, batch, topk=(1, 3))
     return top1, top3

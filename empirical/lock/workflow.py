@@ -30,6 +30,7 @@ from empirical.lock.extraction import candidates, extract
 from empirical.lock.fill import FILLS, fill_key_positions
 from empirical.lock.keys import AccessKey
 from empirical.lock.ratio import check_ratio
+from empirical.lock.utility import chance_of, ratio_for_utility, split_halves
 from empirical.nets.checkpoint import (
     fingerprint,
     load_checkpoint,
@@ -38,6 +39,8 @@ from empirical.nets.checkpoint import (
     spec_sha256,
     write_checkpoint_file,
 )
+from empirical.nets.data import test_set_for
+from empirical.nets.train import accuracy
 from empirical.safety import commit_files, output_lock, recover_pending, refuse_aliasing, refuse_existing
 
 log = logging.getLogger(__name__)
@@ -100,12 +103,9 @@ def lock_file(
     candidates(model, indicator, scope)  # an indicator or scope this model cannot take: refused before any data
     x = y = None
     if evaluate or target_accuracy is not None:
-        from empirical.nets.data import test_set_for
-
         x, y = test_set_for(spec, data_root, device)
     found = None
     if target_accuracy is not None:
-        from empirical.lock.utility import chance_of, ratio_for_utility
 
         def filled_at(k_):  # the search judges the model that will be written: filled, not zeroed
             locked_, key_ = extract(model, None, indicator, scope, "global", seed, k=k_)
@@ -130,9 +130,6 @@ def lock_file(
     if fill != "zero":
         fill_key_positions(locked, key, fill, seed)
     if found is not None:  # the key states the accuracy of the model actually written, measured again
-        from empirical.lock.utility import split_halves
-        from empirical.nets.train import accuracy
-
         (xs, ys), (xh, yh) = split_halves(x, y)
         found.accuracy, found.accuracy_heldout = accuracy(locked.eval(), xs, ys)[0], accuracy(locked, xh, yh)[0]
     report = LockReport(key, out_model, key_path, fingerprint(key.meta["original_sha256"], spec), found)
@@ -149,8 +146,6 @@ def lock_file(
         )
     read_checkpoint(out_model)  # re-read: a written file that does not verify is an error
     if evaluate:
-        from empirical.nets.train import accuracy
-
         report.accuracy_original = accuracy(model.eval(), x, y)[0]
         report.accuracy_locked = accuracy(locked.eval(), x, y)[0]
     return report

@@ -17,6 +17,8 @@ from safetensors.torch import load_file, save_file
 
 from empirical._io import atomic_path
 from empirical.errors import UserError
+from empirical.nets.models import ARCHS, make_model
+from empirical.nets.modules import MODULE_ARCH, check_builder
 
 FORMAT = "corelocker-bounds/fcn-v1"
 NET_FORMAT = "corelocker-bounds/net-v1"
@@ -58,8 +60,6 @@ def check_spec(model: torch.nn.Module, spec: dict) -> None:
     """Refuse a spec that does not describe ``model`` (so a wrong checkpoint is caught when written, not
     when loaded): a toolkit architecture with these sizes must have exactly these tensor shapes; a user
     ``module`` must name its builder."""
-    from empirical.nets.models import ARCHS, make_model
-    from empirical.nets.modules import MODULE_ARCH
 
     if not isinstance(spec, dict):
         raise UserError("a checkpoint spec must be a dict")
@@ -181,8 +181,6 @@ def load_checkpoint(path, device="cpu", builder=None) -> tuple[torch.nn.Module, 
     """``(model, meta)``: the network and the checkpoint's metadata; the training spec is ``meta["spec"]``
     (``TrainSpec.from_spec(meta["spec"])`` rebuilds it). Refuses tensors that do not fit the spec, and
     non-finite weights. A user ``module`` checkpoint needs its ``builder`` (``empirical.nets.modules``)."""
-    from empirical.nets.models import ARCHS, make_model
-    from empirical.nets.modules import MODULE_ARCH, check_builder
 
     tensors, meta = read_checkpoint(path)
     spec = meta["spec"]

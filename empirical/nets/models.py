@@ -5,6 +5,9 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from empirical.nets.convnets import describe, make_conv
+from empirical.nets.others import OTHER_ARCHS, describe_other, make_other
+
 INPUT_DIM, N_CLASSES = 784, 10
 
 
@@ -81,11 +84,9 @@ def make_model(arch: str, hidden_layers: int, width: int, seed: int | None = Non
     """Any of the toolkit's architectures: ``fcn`` (this module) or a conv net (``empirical.nets.convnets``)."""
     if arch == "fcn":
         return make_fcn(hidden_layers, width, seed)
-    from empirical.nets.others import OTHER_ARCHS, make_other
 
     if arch in OTHER_ARCHS:
         return make_other(arch, hidden_layers, width, seed)
-    from empirical.nets.convnets import make_conv
 
     return make_conv(arch, hidden_layers, width, seed)
 
@@ -98,9 +99,6 @@ def describe_spec(spec: dict) -> str:
     if arch == "module":
         return f"{spec.get('builder')} (user model)"
     if arch in ("vit", "lstm"):
-        from empirical.nets.others import describe_other
-
         return describe_other(arch, int(spec["hidden_layers"]), int(spec["width"]))
-    from empirical.nets.convnets import describe
 
     return describe(arch, int(spec["hidden_layers"]), int(spec["width"]))

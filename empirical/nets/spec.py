@@ -11,8 +11,10 @@ import numbers
 import os
 from dataclasses import asdict, dataclass, fields
 
+from bounds.fcn_grid import n_parameters
 from empirical.errors import UserError
 from empirical.nets import data as data_mod
+from empirical.nets.models import ARCHS
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,6 @@ class TrainSpec:
             raise UserError(f"lr must be a finite number > 0, got {self.lr}")
         if self.train_subset is not None and not 1 <= int(self.train_subset) <= 10**9:
             raise UserError(f"train_subset must be >= 1 (or absent), got {self.train_subset}")
-        from empirical.nets.models import ARCHS
 
         if self.arch not in ARCHS:
             raise UserError(f"unknown architecture {self.arch!r}; choose one of {', '.join(ARCHS)}")
@@ -65,8 +66,6 @@ class TrainSpec:
         if int(self.hidden_layers) > 10_000 or int(self.width) > 1_000_000:
             raise UserError(f"a {self.hidden_layers} × {self.width} FCN is beyond any machine (refusing to allocate)")
         if self.arch == "fcn":
-            from bounds.fcn_grid import n_parameters
-
             need = 16 * n_parameters(int(self.hidden_layers), int(self.width))  # weights, grads, 2 Adam moments
             if need > _total_memory():
                 raise UserError(

@@ -8,6 +8,7 @@ epoch and ends bit-identical to an uninterrupted one (same device and threads).
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import json
 import logging
@@ -21,13 +22,14 @@ from pathlib import Path
 import pandas as pd
 import torch
 import torch.nn.functional as nnf
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from empirical._io import atomic_path, write_csv, write_text
 from empirical.errors import CorruptResumePoint, UserError
 from empirical.nets import data as data_mod
-from empirical.nets.checkpoint import save_checkpoint
+from empirical.nets.checkpoint import params_sha256, save_checkpoint
 from empirical.nets.models import make_model
 from empirical.nets.spec import (  # noqa: F401  (re-exported: TrainSpec has always been importable from here)
     OPTIMIZERS,
@@ -123,8 +125,6 @@ def reuse_freed_memory() -> bool:
     if _HEAP_KEPT or os.environ.get("CORELOCKER_DEFAULT_MALLOC"):
         return _HEAP_KEPT
     try:
-        import ctypes
-
         libc = ctypes.CDLL("libc.so.6")
         m_trim_threshold, m_mmap_max = -1, -4
         _HEAP_KEPT = bool(libc.mallopt(m_mmap_max, 0)) and bool(libc.mallopt(m_trim_threshold, 1 << 40))
@@ -188,13 +188,11 @@ def _save_state(path: Path, model, opt, epoch: int, log_rows: list[dict], spec: 
 
 
 def _state_digest(tensors, meta) -> str:
-    from empirical.nets.checkpoint import params_sha256
 
     return hashlib.sha256((params_sha256(tensors) + json.dumps([meta["epoch"], meta["log"]])).encode()).hexdigest()
 
 
 def _load_state(path: Path, model, opt, device, spec: TrainSpec):
-    from safetensors import SafetensorError, safe_open
 
     bad = f"resume point {path} is corrupt or was edited; run the same command with --restart to train from scratch"
     try:
