@@ -19,6 +19,7 @@ restoration and FTAL at the largest share. Evaluation: the whole test set.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +36,22 @@ from empirical.experiments.attack_tests import (  # noqa: F401  (re-exported)
     converged_verdicts,
     secondary_verdicts,
 )
-from empirical.experiments.attacks_config import MODELS, SCRATCH_ADAM, TABLES, AttackConfig, _spec  # noqa: F401
+from empirical.experiments.attacks_cells import (  # noqa: F401  (re-exported)
+    _finetune_rows,
+    _keypos_rows,
+    _prune_rows,
+    detector_table,
+    prune_test_rows,
+)
+from empirical.experiments.attacks_config import (  # noqa: F401  (re-exported: the experiment's configuration)
+    CORE_TABLES,
+    MODELS,
+    SCRATCH_ADAM,
+    TABLES,
+    AttackConfig,
+    _merge,
+    _spec,
+)
 from empirical.experiments.attacks_own import OwnAttack, attack_checkpoint, own_summary
 from empirical.experiments.attacks_report import (  # noqa: F401  (re-exported: the experiment's report)
     PAPER_TABLE2,
@@ -107,54 +123,6 @@ def _lock(model, m: dict, x_te, y_te, fill: str):
     return locked.eval(), key
 
 
-def _finetune_rows(locked, spec, m, data, fill: str) -> pd.DataFrame:
-    x_tr, y_tr, x_te, y_te = data
-    rows = []
-    modes = atk.FT_MODES if fill == "zero" else ("FTAL",)
-    fractions = m["fractions"] if fill == "zero" else (max(m["fractions"]),)
-    ft = atk.FineTune(epochs=m["ft_epochs"])
-    for frac in fractions:
-        for seed in range(m["seeds"]):
-            idx = atk.stratified_subset(y_tr, frac, seed)
-            xa, ya = x_tr[idx], y_tr[idx]
-            for mode in modes:
-                acc = atk.accuracy(atk.fine_tune(locked, xa, ya, mode, ft, seed), x_te, y_te)
-                rows.append(dict(attack=mode, fraction=frac, seed=seed, n_images=len(idx), accuracy=acc))
-            if fill == "zero":
-                make = lambda: make_model(spec.arch, spec.hidden_layers, spec.width)  # noqa: E731
-                acc = atk.accuracy(atk.from_scratch(make, xa, ya, ft, seed), x_te, y_te)
-                rows.append(dict(attack="from scratch", fraction=frac, seed=seed, n_images=len(idx), accuracy=acc))
-            log.info("%s/%s: fine-tuning with %.0f%% of the data, seed %d done", m["name"], fill, 100 * frac, seed)
-    return pd.DataFrame(rows)
-
-
-def _prune_rows(locked, m, data, config: AttackConfig) -> pd.DataFrame:
-    x_tr, y_tr, x_te, y_te = data
-    idx = atk.stratified_subset(y_tr, max(m["fractions"]), 0)
-    xa, ya = x_tr[idx], y_tr[idx]
-    rows = []
-    for frac in config.prune_fractions:
-        for method, pruned in (("magnitude", atk.magnitude_prune(locked, frac)),
-                               ("fine-pruning", atk.fine_prune(locked, xa, frac))):  # fmt: skip
-            rows.append(dict(attack=method, fraction=frac, fine_tuned=False, accuracy=atk.accuracy(pruned, x_te, y_te)))
-            tuned = atk.fine_tune(pruned, xa, ya, "FTAL", atk.FineTune(epochs=config.prune_ft_epochs))
-            rows.append(dict(attack=method, fraction=frac, fine_tuned=True, accuracy=atk.accuracy(tuned, x_te, y_te)))
-    return pd.DataFrame(rows)
-
-
-def _keypos_rows(locked, key, m, data, config: AttackConfig) -> pd.DataFrame:
-    x_tr, y_tr, x_te, y_te = data
-    detected = atk.detect_key_positions(locked)
-    scores = atk.detection_scores(detected, atk.key_positions(key, locked))
-    rows = []
-    for frac in m["fractions"]:
-        idx = atk.stratified_subset(y_tr, frac, 0)
-        for epochs in config.targeted_epochs:
-            restored = atk.targeted_restore(locked, detected, x_tr[idx], y_tr[idx], epochs=epochs)
-            rows.append(dict(**scores, fraction=frac, epochs=epochs, accuracy=atk.accuracy(restored, x_te, y_te)))
-    return pd.DataFrame(rows)
-
-
 def run_cell(m: dict, fill: str, config: AttackConfig, rd: RunDir, device: str = "cpu") -> None:
     model, spec, data = _trained(rd, m, device)
     locked, key = _lock(model, m, data[2], data[3], fill)
@@ -168,11 +136,63 @@ def run_cell(m: dict, fill: str, config: AttackConfig, rd: RunDir, device: str =
         columns=["attack", "fraction", "fine_tuned", "accuracy"]
     )  # fmt: skip
     tables["keypos"] = _keypos_rows(locked, key, m, data, config)
+    tables["prune_test"] = prune_test_rows(locked, m, data, config) if fill == "zero" else pd.DataFrame()
+    tables["detectors"] = detector_table(locked, key, m, data, config)
+    _finish(rd, m, fill, config, tables)
+
+
+def _finish(rd: RunDir, m: dict, fill: str, config: AttackConfig, tables: dict) -> None:
+    base = dict(model=m["name"], fill=fill)
     for df in tables.values():
         for k, v in reversed(base.items()):
             if k not in df:
                 df.insert(0, k, v)
-    rd.finish(f"{m['name']}_{fill}", tables, base)
+    rd.finish(f"{m['name']}_{fill}", tables, {**base, "fill_version": config.fill_version})
+
+
+def _stale(rd: RunDir, name: str, fill: str, config: AttackConfig) -> bool:
+    """A finished noise cell locked with an older noise fill: it runs again."""
+    done = json.loads((rd.cell_dir(name) / "done.json").read_text())
+    return fill == "noise" and done.get("fill_version", 1) < config.fill_version
+
+
+def extend_cell(m: dict, fill: str, config: AttackConfig, rd: RunDir, device: str = "cpu") -> None:
+    """A cell finished before the run grew: add the missing fine-tuning seeds, the pruning test and the detector
+    table, keeping every row it has. The owner's model is retrained when its local checkpoint is gone (the
+    training is deterministic); the lock must reproduce the cell's recorded key size and locked accuracy, or the
+    cell runs again from scratch."""
+    name = f"{m['name']}_{fill}"
+    cdir = rd.cell_dir(name)
+    old = {t: read_table(cdir / f"{t}.csv") for t in CORE_TABLES}
+    model, spec, data = _trained(rd, m, device)
+    locked, key = _lock(model, m, data[2], data[3], fill)
+    rec = old["summary"].iloc[0]
+    acc_locked = atk.accuracy(locked, data[2], data[3])
+    if int(rec["k"]) != key.meta["k_total"] or abs(float(rec["acc_locked"]) - acc_locked) > 1e-9:
+        log.warning("%s: the lock does not reproduce the recorded one (k %s vs %d, locked accuracy %.4f vs %.4f); "
+                    "running the cell again", name, rec["k"], key.meta["k_total"], rec["acc_locked"],
+                    acc_locked)  # fmt: skip
+        (cdir / "done.json").unlink()
+        return
+    ft = old["finetune"]
+    have = int(ft["seed"].max()) + 1 if len(ft) else 0
+    if have < m["seeds"]:
+        log.info("%s: fine-tuning seeds %d..%d", name, have, m["seeds"] - 1)
+        ft = pd.concat([ft, _finetune_rows(locked, spec, m, data, fill, range(have, m["seeds"]))], ignore_index=True)
+    tables = {**old, "finetune": ft}
+    tables["prune_test"] = prune_test_rows(locked, m, data, config) if fill == "zero" else pd.DataFrame()
+    tables["detectors"] = detector_table(locked, key, m, data, config)
+    _finish(rd, m, fill, config, tables)
+
+
+def _needs_extension(rd: RunDir, m: dict, fill: str, config: AttackConfig) -> bool:
+    name = f"{m['name']}_{fill}"
+    if not rd.is_finished(name, required=CORE_TABLES) or _stale(rd, name, fill, config):
+        return False
+    if not all((rd.cell_dir(name) / f"{t}.csv").exists() for t in TABLES):
+        return True
+    ft = read_table(rd.cell_dir(name) / "finetune.csv")
+    return (int(ft["seed"].max()) + 1 if len(ft) else 0) < m["seeds"]
 
 
 def scratch_adam_rows(m: dict, device: str = "cpu") -> pd.DataFrame:
@@ -276,12 +296,20 @@ def run(config: AttackConfig, run_dir, options: AttackOptions = AttackOptions())
     stay as they are); with ``options.own`` the user's own locked model is attacked instead."""
     if options.own is not None:
         return attack_checkpoint(options.own, run_dir, options.device)
-    rd = RunDir(run_dir, KIND, config.to_json(), TABLES)
+    rd = RunDir(run_dir, KIND, config.to_json(), TABLES, merge=_merge)
     cells = {f"{m['name']}_{f}": (m, f) for m, f in config.cells()}
     check_only(options.only, cells)
     with rd.open():
         if options.converged_baselines:
             return {"scratch_converged": run_scratch_converged(config, rd, options.device)}
+        for name, (m, fill) in cells.items():  # cells finished before the run grew (seeds, tests, a new fill)
+            if options.only is not None and name not in options.only:
+                continue
+            if rd.is_finished(name, required=CORE_TABLES) and _stale(rd, name, fill, config):
+                log.info("%s: locked with an older noise fill; running it again", name)
+                (rd.cell_dir(name) / "done.json").unlink()
+            elif _needs_extension(rd, m, fill, config):
+                extend_cell(m, fill, config, rd, options.device)
         tables = rd.run_cells(list(cells), lambda name: run_cell(*cells[name], config, rd, options.device),
                               options.only)  # fmt: skip
         if options.only is None:

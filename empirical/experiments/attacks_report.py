@@ -69,6 +69,20 @@ def write_report(run_dir) -> Path:
     if len(pr):
         parts += ["## Pruning (magnitude per layer, Fine-Pruning), without and with a short fine-tune", "",
                   f"Paper, Table 3: {PAPER_TABLE3}.", "", md_table(pr), ""] + verdict_prune(pr, summ)  # fmt: skip
+    if len(t.get("prune_test", ())):
+        parts += ["### The pruning test: McNemar on paired images", "",
+                  "Every configuration above is scored on the even test images; the best one is compared with the "
+                  "locked model on the odd images by McNemar's exact test (`only_pruned_right`, `only_locked_right`: "
+                  "the discordant images). Pruning recovers the model only where `p_mcnemar` < 0.05 *and* the pruned "
+                  "model is the better one.", "", md_table(t["prune_test"].round(4)), ""] + verdict_prune_test(
+                      t["prune_test"])  # fmt: skip
+    if len(t.get("detectors", ())):
+        parts += ["## Where is the key? Every detector against each fill", "",
+                  "Precision and recall on the key's values; the top-k detectors flag k = the key's weight values "
+                  "(an attacker who knows the key's size). The gradient detectors use the smallest data share. "
+                  "Targeted restoration (`restored_accuracy`) trains only the positions of the detector with the "
+                  "best F1 — chosen with the real key, so it is the most these detectors can give an attacker.", "",
+                  md_table(t["detectors"].round(4)), ""] + verdict_detectors(t["detectors"])  # fmt: skip
     if len(kp):
         parts += ["## The key-position attack", "",
                   "Detection: every exact zero of a weight and every BN channel with γ = β = 0 is guessed to be a key "
@@ -137,3 +151,30 @@ def verdict_keypos(kp: pd.DataFrame, summ: pd.DataFrame) -> list[str]:
                      f"(original {100 * s['acc_original']:.2f} %, locked {100 * s['acc_locked']:.2f} %) with "
                      f"{100 * best['fraction']:g} % of the data and {int(best['epochs'])} epoch(s)")  # fmt: skip
     return lines + [""]
+
+
+def verdict_prune_test(test: pd.DataFrame, alpha: float = 0.05) -> list[str]:
+    """One line per model: does the best pruning (chosen on the even images) beat the locked model on the odd
+    images (McNemar, exact, two-sided, at ``alpha``)."""
+    out = []
+    for _, r in test.iterrows():
+        better = r["only_pruned_right"] > r["only_locked_right"]
+        verdict = "recovers accuracy" if better and r["p_mcnemar"] < alpha else "does not recover accuracy"
+        out.append(f"- **{r['model']}**: {r['chosen']} at {r['fraction']:.0%}"
+                   f"{' + fine-tune' if r['fine_tuned'] else ''} {verdict} on the odd images "
+                   f"({100 * r['acc_odd_locked']:.2f} → {100 * r['acc_odd_pruned']:.2f} %, McNemar p = "
+                   f"{r['p_mcnemar']:.3g}, α = {alpha}).")  # fmt: skip
+    return out + [""]
+
+
+def verdict_detectors(det: pd.DataFrame, found: float = 0.5) -> list[str]:
+    """Per model and fill: which detectors find at least ``found`` of the key (recall)."""
+    out = []
+    for (model, fill), g in det.groupby(["model", "fill"], sort=False):
+        hits = g[g["recall"] >= found]
+        which = ", ".join(f"{r.detector} (recall {r.recall:.2f}, precision {r.precision:.2f})"
+                          for r in hits.itertuples())  # fmt: skip
+        out.append(f"- **{model}, {fill} fill**: " + (f"found by {which}." if len(hits) else
+                   f"no detector finds {found:.0%} of the key (best recall {g['recall'].max():.2f})."))  # fmt: skip
+    return out + [""]
+

@@ -94,8 +94,9 @@ def magnitude_scores(model: nn.Module) -> dict[str, torch.Tensor]:
             _weights(model).items()}  # fmt: skip
 
 
-def saliency_scores(model: nn.Module, x, y, batch: int = 500) -> dict[str, torch.Tensor]:
-    """Σ over the attacker's data of |∂L/∂w| per weight (a perturbed important weight pulls a large gradient)."""
+def saliency_scores(model: nn.Module, x, y, batch: int = 500, taylor: bool = False) -> dict[str, torch.Tensor]:
+    """Σ over the attacker's data of |∂L/∂w| per weight (a perturbed important weight pulls a large gradient);
+    with ``taylor``, |w · Σ ∂L/∂w| — the first-order change of the loss if the weight were removed."""
     model = copy.deepcopy(model).eval()
     weights = _weights(model)
     total = {n: torch.zeros_like(w).reshape(-1) for n, w in weights.items()}
@@ -105,7 +106,10 @@ def saliency_scores(model: nn.Module, x, y, batch: int = 500) -> dict[str, torch
             nnf.cross_entropy(model(x[i : i + batch]), y[i : i + batch], reduction="sum").backward()
             for n, w in weights.items():
                 if w.grad is not None:
-                    total[n] += w.grad.detach().abs().reshape(-1)
+                    g = w.grad.detach().reshape(-1)
+                    total[n] += g if taylor else g.abs()
+    if taylor:
+        return {n: (t * weights[n].detach().reshape(-1)).abs() for n, t in total.items()}
     return total
 
 
@@ -131,16 +135,22 @@ def detector_rows(locked: nn.Module, key: AccessKey, x, y) -> list[dict]:
     the top-k by layer-relative magnitude and by gradient on (x, y), k = the key's weight values. ``chance``:
     the precision of k positions drawn at random among the Conv2d / Linear weights."""
     truth = key_positions(key, locked)
-    truth_w = {n: p for n, p in truth.items() if n in _weights(locked)}
-    k = value_counts(truth_w)
+    k = value_counts({n: p for n, p in truth.items() if n in _weights(locked)})
     n_weights = sum(w.numel() for w in _weights(locked).values())
-    found = {
+    found = detector_positions(locked, k, x, y)
+    return [dict(detector=name, **detection_scores(pos, truth), chance=k / n_weights) for name, pos in found.items()]
+
+
+def detector_positions(locked: nn.Module, k: int, x, y) -> dict[str, dict[str, torch.Tensor]]:
+    """What each detector flags: exact zeros, repeated magnitudes, and the top ``k`` by layer-relative |w|, by
+    |∂L/∂w| and by |w·∂L/∂w| on the attacker's data (x, y)."""
+    return {
         "exact zeros": detect_key_positions(locked),
         "repeated magnitudes": detect_duplicate_magnitudes(locked),
         "largest layer-relative |w| (top k)": top_k_positions(magnitude_scores(locked), k),
         "largest gradient (top k)": top_k_positions(saliency_scores(locked, x, y), k),
+        "largest |w·gradient| (top k)": top_k_positions(saliency_scores(locked, x, y, taylor=True), k),
     }
-    return [dict(detector=name, **detection_scores(pos, truth), chance=k / n_weights) for name, pos in found.items()]
 
 
 def value_counts(positions: dict[str, torch.Tensor]) -> int:

@@ -285,3 +285,45 @@ def test_secondary_attacks_are_holm_corrected():
     assert rows.loc["FTLL", "verdict"] == "not established"
     assert rows.loc["RTLL", "p_iut"] < 0.05 < rows.loc["RTLL", "p_holm"]
     assert rows.loc["RTLL", "verdict"] == "not established after Holm"
+
+
+def test_a_finished_attacks_run_grows_by_seeds_tests_and_a_new_fill(tmp_path, mnist, one_error):
+    """Issue 28: a run finished before the review (one seed, no pruning test, no detector table, the old noise
+    fill) is extended, not redone: the zero cell gains seed 1 and keeps its seed-0 rows and lock byte for byte,
+    gains McNemar's pruning test and the detector table; the noise cell, locked with the old fill, runs again.
+    Fewer seeds than the run holds is refused."""
+    import json
+
+    from empirical.experiments import attacks as experiment
+
+    quick = {**experiment_quick_model(), "fractions": (0.01,), "seeds": 1}
+    config = experiment.AttackConfig(models=(quick,), prune_fractions=(0.2,), targeted_epochs=(1,))
+    out = tmp_path / "atk"
+    experiment.run(config, out, experiment.AttackOptions())
+    zero, noise = out / "cells" / "fcn-3x32_zero", out / "cells" / "fcn-3x32_noise"
+    for cell in (zero, noise):  # what a cell finished before the review looks like
+        done = json.loads((cell / "done.json").read_text())
+        done.pop("fill_version")
+        for t in ("prune_test", "detectors"):
+            (cell / f"{t}.csv").unlink()
+            done["tables_sha256"].pop(t)
+        (cell / "done.json").write_text(json.dumps(done))
+    before = {t: (zero / f"{t}.csv").read_text() for t in ("summary", "finetune", "prune", "keypos")}
+
+    grown = experiment.AttackConfig(models=({**quick, "seeds": 2},), prune_fractions=(0.2,), targeted_epochs=(1,))
+    experiment.run(grown, out, experiment.AttackOptions())
+    ft = pd.read_csv(zero / "finetune.csv")
+    assert sorted(ft.seed.unique()) == [0, 1]
+    assert (zero / "finetune.csv").read_text().startswith(before["finetune"])  # seed 0's rows kept as they were
+    assert all((zero / f"{t}.csv").read_text() == before[t] for t in ("summary", "prune", "keypos"))
+    test = pd.read_csv(zero / "prune_test.csv").iloc[0]
+    assert 0 <= test.p_mcnemar <= 1 and test.configurations == 4
+    det = pd.read_csv(noise / "detectors.csv").set_index("detector")
+    assert det.loc["exact zeros", "detected"] == 0  # the new fill leaves no exact zero...
+    assert det.loc["repeated magnitudes", "recall"] < 0.1  # ...and no copied magnitude at the key
+    assert json.loads((noise / "done.json").read_text())["fill_version"] == 2
+    assert pd.read_csv(noise / "finetune.csv").seed.nunique() == 2
+    assert len(pd.read_csv(out / "detectors.csv")) == 2 * len(det)
+    one_error(main(["attacks", "--out", str(out), "--quick"]), "another configuration")
+    with pytest.raises(UserError, match="more seeds"):
+        experiment.run(config, out, experiment.AttackOptions())

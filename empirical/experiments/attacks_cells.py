@@ -1,0 +1,128 @@
+"""One attacks cell's tables (``empirical.experiments.attacks``): fine-tuning per share and seed, pruning and its
+McNemar test, the key-position attack, and every key-position detector."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+import torch
+
+from empirical.experiments.attacks_config import AttackConfig
+from empirical.experiments.statistics import mcnemar
+from empirical.lock import attacks as atk
+from empirical.lock.detectors import detection_scores, detector_positions, key_positions
+from empirical.nets.models import make_model
+
+log = logging.getLogger("empirical.experiments.attacks")
+
+
+def _finetune_rows(locked, spec, m, data, fill: str, seeds=None) -> pd.DataFrame:
+    """Every fine-tuning attack (and training from scratch) per share and seed (``seeds``: default all)."""
+    x_tr, y_tr, x_te, y_te = data
+    rows = []
+    modes = atk.FT_MODES if fill == "zero" else ("FTAL",)
+    fractions = m["fractions"] if fill == "zero" else (max(m["fractions"]),)
+    ft = atk.FineTune(epochs=m["ft_epochs"])
+    for frac in fractions:
+        for seed in range(m["seeds"]) if seeds is None else seeds:
+            idx = atk.stratified_subset(y_tr, frac, seed)
+            xa, ya = x_tr[idx], y_tr[idx]
+            for mode in modes:
+                acc = atk.accuracy(atk.fine_tune(locked, xa, ya, mode, ft, seed), x_te, y_te)
+                rows.append(dict(attack=mode, fraction=frac, seed=seed, n_images=len(idx), accuracy=acc))
+            if fill == "zero":
+                make = lambda: make_model(spec.arch, spec.hidden_layers, spec.width)  # noqa: E731
+                acc = atk.accuracy(atk.from_scratch(make, xa, ya, ft, seed), x_te, y_te)
+                rows.append(dict(attack="from scratch", fraction=frac, seed=seed, n_images=len(idx), accuracy=acc))
+            log.info("%s/%s: fine-tuning with %.0f%% of the data, seed %d done", m["name"], fill, 100 * frac, seed)
+    return pd.DataFrame(rows)
+
+
+def _prune_rows(locked, m, data, config: AttackConfig) -> pd.DataFrame:
+    x_tr, y_tr, x_te, y_te = data
+    idx = atk.stratified_subset(y_tr, max(m["fractions"]), 0)
+    xa, ya = x_tr[idx], y_tr[idx]
+    rows = []
+    for frac in config.prune_fractions:
+        for method, pruned in (("magnitude", atk.magnitude_prune(locked, frac)),
+                               ("fine-pruning", atk.fine_prune(locked, xa, frac))):  # fmt: skip
+            rows.append(dict(attack=method, fraction=frac, fine_tuned=False, accuracy=atk.accuracy(pruned, x_te, y_te)))
+            tuned = atk.fine_tune(pruned, xa, ya, "FTAL", atk.FineTune(epochs=config.prune_ft_epochs))
+            rows.append(dict(attack=method, fraction=frac, fine_tuned=True, accuracy=atk.accuracy(tuned, x_te, y_te)))
+    return pd.DataFrame(rows)
+
+
+@torch.no_grad()
+def _correct(model, x, y, batch: int = 2000) -> np.ndarray:
+    """Per test image: does ``model`` classify it correctly."""
+    model.eval()
+    return (
+        torch.cat([model(x[i : i + batch]).argmax(1) == y[i : i + batch] for i in range(0, len(x), batch)])
+        .cpu()
+        .numpy()
+    )
+
+
+def prune_test_rows(locked, m, data, config: AttackConfig) -> pd.DataFrame:
+    """The pruning verdict's test: every pruning configuration (method × share × with or without the short
+    fine-tune) is scored on the even test images; the best one is tested against the locked model on the odd
+    images with McNemar's exact test on the paired per-image outcomes (``statistics.mcnemar``). Choosing on
+    one half and testing on the other keeps the pick from inflating the test."""
+    x_tr, y_tr, x_te, y_te = data
+    idx = atk.stratified_subset(y_tr, max(m["fractions"]), 0)
+    xa, ya = x_tr[idx], y_tr[idx]
+    even, odd = np.arange(0, len(y_te), 2), np.arange(1, len(y_te), 2)
+    base = _correct(locked, x_te, y_te)
+    configs = []
+    for frac in config.prune_fractions:
+        for method, pruned in (("magnitude", atk.magnitude_prune(locked, frac)),
+                               ("fine-pruning", atk.fine_prune(locked, xa, frac))):  # fmt: skip
+            configs.append((method, frac, False, _correct(pruned, x_te, y_te)))
+            tuned = atk.fine_tune(pruned, xa, ya, "FTAL", atk.FineTune(epochs=config.prune_ft_epochs))
+            configs.append((method, frac, True, _correct(tuned, x_te, y_te)))
+    method, frac, tuned, best = max(configs, key=lambda c: c[3][even].mean())
+    test = mcnemar(best[odd], base[odd])
+    return pd.DataFrame([dict(chosen=method, fraction=frac, fine_tuned=tuned, configurations=len(configs),
+                              acc_even_pruned=float(best[even].mean()), acc_odd_locked=float(base[odd].mean()),
+                              acc_odd_pruned=float(best[odd].mean()), only_pruned_right=test["only_a"],
+                              only_locked_right=test["only_b"], p_mcnemar=test["p"])])  # fmt: skip
+
+
+def detector_table(locked, key, m, data, config: AttackConfig) -> pd.DataFrame:
+    """Every key-position detector (``lock.detectors``) against the real key, the gradient ones on the smallest
+    share's data (seed 0); then targeted restoration (training only the flagged positions) on the positions of
+    the detector with the best F1 — an oracle's pick, the most an attacker could get from these detectors."""
+    x_tr, y_tr, x_te, y_te = data
+    idx = atk.stratified_subset(y_tr, min(m["fractions"]), 0)
+    xa, ya = x_tr[idx], y_tr[idx]
+    truth = key_positions(key, locked)
+    k = sum(len(v) for n, v in truth.items() if n.endswith("weight"))
+    found = detector_positions(locked, k, xa, ya)
+    rows = [dict(detector=name, k=k, **detection_scores(pos, truth)) for name, pos in found.items()]
+    for r in rows:
+        p, q = r["precision"], r["recall"]
+        r["f1"] = 2 * p * q / (p + q) if p + q > 0 and np.isfinite(p) and np.isfinite(q) else 0.0
+    best = max(rows, key=lambda r: r["f1"])
+    epochs = max(config.targeted_epochs)
+    restored = (
+        atk.targeted_restore(locked, found[best["detector"]], xa, ya, epochs=epochs) if best["detected"] else locked
+    )
+    for r in rows:
+        r["restored_accuracy"] = atk.accuracy(restored, x_te, y_te) if r is best else float("nan")
+        r["restore_epochs"] = epochs if r is best else 0
+    return pd.DataFrame(rows)
+
+
+def _keypos_rows(locked, key, m, data, config: AttackConfig) -> pd.DataFrame:
+    x_tr, y_tr, x_te, y_te = data
+    detected = atk.detect_key_positions(locked)
+    scores = atk.detection_scores(detected, atk.key_positions(key, locked))
+    rows = []
+    for frac in m["fractions"]:
+        idx = atk.stratified_subset(y_tr, frac, 0)
+        for epochs in config.targeted_epochs:
+            restored = atk.targeted_restore(locked, detected, x_tr[idx], y_tr[idx], epochs=epochs)
+            rows.append(dict(**scores, fraction=frac, epochs=epochs, accuracy=atk.accuracy(restored, x_te, y_te)))
+    return pd.DataFrame(rows)
