@@ -107,7 +107,7 @@ def test_a_users_cnn_through_every_job(user_cnn, capsys, one_error):
     kp = rows[rows["attack"] == "key positions"].iloc[0]
     assert kp["recall"] == 1.0 and kp["precision"] == 1.0  # the zero fill marks every key position
     det = pd.read_csv(d / "att" / "detectors.csv").set_index("detector")
-    assert det.loc["exact zeros", "recall"] == 1.0 and len(det) == 4
+    assert det.loc["exact zeros", "recall"] == 1.0 and len(det) == 5
     ref = dict(zip(rows["attack"], rows["accuracy"]))
     assert ref["original (unlocked with the key)"] == pytest.approx(acc, abs=1e-9)
     assert rows["accuracy"].between(0, 1).all()

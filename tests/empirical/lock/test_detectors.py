@@ -21,6 +21,21 @@ def test_saliency_flags_the_weights_the_data_pulls_on():
     assert {n: p.tolist() for n, p in found.items()} == {"0.weight": [0, 3]}
 
 
+def test_the_taylor_score_is_the_weight_times_the_summed_gradient():
+    """|w · Σ_batches ∂L/∂w| (the first-order loss change of removing w), against the closed-form gradient of a
+    bias-free linear layer under summed cross-entropy: ∂L/∂W = (softmax(Wx) − onehot(y))ᵀ x, summed over the
+    data; the batches (size 3 of 10 images) must add up to the whole. Tolerance 1e-5 relative (float32)."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 3, bias=False))
+    x, y = torch.randn(10, 4), torch.tensor([0, 1, 2, 1, 0, 2, 2, 1, 0, 0])
+    w = model[0].weight.detach()
+    grad = (torch.softmax(x @ w.T, 1) - nn.functional.one_hot(y, 3).float()).T @ x
+    got = D.saliency_scores(model, x, y, batch=3, taylor=True)["0.weight"]
+    assert torch.allclose(got, (w * grad).abs().reshape(-1), rtol=1e-5, atol=1e-7)
+    plain = D.saliency_scores(model, x, y, batch=10)["0.weight"]
+    assert torch.allclose(plain, grad.abs().reshape(-1), rtol=1e-5, atol=1e-7)
+
+
 def test_magnitude_ranks_within_each_layer():
     """A layer of small weights still contributes its own outliers: scores are relative to the layer's mean."""
     model = nn.Sequential(nn.Linear(2, 2, bias=False), nn.Linear(2, 2, bias=False))
