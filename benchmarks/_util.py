@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import platform
 import time
 
 import numpy as np
 import torch
+
+from empirical.host import cpu_model
 
 
 def best_time(fn, repeat=3):
@@ -20,10 +21,7 @@ def best_time(fn, repeat=3):
 
 
 def machine_line() -> str:
-    return (
-        f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
-        f"numpy {np.__version__}, torch {torch.__version__}"
-    )
+    return f"{cpu_model()}, {torch.get_num_threads()} torch threads, numpy {np.__version__}, torch {torch.__version__}"
 
 
 def markdown_table(header, rows) -> str:

@@ -64,6 +64,7 @@ from empirical.experiments.attacks_report import (  # noqa: F401  (re-exported: 
 )
 from empirical.experiments.presets import pick
 from empirical.experiments.rundir import Options, RunDir, check_only, read_table
+from empirical.host import cpu_model
 from empirical.lock import attacks as atk
 from empirical.lock.extraction import extract
 from empirical.lock.fill import fill_key_positions
@@ -169,9 +170,10 @@ def extend_cell(m: dict, fill: str, config: AttackConfig, rd: RunDir, device: st
     rec = old["summary"].iloc[0]
     acc_locked = atk.accuracy(locked, data[2], data[3])
     if int(rec["k"]) != key.meta["k_total"] or abs(float(rec["acc_locked"]) - acc_locked) > 1e-9:
-        log.warning("%s: the lock does not reproduce the recorded one (k %s vs %d, locked accuracy %.4f vs %.4f); "
-                    "running the cell again", name, rec["k"], key.meta["k_total"], rec["acc_locked"],
-                    acc_locked)  # fmt: skip
+        host = json.loads((cdir / "done.json").read_text()).get("host", "an unrecorded host")
+        log.warning("%s: the lock does not reproduce the recorded one (k %s vs %d, locked accuracy %.4f vs %.4f; "
+                    "recorded on %s, retrained on %s); running the cell again", name, rec["k"], key.meta["k_total"],
+                    rec["acc_locked"], acc_locked, host, cpu_model())  # fmt: skip
         (cdir / "done.json").unlink()
         return
     ft = old["finetune"]

@@ -177,4 +177,3 @@ def verdict_detectors(det: pd.DataFrame, found: float = 0.5) -> list[str]:
         out.append(f"- **{model}, {fill} fill**: " + (f"found by {which}." if len(hits) else
                    f"no detector finds {found:.0%} of the key (best recall {g['recall'].max():.2f})."))  # fmt: skip
     return out + [""]
-

@@ -58,6 +58,7 @@ from empirical.experiments.paper_widths_config import (  # noqa: F401  (re-expor
 from empirical.experiments.paper_widths_report import write_report  # noqa: F401  (the experiment's face)
 from empirical.experiments.presets import PAPER_RATIO
 from empirical.experiments.rundir import Options, read_table
+from empirical.host import cpu_model
 from empirical.lock.sweep import accuracy_curve, top_accuracy
 from empirical.lock.utility import ratio_for_utility, split_halves
 from empirical.nets.train import RunOptions, accuracy, default_state_dir, load_tensors, train
@@ -247,7 +248,7 @@ class EpochRecorder:
         logrow = pd.DataFrame([{**self.ident, **train_cols, "test_acc": row["test_acc"],
                                 "train_seconds": round(float(row["seconds"]), 2), "eval_seconds": round(t_eval, 2),
                                 "peak_rss_gib": round(_peak_rss_gib(), 3), "torch_threads": torch.get_num_threads(),
-                                "device": self.device}])  # fmt: skip
+                                "device": self.device, "host": cpu_model()}])  # fmt: skip
         for name, new in (("epochs", sweep), ("critical", crit), ("epoch_log", logrow)):
             old = self.tables[name]
             if len(old):

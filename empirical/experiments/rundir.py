@@ -30,6 +30,7 @@ import pandas as pd
 
 from empirical._io import write_csv, write_text
 from empirical.errors import UserError
+from empirical.host import cpu_model
 from empirical.safety import article, claim_dir, dir_kind, file_lock
 
 log = logging.getLogger(__name__)
@@ -216,7 +217,8 @@ class RunDir:
         for table, df in tables.items():
             write_csv(cdir / f"{table}.csv", df)
             hashes[table] = hashlib.sha256((cdir / f"{table}.csv").read_bytes()).hexdigest()
-        write_text(cdir / "done.json", json.dumps({**info, TABLE_HASHES: hashes}, indent=1, default=str) + "\n")
+        done = {"host": cpu_model(), **info, TABLE_HASHES: hashes}  # host: a retrain reproduces only on its kind
+        write_text(cdir / "done.json", json.dumps(done, indent=1, default=str) + "\n")
 
     def run_cells(
         self,
