@@ -11,7 +11,10 @@ few hundred Adam steps (so its critical ratios sit where a trained one's do), th
 * the critical-ratio search per target, searched from scratch (a full-sweep epoch) and from the previous
   epoch's answer (the other epochs), with its parts: ranking up to the search's upper ratio, and the
   accuracy probes;
-* ``evaluate_epoch`` as a whole, on a sweep epoch and on an ordinary one.
+* ``evaluate_epoch`` as a whole, on a sweep epoch and on an ordinary one;
+* the search from a previous answer ×1.00, ×1.10, ×1.23 and ×1.48 the crossing (the committed runs' quartiles
+  and 90th percentile of the epoch-to-epoch move), with halving and doubling (step 2) and with the galloping
+  first step ``HINT_STEP`` that the ordinary epochs use: probes and seconds side by side.
 
 Run: ``.venv/bin/python benchmarks/bench_paper_eval.py [--cell 7x3000 --threads 2 --train-steps 300]``.
 Writes ``benchmarks/results/paper_eval.md`` (the load average is recorded: other processes inflate every row).
@@ -35,6 +38,7 @@ from _util import machine_line, markdown_table  # noqa: E402
 from empirical.experiments import paper_widths as pw  # noqa: E402
 from empirical.experiments.presets import PAPER_RATIO  # noqa: E402
 from empirical.lock.sweep import LockedSweep, accuracy_curve, rank_units, top_accuracy  # noqa: E402
+from empirical.lock.utility import ratio_for_utility  # noqa: E402
 from empirical.nets.data import load_mnist, normalize  # noqa: E402
 from empirical.nets.models import make_fcn  # noqa: E402
 from empirical.nets.train import reuse_freed_memory  # noqa: E402
@@ -94,14 +98,27 @@ def main(argv=None) -> int:
     original = pw.accuracy_by_halves(model, x, y)  # what the training loop's test pass now computes (paper-widths)
     t_shared, _ = timed(lambda: pw.evaluate_epoch(model, x, y, config, False, False, hints, original))
     rows.append(("evaluate_epoch, ordinary epoch, test pass shared with training (as run)", t_shared))
+    # the search from the previous epoch's answer when the answer has moved down by the committed runs' quartiles
+    # and 90th percentile (×1.00, ×1.10, ×1.23, ×1.48): halving/doubling (step 2, before) against HINT_STEP
+    for moved in (1.0, 1 / 1.1, 1 / 1.23, 1 / 1.48):
+        for step in (2.0, pw.HINT_STEP):
+            for r in crit.itertuples():
+                if r.status != "found":
+                    continue
+                start, upper = int(r.k / moved), min(4 * float(r.ratio) / moved, max(config.ratios))
+                t, got = timed(lambda s=start, u=upper, tg=r.target, st=step: ratio_for_utility(
+                    model, x, y, tg, start_k=s, window=0, rel_resolution=config.crit_resolution, max_ratio=u,
+                    original=original[2], step=st))  # fmt: skip
+                rows.append((f"  search, target {r.target:.0%}, previous answer ×{1 / moved:.2f}, step {step:g}: "
+                             f"{got.evaluations} probes, k = {got.k}", t))  # fmt: skip
     table = markdown_table(["part", "seconds", "share of the epoch's training"],
                            [(n, f"{t:.1f}", f"{t / epoch_s:.0%}") for n, t in rows])  # fmt: skip
     load = os.getloadavg()
+    found = lambda df: ", ".join(f"{r.target:.0%}: k = {getattr(r, 'k', 'not found')}" for r in df.itertuples())  # noqa: E731
     text = (f"# Paper-widths evaluation cost, {h} × {w} (`benchmarks/bench_paper_eval.py --cell {args.cell} "
             f"--threads {args.threads} --train-steps {args.train_steps}`)\n\n{machine_line()}; load average "
             f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1 / 5 / 15 min) at the end\n\n{table}\n\n"
-            f"Critical ratios found: {', '.join(f'{r.target:.0%}: k = {r.k}' for r in crit.itertuples())} "
-            f"(searched from the previous answer: {', '.join(f'{r.target:.0%}: k = {r.k}' for r in crit_h.itertuples())})\n")  # fmt: skip
+            f"Critical ratios found: {found(crit)} (searched from the previous answer: {found(crit_h)})\n")  # fmt: skip
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
     print(text)

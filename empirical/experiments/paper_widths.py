@@ -65,6 +65,11 @@ from empirical.nets.train import RunOptions, accuracy, default_state_dir, load_t
 from empirical.safety import file_lock
 
 log = logging.getLogger(__name__)
+# the first bracketing factor from the previous epoch's answer. Over the 58 epoch-to-epoch moves of the
+# committed 7 × 3000 and 7 × 4000 critical k (quartiles ×1.00, ×1.10, ×1.23; 90th percentile ×1.48), a monotone
+# replay needs 4.9 probes on average with 1.2 against 6.2 with halving and doubling (1.1: 5.0; 1.5: 5.6);
+# ``bench_paper_eval`` times both on a trained network
+HINT_STEP = 1.2
 
 KIND = "paper-widths"
 DESCRIPTION = (
@@ -178,8 +183,9 @@ def _critical(model, x, y, config, target, acc0, l1, hint, halves=None) -> dict 
         first = reached.index[0]
         # the search runs on the even half, where the first reaching ratio may still be just above the target
         start, upper = int(l1["n_extracted"].iloc[first]), float(l1["ratio"].iloc[min(first + 1, len(l1) - 1)])
+        step = 2.0  # the sweep's ratios lie 2–5× apart
     elif hint is not None:
-        start, upper = int(hint[0]), min(4 * float(hint[1]), max(config.ratios))
+        start, upper, step = int(hint[0]), min(4 * float(hint[1]), max(config.ratios)), HINT_STEP
     else:
         return None
     try:
@@ -193,6 +199,7 @@ def _critical(model, x, y, config, target, acc0, l1, hint, halves=None) -> dict 
             rel_resolution=config.crit_resolution,
             max_ratio=upper,
             original=halves,
+            step=step,
         ).as_row()
     except UserError as exc:
         if l1 is None:

@@ -5,6 +5,7 @@ top-1 accuracy is at or below ``target + tolerance``:
 
 1. bracket: from ``start_k`` (default 1) double k until the accuracy is at or below the target,
    or halve it until it is not (every candidate extracted and still above: unreachable, an error);
+   from a close guess, ``step`` < 2 starts with a smaller factor that squares after each probe;
 2. bisect on k inside the bracket (lo: above the target, hi: at or below): a crossing k;
 3. walk down from the crossing, one k at a time, until ``window`` values in a row miss the
    target (at most ``max_scan`` steps); the smallest k that met it on the way is the answer.
@@ -21,6 +22,7 @@ accuracy on the other half (odd indices, ``held-out``) so the user sees how the 
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -108,6 +110,7 @@ def ratio_for_utility(
     max_ratio: float | None = None,
     model_at=None,
     original: tuple[float, float] | None = None,
+    step: float = 2.0,
 ) -> UtilityChoice:
     """The smallest k (see the module doc) whose accuracy is at or below ``target + tolerance``.
 
@@ -120,8 +123,11 @@ def ratio_for_utility(
     locked model to judge at k when it is not the zero-filled one (``lock --fill noise``: the search must judge
     the model that will be written); by default the first k units of the ranking, zeroed in place.
     ``original``: the unlocked model's top-1 on the selection and held-out halves, when the caller has them
-    (saves a pass over the test set per search).
+    (saves a pass over the test set per search). ``step`` in (1, 2]: the bracketing factor's first value
+    (see ``_bracket``); below 2 when ``start_k`` is a close guess.
     """
+    if not 1 < float(step) <= 2:
+        raise UserError(f"the bracketing step must be in (1, 2], got {step}")
     if not 0 <= float(tolerance) < 1:
         raise UserError(f"tolerance must be in [0, 1), got {tolerance}")
     if len(x) < 2 or len(x) != len(y):
@@ -164,7 +170,7 @@ def ratio_for_utility(
             f"no ratio reaches accuracy {t}: with {what} {D} candidate units extracted it is still {acc_all:.4f}"
         )
 
-    lo, hi = _bracket(meets, min(max(int(start_k), 1), D), D, unreachable)
+    lo, hi = _bracket(meets, min(max(int(start_k), 1), D), D, unreachable, step)
     bracket = (lo, hi)
     while hi - lo > max(1, rel_resolution * hi):  # bisect: lo misses the target, hi meets it
         mid = (lo + hi) // 2
@@ -204,19 +210,26 @@ def _choice(model, sweep, ranking, best, sel, held, batch, t, tolerance, acc0s, 
     )
 
 
-def _bracket(meets, hi: int, D: int, unreachable) -> tuple[int, int]:
-    """(lo, hi) with lo missing the target (or 0) and hi meeting it: halve down from ``hi`` while it still
-    meets, or double up until it does (``unreachable()`` is raised when every unit is extracted and it
-    still does not)."""
-    lo = 0
+def _bracket(meets, hi: int, D: int, unreachable, step: float = 2.0) -> tuple[int, int]:
+    """(lo, hi) with lo missing the target (or 0) and hi meeting it: step down from ``hi`` while it still
+    meets, or up until it does (``unreachable()`` is raised when every unit is extracted and it still does
+    not). The factor starts at ``step`` and squares after each probe, capped at 2: with 2, plain halving and
+    doubling; with a ``step`` near 1 a good guess (the previous epoch's answer) brackets in two probes a few
+    per cent apart, and a poor one still reaches doubling within three probes."""
+    f = float(step)
     if meets(hi):
-        while hi > 1 and meets(hi // 2):
-            hi //= 2
-        return hi // 2, hi
+        while hi > 1:
+            nxt = min(hi - 1, int(hi / f))
+            if not meets(nxt):
+                return nxt, hi
+            hi, f = nxt, min(2.0, f * f)
+        return 0, hi
+    lo = 0
     while not meets(hi):
         if hi == D:
             raise unreachable()
-        lo, hi = hi, min(2 * hi, D)
+        lo, hi = hi, min(max(hi + 1, math.ceil(hi * f)), D)
+        f = min(2.0, f * f)
     return lo, hi
 
 

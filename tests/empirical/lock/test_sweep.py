@@ -9,7 +9,7 @@ from empirical.errors import UserError
 from empirical.lock.extraction import extract
 from empirical.lock.ratio import n_extracted, ratio_for_k
 from empirical.lock.sweep import LockedSweep, accuracy_curve, rank_units, top_accuracy
-from empirical.lock.utility import exhaustive_scan, ratio_for_utility, split_halves
+from empirical.lock.utility import _bracket, exhaustive_scan, ratio_for_utility, split_halves
 from empirical.nets.checkpoint import model_sha256
 from empirical.nets.models import make_fcn
 
@@ -101,6 +101,70 @@ def test_ratio_for_utility_equals_exhaustive_scan(tiny_run, test_tensors):
     # images): what is guaranteed still holds — the answer meets the target, the 8 k below it miss
     got = ratio_for_utility(model, x, y, 0.15)
     assert scan[got.k] <= 0.15 and all(a > 0.15 for a in scan[got.k - 8 : got.k])
+
+
+def _halving_doubling(meets, hi, D):
+    """The bracketing before ``step`` existed, written out as the reference for ``step=2``."""
+    lo = 0
+    if meets(hi):
+        while hi > 1 and meets(hi // 2):
+            hi //= 2
+        return hi // 2, hi
+    while not meets(hi):
+        lo, hi = hi, min(2 * hi, D)
+    return lo, hi
+
+
+@pytest.mark.parametrize("crossing", [1, 2, 7, 100, 997, 1000, 5000, 9999])
+@pytest.mark.parametrize("start", [1, 3, 90, 950, 1100, 4000, 10000])
+def test_bracket_step_2_is_halving_and_doubling_and_a_close_guess_brackets_in_few_probes(crossing, start):
+    """k meets the target iff k >= crossing (a monotone curve, D = 10000): step 2 probes exactly what plain
+    halving and doubling probed; step 1.1 returns a valid bracket, and from a guess within 10 % of the crossing
+    it needs at most 3 probes where halving and doubling needs its bisection on top of a 2× bracket."""
+    D = 10_000
+
+    def counting():
+        probes = []
+
+        def meets(k):
+            probes.append(k)
+            return k >= crossing
+
+        return meets, probes
+
+    m_old, p_old = counting()
+    m_new, p_new = counting()
+    assert _bracket(m_new, start, D, None, 2.0) == _halving_doubling(m_old, start, D)
+    assert p_new == p_old
+    meets, probes = counting()
+    lo, hi = _bracket(meets, start, D, None, 1.1)
+    assert lo < crossing <= hi and hi >= 1 and (lo == 0 or lo < hi)
+    assert hi - lo <= max(1, hi - hi // 2)  # never wider than halving's bracket
+    if abs(start - crossing) <= 0.1 * crossing and crossing > 20:
+        assert len(probes) <= 3 and hi - lo <= 0.1 * hi + 1
+
+
+def test_bracket_unreachable_is_raised_at_D():
+    with pytest.raises(UserError, match="none"):
+        _bracket(lambda k: False, 5, 40, lambda: UserError("none"), 1.1)
+
+
+def test_ratio_for_utility_from_a_close_guess_with_a_small_step(tiny_run, test_tensors):
+    """The galloping bracket from the exact answer's neighbourhood: the answer still meets the target and the
+    k just below the bracket's lower end misses it; fewer probes than halving from the same guess."""
+    _, model, _ = tiny_run
+    x, y = test_tensors
+    (xs, ys), _ = split_halves(x, y)
+    scan = exhaustive_scan(model, xs, ys)
+    for target in (0.7, 0.5):
+        exact = ratio_for_utility(model, x, y, target)
+        guess = int(exact.k * 1.08)
+        plain = ratio_for_utility(model, x, y, target, start_k=guess, window=0, rel_resolution=0.05)
+        fast = ratio_for_utility(model, x, y, target, start_k=guess, window=0, rel_resolution=0.05, step=1.1)
+        assert scan[fast.k] <= target and scan[fast.bracket_lo] > target
+        assert fast.evaluations < plain.evaluations
+    with pytest.raises(UserError, match="bracketing step"):
+        ratio_for_utility(model, x, y, 0.5, step=1.0)
 
 
 def test_ratio_for_utility_refuses_bad_targets(tiny_run, test_tensors):
