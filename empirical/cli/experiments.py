@@ -112,13 +112,17 @@ def cmd_experiment(args) -> int:
     args.device = device(args.device)
     config, options = mod.configure(args)
     check_writable_dir(args.out)
+    report = args.out / "report.md"
+    before = report.stat().st_mtime_ns if report.exists() else None
     tables = mod.run(config, args.out, options)
     print(mod.summary(config, tables))
     if getattr(args, "report", False):
         path = registry.write_report(args.out, ratio=args.figure_ratio)
         print(f"wrote {path} and {args.out / 'figures'}/")
-    elif (args.out / "report.md").exists():
-        print(f"wrote {args.out}/report.md")
+    elif report.exists() and report.stat().st_mtime_ns != before:
+        print(f"wrote {report}")
+    elif report.exists():  # an earlier run's report, which this run did not rewrite
+        print(f"{report} is from an earlier run: `corelocker-bounds report {args.out}` brings it up to date")
     return 0
 
 

@@ -140,3 +140,14 @@ def test_legacy_configs_are_recognised_by_the_registered_fields(tmp_path):
         d.mkdir()
         (d / "config.json").write_text(json.dumps(config))
         assert dir_kind(d) == kind
+
+
+def test_a_run_that_leaves_an_earlier_report_says_so(toy, tmp_path, capsys, monkeypatch):
+    """`wrote report.md` only when this run wrote it; an earlier run's report is named as such."""
+    out = tmp_path / "run"
+    assert main(["toy", "--out", str(out), "--n", "2"]) == 0
+    assert f"wrote {out / 'report.md'}" in capsys.readouterr().out
+    monkeypatch.setattr(toy, "write_report", lambda run_dir: None)  # an experiment whose run writes no report
+    assert main(["toy", "--out", str(out), "--n", "2"]) == 0
+    printed = capsys.readouterr().out
+    assert "wrote" not in printed and f"{out / 'report.md'} is from an earlier run" in printed
