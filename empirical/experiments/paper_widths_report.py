@@ -364,12 +364,18 @@ def write_report(run_dir, grid_run=None, backtest_run=None) -> Path:
         if len(bt):
             parts += [f"Backtest on `{Path(backtest_run).name}` ({target:.0%}):", "", md_table(bt), ""]
     if len(elog):
+        elog = elog.assign(host=elog["host"].fillna("unrecorded") if "host" in elog else "unrecorded")
+        kinds = lambda s: ", ".join(sorted({str(v) for v in s}))  # noqa: E731
         per = elog.groupby(["hidden_layers", "width"]).agg(
             epochs=("epoch", "max"), train_s_per_epoch=("train_seconds", "median"),
             eval_s_per_epoch=("eval_seconds", "median"), peak_rss_gib=("peak_rss_gib", "max"),
-            final_loss=("loss", "last"), final_test_acc=("test_acc", "last"),
+            final_loss=("loss", "last"), final_test_acc=("test_acc", "last"), device=("device", kinds),
+            torch_threads=("torch_threads", kinds), host=("host", kinds),
         ).reset_index()  # fmt: skip
-        parts += ["## Training and evaluation cost on this machine", "", md_table(per), ""]
+        parts += ["## Training and evaluation cost, and the machine each cell ran on", "",
+                  "Seconds are medians over the cell's epochs; the host is the CPU model (recorded since 2026-12-07; "
+                  "floats differ between CPU vendors, so a cell retrained on another kind of host does not reproduce "
+                  "its rows bit for bit).", "", md_table(per), ""]  # fmt: skip
     if grid_run is not None and len(crit):
         parts += extrapolation_section(crit, grid_run)
     parts += ["## Figures", ""] + [f"![{p.stem}](figures/{p.name})" for p in paths] + [""]

@@ -10,6 +10,7 @@ from empirical.cli import main
 from empirical.errors import UserError
 from empirical.experiments import paper_widths as pw
 from empirical.experiments import paper_widths_report as pwr
+from empirical.host import cpu_model
 from empirical.nets.train import RunOptions, train
 
 TINY = pw.PRESETS["tiny"]
@@ -44,6 +45,7 @@ def test_every_epoch_has_rows_and_critical_ratios(tiny_run):
     assert len(found) and (found.accuracy <= found.target + 1e-12).all()  # the search meets its target
     log = t["epoch_log"]
     assert (log.peak_rss_gib > 0).all() and (log.eval_seconds >= 0).all()
+    assert (log.host == cpu_model()).all() and cpu_model()  # the machine each epoch ran on
 
 
 def test_critical_ratio_between_sweeps_matches_a_fresh_search(tiny_run, mnist):

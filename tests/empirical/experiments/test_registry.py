@@ -10,6 +10,7 @@ import pytest
 
 from empirical.cli import main
 from empirical.experiments import registry
+from empirical.host import cpu_model
 from empirical.safety import dir_kind
 
 TOY = '''
@@ -120,6 +121,7 @@ def test_a_toy_experiment_is_one_module(toy, tmp_path, capsys, one_error):
     assert (out / "squares.csv").read_text().splitlines() == ["i,square", "0,0", "1,1", "2,4"]
     assert (out / "report.md").read_text() == "# toy: sum of squares 5\n"
     assert dir_kind(out) == "toy" and json.loads((out / "config.json").read_text())["kind"] == "toy"
+    assert json.loads((out / "cells" / "c1" / "done.json").read_text())["host"] == cpu_model()
     # its report through `report DIR`, and the options it does not take refused by name
     (out / "report.md").unlink()
     assert main(["report", str(out)]) == 0
