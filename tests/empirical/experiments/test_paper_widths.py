@@ -249,6 +249,20 @@ def test_claim_verdicts_count_only_cells_strictly_inside_and_stay_provisional_sh
     assert "**PASS**" in pwr.claim_summary(done)[0] and done.projection.iloc[0] == ""
 
 
+def test_an_undertrained_cell_inside_a_claim_is_shown_but_not_counted():
+    """13 × 8000 after one epoch (65.6 %, far from the paper's 98.6 % mean) must not decide either claim."""
+    epochs = pd.DataFrame([_epochs_row(7, 4000, 13, 0.977, 0.977), _epochs_row(13, 8000, 1, 0.656, 0.10)])
+    crit = pd.concat([_declining(7, 4000, 13), _declining(13, 8000, 1)])
+    v = pwr.claim_verdicts(epochs, crit)
+    assert v.set_index("cell")["trained"].to_dict() == {"7 × 4000": True, "13 × 8000": False}
+    one, two = pwr.claim_summary(v)
+    assert "**FAIL so far (provisional: 7 × 4000 at epoch 13 of 50)**" in one  # 13 × 8000 would have made it MIXED
+    assert "not counted, undertrained (test accuracy below 93.6 %" in one
+    assert "13 × 8000 at epoch 1: 65.60 → 10.00 %" in one
+    assert two.startswith(pwr.CLAIMS[1]["name"] + ": **NOT TESTED** — no trained cell strictly inside")
+    assert "13 × 8000 at epoch 1" in two
+
+
 def test_projection_recovers_each_form_and_its_backtest_is_exact_on_its_own_form():
     """Noise-free series of each form: the fit reproduces the value at epoch 50 (1e-6 decades; the saturating τ
     lies on the profile grid), the bootstrap band collapses onto it, and the backtest error of the true form is
