@@ -28,16 +28,17 @@ def accuracy_at_paper_ratio(epochs: pd.DataFrame, title: str = ""):
     for i, ((h, w), g) in enumerate(l1.groupby(["hidden_layers", "width"])):
         g = g.sort_values("epoch")
         color = f"C{i}"
-        a1.plot(g["epoch"], g["acc_original"] * 100, "-", color=color, alpha=0.5)
+        a1.plot(g["epoch"], g["acc_original"] * 100, "_-", ms=8, color=color, alpha=0.5)  # a tick shows one epoch
         a1.plot(g["epoch"], g["acc_extracted"] * 100, "o", ms=3, color=color, label=_label(h, w))
         a2.plot(g["epoch"], (g["acc_original"] - g["acc_extracted"]) * 100, "o-", ms=3, color=color, label=_label(h, w))
     a1.set_xlabel("epoch")
-    a1.set_ylabel("test accuracy (%): original (line), ℓ1 0.002 % (dots)")
+    a1.set_ylabel("test accuracy (%): original (line, ticks), ℓ1 0.002 % (dots)")
     a2.axhline(0, color="k", lw=0.8)
     a2.set_xlabel("epoch")
     a2.set_ylabel("accuracy drop at 0.002 % (pp; < 0: rose)")
     for ax in (a1, a2):
         ax.legend(fontsize=7)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if title:
         fig.suptitle(title)
     return fig

@@ -76,9 +76,13 @@ def glance() -> str:
     crit_rows = cl[(cl["where"] == "Figure 5") & cl["claim"].str.contains("critical ratio", regex=False)]
     words50 = "; ".join(f"{r.claim.split(' (')[0]}: {r.verdict}" for r in crit_rows.itertuples())
     measured = pwr.last_epochs(corner["epochs"])
+    regions = lambda h, w: ", ".join(f"claim {i + 1} {pwr.claim_region(h, w, c)}" for i, c in enumerate(pwr.CLAIMS)
+                                     if pwr.claim_region(h, w, c) != "outside")  # noqa: E731
     cells = ", ".join(
-        f"{r.hidden_layers} × {r.width} (epoch {r.epoch}; claim 1 "
-        f"{pwr.claim_region(r.hidden_layers, r.width, pwr.CLAIMS[0])})"
+        f"{r.hidden_layers} × {r.width} (epoch {r.epoch}, test {100 * r.acc_original:.1f} %; "
+        f"{regions(r.hidden_layers, r.width)}"
+        + (f"; undertrained, not counted: {100 * r.acc_original:.1f} → {100 * r.acc_extracted:.1f} % at 0.002 %"
+           if r.acc_original < pwr.TRAINED_ACC else "") + ")"
         for r in measured.itertuples()
     )
     return f"""* *Figure 5, deep and wide FCNs collapse at 0.002 %.* At 1/10 of the paper's widths (`cpu` grid, 80 cells)
