@@ -42,6 +42,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/bench_precision.py
 	$(BIN)/python benchmarks/bench_cnn.py
 	$(BIN)/python benchmarks/bench_paper_training.py
+	$(BIN)/python benchmarks/bench_paper_eval.py
 
 clean-venv:
 	rm -rf $(VENV)
