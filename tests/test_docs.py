@@ -33,3 +33,45 @@ def test_readme_is_a_front_door():
     assert len(text.splitlines()) <= 250
     for needed in ("make demo", "make test", "## Quick start", "## Results at a glance", "## Citing"):
         assert needed in text
+
+
+def _attacks_page(tmp_path, detectors, prune_test=True, fill_version=2):
+    """The attacks page rendered from a copy of the committed run with a detector table and a pruning test."""
+    import json
+
+    import pandas as pd
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import results_experiments
+
+    run = tmp_path / "attacks"
+    shutil.copytree(ROOT / "results" / "attacks", run)
+    cfg = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**cfg, "fill_version": fill_version}))
+    pd.DataFrame(detectors).to_csv(run / "detectors.csv", index=False)
+    if prune_test:
+        row = dict(model="fcn-7x400", chosen="magnitude", fraction=0.3, fine_tuned=True, configurations=16,
+                   acc_even_pruned=0.97, acc_odd_locked=0.153, acc_odd_pruned=0.970, only_pruned_right=4107,
+                   only_locked_right=22, p_mcnemar=1e-300)  # fmt: skip
+        pd.DataFrame([row]).to_csv(run / "prune_test.csv", index=False)
+    return results_experiments.attacks(run)
+
+
+def _det(fill, detector, recall):
+    return dict(model="fcn-7x400", fill=fill, detector=detector, k=100, detected=100, key_values=100, f1=recall,
+                precision=recall, recall=recall, restored_accuracy=float("nan"), restore_epochs=0)  # fmt: skip
+
+
+def test_attacks_page_names_the_detector_that_finds_a_noise_filled_key(tmp_path):
+    text = _attacks_page(tmp_path, [_det("zero", "exact zeros", 1.0), _det("noise", "exact zeros", 0.0),
+                                    _det("noise", "largest gradient (top k)", 0.62)])  # fmt: skip
+    assert "does not hide the key from every detector: fcn-7x400 largest gradient (top k) recall 0.62" in text
+    assert "McNemar" in text and "magnitude at 30% + fine-tune recovers accuracy" in text
+    assert "copied |w|" not in text and "not in this run yet" not in text
+
+
+def test_attacks_page_says_no_detector_finds_the_key_only_when_none_does(tmp_path):
+    text = _attacks_page(tmp_path, [_det("zero", "exact zeros", 1.0), _det("noise", "largest gradient (top k)", 0.2)])
+    assert "No detector built here finds half of the noise-filled key" in text
+    old = _attacks_page(tmp_path / "v1", [_det("noise", "exact zeros", 0.0)], prune_test=False, fill_version=1)
+    assert "copied |w|" in old and "not a test of the paired difference" in old

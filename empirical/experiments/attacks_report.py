@@ -50,8 +50,10 @@ def write_report(run_dir) -> Path:
         parts += ["## Fine-tuning (Adi et al.) vs training from scratch on the attacker's data (mean ± sd over seeds)",
                   "", f"Paper, Table 2: {PAPER_TABLE2}.", "",
                   md_table(_mean_sd(ft, ["model", "fill", "attack", "fraction"])), ""]  # fmt: skip
-        parts += verdict_finetune(ft, summ)
         conv = read_table(run_dir / "scratch_converged.csv", required=False)
+        parts += (["The from-scratch rows above stop at fine-tuning's step count, far from convergence: they are "
+                   "descriptive, not the verdict, which is the converged test below.", ""] if len(conv) else
+                  verdict_finetune(ft, summ))  # fmt: skip
         v = converged_verdicts(ft[ft["seed"].notna()], conv) if len(conv) else pd.DataFrame()
         if len(v):
             parts += [f"## {PRIMARY_ATTACK} (the primary attack, declared before the runs) against training from "
@@ -68,7 +70,9 @@ def write_report(run_dir) -> Path:
                           md_table(sec.round(4)), ""]  # fmt: skip
     if len(pr):
         parts += ["## Pruning (magnitude per layer, Fine-Pruning), without and with a short fine-tune", "",
-                  f"Paper, Table 3: {PAPER_TABLE3}.", "", md_table(pr), ""] + verdict_prune(pr, summ)  # fmt: skip
+                  f"Paper, Table 3: {PAPER_TABLE3}.", "", md_table(pr), ""]  # fmt: skip
+        parts += (["Descriptive: the best row is picked after seeing every row. The verdict is McNemar's test "
+                   "below.", ""] if len(t.get("prune_test", ())) else verdict_prune(pr, summ))  # fmt: skip
     if len(t.get("prune_test", ())):
         parts += ["### The pruning test: McNemar on paired images", "",
                   "Every configuration above is scored on the even test images; the best one is compared with the "
