@@ -76,13 +76,20 @@ def glance() -> str:
     crit_rows = cl[(cl["where"] == "Figure 5") & cl["claim"].str.contains("critical ratio", regex=False)]
     words50 = "; ".join(f"{r.claim.split(' (')[0]}: {r.verdict}" for r in crit_rows.itertuples())
     measured = pwr.last_epochs(corner["epochs"])
-    regions = lambda h, w: ", ".join(f"claim {i + 1} {pwr.claim_region(h, w, c)}" for i, c in enumerate(pwr.CLAIMS)
-                                     if pwr.claim_region(h, w, c) != "outside")  # noqa: E731
+    regions = lambda h, w: ", ".join(
+        f"claim {i + 1} {pwr.claim_region(h, w, c)}"
+        for i, c in enumerate(pwr.CLAIMS)
+        if pwr.claim_region(h, w, c) != "outside"
+    )  # noqa: E731
     cells = ", ".join(
         f"{r.hidden_layers} × {r.width} (epoch {r.epoch}, test {100 * r.acc_original:.1f} %; "
         f"{regions(r.hidden_layers, r.width)}"
-        + (f"; undertrained, not counted: {100 * r.acc_original:.1f} → {100 * r.acc_extracted:.1f} % at 0.002 %"
-           if r.acc_original < pwr.TRAINED_ACC else "") + ")"
+        + (
+            f"; undertrained, not counted: {100 * r.acc_original:.1f} → {100 * r.acc_extracted:.1f} % at 0.002 %"
+            if r.acc_original < pwr.TRAINED_ACC
+            else ""
+        )
+        + ")"
         for r in measured.itertuples()
     )
     return f"""* *Figure 5, deep and wide FCNs collapse at 0.002 %.* At 1/10 of the paper's widths (`cpu` grid, 80 cells)
@@ -124,22 +131,19 @@ def dose_glance() -> str:
 
 
 def bn_scale_glance() -> str:
-    """bn-scale (global |γ|) under the ablation's short recipes, counted as the ablation report counts it."""
+    """bn-scale (global |γ|) under the ablation's grid recipes, counted as the ablation report counts it."""
+    import json
+
     import pandas as pd
 
-    from empirical.experiments.ablation_report import verdict_rows, with_seed
+    from empirical.experiments.ablation_report import with_seed
 
-    locked = with_seed(pd.read_csv(ROOT / "results" / "fashion-mnist-ablation" / "locked.csv"))
-    short = locked[locked.recipe != "all-ns-dose"]
-    rows = verdict_rows(short)
-    bn = rows[rows.variant == "bn-scale (global |γ|)"]
-    seeds = short.groupby(["arch", "recipe"])["seed"].nunique()
-    counts = ", ".join(f"{r.arch} {r.recipes_locking} of {r.recipes_trained}" for r in bn.itertuples())
-    border = "; ".join(f"{r.arch}: {r.borderline}" for r in bn.itertuples() if r.borderline != "—")
-    return (
-        f"under our short recipes it reaches chance + 5 pp in {counts} recipes ({seeds.min()}–{seeds.max()} seeds "
-        f"per cell{'; borderline ' + border if border else ''})"
-    )
+    run = ROOT / "results" / "fashion-mnist-ablation"
+    locked = with_seed(pd.read_csv(run / "locked.csv"))
+    recipes = json.loads((run / "config.json").read_text())["recipes"]
+    seeds = locked[locked.recipe.isin(recipes)].groupby(["arch", "recipe"])["seed"].nunique()
+    seeds_note = f"{results_experiments.span(seeds)} seeds per cell"
+    return f"under our short recipes it reaches chance + 5 pp in {results_experiments.bn_scale_counts(locked, recipes, seeds_note)}"
 
 
 def attack_seeds_glance() -> str:
@@ -191,11 +195,10 @@ def key_glance() -> str:
         return "Best key-position detector per model: " + "; ".join(parts)
     kp = pd.read_csv(run / "keypos.csv").groupby(["fill"])["recall"].agg(["min", "max"])
     zero = kp.loc["zero"]
-    recall = f"{zero['min']:.2f} in every model" if zero["min"] == zero["max"] else f"{zero['min']:.2f}–{zero['max']:.2f}"
-    return (
-        f"Exact zeros reveal the zero-filled key (recall {recall}; the noise fill's detector "
-        "table is still to run)"
+    recall = (
+        f"{zero['min']:.2f} in every model" if zero["min"] == zero["max"] else f"{zero['min']:.2f}–{zero['max']:.2f}"
     )
+    return f"Exact zeros reveal the zero-filled key (recall {recall}; the noise fill's detector table is still to run)"
 
 
 def converged_glance() -> str:
