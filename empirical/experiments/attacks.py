@@ -197,17 +197,17 @@ def _needs_extension(rd: RunDir, m: dict, fill: str, config: AttackConfig) -> bo
     return (int(ft["seed"].max()) + 1 if len(ft) else 0) < m["seeds"]
 
 
-def scratch_adam_rows(m: dict, device: str = "cpu") -> pd.DataFrame:
+def scratch_adam_rows(m: dict, device: str = "cpu", seeds=None) -> pd.DataFrame:
     """Training from scratch with Adam (lr 1e-3, batch 100, the model's fine-tuning epochs) on the same
     stratified subsets as the fine-tuning attacks: a stronger alternative than Adi et al.'s SGD recipe, which
-    does not train a deep plain FCN."""
+    does not train a deep plain FCN. ``seeds``: default all of the model's."""
     spec = _spec(m)
     (x_tr, y_tr, x_te, y_te), _ = load_tensors(spec, None, device)
     ft = atk.FineTune(epochs=m["ft_epochs"], lr=1e-3, optimizer="adam")
     make = lambda: make_model(spec.arch, spec.hidden_layers, spec.width).to(device)  # noqa: E731
     rows = []
     for frac in m["fractions"]:
-        for seed in range(m["seeds"]):
+        for seed in range(m["seeds"]) if seeds is None else seeds:
             idx = atk.stratified_subset(y_tr, frac, seed)
             acc = atk.accuracy(atk.from_scratch(make, x_tr[idx], y_tr[idx], ft, seed), x_te, y_te)
             rows.append(dict(model=m["name"], fill="zero", attack=SCRATCH_ADAM, fraction=frac, seed=seed,
@@ -218,14 +218,17 @@ def scratch_adam_rows(m: dict, device: str = "cpu") -> pd.DataFrame:
 
 def run_scratch_adam(config: AttackConfig, rd: RunDir, device: str = "cpu") -> None:
     """``scratch_adam.csv``: the Adam baseline per model, added to a run (committed runs included) without
-    touching its cells; models already in the table are skipped, the table is rewritten atomically."""
+    touching its cells; a model's seeds already in the table are kept and only the missing ones run (the run
+    grew), the table is rewritten atomically after each model."""
     path = rd.path / "scratch_adam.csv"
     have = read_table(path, required=False)
-    frames, done = ([have], set(have["model"])) if len(have) else ([], set())
+    frames = [have] if len(have) else []
     for m in config.models:
-        if m["name"] in done:
+        done = set(have[have["model"] == m["name"]]["seed"].astype(int)) if len(have) else set()
+        todo = [s for s in range(m["seeds"]) if s not in done]
+        if not todo:
             continue
-        frames.append(scratch_adam_rows(m, device))
+        frames.append(scratch_adam_rows(m, device, todo))
         write_csv(path, pd.concat(frames, ignore_index=True))
 
 

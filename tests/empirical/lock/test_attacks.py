@@ -309,6 +309,8 @@ def test_a_finished_attacks_run_grows_by_seeds_tests_and_a_new_fill(tmp_path, mn
             done["tables_sha256"].pop(t)
         (cell / "done.json").write_text(json.dumps(done))
     before = {t: (zero / f"{t}.csv").read_text() for t in ("summary", "finetune", "prune", "keypos")}
+    adam_before = (out / "scratch_adam.csv").read_text()
+    assert pd.read_csv(out / "scratch_adam.csv").seed.tolist() == [0]
 
     grown = experiment.AttackConfig(models=({**quick, "seeds": 2},), prune_fractions=(0.2,), targeted_epochs=(1,))
     experiment.run(grown, out, experiment.AttackOptions())
@@ -324,6 +326,8 @@ def test_a_finished_attacks_run_grows_by_seeds_tests_and_a_new_fill(tmp_path, mn
     assert json.loads((noise / "done.json").read_text())["fill_version"] == 2
     assert pd.read_csv(noise / "finetune.csv").seed.nunique() == 2
     assert len(pd.read_csv(out / "detectors.csv")) == 2 * len(det)
+    adam = (out / "scratch_adam.csv").read_text()  # the short Adam baseline gains seed 1, keeps seed 0's row
+    assert adam.startswith(adam_before) and pd.read_csv(out / "scratch_adam.csv").seed.tolist() == [0, 1]
     one_error(main(["attacks", "--out", str(out), "--quick"]), "another configuration")
     with pytest.raises(UserError, match="more seeds"):
         experiment.run(config, out, experiment.AttackOptions())
