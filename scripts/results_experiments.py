@@ -67,7 +67,10 @@ def ablation(run=Path("results/fashion-mnist-ablation")) -> str:
         gam = gam[gam["epoch"].isna() | (gam["epoch"] == gam.groupby(["arch", "recipe"])["epoch"].transform("max"))]
     init = {r: 0.5 if r in ("bn-init", "all") else 1.0 for r in cfg["recipes"]}
     spread = {r: (g.gamma_q05.min() / init[r], g.gamma_max.max() / init[r]) for r, g in gam.groupby("recipe")}
-    spread_text = "; ".join(f"{r}: {lo:.2f}–{hi:.2f}× its init" for r, (lo, hi) in spread.items())
+    recipe_epochs = models.groupby("recipe")["epochs"].first()
+    spread_text = "; ".join(
+        f"{r} ({recipe_epochs[r]:.0f} epochs): {lo:.2f}–{hi:.2f}× its init" for r, (lo, hi) in spread.items()
+    )
     dose = "; ".join(f"{r}: {v:.3f}" for r, v in doses_of(cfg).items()) or "none"
     rnd_cost = (wide["original"] - wide["random filters (mean)"]).agg(["min", "max"])
     epochs = models.groupby("optimizer")["epochs"].first().to_dict()
