@@ -397,12 +397,16 @@ def converged_section(run: Path, ft: pd.DataFrame, models: list) -> str:
         "baseline steps (median)": f"{r.baseline_median_steps:.0f}",
         "difference (pp, Welch 95 %)": f"{100 * r.diff_vs_best:+.1f} [{100 * r.diff_low:+.1f}, {100 * r.diff_high:+.1f}]",
         "p (IUT)": f"{r.p_iut:.2g}", "verdict": r.verdict} for r in v.itertuples()])  # fmt: skip
+    capped = int((sc.steps >= sc.step_cap).sum())
+    cap_text = (f"none of the {len(sc)} baseline runs reached the step cap (each stopped early)" if not capped else
+                f"**{capped} of {len(sc)} baseline runs reached the step cap** (not converged by this rule)")  # fmt: skip
     status = ("all models measured" if not missing else
               f"**in progress**: measured so far {', '.join(done) or 'none'}; still to run {', '.join(missing)}")  # fmt: skip
     return f"""**Against training from scratch to convergence** (`attacks --converged-baselines`; {status}). The primary
 attack, declared before these runs, is {PRIMARY_ATTACK}. The attacker trains from scratch with Adam 1e-3 and
 early stopping on a stratified 20 % of their own share (patience 5 epochs and 300 steps, cap 10× the
-fine-tuning steps), on each of three architectures (the locked model's own, a 2 × 400 MLP, a small CNN), 5 seeds.
+fine-tuning steps), on each of three architectures (the locked model's own, a 2 × 400 MLP, a small CNN), 5 seeds;
+{cap_text}.
 {PRIMARY_ATTACK} counts as better only if it beats *every* architecture: an intersection-union test of one-sided
 Welch tests at 5 % (p is the largest of the three). The {PRIMARY_ATTACK} seeds are the committed run's.
 
