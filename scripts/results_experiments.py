@@ -137,6 +137,12 @@ def span(values) -> str:
     return f"{lo}" if lo == hi else f"{lo}–{hi}"
 
 
+def pp_span(values: pd.Series) -> str:
+    """``2.1`` or ``2.1–8.2``: accuracy differences in percentage points."""
+    lo, hi = f"{100 * values.min():.1f}", f"{100 * values.max():.1f}"
+    return lo if lo == hi else f"{lo}–{hi}"
+
+
 def bn_scale_counts(locked: pd.DataFrame, recipes, note: str = "") -> str:
     """bn-scale (global |γ|) per architecture over the grid's recipes and every seed, counted by the report's own
     ``verdict_rows`` (the README's glance calls this too)."""
@@ -171,9 +177,8 @@ def length_bullet(locked: pd.DataFrame, models: pd.DataFrame, run: Path) -> str:
              "length moves it as much as the recipe in " + ", ".join(acc.index[recipe <= length]))  # fmt: skip
     return (
         f". With Adam trained as long as SGD (`adam-long`, one seed{moved}), bn-scale (global |γ|) gives {cells}: "
-        f"{which} (|adam-long − adam| {100 * length.min():.1f}–{100 * length.max():.1f} pp, |sgd − adam-long| "
-        f"{100 * recipe.min():.1f}–{100 * recipe.max():.1f} pp; one seed, so differences within the seed spread "
-        "above are not resolved)"
+        f"{which} (|adam-long − adam| {pp_span(length)} pp, |sgd − adam-long| {pp_span(recipe)} pp; one seed, "
+        "so differences within the seed spread above are not resolved)"
     )
 
 
@@ -207,7 +212,8 @@ def review_section(locked: pd.DataFrame, models: pd.DataFrame, cfg: dict) -> str
     if not len(new):
         return f"**Review cells** (`ablation --review-cells`): none measured yet; to run: {', '.join(todo)}.\n"
     table = new.map(pct).reset_index()
-    table["sparsity dose"] = [f"{doses[tuple(i)]:.3g}" for i in new.index]
+    table["sparsity dose"] = [f"{doses[tuple(i)]:.3g}" if doses[tuple(i)] == doses[tuple(i)] else "— (Adam)"
+                              for i in new.index]  # fmt: skip
     sizes = wide.groupby(level=[0, 1]).size()
     ranges = []
     for a, r in sizes[sizes > 1].index:
