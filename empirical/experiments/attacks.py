@@ -171,9 +171,9 @@ def extend_cell(m: dict, fill: str, config: AttackConfig, rd: RunDir, device: st
     acc_locked = atk.accuracy(locked, data[2], data[3])
     if int(rec["k"]) != key.meta["k_total"] or abs(float(rec["acc_locked"]) - acc_locked) > 1e-9:
         host = json.loads((cdir / "done.json").read_text()).get("host", "an unrecorded host")
-        log.warning("%s: the lock does not reproduce the recorded one (k %s vs %d, locked accuracy %.4f vs %.4f; "
-                    "recorded on %s, retrained on %s); running the cell again", name, rec["k"], key.meta["k_total"],
-                    rec["acc_locked"], acc_locked, host, cpu_model())  # fmt: skip
+        log.warning("%s: the lock does not reproduce the recorded one (recorded on %s: k %s, locked accuracy %.4f; "
+                    "retrained on %s: k %d, %.4f); running the cell again", name, host, rec["k"], rec["acc_locked"],
+                    cpu_model(), key.meta["k_total"], acc_locked)  # fmt: skip
         (cdir / "done.json").unlink()
         return
     ft = old["finetune"]
