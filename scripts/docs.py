@@ -166,8 +166,9 @@ def pruning_glance() -> str:
         test = pd.read_csv(run / "prune_test.csv")
         from empirical.experiments.attacks_report import verdict_prune_test
 
-        return "Pruning (chosen on the even test images, McNemar on the odd): " + " ".join(
-            line.removeprefix("- ") for line in verdict_prune_test(test) if line
+        return (
+            "Pruning (chosen on the even test images, tested on the odd: McNemar for the attack, the paired 95 % interval for pruning alone): "
+            + " ".join(line.removeprefix("- ") for line in verdict_prune_test(test) if line)
         )
     prune, summ = pd.read_csv(run / "prune.csv"), pd.read_csv(run / "summary.csv")
     locked = summ[summ.fill == "zero"].set_index("model")["acc_locked"]

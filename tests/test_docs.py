@@ -53,7 +53,10 @@ def _attacks_page(tmp_path, detectors, prune_test=True, fill_version=2):
         row = dict(model="fcn-7x400", chosen="magnitude", fraction=0.3, fine_tuned=True, configurations=16,
                    acc_even_pruned=0.97, acc_odd_locked=0.153, acc_odd_pruned=0.970, only_pruned_right=4107,
                    only_locked_right=22, p_mcnemar=1e-300)  # fmt: skip
-        pd.DataFrame([row]).to_csv(run / "prune_test.csv", index=False)
+        alone = dict(row, fine_tuned=False, configurations=8, acc_odd_pruned=0.155, diff=0.002, diff_low=-0.001,
+                     diff_high=0.005)  # fmt: skip
+        pd.DataFrame([dict(row, scope="any configuration", diff=0.817, diff_low=0.81, diff_high=0.824),
+                      dict(alone, scope="pruning alone")]).to_csv(run / "prune_test.csv", index=False)  # fmt: skip
     return results_experiments.attacks(run)
 
 
@@ -67,6 +70,7 @@ def test_attacks_page_names_the_detector_that_finds_a_noise_filled_key(tmp_path)
                                     _det("noise", "largest gradient (top k)", 0.62)])  # fmt: skip
     assert "does not hide the key from every detector: fcn-7x400 largest gradient (top k) recall 0.62" in text
     assert "McNemar" in text and "magnitude at 30% + fine-tune recovers accuracy" in text
+    assert "fcn-7x400, pruning alone**: magnitude at 30% on the odd images" in text and "**PASS**" in text
     assert "copied |w|" not in text and "not in this run yet" not in text
 
 

@@ -158,10 +158,10 @@ def _stale(rd: RunDir, name: str, fill: str, config: AttackConfig) -> bool:
 
 
 def extend_cell(m: dict, fill: str, config: AttackConfig, rd: RunDir, device: str = "cpu") -> None:
-    """A cell finished before the run grew: add the missing fine-tuning seeds, the pruning test and the detector
-    table, keeping every row it has. The owner's model is retrained when its local checkpoint is gone (the
-    training is deterministic); the lock must reproduce the cell's recorded key size and locked accuracy, or the
-    cell runs again from scratch."""
+    """A cell finished before the run grew: add the missing fine-tuning seeds, the pruning test (or its
+    pruning-alone row) and the detector table, keeping every row it has. The owner's model is retrained when
+    its local checkpoint is gone (the training is deterministic on one host); the lock must reproduce the cell's
+    recorded key size and locked accuracy, or the cell runs again from scratch."""
     name = f"{m['name']}_{fill}"
     cdir = rd.cell_dir(name)
     old = {t: read_table(cdir / f"{t}.csv") for t in CORE_TABLES}
@@ -182,16 +182,33 @@ def extend_cell(m: dict, fill: str, config: AttackConfig, rd: RunDir, device: st
         log.info("%s: fine-tuning seeds %d..%d", name, have, m["seeds"] - 1)
         ft = pd.concat([ft, _finetune_rows(locked, spec, m, data, fill, range(have, m["seeds"]))], ignore_index=True)
     tables = {**old, "finetune": ft}
-    tables["prune_test"] = prune_test_rows(locked, m, data, config) if fill == "zero" else pd.DataFrame()
-    tables["detectors"] = detector_table(locked, key, m, data, config)
+    for t in ("prune_test", "detectors"):  # kept where the cell has them in their current form
+        if not _outdated(cdir, t):
+            tables[t] = read_table(cdir / f"{t}.csv", required=False)
+    if "prune_test" not in tables:
+        tables["prune_test"] = prune_test_rows(locked, m, data, config) if fill == "zero" else pd.DataFrame()
+    if "detectors" not in tables:
+        tables["detectors"] = detector_table(locked, key, m, data, config)
     _finish(rd, m, fill, config, tables)
+
+
+def _outdated(cdir, table: str) -> bool:
+    """A review table missing from a finished cell, or a pruning test from before it tested pruning alone
+    (no ``scope`` column)."""
+    path = cdir / f"{table}.csv"
+    if not path.exists():
+        return True
+    if table == "prune_test":
+        df = read_table(path, required=False)
+        return len(df) > 0 and "scope" not in df
+    return False
 
 
 def _needs_extension(rd: RunDir, m: dict, fill: str, config: AttackConfig) -> bool:
     name = f"{m['name']}_{fill}"
     if not rd.is_finished(name, required=CORE_TABLES) or _stale(rd, name, fill, config):
         return False
-    if not all((rd.cell_dir(name) / f"{t}.csv").exists() for t in TABLES):
+    if any(_outdated(rd.cell_dir(name), t) for t in ("prune_test", "detectors")):
         return True
     ft = read_table(rd.cell_dir(name) / "finetune.csv")
     return (int(ft["seed"].max()) + 1 if len(ft) else 0) < m["seeds"]

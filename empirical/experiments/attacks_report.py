@@ -74,12 +74,14 @@ def write_report(run_dir) -> Path:
         parts += (["Descriptive: the best row is picked after seeing every row. The verdict is McNemar's test "
                    "below.", ""] if len(t.get("prune_test", ())) else verdict_prune(pr, summ))  # fmt: skip
     if len(t.get("prune_test", ())):
-        parts += ["### The pruning test: McNemar on paired images", "",
-                  "Every configuration above is scored on the even test images; the best one is compared with the "
-                  "locked model on the odd images by McNemar's exact test (`only_pruned_right`, `only_locked_right`: "
-                  "the discordant images). Pruning recovers the model only where `p_mcnemar` < 0.05 *and* the pruned "
-                  "model is the better one.", "", md_table(t["prune_test"].round(4)), ""] + verdict_prune_test(
-                      t["prune_test"])  # fmt: skip
+        parts += ["### The pruning tests: paired images, chosen on the even, tested on the odd", "",
+                  "Every configuration above is scored on the even test images; the best one (`any configuration`) "
+                  "and the best without the fine-tune (`pruning alone`) are compared with the locked model on the odd "
+                  "images: McNemar's exact test (`only_pruned_right`, `only_locked_right`: the discordant images) "
+                  "and the paired difference's 95 % Wald interval (`diff_low`, `diff_high`). The attack recovers the "
+                  "model where `p_mcnemar` < 0.05 *and* the pruned model is the better one; Table 3's \"pruning "
+                  "recovers < 1 pp\" holds for pruning alone where the interval's upper end is below 1 pp.", "",
+                  md_table(t["prune_test"].round(4)), ""] + verdict_prune_test(t["prune_test"])  # fmt: skip
     if len(t.get("detectors", ())):
         parts += ["## Where is the key? Every detector against each fill", "",
                   "Precision and recall on the key's values; the top-k detectors flag k = the key's weight values "
@@ -157,16 +159,27 @@ def verdict_keypos(kp: pd.DataFrame, summ: pd.DataFrame) -> list[str]:
     return lines + [""]
 
 
-def verdict_prune_test(test: pd.DataFrame, alpha: float = 0.05) -> list[str]:
-    """One line per model: does the best pruning (chosen on the even images) beat the locked model on the odd
-    images (McNemar, exact, two-sided, at ``alpha``)."""
+def verdict_prune_test(test: pd.DataFrame, alpha: float = 0.05, claim_pp: float = 1.0) -> list[str]:
+    """One line per model and scope, on the odd test images (the configuration chosen on the even ones).
+    ``any configuration``: does the best pruning attack beat the locked model (McNemar, exact, two-sided, at
+    ``alpha``)? ``pruning alone``: Table 3's "pruning recovers < ``claim_pp`` pp", decided by the paired
+    difference's 1 − ``alpha`` interval: PASS when its upper end is below ``claim_pp``, FAIL when its lower end
+    is above, INCONCLUSIVE otherwise. Rows from before the pruning-alone test have no ``scope``."""
     out = []
-    for _, r in test.iterrows():
+    scope = test["scope"] if "scope" in test else pd.Series("any configuration", index=test.index)
+    for (_, r), sc in zip(test.iterrows(), scope.fillna("any configuration")):
+        what = f"{r['chosen']} at {r['fraction']:.0%}{' + fine-tune' if r['fine_tuned'] else ''}"
+        moved = f"{100 * r['acc_odd_locked']:.2f} → {100 * r['acc_odd_pruned']:.2f} %"
+        if sc == "pruning alone":
+            lo, hi = 100 * r["diff_low"], 100 * r["diff_high"]
+            verdict = "PASS" if hi < claim_pp else "FAIL" if lo > claim_pp else "INCONCLUSIVE"
+            out.append(f"- **{r['model']}, pruning alone**: {what} on the odd images {moved} "
+                       f"({100 * r['diff']:+.2f} pp, {100 * (1 - alpha):g} % interval [{lo:+.2f}, {hi:+.2f}] pp); "
+                       f"Table 3's \"< {claim_pp:g} pp\": **{verdict}**.")  # fmt: skip
+            continue
         better = r["only_pruned_right"] > r["only_locked_right"]
         verdict = "recovers accuracy" if better and r["p_mcnemar"] < alpha else "does not recover accuracy"
-        out.append(f"- **{r['model']}**: {r['chosen']} at {r['fraction']:.0%}"
-                   f"{' + fine-tune' if r['fine_tuned'] else ''} {verdict} on the odd images "
-                   f"({100 * r['acc_odd_locked']:.2f} → {100 * r['acc_odd_pruned']:.2f} %, McNemar p = "
+        out.append(f"- **{r['model']}**: {what} {verdict} on the odd images ({moved}, McNemar p = "
                    f"{r['p_mcnemar']:.3g}, α = {alpha}).")  # fmt: skip
     return out + [""]
 

@@ -232,3 +232,17 @@ def mcnemar(correct_a, correct_b) -> dict:
     n = only_a + only_b
     p = float(stats.binomtest(min(only_a, only_b), n, 0.5).pvalue) if n else 1.0
     return dict(only_a=only_a, only_b=only_b, p=p)
+
+
+def paired_difference(correct_a, correct_b, level: float = 0.95) -> dict:
+    """The difference of two accuracies on the same images, acc(a) − acc(b) = (only_a − only_b)/n, with its
+    Wald interval for paired proportions: var = (only_a + only_b − (only_a − only_b)²/n)/n² (Agresti,
+    *Categorical Data Analysis*, §10.1)."""
+    a, b = np.asarray(correct_a, dtype=bool), np.asarray(correct_b, dtype=bool)
+    if a.shape != b.shape or a.size == 0:
+        raise ValueError("paired outcomes must have the same, non-zero length")
+    n, only_a, only_b = a.size, int((a & ~b).sum()), int((~a & b).sum())
+    diff = (only_a - only_b) / n
+    se = np.sqrt(max(only_a + only_b - (only_a - only_b) ** 2 / n, 0.0)) / n
+    q = stats.norm.ppf(0.5 + level / 2)
+    return dict(diff=float(diff), low=float(diff - q * se), high=float(diff + q * se))

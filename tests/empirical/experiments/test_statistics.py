@@ -127,3 +127,28 @@ def test_mcnemar_exact():
     assert (m["only_a"], m["only_b"]) == (4, 1)
     assert m["p"] == pytest.approx(stats.binomtest(1, 5, 0.5).pvalue) and m["p"] == pytest.approx(0.375)
     assert mcnemar(a, a)["p"] == 1.0
+
+
+def test_paired_difference_matches_a_hand_case_and_a_paired_bootstrap():
+    """Hand case: only_a 4, only_b 1 of n 10: diff 0.3, se sqrt(5 − 0.9)/10. Reference: the bootstrap over
+    images (resampling pairs) of the same difference; its SD must match the closed-form SE within 3 %."""
+    from scipy import stats
+
+    from empirical.experiments.statistics import paired_difference
+
+    a = np.array([1, 1, 1, 1, 1, 0, 0, 1, 1, 0], bool)
+    b = np.array([1, 0, 0, 0, 1, 0, 1, 1, 0, 0], bool)
+    d = paired_difference(a, b)
+    se = np.sqrt(5 - 0.9) / 10
+    assert d["diff"] == pytest.approx(0.3)
+    assert (d["low"], d["high"]) == pytest.approx((0.3 - stats.norm.ppf(0.975) * se, 0.3 + stats.norm.ppf(0.975) * se))
+    rng = np.random.default_rng(0)
+    x = rng.random(5000) < 0.6
+    y = np.where(rng.random(5000) < 0.8, x, rng.random(5000) < 0.5)  # correlated outcomes, as on shared images
+    d = paired_difference(x, y)
+    idx = rng.integers(0, 5000, size=(4000, 5000))
+    boot = x[idx].mean(1) - y[idx].mean(1)
+    q = stats.norm.ppf(0.975)
+    assert (d["high"] - d["low"]) / (2 * q) == pytest.approx(boot.std(), rel=0.03)
+    with pytest.raises(ValueError):
+        paired_difference(x, y[:10])

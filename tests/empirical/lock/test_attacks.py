@@ -318,8 +318,11 @@ def test_a_finished_attacks_run_grows_by_seeds_tests_and_a_new_fill(tmp_path, mn
     assert sorted(ft.seed.unique()) == [0, 1]
     assert (zero / "finetune.csv").read_text().startswith(before["finetune"])  # seed 0's rows kept as they were
     assert all((zero / f"{t}.csv").read_text() == before[t] for t in ("summary", "prune", "keypos"))
-    test = pd.read_csv(zero / "prune_test.csv").iloc[0]
-    assert 0 <= test.p_mcnemar <= 1 and test.configurations == 4
+    test = pd.read_csv(zero / "prune_test.csv")
+    assert test.scope.tolist() == ["any configuration", "pruning alone"] and test.configurations.tolist() == [4, 2]
+    assert not test.fine_tuned.iloc[1] and ((0 <= test.p_mcnemar) & (test.p_mcnemar <= 1)).all()
+    assert (test.diff_low <= test["diff"]).all() and (test["diff"] <= test.diff_high).all()
+    assert test["diff"].to_numpy() == pytest.approx((test.acc_odd_pruned - test.acc_odd_locked).to_numpy())
     det = pd.read_csv(noise / "detectors.csv").set_index("detector")
     assert det.loc["exact zeros", "detected"] == 0  # the new fill leaves no exact zero...
     assert det.loc["repeated magnitudes", "recall"] < 0.1  # ...and no copied magnitude at the key
@@ -328,6 +331,26 @@ def test_a_finished_attacks_run_grows_by_seeds_tests_and_a_new_fill(tmp_path, mn
     assert len(pd.read_csv(out / "detectors.csv")) == 2 * len(det)
     adam = (out / "scratch_adam.csv").read_text()  # the short Adam baseline gains seed 1, keeps seed 0's row
     assert adam.startswith(adam_before) and pd.read_csv(out / "scratch_adam.csv").seed.tolist() == [0, 1]
+    # a pruning test from before the pruning-alone row: only it is redone, the detector table stays as it is
+    (zero / "prune_test.csv").write_text(test.iloc[:1].drop(columns=["scope", "diff", "diff_low", "diff_high"])
+                                         .to_csv(index=False))  # fmt: skip
+    det_before = (zero / "detectors.csv").read_text()
+    experiment.run(grown, out, experiment.AttackOptions())
+    assert pd.read_csv(zero / "prune_test.csv").scope.tolist() == ["any configuration", "pruning alone"]
+    assert (zero / "detectors.csv").read_text() == det_before
     one_error(main(["attacks", "--out", str(out), "--quick"]), "another configuration")
     with pytest.raises(UserError, match="more seeds"):
         experiment.run(config, out, experiment.AttackOptions())
+
+
+def test_the_pruning_alone_verdict_is_decided_by_the_paired_interval():
+    from empirical.experiments.attacks_report import verdict_prune_test
+
+    row = dict(model="m", chosen="magnitude", fraction=0.2, fine_tuned=False, acc_odd_locked=0.15,
+               acc_odd_pruned=0.155, only_pruned_right=60, only_locked_right=10, p_mcnemar=1e-9)  # fmt: skip
+    alone = lambda lo, hi: dict(row, scope="pruning alone", diff=(lo + hi) / 2, diff_low=lo, diff_high=hi)  # noqa: E731
+    text = lambda *rows: "\n".join(verdict_prune_test(pd.DataFrame(list(rows))))  # noqa: E731
+    assert "**PASS**" in text(alone(0.001, 0.009)) and "**FAIL**" in text(alone(0.011, 0.02))
+    assert "**INCONCLUSIVE**" in text(alone(0.005, 0.015))
+    old = text(row)  # a row from before the scopes: the attack's McNemar verdict
+    assert "recovers accuracy" in old and "pruning alone" not in old
