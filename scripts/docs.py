@@ -187,12 +187,17 @@ def key_glance() -> str:
 
     run = ROOT / "results" / "attacks"
     if (run / "detectors.csv").exists():
-        det = pd.read_csv(run / "detectors.csv")
+        import json
+
+        from empirical.experiments.attacks_report import with_chance
+
+        models = json.loads((run / "config.json").read_text())["models"]
+        det = with_chance(pd.read_csv(run / "detectors.csv"), models)
         parts = []
         for fill, g in det.groupby("fill", sort=False):
             best = g.loc[g.groupby("model")["recall"].idxmax()]
-            parts.append(f"{fill} fill: " + ", ".join(f"{r.model} {r.detector} (recall {r.recall:.2f})"
-                                                     for r in best.itertuples()))  # fmt: skip
+            parts.append(f"{fill} fill: " + ", ".join(f"{r.model} {r.detector} (recall {r.recall:.2f}, chance "
+                                                     f"{r.chance:.2f})" for r in best.itertuples()))  # fmt: skip
         return "Best key-position detector per model: " + "; ".join(parts)
     kp = pd.read_csv(run / "keypos.csv").groupby(["fill"])["recall"].agg(["min", "max"])
     zero = kp.loc["zero"]

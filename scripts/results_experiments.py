@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from empirical.experiments.attacks import PRIMARY_ATTACK, SCRATCH_ADAM, converged_verdicts, load_finetune, verdict_prune
-from empirical.experiments.attacks_report import verdict_detectors, verdict_prune_test
+from empirical.experiments.attacks_report import verdict_detectors, verdict_prune_test, with_chance
 from empirical.experiments.markdown import md_table
 from empirical.lock.utility import CHANCE
 
@@ -373,16 +373,21 @@ def noise_fill_bullet(run: Path, kp: pd.DataFrame) -> str:
     kn = kp[kp.fill == "noise"].groupby("model")["recall"].max()
     path = run / "detectors.csv"
     if version >= 2 and path.exists():
-        det = pd.read_csv(path)
+        det = with_chance(pd.read_csv(path), cfg["models"])
         noise = det[det.fill == "noise"]
         lines = "\n".join("  " + line for line in verdict_detectors(det) if line)
-        best = noise.loc[noise.groupby("model")["recall"].idxmax()]
-        hides = bool((best.recall < 0.5).all())
+        above = noise[noise.p_above_chance < 0.05]
+        restored = noise.dropna(subset=["restored_accuracy"])
+        rest = "; ".join(f"{r.model} {pct(r.restored_accuracy)} % ({r.detector})" for r in restored.itertuples())
+        verdict = ("No detector built here beats chance on the noise-filled key in any model." if not len(above) else
+                   "So the noise fill does not hide the key from every detector: " + "; ".join(
+                       f"{r.model} {r.detector} recall {r.recall:.2f} (×{r.lift:.1f} chance)" for r in
+                       above.loc[above.groupby("model")["lift"].idxmax()].itertuples()) + ".")  # fmt: skip
         return f"""* **`lock --fill noise`** (fill version {version}) writes fresh values drawn from each layer's remaining-unit
   distribution, with no exact zero and no duplicated |w| at the key positions. Every detector against each fill
-  (recall at k = the key's size; "found" means recall ≥ 0.5):
+  (recall at k = the key's size; "found" means recall ≥ 0.5; chance = the recall of k random positions):
 {lines}
-  {"No detector built here finds half of the noise-filled key in any model." if hides else "So the noise fill does not hide the key from every detector: " + "; ".join(f"{r.model} {r.detector} recall {r.recall:.2f}" for r in best.itertuples() if r.recall >= 0.5) + "."}"""
+  {verdict} Training only the best detector's positions (5 epochs, smallest share) restores {rest or "—"}."""
     return f"""* **`lock --fill noise`** as this run used it (fill version {version}) copied |w| from other units of the same layer
   to the key positions: the exact-zero detector's recall drops to {", ".join(f"{v:.0f}" for v in kn.values)}, but every key position then holds
   a value that also stands elsewhere in its layer, so a detector that flags duplicated |w| finds them all (not

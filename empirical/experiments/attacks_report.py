@@ -83,12 +83,15 @@ def write_report(run_dir) -> Path:
                   "recovers < 1 pp\" holds for pruning alone where the interval's upper end is below 1 pp.", "",
                   md_table(t["prune_test"].round(4)), ""] + verdict_prune_test(t["prune_test"])  # fmt: skip
     if len(t.get("detectors", ())):
+        det = with_chance(t["detectors"], t["config"]["models"])
         parts += ["## Where is the key? Every detector against each fill", "",
                   "Precision and recall on the key's values; the top-k detectors flag k = the key's weight values "
-                  "(an attacker who knows the key's size). The gradient detectors use the smallest data share. "
+                  "(an attacker who knows the key's size); `chance` is the precision of as many positions drawn at "
+                  "random, `lift` the precision over it, `p_above_chance` its one-sided binomial p-value. The "
+                  "gradient detectors use the smallest data share. "
                   "Targeted restoration (`restored_accuracy`) trains only the positions of the detector with the "
                   "best F1 — chosen with the real key, so it is the most these detectors can give an attacker.", "",
-                  md_table(t["detectors"].round(4)), ""] + verdict_detectors(t["detectors"])  # fmt: skip
+                  md_table(det.round(4)), ""] + verdict_detectors(det)  # fmt: skip
     if len(kp):
         parts += ["## The key-position attack", "",
                   "Detection: every exact zero of a weight and every BN channel with γ = β = 0 is guessed to be a key "
@@ -184,13 +187,49 @@ def verdict_prune_test(test: pd.DataFrame, alpha: float = 0.05, claim_pp: float 
     return out + [""]
 
 
-def verdict_detectors(det: pd.DataFrame, found: float = 0.5) -> list[str]:
-    """Per model and fill: which detectors find at least ``found`` of the key (recall)."""
+def with_chance(det: pd.DataFrame, models) -> pd.DataFrame:
+    """The detector table with what chance gives: ``chance``, the precision of k positions drawn at random
+    among the Conv2d / Linear weights the top-k detectors rank (key values / weights, from the configured
+    architecture), ``lift`` = precision / chance, and ``p_above_chance``, the one-sided binomial p-value of the
+    true positives among the flagged positions against that rate."""
+    from scipy import stats
+
+    from empirical.lock.detectors import weight_count
+    from empirical.nets.models import make_model
+
+    if "chance" in det and "p_above_chance" in det:
+        return det
+    n = {m["name"]: weight_count(make_model(m["arch"], m["hidden_layers"], m["width"])) for m in models}
+    out = det.copy()
+    out["chance"] = [r.key_values / n[r.model] for r in out.itertuples()]
+    out["lift"] = out["precision"] / out["chance"]
+    out["p_above_chance"] = [
+        float(stats.binomtest(round(r.precision * r.detected), int(r.detected), r.chance, "greater").pvalue)
+        if r.detected > 0 and r.precision == r.precision else float("nan") for r in out.itertuples()
+    ]  # fmt: skip
+    return out
+
+
+def verdict_detectors(det: pd.DataFrame, found: float = 0.5, alpha: float = 0.05) -> list[str]:
+    """Per model and fill: which detectors find at least ``found`` of the key (recall). Where none does, the
+    best one's recall beside chance (``with_chance``): the key is hidden only if no detector beats chance
+    (one-sided binomial, at ``alpha``)."""
     out = []
     for (model, fill), g in det.groupby(["model", "fill"], sort=False):
         hits = g[g["recall"] >= found]
-        which = ", ".join(f"{r.detector} (recall {r.recall:.2f}, precision {r.precision:.2f})"
-                          for r in hits.itertuples())  # fmt: skip
-        out.append(f"- **{model}, {fill} fill**: " + (f"found by {which}." if len(hits) else
-                   f"no detector finds {found:.0%} of the key (best recall {g['recall'].max():.2f})."))  # fmt: skip
+        if len(hits):
+            which = ", ".join(f"{r.detector} (recall {r.recall:.2f}, precision {r.precision:.2f})"
+                              for r in hits.itertuples())  # fmt: skip
+            out.append(f"- **{model}, {fill} fill**: found by {which}.")
+            continue
+        best = g.loc[g["recall"].idxmax()]
+        line = f"- **{model}, {fill} fill**: no detector finds {found:.0%} of the key; the best, {best.detector}, " \
+               f"recalls {best.recall:.2f}"  # fmt: skip
+        if "p_above_chance" in g:
+            above = g[g["p_above_chance"] < alpha]
+            line += f" (chance {best.chance:.3f}, ×{best.lift:.1f}). " + (
+                "Above chance (one-sided binomial, α = 0.05): " + ", ".join(
+                    f"{r.detector} ×{r.lift:.1f}" for r in above.itertuples()) + ", so the key is not hidden."
+                if len(above) else "No detector beats chance (one-sided binomial, α = 0.05).")  # fmt: skip
+        out.append(line + ("" if line.endswith(".") else "."))
     return out + [""]

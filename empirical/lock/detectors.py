@@ -88,6 +88,11 @@ def _weights(model: nn.Module) -> dict[str, torch.Tensor]:
             if isinstance(m, (nn.Conv2d, nn.Linear))}  # fmt: skip
 
 
+def weight_count(model: nn.Module) -> int:
+    """How many values the top-k detectors rank: every Conv2d / Linear weight."""
+    return int(sum(w.numel() for w in _weights(model).values()))
+
+
 def magnitude_scores(model: nn.Module) -> dict[str, torch.Tensor]:
     """|w| relative to its layer's mean |w| (an attacker who expects the key among the large weights)."""
     return {n: (w.detach().abs() / w.detach().abs().mean().clamp_min(1e-30)).reshape(-1) for n, w in
@@ -136,7 +141,7 @@ def detector_rows(locked: nn.Module, key: AccessKey, x, y) -> list[dict]:
     the precision of k positions drawn at random among the Conv2d / Linear weights."""
     truth = key_positions(key, locked)
     k = value_counts({n: p for n, p in truth.items() if n in _weights(locked)})
-    n_weights = sum(w.numel() for w in _weights(locked).values())
+    n_weights = weight_count(locked)
     found = detector_positions(locked, k, x, y)
     return [dict(detector=name, **detection_scores(pos, truth), chance=k / n_weights) for name, pos in found.items()]
 

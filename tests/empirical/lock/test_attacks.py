@@ -354,3 +354,32 @@ def test_the_pruning_alone_verdict_is_decided_by_the_paired_interval():
     assert "**INCONCLUSIVE**" in text(alone(0.005, 0.015))
     old = text(row)  # a row from before the scopes: the attack's McNemar verdict
     assert "recovers accuracy" in old and "pruning alone" not in old
+
+
+def test_detector_chance_is_the_precision_of_random_positions():
+    """``with_chance``: chance = key values / ranked weights (3 × 32 FCN: 784·32 + 2·32·32 + 32·10 = 27,456
+    weights, by hand), checked by Monte Carlo — random scores' top k over 200 draws average that precision
+    within 4 standard errors — and the binomial p is small only for a detector well above it."""
+    from empirical.experiments.attacks_report import verdict_detectors, with_chance
+    from empirical.lock.detectors import top_k_positions, weight_count
+
+    model = make_fcn(3, 32, seed=0)
+    assert weight_count(model) == 784 * 32 + 2 * 32 * 32 + 32 * 10
+    locked, key = extract(model, 0.1)
+    truth = atk.key_positions(key, locked)
+    k = sum(len(v) for n, v in truth.items() if n.endswith("weight"))
+    g = torch.Generator().manual_seed(0)
+    names = {n: p.numel() for n, p in locked.named_parameters() if n.endswith("weight")}
+    prec = [atk.detection_scores(top_k_positions({n: torch.rand(s, generator=g) for n, s in names.items()}, k),
+                                 truth)["precision"] for _ in range(200)]  # fmt: skip
+    spec = dict(name="m", arch="fcn", hidden_layers=3, width=32)
+    row = dict(model="m", fill="noise", detector="random", k=k, detected=k, key_values=k)
+    det = with_chance(pd.DataFrame([dict(row, precision=float(np.mean(prec)), recall=float(np.mean(prec))),
+                                    dict(row, detector="strong", precision=0.3, recall=0.3)]), [spec])  # fmt: skip
+    assert det.chance.iloc[0] == pytest.approx(k / 27456)
+    assert abs(np.mean(prec) - det.chance.iloc[0]) < 4 * np.std(prec) / np.sqrt(len(prec))
+    assert det.p_above_chance.iloc[0] > 0.05 and det.p_above_chance.iloc[1] < 1e-6
+    text = "\n".join(verdict_detectors(det))
+    assert "strong ×" in text and "so the key is not hidden" in text
+    weak = det.iloc[:1].assign(recall=0.05, precision=0.05, p_above_chance=0.9)
+    assert "No detector beats chance" in "\n".join(verdict_detectors(weak))
