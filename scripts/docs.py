@@ -193,6 +193,7 @@ def key_glance() -> str:
 
         models = json.loads((run / "config.json").read_text())["models"]
         det = with_chance(pd.read_csv(run / "detectors.csv"), models)
+        det = det[det.detector != "random positions (control)"]
         parts = []
         for fill, g in det.groupby("fill", sort=False):
             best = g.loc[g.groupby("model")["recall"].idxmax()]

@@ -9,7 +9,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from empirical.experiments.attacks import PRIMARY_ATTACK, SCRATCH_ADAM, converged_verdicts, load_finetune, verdict_prune
+from empirical.experiments.attacks import (
+    PRIMARY_ATTACK,
+    RANDOM_CONTROL,
+    SCRATCH_ADAM,
+    converged_verdicts,
+    load_finetune,
+    verdict_prune,
+)
 from empirical.experiments.attacks_report import verdict_detectors, verdict_prune_test, with_chance
 from empirical.experiments.markdown import md_table
 from empirical.lock.utility import CHANCE
@@ -376,9 +383,14 @@ def noise_fill_bullet(run: Path, kp: pd.DataFrame) -> str:
         det = with_chance(pd.read_csv(path), cfg["models"])
         noise = det[det.fill == "noise"]
         lines = "\n".join("  " + line for line in verdict_detectors(det) if line)
-        above = noise[noise.p_above_chance < 0.05]
+        above = noise[(noise.p_above_chance < 0.05) & (noise.detector != RANDOM_CONTROL)]
         restored = noise.dropna(subset=["restored_accuracy"])
-        rest = "; ".join(f"{r.model} {pct(r.restored_accuracy)} % ({r.detector})" for r in restored.itertuples())
+        control = restored[restored.detector == RANDOM_CONTROL].set_index("model")["restored_accuracy"]
+        rest = "; ".join(
+            f"{r.model} {pct(r.restored_accuracy)} % ({r.detector}"
+            + (f"; as many random positions: {pct(control[r.model])} %)" if r.model in control else ")")
+            for r in restored[restored.detector != RANDOM_CONTROL].itertuples()
+        )
         verdict = ("No detector built here beats chance on the noise-filled key in any model." if not len(above) else
                    "So the noise fill does not hide the key from every detector: " + "; ".join(
                        f"{r.model} {r.detector} recall {r.recall:.2f} (×{r.lift:.1f} chance)" for r in

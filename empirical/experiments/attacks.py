@@ -37,6 +37,7 @@ from empirical.experiments.attack_tests import (  # noqa: F401  (re-exported)
     secondary_verdicts,
 )
 from empirical.experiments.attacks_cells import (  # noqa: F401  (re-exported)
+    RANDOM_CONTROL,
     _finetune_rows,
     _keypos_rows,
     _prune_rows,
@@ -193,15 +194,15 @@ def extend_cell(m: dict, fill: str, config: AttackConfig, rd: RunDir, device: st
 
 
 def _outdated(cdir, table: str) -> bool:
-    """A review table missing from a finished cell, or a pruning test from before it tested pruning alone
-    (no ``scope`` column)."""
+    """A review table missing from a finished cell, a pruning test from before it tested pruning alone (no
+    ``scope`` column), or a detector table from before its random control."""
     path = cdir / f"{table}.csv"
     if not path.exists():
         return True
+    df = read_table(path, required=False)
     if table == "prune_test":
-        df = read_table(path, required=False)
         return len(df) > 0 and "scope" not in df
-    return False
+    return len(df) > 0 and RANDOM_CONTROL not in set(df["detector"])  # before the random control
 
 
 def _needs_extension(rd: RunDir, m: dict, fill: str, config: AttackConfig) -> bool:

@@ -12,7 +12,7 @@ import torch
 from empirical.experiments.attacks_config import AttackConfig
 from empirical.experiments.statistics import mcnemar, paired_difference
 from empirical.lock import attacks as atk
-from empirical.lock.detectors import detection_scores, detector_positions, key_positions
+from empirical.lock.detectors import detection_scores, detector_positions, key_positions, random_positions
 from empirical.nets.models import make_model
 
 log = logging.getLogger("empirical.experiments.attacks")
@@ -99,10 +99,15 @@ def prune_test_rows(locked, m, data, config: AttackConfig) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+RANDOM_CONTROL = "random positions (control)"
+
+
 def detector_table(locked, key, m, data, config: AttackConfig) -> pd.DataFrame:
     """Every key-position detector (``lock.detectors``) against the real key, the gradient ones on the smallest
     share's data (seed 0); then targeted restoration (training only the flagged positions) on the positions of
-    the detector with the best F1 — an oracle's pick, the most an attacker could get from these detectors."""
+    the detector with the best F1 — an oracle's pick, the most an attacker could get from these detectors —
+    and, as its control, on as many positions drawn at random (``RANDOM_CONTROL``): retraining any that many
+    weights may restore by itself."""
     x_tr, y_tr, x_te, y_te = data
     idx = atk.stratified_subset(y_tr, min(m["fractions"]), 0)
     xa, ya = x_tr[idx], y_tr[idx]
@@ -114,13 +119,18 @@ def detector_table(locked, key, m, data, config: AttackConfig) -> pd.DataFrame:
         p, q = r["precision"], r["recall"]
         r["f1"] = 2 * p * q / (p + q) if p + q > 0 and np.isfinite(p) and np.isfinite(q) else 0.0
     best = max(rows, key=lambda r: r["f1"])
+    found[RANDOM_CONTROL] = random_positions(locked, best["detected"], seed=0)
+    control = dict(detector=RANDOM_CONTROL, k=k, **detection_scores(found[RANDOM_CONTROL], truth))
+    control["f1"] = 0.0 if not control["detected"] else 2 * control["precision"] * control["recall"] / max(
+        control["precision"] + control["recall"], 1e-30)  # fmt: skip
+    rows.append(control)
     epochs = max(config.targeted_epochs)
-    restored = (
-        atk.targeted_restore(locked, found[best["detector"]], xa, ya, epochs=epochs) if best["detected"] else locked
-    )
     for r in rows:
-        r["restored_accuracy"] = atk.accuracy(restored, x_te, y_te) if r is best else float("nan")
-        r["restore_epochs"] = epochs if r is best else 0
+        trained = r is best or r is control
+        restored = atk.targeted_restore(locked, found[r["detector"]], xa, ya, epochs=epochs) if trained and r[
+            "detected"] else locked  # fmt: skip
+        r["restored_accuracy"] = atk.accuracy(restored, x_te, y_te) if trained else float("nan")
+        r["restore_epochs"] = epochs if trained else 0
     return pd.DataFrame(rows)
 
 

@@ -11,6 +11,7 @@ import pandas as pd
 import figures
 from empirical._io import write_text
 from empirical.experiments.attack_tests import PRIMARY_ATTACK, SECONDARY_ATTACKS, converged_verdicts, secondary_verdicts
+from empirical.experiments.attacks_cells import RANDOM_CONTROL
 from empirical.experiments.attacks_config import SCRATCH_ADAM, TABLES
 from empirical.experiments.markdown import md_table
 from empirical.experiments.rundir import load_tables, read_table
@@ -90,7 +91,10 @@ def write_report(run_dir) -> Path:
                   "random, `lift` the precision over it, `p_above_chance` its one-sided binomial p-value. The "
                   "gradient detectors use the smallest data share. "
                   "Targeted restoration (`restored_accuracy`) trains only the positions of the detector with the "
-                  "best F1 — chosen with the real key, so it is the most these detectors can give an attacker.", "",
+                  "best F1 — chosen with the real key, so it is the most these detectors can give an attacker — "
+                  "and, as its control, on as many positions drawn at random (`random positions (control)`): "
+                  "restoration that the control matches comes from retraining that many weights, not from finding "
+                  "the key.", "",
                   md_table(det.round(4)), ""] + verdict_detectors(det)  # fmt: skip
     if len(kp):
         parts += ["## The key-position attack", "",
@@ -215,7 +219,7 @@ def verdict_detectors(det: pd.DataFrame, found: float = 0.5, alpha: float = 0.05
     best one's recall beside chance (``with_chance``): the key is hidden only if no detector beats chance
     (one-sided binomial, at ``alpha``)."""
     out = []
-    for (model, fill), g in det.groupby(["model", "fill"], sort=False):
+    for (model, fill), g in det[det["detector"] != RANDOM_CONTROL].groupby(["model", "fill"], sort=False):
         hits = g[g["recall"] >= found]
         if len(hits):
             which = ", ".join(f"{r.detector} (recall {r.recall:.2f}, precision {r.precision:.2f})"

@@ -135,6 +135,13 @@ def top_k_positions(scores: dict[str, torch.Tensor], k: int) -> dict[str, torch.
     return out
 
 
+def random_positions(model: nn.Module, k: int, seed: int = 0) -> dict[str, torch.Tensor]:
+    """``k`` positions drawn uniformly among the Conv2d / Linear weights: the control for a detector (what
+    flagging that many positions at random finds, and what training only them restores)."""
+    g = torch.Generator().manual_seed(seed)
+    return top_k_positions({n: torch.rand(w.numel(), generator=g) for n, w in _weights(model).items()}, k)
+
+
 def detector_rows(locked: nn.Module, key: AccessKey, x, y) -> list[dict]:
     """Every detector against the real key: exact zeros (and silenced BN channels), repeated magnitudes, and
     the top-k by layer-relative magnitude and by gradient on (x, y), k = the key's weight values. ``chance``:

@@ -327,6 +327,10 @@ def test_a_finished_attacks_run_grows_by_seeds_tests_and_a_new_fill(tmp_path, mn
     assert det.loc["exact zeros", "detected"] == 0  # the new fill leaves no exact zero...
     assert det.loc["repeated magnitudes", "recall"] < 0.1  # ...and no copied magnitude at the key
     assert json.loads((noise / "done.json").read_text())["fill_version"] == 2
+    control = det.loc[experiment.RANDOM_CONTROL]  # the control: as many random positions, trained the same way
+    best = det.drop(experiment.RANDOM_CONTROL).f1.idxmax()
+    assert control.detected == det.loc[best, "detected"] and 0 < control.restored_accuracy <= 1
+    assert det.restored_accuracy.notna().sum() == 2 and det.loc[best, "restored_accuracy"] > 0
     assert pd.read_csv(noise / "finetune.csv").seed.nunique() == 2
     assert len(pd.read_csv(out / "detectors.csv")) == 2 * len(det)
     adam = (out / "scratch_adam.csv").read_text()  # the short Adam baseline gains seed 1, keeps seed 0's row
@@ -338,6 +342,12 @@ def test_a_finished_attacks_run_grows_by_seeds_tests_and_a_new_fill(tmp_path, mn
     experiment.run(grown, out, experiment.AttackOptions())
     assert pd.read_csv(zero / "prune_test.csv").scope.tolist() == ["any configuration", "pruning alone"]
     assert (zero / "detectors.csv").read_text() == det_before
+    old_det = pd.read_csv(zero / "detectors.csv")  # a detector table from before the random control is redone
+    old_det[old_det.detector != experiment.RANDOM_CONTROL].to_csv(zero / "detectors.csv", index=False)
+    pt_before = (zero / "prune_test.csv").read_text()
+    experiment.run(grown, out, experiment.AttackOptions())
+    assert experiment.RANDOM_CONTROL in set(pd.read_csv(zero / "detectors.csv").detector)
+    assert (zero / "prune_test.csv").read_text() == pt_before
     one_error(main(["attacks", "--out", str(out), "--quick"]), "another configuration")
     with pytest.raises(UserError, match="more seeds"):
         experiment.run(config, out, experiment.AttackOptions())
