@@ -421,6 +421,7 @@ def converged_section(run: Path, ft: pd.DataFrame, models: list) -> str:
         "best baseline": r.best_baseline, "baseline (%)": f"{pct(r.baseline_mean)} ({r.baseline_seeds} seeds)",
         "baseline steps (median)": f"{r.baseline_median_steps:.0f}",
         "difference (pp, Welch 95 %)": f"{100 * r.diff_vs_best:+.1f} [{100 * r.diff_low:+.1f}, {100 * r.diff_high:+.1f}]",
+        "bound (pp, one-sided 95 %, every baseline)": f"{100 * r.bound_every:+.1f}",
         "p (IUT)": f"{r.p_iut:.2g}", "verdict": r.verdict} for r in v.itertuples()])  # fmt: skip
     capped = int((sc.steps >= sc.step_cap).sum())
     cap_text = (f"none of the {len(sc)} baseline runs reached the step cap (each stopped early)" if not capped else
@@ -433,7 +434,10 @@ early stopping on a stratified 20 % of their own share (patience 5 epochs and 30
 fine-tuning steps), on each of three architectures (the locked model's own, a 2 × 400 MLP, a small CNN), 5 seeds;
 {cap_text}.
 {PRIMARY_ATTACK} counts as better only if it beats *every* architecture: an intersection-union test of one-sided
-Welch tests at 5 % (p is the largest of the three). The {PRIMARY_ATTACK} seeds are the committed run's.
+Welch tests at 5 % (p is the largest of the three). The difference is against the best baseline with its
+two-sided 95 % Welch interval; the verdict's own bound is the smallest one-sided 95 % lower bound over the three
+architectures, above 0 exactly where {PRIMARY_ATTACK} beats every baseline (so the two-sided interval can touch 0 in a
+cell the one-sided test passes). The {PRIMARY_ATTACK} seeds are the committed run's.
 
 {md_table(tab) if len(tab) else "(no cell with both sides measured yet)"}
 """

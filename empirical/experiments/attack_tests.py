@@ -18,16 +18,19 @@ PRIMARY_ATTACK = "FTAL"  # declared before the converged-baseline runs; the othe
 SECONDARY_ATTACKS = ("FTLL", "RTLL", "RTAL")
 
 
-def _iut(a: np.ndarray, base: pd.DataFrame) -> list[dict]:
-    """One-sided Welch tests of the attack's accuracies ``a`` against each baseline architecture (2+ seeds)."""
+def _iut(a: np.ndarray, base: pd.DataFrame, level: float = 0.05) -> list[dict]:
+    """One-sided Welch tests of the attack's accuracies ``a`` against each baseline architecture (2+ seeds),
+    with each difference's one-sided 1 − ``level`` lower bound (the lower end of the two-sided 1 − 2·``level``
+    interval): the bound is above 0 exactly where the one-sided test rejects."""
     tests = []
     for name, g in base.groupby("baseline"):
         if len(g) < 2:
             continue
         w = welch(a, g["accuracy"].to_numpy())
         one_sided = w["p"] / 2 if w["diff"] > 0 else 1 - w["p"] / 2
+        bound = welch(a, g["accuracy"].to_numpy(), level=1 - 2 * level)["low"]
         tests.append(dict(baseline=name, mean=g["accuracy"].mean(), n=len(g), steps=g["steps"].median(), **w,
-                          p_one_sided=one_sided))  # fmt: skip
+                          p_one_sided=one_sided, bound=bound))  # fmt: skip
     return tests
 
 
@@ -49,7 +52,7 @@ def converged_verdicts(finetune: pd.DataFrame, converged: pd.DataFrame, level: f
         a = ft[(ft["model"] == m) & np.isclose(ft["fraction"], frac)]["accuracy"].to_numpy()
         if len(a) < 2:
             continue
-        tests = _iut(a, base)
+        tests = _iut(a, base, level)
         if not tests:
             continue
         worst = max(t["p_one_sided"] for t in tests)
@@ -58,7 +61,8 @@ def converged_verdicts(finetune: pd.DataFrame, converged: pd.DataFrame, level: f
                          best_baseline=best_base["baseline"], baseline_mean=best_base["mean"],
                          baseline_seeds=best_base["n"], baseline_median_steps=best_base["steps"],
                          diff_vs_best=a.mean() - best_base["mean"], diff_low=best_base["low"],
-                         diff_high=best_base["high"], p_iut=worst, baselines=len(tests),
+                         diff_high=best_base["high"], bound_every=min(t["bound"] for t in tests), p_iut=worst,
+                         baselines=len(tests),
                          verdict=_verdict(attack, tests, worst, level)))  # fmt: skip
     out = pd.DataFrame(rows)
     if len(out) and attack == PRIMARY_ATTACK:

@@ -393,3 +393,19 @@ def test_detector_chance_is_the_precision_of_random_positions():
     assert "strong ×" in text and "so the key is not hidden" in text
     weak = det.iloc[:1].assign(recall=0.05, precision=0.05, p_above_chance=0.9)
     assert "No detector beats chance" in "\n".join(verdict_detectors(weak))
+
+
+def test_the_one_sided_bound_is_above_zero_exactly_where_the_iut_rejects():
+    """``bound_every``: the smallest one-sided 95 % lower bound over the baselines; on 200 random draws (many
+    near the decision) it is above 0 exactly when p_iut < 0.05."""
+    from empirical.experiments.attacks import converged_verdicts
+
+    rng = np.random.default_rng(1)
+    for _ in range(200):
+        shift = rng.uniform(-0.01, 0.02)
+        ft = pd.DataFrame(dict(model="m", fill="zero", attack="FTAL", fraction=0.01, seed=range(5),
+                               accuracy=0.9 + shift + rng.normal(0, 0.01, 5)))  # fmt: skip
+        sc = pd.concat([pd.DataFrame(dict(model="m", baseline=b, fraction=0.01, seed=range(5), steps=100,
+                                          accuracy=0.9 + rng.normal(0, 0.01, 5))) for b in "ab"])  # fmt: skip
+        row = converged_verdicts(ft, sc).iloc[0]
+        assert (row.bound_every > 0) == (row.p_iut < 0.05)
