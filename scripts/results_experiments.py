@@ -337,7 +337,7 @@ owner's recipe; `scratch_adam.csv`):
 {prune_text}
 * **Key positions**: with the zero fill, "exact zero ⇒ key" finds the key with precision {kz_prec} and recall {kz_rec} on every
   model. Training only those positions (everything else frozen) restores {"; ".join(f"{m} {pct(v)} %" for m, v in kbest.items())}
-  (best over data share and epochs; with each model's smallest share and {int(kz.epochs.max())} epochs: {"; ".join(f"{m} ({100 * r.fraction:g} %) {pct(r.accuracy)} %" for m, r in kfirst.iterrows())}).
+  (best over data share and epochs; with each model's smallest share and {int(kz.epochs.max())} epochs: {"; ".join(f"{m} ({100 * r.fraction:g} %) {pct(r.accuracy)} %" for m, r in kfirst.iterrows())}){zero_control(run)}.
 {noise_text}
   The noise-filled models score {noise_vs_zero} with zeros (table above). The fill does not stop plain
   fine-tuning: FTAL with the largest share reaches {"; ".join(f"{m} {pct(v)} %" for m, v in noise_ftal.items())}.
@@ -372,6 +372,22 @@ def pruning_bullets(run: Path, pr: pd.DataFrame, summ: pd.DataFrame) -> str:
 {after} The McNemar test (`prune_test.csv`) is not in this run yet."""
 
 
+def zero_control(run: Path) -> str:
+    """Targeted restoration's control on the zero fill: as many random positions, trained the same way (the
+    detector table's ``RANDOM_CONTROL`` row), where the run has it."""
+    path = run / "detectors.csv"
+    if not path.exists():
+        return ""
+    det = pd.read_csv(path)
+    c = det[(det.fill == "zero") & (det.detector == RANDOM_CONTROL)].set_index("model")["restored_accuracy"]
+    if not len(c):
+        return ""
+    return (
+        f"; as many random positions, trained the same way: {'; '.join(f'{m} {pct(v)} %' for m, v in c.items())} "
+        "(one seed each; the gap to the key's own positions is what knowing the key adds)"
+    )
+
+
 def noise_fill_bullet(run: Path, kp: pd.DataFrame) -> str:
     """What ``--fill noise`` hid, from the detector table where the run has one (fill version 2 draws fresh
     values; version 1 copied |w| from another unit of the layer)."""
@@ -399,7 +415,8 @@ def noise_fill_bullet(run: Path, kp: pd.DataFrame) -> str:
   distribution, with no exact zero and no duplicated |w| at the key positions. Every detector against each fill
   (recall at k = the key's size; "found" means recall ≥ 0.5; chance = the recall of k random positions):
 {lines}
-  {verdict} Training only the best detector's positions (5 epochs, smallest share) restores {rest or "—"}."""
+  {verdict} Training only the best detector's positions (5 epochs, smallest share) restores {rest or "—"} (one
+  seed each; the gap to the random control is what the detector adds)."""
     return f"""* **`lock --fill noise`** as this run used it (fill version {version}) copied |w| from other units of the same layer
   to the key positions: the exact-zero detector's recall drops to {", ".join(f"{v:.0f}" for v in kn.values)}, but every key position then holds
   a value that also stands elsewhere in its layer, so a detector that flags duplicated |w| finds them all (not
@@ -421,7 +438,7 @@ def converged_section(run: Path, ft: pd.DataFrame, models: list) -> str:
         "best baseline": r.best_baseline, "baseline (%)": f"{pct(r.baseline_mean)} ({r.baseline_seeds} seeds)",
         "baseline steps (median)": f"{r.baseline_median_steps:.0f}",
         "difference (pp, Welch 95 %)": f"{100 * r.diff_vs_best:+.1f} [{100 * r.diff_low:+.1f}, {100 * r.diff_high:+.1f}]",
-        "bound (pp, one-sided 95 %, every baseline)": f"{100 * r.bound_every:+.1f}",
+        "bound (pp, one-sided 95 %, every baseline)": f"{100 * r.bound_every:+.2f}",
         "p (IUT)": f"{r.p_iut:.2g}", "verdict": r.verdict} for r in v.itertuples()])  # fmt: skip
     capped = int((sc.steps >= sc.step_cap).sum())
     cap_text = (f"none of the {len(sc)} baseline runs reached the step cap (each stopped early)" if not capped else

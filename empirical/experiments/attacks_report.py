@@ -186,8 +186,8 @@ def verdict_prune_test(test: pd.DataFrame, alpha: float = 0.05, claim_pp: float 
             continue
         better = r["only_pruned_right"] > r["only_locked_right"]
         verdict = "recovers accuracy" if better and r["p_mcnemar"] < alpha else "does not recover accuracy"
-        out.append(f"- **{r['model']}**: {what} {verdict} on the odd images ({moved}, McNemar p = "
-                   f"{r['p_mcnemar']:.3g}, α = {alpha}).")  # fmt: skip
+        p = "p < 1e-300" if r["p_mcnemar"] == 0 else f"p = {r['p_mcnemar']:.3g}"  # below float's range
+        out.append(f"- **{r['model']}**: {what} {verdict} on the odd images ({moved}, McNemar {p}, α = {alpha}).")
     return out + [""]
 
 
