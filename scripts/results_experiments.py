@@ -328,7 +328,7 @@ owner's recipe; `scratch_adam.csv`):
   over the locked model, more than the paper's +15–30 pp on its scale-factor-locked CIFAR-10 networks.
 * **These short baselines are not the verdict.** They stop at fine-tuning's step count (120 steps with 1 % of the
   data), far from convergence. Read descriptively: the best attack's mean is above the better from-scratch mean in
-  {int(beats.sum())} of {len(beats)} cells (by {100 * gap.min():.1f}–{100 * gap.max():.1f} pp); with {int(n.min())}–{int(n.max())} seeds Welch's t-test gives p = {pvals.min():.3g}–{pvals.max():.3g}
+  {int(beats.sum())} of {len(beats)} cells (by {100 * gap.min():.1f}–{100 * gap.max():.1f} pp); with {span([int(n.min()), int(n.max())])} seeds Welch's t-test gives p = {pvals.min():.3g}–{pvals.max():.3g}
   ({n_sig} of {len(mean)} cells below 0.05), with the best of {len(attacks_)} attacks and the better of {len(base)} baselines chosen after the
   runs (no multiplicity correction). The test that decides it, {PRIMARY_ATTACK} (declared primary) against baselines
   trained to convergence, follows below{seeds_todo}.
