@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 import figures
 from empirical._io import write_text
@@ -15,7 +16,9 @@ from empirical.experiments.attacks_cells import RANDOM_CONTROL
 from empirical.experiments.attacks_config import SCRATCH_ADAM, TABLES
 from empirical.experiments.markdown import md_table
 from empirical.experiments.rundir import load_tables, read_table
+from empirical.lock.detectors import weight_count
 from empirical.lock.utility import CHANCE
+from empirical.nets.models import make_model
 from figures.attacks import recovered_vs_data
 
 PAPER_TABLE2 = "CIFAR-10, bn-scale at 0.05, 3 trials: fine-tuning with 5 % / 10 % of the training data recovers " \
@@ -196,11 +199,6 @@ def with_chance(det: pd.DataFrame, models) -> pd.DataFrame:
     among the Conv2d / Linear weights the top-k detectors rank (key values / weights, from the configured
     architecture), ``lift`` = precision / chance, and ``p_above_chance``, the one-sided binomial p-value of the
     true positives among the flagged positions against that rate."""
-    from scipy import stats
-
-    from empirical.lock.detectors import weight_count
-    from empirical.nets.models import make_model
-
     if "chance" in det and "p_above_chance" in det:
         return det
     n = {m["name"]: weight_count(make_model(m["arch"], m["hidden_layers"], m["width"])) for m in models}
