@@ -102,6 +102,14 @@ def prune_test_rows(locked, m, data, config: AttackConfig) -> pd.DataFrame:
 RANDOM_CONTROL = "random positions (control)"
 
 
+def _scored(name: str, positions, truth, k: int) -> dict:
+    """One detector's row: precision, recall and F1 of its ``positions`` against the key's."""
+    r = dict(detector=name, k=k, **detection_scores(positions, truth))
+    p, q = r["precision"], r["recall"]
+    r["f1"] = 2 * p * q / (p + q) if p + q > 0 and np.isfinite(p) and np.isfinite(q) else 0.0
+    return r
+
+
 def detector_table(locked, key, m, data, config: AttackConfig) -> pd.DataFrame:
     """Every key-position detector (``lock.detectors``) against the real key, the gradient ones on the smallest
     share's data (seed 0); then targeted restoration (training only the flagged positions) on the positions of
@@ -114,15 +122,10 @@ def detector_table(locked, key, m, data, config: AttackConfig) -> pd.DataFrame:
     truth = key_positions(key, locked)
     k = sum(len(v) for n, v in truth.items() if n.endswith("weight"))
     found = detector_positions(locked, k, xa, ya)
-    rows = [dict(detector=name, k=k, **detection_scores(pos, truth)) for name, pos in found.items()]
-    for r in rows:
-        p, q = r["precision"], r["recall"]
-        r["f1"] = 2 * p * q / (p + q) if p + q > 0 and np.isfinite(p) and np.isfinite(q) else 0.0
+    rows = [_scored(name, pos, truth, k) for name, pos in found.items()]
     best = max(rows, key=lambda r: r["f1"])
     found[RANDOM_CONTROL] = random_positions(locked, best["detected"], seed=0)
-    control = dict(detector=RANDOM_CONTROL, k=k, **detection_scores(found[RANDOM_CONTROL], truth))
-    control["f1"] = 0.0 if not control["detected"] else 2 * control["precision"] * control["recall"] / max(
-        control["precision"] + control["recall"], 1e-30)  # fmt: skip
+    control = _scored(RANDOM_CONTROL, found[RANDOM_CONTROL], truth, k)
     rows.append(control)
     epochs = max(config.targeted_epochs)
     for r in rows:

@@ -199,8 +199,6 @@ def with_chance(det: pd.DataFrame, models) -> pd.DataFrame:
     among the Conv2d / Linear weights the top-k detectors rank (key values / weights, from the configured
     architecture), ``lift`` = precision / chance, and ``p_above_chance``, the one-sided binomial p-value of the
     true positives among the flagged positions against that rate."""
-    if "chance" in det and "p_above_chance" in det:
-        return det
     n = {m["name"]: weight_count(make_model(m["arch"], m["hidden_layers"], m["width"])) for m in models}
     out = det.copy()
     out["chance"] = [r.key_values / n[r.model] for r in out.itertuples()]
