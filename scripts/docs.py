@@ -153,7 +153,7 @@ def attack_seeds_glance() -> str:
     run = ROOT / "results" / "attacks"
     ft = pd.read_csv(run / "finetune.csv").groupby("model")["seed"].nunique()
     base = pd.read_csv(run / "scratch_converged.csv").groupby("model")["seed"].nunique()
-    span = lambda s: f"{s.min()}" if s.min() == s.max() else f"{s.min()}–{s.max()}"  # noqa: E731
+    span = results_experiments.span
     return f"three architectures; {span(ft)} seeds per attack, {span(base)} per baseline"
 
 

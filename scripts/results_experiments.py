@@ -69,9 +69,7 @@ def ablation(run=Path("results/fashion-mnist-ablation")) -> str:
     gl = locked[locked.variant.isin(["l1 filters", "bn-scale (global |γ|)"])]
     share = gl.pivot_table(index=["arch", "recipe"], columns="variant", values="key_share_of_parameters")
     key_x = (share["l1 filters"] / share["bn-scale (global |γ|)"]).agg(["min", "max"])  # against the global key
-    gam = grid(with_seed(pd.read_csv(run / "gammas.csv")))
-    if "epoch" in gam:  # per-epoch γ logs: each network after training
-        gam = gam[gam["epoch"].isna() | (gam["epoch"] == gam.groupby(["arch", "recipe"])["epoch"].transform("max"))]
+    gam = grid(with_seed_gammas(run))
     init = {r: 0.5 if r in ("bn-init", "all") else 1.0 for r in cfg["recipes"]}
     spread = {r: (g.gamma_q05.min() / init[r], g.gamma_max.max() / init[r]) for r, g in gam.groupby("recipe")}
     recipe_epochs = models.groupby("recipe")["epochs"].first()
@@ -328,7 +326,7 @@ owner's recipe; `scratch_adam.csv`):
   over the locked model, more than the paper's +15–30 pp on its scale-factor-locked CIFAR-10 networks.
 * **These short baselines are not the verdict.** They stop at fine-tuning's step count (120 steps with 1 % of the
   data), far from convergence. Read descriptively: the best attack's mean is above the better from-scratch mean in
-  {int(beats.sum())} of {len(beats)} cells (by {100 * gap.min():.1f}–{100 * gap.max():.1f} pp); with {span([int(n.min()), int(n.max())])} seeds Welch's t-test gives p = {pvals.min():.3g}–{pvals.max():.3g}
+  {int(beats.sum())} of {len(beats)} cells (by {100 * gap.min():.1f}–{100 * gap.max():.1f} pp); with {span(n.astype(int))} seeds Welch's t-test gives p = {pvals.min():.3g}–{pvals.max():.3g}
   ({n_sig} of {len(mean)} cells below 0.05), with the best of {len(attacks_)} attacks and the better of {len(base)} baselines chosen after the
   runs (no multiplicity correction). The test that decides it, {PRIMARY_ATTACK} (declared primary) against baselines
   trained to convergence, follows below{seeds_todo}.
