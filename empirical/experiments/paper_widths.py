@@ -44,12 +44,14 @@ from empirical._io import write_csv, write_text
 from empirical.errors import CorruptResumePoint, UserError
 from empirical.experiments.arguments import _common_device
 from empirical.experiments.paper_widths_config import (  # noqa: F401  (re-exported: the experiment's face)
+    HALF,
     PRESETS,
     TABLES,
     PaperWidthsConfig,
     _cell_names,
     _config_from_json,
     cell_name,
+    criterion,
     get_preset,
     load_config,
     parse_cells,
@@ -61,6 +63,7 @@ from empirical.experiments.rundir import Options, read_table
 from empirical.host import cpu_model
 from empirical.lock.sweep import accuracy_curve, top_accuracy
 from empirical.lock.utility import ratio_for_utility, split_halves
+from empirical.nets.threads import follow_threads, tf32_enabled
 from empirical.nets.train import RunOptions, accuracy, default_state_dir, load_tensors, train
 from empirical.safety import file_lock
 
@@ -89,6 +92,7 @@ class PaperWidthsOptions(Options):
     stop_after_epoch: int | None = None
     state_dir: Path | None = None
     threads: int | None = None
+    threads_file: Path | None = None
 
 
 def collect(run_dir, config: PaperWidthsConfig | None = None) -> dict[str, pd.DataFrame]:
@@ -129,14 +133,17 @@ def evaluate_epoch(
     with_random: bool,
     hints: dict | None = None,
     original: tuple | None = None,
+    targets: tuple | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The sweep rows and the critical-ratio rows of one trained network (see the module doc).
 
-    ``hints``: target → (k, ratio) of the previous epoch's critical ratio; without a full sweep the
-    search starts there. A search that the hint cannot serve falls back to a full sweep. ``original``:
-    ``accuracy_by_halves(model, x, y)`` when the caller has it (the training loop's test pass computes it).
+    ``targets``: the critical-ratio targets to search (default: all of the configuration's). ``hints``: criterion
+    → (k, ratio) of the latest earlier critical ratio; without a full sweep the search starts there. A search that
+    the hint cannot serve falls back to a full sweep. ``original``: ``accuracy_by_halves(model, x, y)`` when the
+    caller has it (the training loop's test pass computes it).
     """
     acc0, top3_0, halves = original if original is not None else accuracy_by_halves(model, x, y)
+    targets = config.targets if targets is None else targets
     ratios = config.ratios if full_sweep else (PAPER_RATIO,)
     curves = [accuracy_curve(model, x, y, ratios, "l1", seed=0)]
     if with_random:
@@ -148,11 +155,12 @@ def evaluate_epoch(
     sweep["acc_drop"] = acc0 - sweep["acc_extracted"]
     sweep["full_sweep"] = full_sweep
     crit = []
-    for target in config.targets:
-        row = _critical(model, x, y, config, target, acc0, curves[0] if full_sweep else None, (hints or {}).get(target),
-                        halves)  # fmt: skip
+    for target in targets:
+        row = _critical(model, x, y, config, target, acc0, curves[0] if full_sweep else None,
+                        (hints or {}).get(criterion(target)), halves)  # fmt: skip
         if row is None:  # the hint no longer brackets the target: sweep every ratio this epoch
-            return evaluate_epoch(model, x, y, config, True, with_random, original=(acc0, top3_0, halves))
+            return evaluate_epoch(model, x, y, config, True, with_random, original=(acc0, top3_0, halves),
+                                  targets=targets)  # fmt: skip
         crit.append(row)
     return sweep, pd.DataFrame(crit)
 
@@ -169,8 +177,11 @@ def accuracy_by_halves(model, x, y) -> tuple[float, float, tuple[float, float]]:
 
 
 def _critical(model, x, y, config, target, acc0, l1, hint, halves=None) -> dict | None:
-    """One critical-ratio row; ``None`` when only a full sweep can bracket the target."""
-    row = {"target": target, "acc_original": acc0}
+    """One critical-ratio row; ``None`` when only a full sweep can bracket the target. ``target`` "half" searches
+    for half the original accuracy ``acc0`` (the row's ``target`` is that level, its ``criterion`` "half")."""
+    name = criterion(target)
+    target = acc0 / 2 if target == HALF else float(target)
+    row = {"criterion": name, "target": target, "acc_original": acc0}
     if acc0 <= target:
         row["status"] = f"the original accuracy {acc0:.4f} is already at or below the target"
         return row
@@ -219,8 +230,10 @@ class EpochRecorder:
     """The ``on_epoch`` callback of one cell: evaluate, append the epoch's rows (replacing those of a
     re-trained epoch), write the cell's tables and the run's top-level ones, log a line."""
 
-    def __init__(self, config: PaperWidthsConfig, run_dir: Path, cdir: Path, cell, device: str, data):
+    def __init__(self, config: PaperWidthsConfig, run_dir: Path, cdir: Path, cell, device: str, data,
+                 threads_file=None):  # fmt: skip
         self.config, self.run_dir, self.cdir, self.device = config, run_dir, cdir, device
+        self.threads_file = threads_file
         self.planned = cell[2]
         self.ident = dict(hidden_layers=cell[0], width=cell[1], seed=config.seed)
         self.x, self.y = data
@@ -234,19 +247,24 @@ class EpochRecorder:
         return self._original[0]
 
     def hints(self, epoch: int) -> dict:
-        """target → (k, ratio) of the latest earlier epoch's critical ratios."""
+        """criterion → (k, ratio) of each target's latest critical ratio found before ``epoch`` (targets may be
+        searched at different epochs)."""
         prev = self.tables["critical"]
         if not len(prev) or "k" not in prev:
             return {}
-        prev = prev[prev["epoch"] < epoch]
-        last = prev[(prev["epoch"] == prev["epoch"].max()) & (prev["status"] == "found")] if len(prev) else prev
-        return {float(r.target): (int(r.k), float(r.ratio)) for r in last.itertuples()}
+        prev = prev[(prev["epoch"] < epoch) & (prev["status"] == "found")]
+        if "criterion" not in prev:
+            prev = prev.assign(criterion=[criterion(t) for t in prev["target"]])
+        last = prev.sort_values("epoch").groupby("criterion").tail(1)
+        return {str(r.criterion): (int(r.k), float(r.ratio)) for r in last.itertuples()}
 
     def __call__(self, epoch: int, model, row: dict) -> None:
         cfg, t0 = self.config, time.perf_counter()
         full, rnd = cfg.sweep_due(epoch, self.planned), cfg.random_due(epoch, self.planned)
         original, self._original = self._original, None
-        sweep, crit = evaluate_epoch(model, self.x, self.y, cfg, full, rnd, self.hints(epoch), original)
+        follow_threads(self.threads_file)
+        sweep, crit = evaluate_epoch(model, self.x, self.y, cfg, full, rnd, self.hints(epoch), original,
+                                     cfg.targets_due(epoch, self.planned))  # fmt: skip
         t_eval = time.perf_counter() - t0
         train_cols = dict(epoch=epoch, loss=row["loss"], train_acc=row["train_acc"])
         for df in (sweep, crit):
@@ -255,6 +273,11 @@ class EpochRecorder:
         logrow = pd.DataFrame([{**self.ident, **train_cols, "test_acc": row["test_acc"],
                                 "train_seconds": round(float(row["seconds"]), 2), "eval_seconds": round(t_eval, 2),
                                 "peak_rss_gib": round(_peak_rss_gib(), 3), "torch_threads": torch.get_num_threads(),
+                                "threads_min": row.get("threads_min", torch.get_num_threads()),
+                                "threads_max": row.get("threads_max", torch.get_num_threads()),
+                                "full_sweep": full, "random_baseline": rnd,
+                                "targets_searched": " ".join(criterion(t) for t in cfg.targets_due(epoch, self.planned)),
+                                "precision": cfg.precision, "tf32": tf32_enabled(self.device),
                                 "device": self.device, "host": cpu_model()}])  # fmt: skip
         for name, new in (("epochs", sweep), ("critical", crit), ("epoch_log", logrow)):
             old = self.tables[name]
@@ -263,12 +286,13 @@ class EpochRecorder:
             self.tables[name] = pd.concat([old, new], ignore_index=True) if len(old) else new
             write_csv(self.cdir / f"{name}.csv", self.tables[name])
         l1 = sweep[(sweep["indicator"] == "l1") & (sweep["ratio"] == PAPER_RATIO)]
-        r50 = crit[crit["target"] == 0.5]
-        found = len(r50) and r50["status"].iloc[0] == "found"
-        log.info("%s epoch %d/%d: test %.4f, l1 @0.002%% %.4f, r50 %s (train %.0fs, eval %.0fs, peak %.1f GiB)",
+        first = crit.iloc[:1]
+        found = len(first) and first["status"].iloc[0] == "found"
+        log.info("%s epoch %d/%d: test %.4f, l1 @0.002%% %.4f, r_%s %s (train %.0fs, eval %.0fs, peak %.1f GiB)",
                  self.cdir.name, epoch, self.planned, row["test_acc"],
                  float(l1["acc_extracted"].iloc[0]) if len(l1) else float("nan"),
-                 f"{float(r50['ratio'].iloc[0]):.3g}" if found else "-", row["seconds"], t_eval,
+                 first["criterion"].iloc[0] if len(first) else "-",
+                 f"{float(first['ratio'].iloc[0]):.3g}" if found else "-", row["seconds"], t_eval,
                  _peak_rss_gib())  # fmt: skip
         with contextlib.suppress(Exception):  # the top-level tables are a convenience; never stop training
             collect(self.run_dir, cfg)
@@ -322,7 +346,8 @@ def check_resume(cdir: Path, x, y):
 
 
 def run_cell(
-    cell, config: PaperWidthsConfig, run_dir, device="cpu", progress=True, stop_after_epoch=None, state_dir=None
+    cell, config: PaperWidthsConfig, run_dir, device="cpu", progress=True, stop_after_epoch=None, state_dir=None,
+    threads_file=None,
 ) -> dict:
     """Train one cell epoch by epoch (resuming from ``state_dir``, the user cache by default), evaluating after
     every epoch; returns its status row."""
@@ -339,10 +364,10 @@ def run_cell(
         state_dir = Path(state_dir) if state_dir is not None else default_state_dir()
         (_, _, x_te, y_te), _ = load_tensors(spec, None, device)
         opts = RunOptions(device=device, progress=progress, stop_after_epochs=stop_after_epoch, state_dir=state_dir,
-                          on_resume=check_resume(cdir, x_te, y_te))  # fmt: skip
+                          on_resume=check_resume(cdir, x_te, y_te), threads_file=threads_file)  # fmt: skip
         if not (opts.state_path(spec, cdir).exists() or (cdir / "model.safetensors").exists()):
             _archive_rows(cdir, f"no resume point in {state_dir}")
-        recorder = partial(EpochRecorder, config, run_dir, cdir, cell, device, (x_te, y_te))
+        recorder = partial(EpochRecorder, config, run_dir, cdir, cell, device, (x_te, y_te), threads_file)
         rec = recorder()
         try:
             final = train(spec, cdir, replace(opts, on_epoch=rec, test_accuracy=rec.test_accuracy))
@@ -381,16 +406,18 @@ def run(config: PaperWidthsConfig, run_dir, options: PaperWidthsOptions = PaperW
         pass
     for cell in cells:
         log.info("cell %dx%d: %d epochs planned", cell[0], cell[1], cell[2])
-        run_cell(cell, config, run_dir, options.device, options.progress, stop, options.state_dir)
+        run_cell(cell, config, run_dir, options.device, options.progress, stop, options.state_dir, options.threads_file)
     return collect(run_dir, config)
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--preset", default="paper-corner", help="paper-corner (default), epoch-trend, tiny")
+    p.add_argument("--preset", default="paper-corner", help="paper-corner (default), paper-region, epoch-trend, tiny")
     p.add_argument("--out", type=Path, required=True, help="run directory (resumed if it exists)")
     p.add_argument("--only", help="cells to run now, e.g. 7x3000,13x3000 (default: all, in the preset's order)")
     p.add_argument("--stop-after-epoch", type=int, help="stop each cell once it has reached this epoch (resumable)")
     p.add_argument("--threads", type=int, help="torch and BLAS threads (default: torch's)")
+    p.add_argument("--threads-file", type=Path, help="a file holding the thread count, re-read while the run goes on "
+                   "(write 1 into it to give a core to other work, 2 to take it back)")  # fmt: skip
     p.add_argument(
         "--state-dir",
         type=Path,
@@ -410,7 +437,7 @@ def configure(args) -> tuple[PaperWidthsConfig, PaperWidthsOptions]:
         raise UserError(f"--state-dir {args.state_dir} is not a directory")
     options = PaperWidthsOptions(device=args.device, progress=not args.no_progress, only=only,
                                  stop_after_epoch=args.stop_after_epoch, state_dir=args.state_dir,
-                                 threads=args.threads)  # fmt: skip
+                                 threads=args.threads, threads_file=args.threads_file)  # fmt: skip
     return config, options
 
 

@@ -37,9 +37,11 @@ from empirical.nets.spec import (  # noqa: F401  (re-exported: TrainSpec has alw
     SCHEDULES,
     TrainSpec,
 )
+from empirical.nets.threads import follow_threads, strict_fp32
 from empirical.safety import dir_kind, file_lock
 
 log = logging.getLogger(__name__)
+THREADS_EVERY = 25  # steps between two reads of RunOptions.threads_file (a stat and a read: microseconds)
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,8 @@ class RunOptions:
     # test_accuracy(model, x_test, y_test) -> float: the epoch's test accuracy (default: ``accuracy``); a caller
     # whose on_epoch evaluates more on the same images computes everything in this one pass
     test_accuracy: Callable | None = None
+    # a file holding the thread count, re-read every THREADS_EVERY steps (``empirical.nets.threads``)
+    threads_file: str | Path | None = None
     extra: dict = field(default_factory=dict)
 
     def state_path(self, spec: TrainSpec, out_dir) -> Path:
@@ -226,7 +230,8 @@ def _read_spec(path: Path):
 
 
 def _train_epoch(model, opt, x_tr, y_tr, spec: TrainSpec, epoch: int, options: RunOptions):
-    """One epoch over a seeded permutation (the same on resume); returns the summed loss and the hits."""
+    """One epoch over a seeded permutation (the same on resume); returns the summed loss, the hits and the
+    (fewest, most) threads it ran on."""
     device, n = options.device, len(x_tr)
     for group in opt.param_groups:
         group["lr"] = lr_at(spec, epoch)
@@ -237,7 +242,10 @@ def _train_epoch(model, opt, x_tr, y_tr, spec: TrainSpec, epoch: int, options: R
     desc = f"{spec.hidden_layers}×{spec.width} epoch {epoch + 1}/{spec.epochs}"
     bar = tqdm(range(0, n, spec.batch_size), disable=not options.progress, leave=False, desc=desc)
     autocast = dict(device_type=torch.device(device).type, dtype=torch.bfloat16, enabled=spec.precision == "bf16")
+    threads = {follow_threads(options.threads_file)}
     for i in bar:
+        if options.threads_file is not None and (i // spec.batch_size) % THREADS_EVERY == 0:
+            threads.add(follow_threads(options.threads_file))
         idx = perm[i : i + spec.batch_size]
         xb, yb = x_tr[idx], y_tr[idx]  # (B, 784), (B,)
         with torch.autocast(**autocast):
@@ -252,7 +260,7 @@ def _train_epoch(model, opt, x_tr, y_tr, spec: TrainSpec, epoch: int, options: R
         if options.progress and (i // spec.batch_size) % 50 == 0:
             seen = min(i + spec.batch_size, n)
             bar.set_postfix(loss=f"{loss.item():.3f}", acc=f"{int(correct) / seen:.3f}")
-    return loss_sum, correct
+    return loss_sum, correct, (min(threads), max(threads))
 
 
 def train(spec: TrainSpec, out_dir, options: RunOptions = RunOptions()) -> Path:
@@ -298,6 +306,7 @@ def _train_locked(spec: TrainSpec, out: Path, options: RunOptions) -> Path:
 
     device = options.device
     reuse_freed_memory()
+    strict_fp32(device)
     (x_tr, y_tr, x_te, y_te), fp = load_tensors(spec, options.data_root, device)
     model = make_model(spec.arch, spec.hidden_layers, spec.width, seed=spec.seed).to(device)
     init_bn(model, spec.bn_init)
@@ -317,7 +326,7 @@ def _train_locked(spec: TrainSpec, out: Path, options: RunOptions) -> Path:
         if options.stop_after_epochs is not None and epoch >= options.stop_after_epochs:
             return state_path
         t0 = time.perf_counter()
-        loss_sum, correct = _train_epoch(model, opt, x_tr, y_tr, spec, epoch, options)
+        loss_sum, correct, (t_min, t_max) = _train_epoch(model, opt, x_tr, y_tr, spec, epoch, options)
         if not math.isfinite(float(loss_sum)):
             raise UserError(
                 f"training diverged (loss {float(loss_sum) / n} in epoch {epoch + 1}); nothing saved for this epoch — "
@@ -336,6 +345,8 @@ def _train_locked(spec: TrainSpec, out: Path, options: RunOptions) -> Path:
             seconds=round(time.perf_counter() - t0, 3),
             precision=spec.precision,
             device=device,
+            threads_min=t_min,
+            threads_max=t_max,
         )
         if options.on_epoch is not None:
             options.on_epoch(epoch + 1, model, row)
