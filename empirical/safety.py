@@ -37,7 +37,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from empirical._io import clean_stale, temp_prefix, write_text
+from empirical._io import clean_stale, refuse_input_overwrite, temp_prefix, write_text
 from empirical.errors import UserError
 
 JOURNAL = ".corelocker-commit."
@@ -269,6 +269,8 @@ def commit_files(writers: dict[Path, Callable], mode: int | None = None, modes: 
     temps: dict[Path, Path] = {}
     modes = modes or {}
     token = secrets.token_hex(4)  # names the temps and the journal: recovery moves only this journal's temps
+    for path in writers:
+        refuse_input_overwrite(path)
     try:
         for path, write in writers.items():
             path = Path(path)

@@ -20,24 +20,40 @@ import re
 import sys
 import warnings
 
+from empirical._io import guard_inputs, note_input
 from empirical.cli.parsers import PROG, build_parser
 from empirical.errors import UserError
+from empirical.experiments.arguments import OutputPath
 
 __all__ = ["PROG", "build_parser", "main"]
 
 
 def _error(message) -> int:
-    """Print one error line (terminal escape codes removed, only the first line of a long message)."""
+    """Print one error line: the whole message, its lines joined (terminal escape codes removed)."""
     lines = [ln.strip() for ln in re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", str(message)).splitlines() if ln.strip()]
-    print(f"{PROG}: error: {lines[0] if lines else type(message).__name__}", file=sys.stderr)
+    print(f"{PROG}: error: {' '.join(lines) if lines else type(message).__name__}", file=sys.stderr)
     return 2
+
+
+def _note_inputs(args) -> None:
+    """Every existing file named on the command line that is not an output (``out_file``) is an input: no write
+    of this command may replace it (``empirical._io.guard_inputs``). ``FILE.py:FUNCTION`` names ``FILE.py``."""
+    for dest, value in vars(args).items():
+        for v in value if isinstance(value, (list, tuple)) else (value,):
+            if isinstance(v, OutputPath) or not isinstance(v, (str, os.PathLike)):
+                continue
+            text, flag = os.fspath(v), f"--{dest.replace('_', '-')}"
+            note_input(text, flag)
+            if ":" in text:
+                note_input(text.rsplit(":", 1)[0], flag)
 
 
 def _run(args) -> int:
     from tqdm.contrib.logging import logging_redirect_tqdm  # lazy: `--help` and a parse error never load tqdm
 
     module, func = args.handler.split(":")
-    with logging_redirect_tqdm():  # log lines print above a progress bar instead of breaking it
+    with guard_inputs(), logging_redirect_tqdm():  # log lines print above a progress bar instead of breaking it
+        _note_inputs(args)
         return getattr(importlib.import_module(f"empirical.cli.{module}"), func)(args)
 
 
@@ -48,10 +64,13 @@ def _command(argv: list[str]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    try:
+    try:  # building the parser imports the experiment named: Ctrl-C there is an interruption, not a traceback
         args = build_parser(_command(argv)).parse_args(argv)
     except UserError as exc:  # a mistyped option value (parsers.OneLineParser)
         return _error(exc)
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
     )

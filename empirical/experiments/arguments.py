@@ -7,11 +7,15 @@ import argparse
 from pathlib import Path
 
 
+class OutputPath(type(Path())):
+    """A path the command writes (``out_file``): the CLI protects every other file named on its command line."""
+
+
 def out_file(text: str) -> Path:
     """An output *file*: ``newdir/`` names a directory (``Path`` would drop the slash and write a file there)."""
     if text.endswith(("/", "\\")) or Path(text).name in ("", ".", ".."):
         raise argparse.ArgumentTypeError(f"{text!r} names a directory; give a file path")
-    return Path(text)
+    return OutputPath(text)
 
 
 def float_list(text: str) -> list[float]:

@@ -19,7 +19,7 @@ import torch.nn as nn
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
-from empirical._io import atomic_path
+from empirical._io import atomic_path, note_input
 from empirical.errors import UserError
 from empirical.lock.ranking import make_contiguous
 from empirical.nets.checkpoint import model_sha256
@@ -92,6 +92,7 @@ class AccessKey:
         path = Path(path)
         if not path.is_file():
             raise UserError(f"key file {path} does not exist")
+        note_input(path, "the key")
         try:
             tensors = load_file(str(path))
             with safe_open(str(path), framework="pt") as fh:

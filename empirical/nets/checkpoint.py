@@ -15,7 +15,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
-from empirical._io import atomic_path
+from empirical._io import atomic_path, note_input
 from empirical.errors import UserError
 from empirical.nets.models import ARCHS, make_model
 from empirical.nets.modules import MODULE_ARCH, check_builder
@@ -113,6 +113,7 @@ def read_checkpoint(path) -> tuple[dict[str, torch.Tensor], dict]:
         path = path / "model.safetensors"
     if not path.is_file():
         raise UserError(f"checkpoint {path} does not exist")
+    note_input(path, "the checkpoint")
     try:
         tensors = load_file(str(path))
         with safe_open(str(path), framework="pt") as fh:

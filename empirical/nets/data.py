@@ -20,6 +20,7 @@ import logging
 import math
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -30,7 +31,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from empirical._io import atomic_path
+from empirical._io import atomic_path, note_input
 from empirical.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -271,32 +272,64 @@ def load_fashion_mnist(root=None):
     return arrays
 
 
+def _npz_member_sizes(f, path) -> None:
+    """Refuse a member whose header declares more bytes than the member holds (a forged shape would otherwise ask
+    for terabytes before any check runs)."""
+    for k in NPZ_KEYS:
+        info = f.zip.getinfo(f"{k}.npy")
+        with f.zip.open(info) as fh:
+            version = np.lib.format.read_magic(fh)
+            shape, _, dtype = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                               else np.lib.format.read_array_header_2_0)(fh)  # fmt: skip
+        declared = math.prod(shape) * dtype.itemsize
+        if declared > info.file_size:
+            raise UserError(f"--data {path}: {k} declares {shape} {dtype} ({declared:,} bytes) but holds "
+                            f"{info.file_size:,} bytes: not a valid .npz array")  # fmt: skip
+
+
 def load_npz(path):
-    """Your own data: a ``.npz`` file holding ``x_train, y_train, x_test, y_test`` (any per-sample shape, any
-    number of classes; labels 0..C−1), checked and returned as (x_train float32, y_train int64, x_test, y_test)."""
+    """Your own data: a ``.npz`` file holding ``x_train, y_train, x_test, y_test`` (any per-sample shape, at least
+    two classes; labels 0..C−1), checked and returned as new arrays (x_train float32, y_train int64, x_test,
+    y_test). Every check runs on the converted values (a float64 1e39 is inf in float32; a uint64 label of 2⁶³
+    is negative in int64)."""
     if path is None:
         raise UserError("dataset npz needs --data FILE.npz (arrays x_train, y_train, x_test, y_test)")
     path = Path(path)
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise UserError(f"--data {path}: {exc.strerror or 'cannot be read'}") from None
+    if not stat.S_ISREG(st.st_mode):  # a FIFO or a device would block or never end
+        raise UserError(f"--data {path} is not a regular file (expected FILE.npz)")
+    note_input(path, "--data")
+    if not zipfile.is_zipfile(path):  # a .npy, a pickle or anything else named .npz
+        raise UserError(f"--data {path} is not an .npz archive (np.savez writes one: x_train, y_train, x_test, y_test)")
     try:
         with np.load(path, allow_pickle=False) as f:
             missing = [k for k in NPZ_KEYS if k not in f.files]
             if missing:
                 raise UserError(f"--data {path}: no array {missing[0]!r} (expected {', '.join(NPZ_KEYS)})")
+            _npz_member_sizes(f, path)
             arrays = [f[k] for k in NPZ_KEYS]
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise UserError(f"--data {path} is not a readable .npz file ({str(exc).splitlines()[0][:120]})") from None
-    x_tr, y_tr, x_te, y_te = arrays
-    for name, x, y in (("train", x_tr, y_tr), ("test", x_te, y_te)):
-        if x.dtype.kind not in "fiu" or y.dtype.kind not in "iu" or y.ndim != 1 or len(x) != len(y) or not len(y):
+    except (OSError, ValueError, EOFError, KeyError, MemoryError, zipfile.BadZipFile) as exc:
+        why = (str(exc).splitlines() or [type(exc).__name__])[0][:120]
+        raise UserError(f"--data {path} is not a readable .npz file ({why})") from None
+    for name, x, y in zip(("train", "test"), arrays[0::2], arrays[1::2]):
+        if x.ndim < 2 or x.dtype.kind not in "fiub" or y.dtype.kind not in "iub" or y.ndim != 1 or len(x) != len(y) \
+                or not len(y):  # fmt: skip
             raise UserError(f"--data {path}: x_{name} must be numbers [n, ...] and y_{name} n integer labels "
                             f"(got {x.dtype} {x.shape} and {y.dtype} {y.shape})")  # fmt: skip
-        if x.dtype.kind == "f" and not np.isfinite(x).all():
-            raise UserError(f"--data {path}: x_{name} holds NaN or inf")
+    x_tr, y_tr, x_te, y_te = (a.astype(np.float32 if i % 2 == 0 else np.int64) for i, a in enumerate(arrays))
+    for name, x, y, raw in (("train", x_tr, y_tr, arrays[1]), ("test", x_te, y_te, arrays[3])):
+        if not np.isfinite(x).all():
+            raise UserError(f"--data {path}: x_{name} holds NaN or inf (as float32)")
+        if y.min() < 0 or not np.array_equal(y.astype(raw.dtype), raw):
+            raise UserError(f"--data {path}: y_{name} labels must be 0..C−1")
     if x_tr.shape[1:] != x_te.shape[1:]:
         raise UserError(f"--data {path}: train samples {x_tr.shape[1:]} and test samples {x_te.shape[1:]} differ")
-    if min(y_tr.min(), y_te.min()) < 0:
-        raise UserError(f"--data {path}: labels must be 0..C−1")
-    return (x_tr.astype(np.float32), y_tr.astype(np.int64), x_te.astype(np.float32), y_te.astype(np.int64))
+    if max(y_tr.max(), y_te.max()) < 1:
+        raise UserError(f"--data {path}: every label is 0; a classifier needs at least 2 classes")
+    return x_tr, y_tr, x_te, y_te
 
 
 def n_classes(arrays) -> int:
@@ -307,17 +340,43 @@ def n_classes(arrays) -> int:
 DATASETS = {"mnist": load_mnist, "fashion-mnist": load_fashion_mnist, NPZ: load_npz}
 
 
+def _root_identity(name: str, root) -> tuple | None:
+    """What the cache is keyed by: the data file's identity (device, inode, size, modification time), so a file
+    replaced under the same name is read again; ``None`` for the cached MNIST."""
+    if root is None:
+        return None
+    path = Path(root)
+    try:
+        st = os.stat(path)
+    except OSError:
+        raise UserError(f"--data {root} does not exist") from None
+    if name == NPZ:
+        return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    if not stat.S_ISDIR(st.st_mode):
+        raise UserError(f"--data {root} is a file, but this model was trained on {name}, which reads a directory of "
+                        "IDX files; your own .npz data goes with a model imported or trained on it (--dataset npz)")  # fmt: skip
+    return (str(path.resolve()), st.st_mtime_ns)
+
+
 def load_dataset(name: str, root=None):
-    """The four uint8/int64 arrays of ``name``, kept in memory after the first call (do not modify them)."""
+    """The four arrays of ``name`` (uint8 images or your own float32 data; int64 labels): each call gets its own
+    copies, so no caller can change what another reads. The file is read once per identity (``_root_identity``)."""
     if name not in DATASETS:
         raise UserError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
-    return _load_cached(name, None if root is None else str(root), str(cache_dir()))
+    ident = _root_identity(name, root)
+    if root is not None:
+        note_input(root, "--data")
+    arrays = _load_cached(name, None if root is None else str(root), str(cache_dir()), ident)
+    return tuple(a.copy() for a in arrays)
 
 
 @functools.lru_cache(maxsize=4)
-def _load_cached(name: str, root, cache: str):
-    """Shared between callers (a grid worker evaluates many cells): never modify the arrays."""
-    return DATASETS[name](root)
+def _load_cached(name: str, root, cache: str, ident):
+    """Read once per (dataset, file identity); the arrays are made read-only (``load_dataset`` hands out copies)."""
+    arrays = tuple(np.ascontiguousarray(a) for a in DATASETS[name](root))
+    for a in arrays:
+        a.flags.writeable = False
+    return arrays
 
 
 def normalize(x_u8, method: str = "standardize"):
@@ -325,10 +384,11 @@ def normalize(x_u8, method: str = "standardize"):
 
     if method not in NORMALIZATIONS:
         raise UserError(f"unknown normalization {method!r}; choose one of {', '.join(NORMALIZATIONS)}")
+    # a new float32 tensor every time: the input array is never written, whatever its dtype
+    x = torch.tensor(np.asarray(x_u8), dtype=torch.float32).reshape(len(x_u8), -1)
     if method == "none":  # your own data: as stored (any per-sample shape, flattened here like the images)
-        return torch.from_numpy(np.ascontiguousarray(x_u8, dtype=np.float32)).reshape(len(x_u8), -1)
-    x_u8 = np.require(x_u8, requirements=["C", "W"])  # torch wants a writable array (copies a read-only one)
-    x = torch.from_numpy(x_u8).reshape(len(x_u8), -1).float().div_(255.0)  # (n, 784)
+        return x
+    x.div_(255.0)  # (n, 784)
     if method == "standardize":
         x.sub_(MNIST_MEAN).div_(MNIST_STD)
     elif method == "unit-norm":

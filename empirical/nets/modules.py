@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch.nn as nn
 
+from empirical._io import note_input
 from empirical.errors import UserError
 
 MODULE_ARCH = "module"
@@ -79,6 +80,7 @@ def load_builder(text: str) -> Builder:
         raise UserError(f"--model {text}: {path} is not a Python file")
     if not function.isidentifier():
         raise UserError(f"--model {text}: {function!r} is not a function name")
+    note_input(path, "the model file")
     data = path.read_bytes()
     name = f"corelocker_user_model_{hashlib.sha256(data).hexdigest()[:12]}"
     spec = importlib.util.spec_from_file_location(name, path)

@@ -87,6 +87,7 @@ def default_state_dir() -> Path:
 def load_tensors(spec: TrainSpec, root=None, device="cpu"):
     """(x_train, y_train, x_test, y_test) normalised on ``device`` plus the data fingerprint."""
     arrays = data_mod.load_dataset(spec.dataset, root)
+    fp = data_mod.fingerprint(arrays)  # of the data as stored, before anything is normalised
     x_tr, y_tr, x_te, y_te = arrays
     if spec.train_subset is not None:
         x_tr, y_tr = x_tr[: spec.train_subset], y_tr[: spec.train_subset]
@@ -96,7 +97,7 @@ def load_tensors(spec: TrainSpec, root=None, device="cpu"):
         data_mod.normalize(x_te, spec.normalization).to(device),
         torch.from_numpy(y_te).to(device),
     )
-    return tensors, data_mod.fingerprint(arrays)
+    return tensors, fp
 
 
 @torch.no_grad()
