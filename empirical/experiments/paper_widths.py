@@ -28,6 +28,7 @@ Each cell has its own lock, so two processes (one per core) can run different ce
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import resource
@@ -240,6 +241,10 @@ class EpochRecorder:
         self.tables = {t: read_table(cdir / f"{t}.csv", required=False) for t in TABLES}
         self._original = None  # accuracy_by_halves of the model the training loop just tested
 
+    def state_extra(self) -> dict[str, str]:
+        """The cell's rows so far, saved with each resume point (a fresh checkout with older rows gets them back)."""
+        return {t: df.to_csv(index=False) for t, df in self.tables.items() if len(df)}
+
     def test_accuracy(self, model, x, y) -> float:
         """The training loop's per-epoch test pass (``RunOptions.test_accuracy``): the halves the critical-ratio
         search needs come from the same pass, so the epoch's evaluation makes one pass fewer."""
@@ -314,15 +319,18 @@ def _archive_rows(cdir: Path, why: str) -> None:
     (cdir / "train_log.csv").unlink(missing_ok=True)
 
 
-def check_resume(cdir: Path, x, y):
+def check_resume(cdir: Path, x, y, recorder=None):
     """``on_resume`` for ``train``: a resume point is used only if it proves itself against the recorded rows.
 
     The restored model's test accuracy must equal the one its own log records at that epoch (the weights are
     the ones logged), and every epoch of the cell's ``epoch_log.csv`` up to there must carry the same test
     accuracy as the resume point's log (it continues the committed trajectory, not another run's). Exact
-    equality: the accuracy is a count of test images over 10,000."""
+    equality: the accuracy is a count of test images over 10,000. The cell's rows must reach the resume point's
+    epoch: rows a fresh checkout lacks (committed before the last epochs ran) are restored from the copy the
+    resume point carries (``EpochRecorder.state_extra``); a resume point without one is refused, so a run never
+    goes on with epochs missing from its tables."""
 
-    def on_resume(epoch: int, model, log_rows: list[dict]) -> None:
+    def on_resume(epoch: int, model, log_rows: list[dict], extra: dict | None = None) -> None:
         (acc,) = accuracy(model, x, y)
         logged = {int(r["epoch"]): float(r["test_acc"]) for r in log_rows}
         if logged.get(epoch) != acc:
@@ -336,13 +344,39 @@ def check_resume(cdir: Path, x, y):
                     f"resume point at epoch {epoch} is from another run: epoch {r.epoch} test accuracy "
                     f"{logged.get(int(r.epoch))} vs {float(r.test_acc)} recorded in {cdir.name}/epoch_log.csv"
                 )
-        if len(rows) and rows["epoch"].max() < epoch:
-            log.warning("%s: the resume point is at epoch %d, the recorded rows end at epoch %d: epochs %d-%d "
-                        "have no evaluation rows", cdir.name, epoch, rows["epoch"].max(), rows["epoch"].max() + 1,
-                        epoch)  # fmt: skip
+        reached = int(rows["epoch"].max()) if len(rows) else 0
+        if reached < epoch:
+            if not (extra or {}).get("epoch_log"):
+                raise CorruptResumePoint(f"resume point at epoch {epoch}, but {cdir.name}'s rows end at epoch "
+                                         f"{reached} and the resume point carries no copy of them")  # fmt: skip
+            _restore_rows(cdir, extra, reached, epoch, recorder)
         log.info("%s: resume point at epoch %d verified (test accuracy %.4f)", cdir.name, epoch, acc)
 
     return on_resume
+
+
+def _restore_rows(cdir: Path, extra: dict, reached: int, epoch: int, recorder) -> None:
+    """Epochs ``reached + 1 .. epoch`` from the resume point's copy of the rows, written into the cell's tables."""
+    import io
+
+    for t in TABLES:
+        saved = pd.read_csv(io.StringIO(extra[t])) if extra.get(t) else pd.DataFrame()
+        if not len(saved):
+            continue
+        have = read_table(cdir / f"{t}.csv", required=False)
+        new = saved[(saved["epoch"] > reached) & (saved["epoch"] <= epoch)]
+        table = pd.concat([have[have["epoch"] <= reached], new], ignore_index=True) if len(have) else new
+        write_csv(cdir / f"{t}.csv", table)
+        if recorder is not None:
+            recorder.tables[t] = table
+    log.warning("%s: epochs %d-%d restored from the resume point's copy of the rows", cdir.name, reached + 1, epoch)
+
+
+def state_tag(config: PaperWidthsConfig) -> str:
+    """Binds a resume point to the evaluation settings of its run: two runs that train the same cell but evaluate
+    it differently (``paper-corner`` and ``paper-region`` share 7 × 4000) keep separate resume points."""
+    fields = {k: v for k, v in config.to_json().items() if k not in ("cells", "preset")}
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:10]
 
 
 def run_cell(
@@ -364,17 +398,24 @@ def run_cell(
         state_dir = Path(state_dir) if state_dir is not None else default_state_dir()
         (_, _, x_te, y_te), _ = load_tensors(spec, None, device)
         opts = RunOptions(device=device, progress=progress, stop_after_epochs=stop_after_epoch, state_dir=state_dir,
-                          on_resume=check_resume(cdir, x_te, y_te), threads_file=threads_file)  # fmt: skip
-        if not (opts.state_path(spec, cdir).exists() or (cdir / "model.safetensors").exists()):
+                          state_tag=state_tag(config), threads_file=threads_file)  # fmt: skip
+        legacy = opts.legacy_state_path(spec)
+        if not (opts.state_path(spec, cdir).exists() or (legacy and legacy.exists())
+                or (cdir / "model.safetensors").exists()):  # fmt: skip
             _archive_rows(cdir, f"no resume point in {state_dir}")
         recorder = partial(EpochRecorder, config, run_dir, cdir, cell, device, (x_te, y_te), threads_file)
+
+        def with_recorder(rec, **kw):
+            return replace(opts, on_epoch=rec, test_accuracy=rec.test_accuracy, state_extra=rec.state_extra,
+                           on_resume=check_resume(cdir, x_te, y_te, rec), **kw)  # fmt: skip
+
         rec = recorder()
         try:
-            final = train(spec, cdir, replace(opts, on_epoch=rec, test_accuracy=rec.test_accuracy))
+            final = train(spec, cdir, with_recorder(rec))
         except CorruptResumePoint as exc:  # a local cache: retrain this cell from what the rows prove
             _archive_rows(cdir, str(exc))
             rec = recorder()
-            final = train(spec, cdir, replace(opts, restart=True, on_epoch=rec, test_accuracy=rec.test_accuracy))
+            final = train(spec, cdir, with_recorder(rec, restart=True))
         if final.name != "model.safetensors":
             return {**ident, "finished": False}
         done = {**ident, "epochs": planned, "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}

@@ -58,11 +58,17 @@ class RunOptions:
     # mode, *before* the epoch's resume point is saved (so work it writes is redone if the save never happens)
     on_epoch: Callable | None = None
     # where the resume point lives: ``None`` beside the run (``out_dir/train_state.safetensors``); a directory
-    # (e.g. the user cache, ``state_dir()``) keeps it as ``<spec key>.train_state.safetensors``, outside the checkout
+    # (e.g. the user cache, ``state_dir()``) keeps it as ``<spec key>[.<state_tag>].train_state.safetensors``,
+    # outside the checkout. ``state_tag`` binds it to one run (an experiment's evaluation settings): two runs of
+    # the same training spec never share, overwrite or delete each other's resume point
     state_dir: str | Path | None = None
-    # on_resume(epoch, model, log_rows): called after a resume point is restored (model in eval mode), before
-    # training goes on; raise CorruptResumePoint to refuse it (the state does not match what was recorded)
+    state_tag: str | None = None
+    # on_resume(epoch, model, log_rows, extra): called after a resume point is restored (model in eval mode),
+    # before training goes on, with the ``extra`` metadata saved with it; raise CorruptResumePoint to refuse it
     on_resume: Callable | None = None
+    # state_extra() -> dict[str, str]: more metadata saved with every resume point (covered by its digest), e.g.
+    # the rows an experiment recorded up to that epoch
+    state_extra: Callable | None = None
     # test_accuracy(model, x_test, y_test) -> float: the epoch's test accuracy (default: ``accuracy``); a caller
     # whose on_epoch evaluates more on the same images computes everything in this one pass
     test_accuracy: Callable | None = None
@@ -74,6 +80,14 @@ class RunOptions:
         """The resume point of ``spec`` trained into ``out_dir`` (see ``state_dir``)."""
         if self.state_dir is None:
             return Path(out_dir) / "train_state.safetensors"
+        tag = f".{self.state_tag}" if self.state_tag else ""
+        return Path(self.state_dir) / f"{spec.key()}{tag}.train_state.safetensors"
+
+    def legacy_state_path(self, spec: TrainSpec) -> Path | None:
+        """The untagged resume point that runs wrote before ``state_tag`` existed: adopted only when it proves
+        itself to ``on_resume`` (never deleted otherwise: it may be another run's)."""
+        if self.state_dir is None or not self.state_tag:
+            return None
         return Path(self.state_dir) / f"{spec.key()}.train_state.safetensors"
 
 
@@ -180,12 +194,16 @@ def _add_bn_sparsity(model, s: float) -> None:
                     bn.weight.grad.add_(torch.sign(bn.weight), alpha=s)
 
 
-def _save_state(path: Path, model, opt, epoch: int, log_rows: list[dict], spec: TrainSpec) -> None:
+EXTRA_PREFIX = "extra."  # resume-point metadata that belongs to the caller (RunOptions.state_extra)
+
+
+def _save_state(path: Path, model, opt, epoch: int, log_rows: list[dict], spec: TrainSpec, extra=None) -> None:
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     for i, st in opt.state_dict()["state"].items():
         for name, t in st.items():
             tensors[f"opt.{i}.{name}"] = t.detach().cpu().reshape(t.shape).contiguous()
-    meta = {"epoch": str(epoch), "log": json.dumps(log_rows), "spec_key": spec.key()}
+    meta = {"epoch": str(epoch), "log": json.dumps(log_rows), "spec_key": spec.key(), "digest_version": "2"}
+    meta.update({f"{EXTRA_PREFIX}{k}": str(v) for k, v in (extra or {}).items()})
     path.parent.mkdir(parents=True, exist_ok=True)
     meta["state_sha256"] = _state_digest(tensors, meta)
     with atomic_path(path) as tmp:
@@ -193,8 +211,13 @@ def _save_state(path: Path, model, opt, epoch: int, log_rows: list[dict], spec: 
 
 
 def _state_digest(tensors, meta) -> str:
-
-    return hashlib.sha256((params_sha256(tensors) + json.dumps([meta["epoch"], meta["log"]])).encode()).hexdigest()
+    """Version 2 covers every metadata entry (the spec key and the caller's extras included); version 1 (resume
+    points written before it, no ``digest_version``) covered the epoch and the log only."""
+    if meta.get("digest_version") == "2":
+        covered = json.dumps({k: v for k, v in sorted(meta.items()) if k != "state_sha256"})
+    else:
+        covered = json.dumps([meta["epoch"], meta["log"]])
+    return hashlib.sha256((params_sha256(tensors) + covered).encode()).hexdigest()
 
 
 def _load_state(path: Path, model, opt, device, spec: TrainSpec):
@@ -209,8 +232,12 @@ def _load_state(path: Path, model, opt, device, spec: TrainSpec):
         ok = False
     if not ok:
         raise CorruptResumePoint(bad)
-    if meta.get("spec_key", spec.key()) != spec.key():  # (resume points written before the key was recorded: none)
-        raise CorruptResumePoint(f"resume point {path} belongs to another training spec ({meta['spec_key']})")
+    if meta.get("spec_key") != spec.key():  # a version-1 digest does not cover the key: it must be there and match
+        raise CorruptResumePoint(f"resume point {path} belongs to another training spec "
+                                 f"({meta.get('spec_key', 'none recorded')})")  # fmt: skip
+    expected = {f"model.{k}" for k in model.state_dict()}
+    if {k for k in tensors if k.startswith("model.")} != expected:
+        raise CorruptResumePoint(f"resume point {path} does not hold this model's tensors")
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     sd = opt.state_dict()
     state: dict[int, dict] = {}
@@ -219,8 +246,22 @@ def _load_state(path: Path, model, opt, device, spec: TrainSpec):
             _, i, name = k.split(".", 2)
             state.setdefault(int(i), {})[name] = v.to(device) if name != "step" else v
     sd["state"] = state
-    opt.load_state_dict(sd)
-    return int(meta["epoch"]), json.loads(meta["log"])
+    try:
+        opt.load_state_dict(sd)
+    except (ValueError, RuntimeError, KeyError) as exc:
+        raise CorruptResumePoint(f"resume point {path}: the optimizer state does not fit ({exc})") from None
+    extra = {k[len(EXTRA_PREFIX) :]: v for k, v in meta.items() if k.startswith(EXTRA_PREFIX)}
+    return int(meta["epoch"]), json.loads(meta["log"]), extra
+
+
+def _adopt_legacy(path: Path, model, opt, spec: TrainSpec, options: RunOptions) -> tuple[int, list]:
+    """Resume from an untagged resume point only if ``on_resume`` accepts it; a refusal (CorruptResumePoint)
+    goes to the caller, which restarts under its own name and never deletes this file (it may be another run's)."""
+    start, log_rows, extra = _load_state(path, model, opt, options.device, spec)
+    model.eval()
+    options.on_resume(start, model, log_rows, extra)
+    log.info("resuming %s after epoch %d (adopted %s)", _name(spec), start, path)
+    return start, log_rows
 
 
 def _read_spec(path: Path):
@@ -314,13 +355,17 @@ def _train_locked(spec: TrainSpec, out: Path, options: RunOptions) -> Path:
     if spec.channels_last:
         model = model.to(memory_format=torch.channels_last)
     opt = make_optimizer(model, spec, device)
-    start, log_rows = 0, []
+    start, log_rows, legacy = 0, [], options.legacy_state_path(spec)
     if state_path.exists():
-        start, log_rows = _load_state(state_path, model, opt, device, spec)
+        start, log_rows, extra = _load_state(state_path, model, opt, device, spec)
         log.info("resuming %s after epoch %d (%s)", _name(spec), start, state_path)
         if options.on_resume is not None:
             model.eval()
-            options.on_resume(start, model, log_rows)
+            options.on_resume(start, model, log_rows, extra)
+    elif legacy is not None and legacy.exists() and options.on_resume is not None and not options.restart:
+        start, log_rows = _adopt_legacy(legacy, model, opt, spec, options)
+    else:
+        legacy = None
 
     n = len(x_tr)
     for epoch in range(start, spec.epochs):
@@ -354,8 +399,12 @@ def _train_locked(spec: TrainSpec, out: Path, options: RunOptions) -> Path:
         log_rows.append(row)
         log.info("%s epoch %d: loss %.4f train %.4f test %.4f (%.1fs)", _name(spec), row["epoch"], row["loss"],
                  row["train_acc"], row["test_acc"], row["seconds"])  # fmt: skip
-        _save_state(state_path, model, opt, epoch + 1, log_rows, spec)
+        _save_state(state_path, model, opt, epoch + 1, log_rows, spec,
+                    options.state_extra() if options.state_extra else None)  # fmt: skip
         write_csv(out / "train_log.csv", pd.DataFrame(log_rows))
+        if legacy is not None:  # adopted and now saved under this run's own name
+            legacy.unlink(missing_ok=True)
+            legacy = None
 
     model.eval()
     full_spec = {

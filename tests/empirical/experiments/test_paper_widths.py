@@ -345,3 +345,96 @@ def test_the_shared_test_pass_changes_no_row():
     assert (alone[1]["status"] == "found").all()
     for a, b in zip(alone, shared):
         pd.testing.assert_frame_equal(a, b)
+
+
+def test_a_fresh_out_gets_every_row_or_retrains(tiny_run, tmp_path, caplog):
+    """Issue 37, item 4: a fresh ``--out`` once resumed from another run's resume point and silently lacked
+    epochs 1–k. Now the resume point carries the rows it continues: a fresh run directory of the same
+    configuration gets them back (and ends with the rows of an uninterrupted run); a checkout whose committed rows
+    stop short of the resume point gets the missing epochs back too."""
+    out, t = tiny_run
+    cfg, state = _one_cell(), tmp_path / "state"
+    pw.run(cfg, tmp_path / "first", pw.PaperWidthsOptions(progress=False, stop_after_epoch=2, state_dir=state))
+    with caplog.at_level("INFO"):
+        pw.run(cfg, tmp_path / "fresh", pw.PaperWidthsOptions(progress=False, state_dir=state))
+    assert "epochs 1-2 restored from the resume point" in caplog.text
+    ref = t["epochs"]
+    ref = ref[ref.hidden_layers == cfg.cells[0][0]].reset_index(drop=True)
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "fresh" / "epochs.csv"), ref, check_dtype=False)
+
+
+def test_rows_committed_before_the_last_epochs_are_completed(tiny_run, tmp_path, caplog):
+    out, t = tiny_run
+    cfg, state = _one_cell(), tmp_path / "state"
+    run = tmp_path / "run"
+    pw.run(cfg, run, pw.PaperWidthsOptions(progress=False, stop_after_epoch=1, state_dir=state))
+    committed = _clone(run, "committed-at-1")
+    pw.run(cfg, run, pw.PaperWidthsOptions(progress=False, stop_after_epoch=3, state_dir=state))
+    with caplog.at_level("INFO"):
+        pw.run(cfg, committed, pw.PaperWidthsOptions(progress=False, state_dir=state))
+    assert "epochs 2-3 restored" in caplog.text and "retraining from epoch 0" not in caplog.text
+    ref = t["critical"]
+    ref = ref[ref.hidden_layers == cfg.cells[0][0]].reset_index(drop=True)
+    pd.testing.assert_frame_equal(pd.read_csv(committed / "critical.csv"), ref, check_dtype=False)
+
+
+def test_runs_that_evaluate_alike_share_nothing_else(tiny_run, tmp_path):
+    """Two configurations that train the same cell but evaluate it differently keep separate resume points:
+    running one never moves, refuses or deletes the other's."""
+    cfg, state = _one_cell(), tmp_path / "state"
+    other = pw.PaperWidthsConfig(**{**pw._config_from_json(cfg.to_json()), "random_seeds": 1})
+    assert pw.state_tag(cfg) != pw.state_tag(other)
+    pw.run(cfg, tmp_path / "a", pw.PaperWidthsOptions(progress=False, stop_after_epoch=2, state_dir=state))
+    (mine,) = state.glob("*.train_state.safetensors")
+    before = mine.read_bytes()
+    pw.run(other, tmp_path / "b", pw.PaperWidthsOptions(progress=False, state_dir=state))
+    assert mine.exists() and mine.read_bytes() == before
+    assert pd.read_csv(tmp_path / "b" / "epoch_log.csv").epoch.tolist() == list(range(1, cfg.cells[0][2] + 1))
+
+
+@pytest.mark.parametrize("proves", [True, False])
+def test_an_untagged_resume_point_is_adopted_only_when_it_proves_itself(tiny_run, tmp_path, caplog, proves):
+    """Resume points written before they were bound to a run (no tag in the name) are adopted when the run's rows
+    match them; otherwise the cell retrains and the file stays where it is (it may be another run's)."""
+    cfg, state = _one_cell(), tmp_path / "state"
+    run = tmp_path / "run"
+    pw.run(cfg, run, pw.PaperWidthsOptions(progress=False, stop_after_epoch=2, state_dir=state))
+    (tagged,) = state.glob("*.train_state.safetensors")
+    legacy = state / f"{cfg.train_spec(cfg.cells[0]).key()}.train_state.safetensors"
+    tagged.rename(legacy)
+    cell = run / "cells" / pw.cell_name(*cfg.cells[0][:2], cfg.seed)
+    if not proves:
+        rows = pd.read_csv(cell / "epoch_log.csv")
+        rows.assign(test_acc=rows.test_acc - 0.01).to_csv(cell / "epoch_log.csv", index=False)
+    with caplog.at_level("INFO"):
+        pw.run(cfg, run, pw.PaperWidthsOptions(progress=False, stop_after_epoch=3, state_dir=state))
+    if proves:
+        assert "adopted" in caplog.text and not legacy.exists() and tagged.exists()
+        assert not list(cell.glob("*.previous*.csv"))
+    else:
+        assert "retraining from epoch 0" in caplog.text and legacy.exists()
+    assert pd.read_csv(cell / "epoch_log.csv").epoch.tolist() == [1, 2, 3]
+
+
+def test_a_resume_point_without_its_spec_key_is_refused(tiny_run, tmp_path, caplog):
+    """Issue 37, item 6: the old digest did not cover ``spec_key``, so removing it passed the check."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    from empirical.nets.train import _state_digest
+
+    cfg, state = _one_cell(), tmp_path / "state"
+    run = tmp_path / "run"
+    pw.run(cfg, run, pw.PaperWidthsOptions(progress=False, stop_after_epoch=1, state_dir=state))
+    (path,) = state.glob("*.train_state.safetensors")
+    tensors = load_file(str(path))
+    with safe_open(str(path), framework="pt") as fh:
+        meta = dict(fh.metadata())
+    for k in ("spec_key", "digest_version"):  # a version-1 resume point without its key
+        meta.pop(k)
+    meta = {k: v for k, v in meta.items() if not k.startswith("extra.")}
+    meta["state_sha256"] = _state_digest(tensors, meta)
+    save_file(tensors, str(path), metadata=meta)
+    with caplog.at_level("INFO"):
+        pw.run(cfg, run, pw.PaperWidthsOptions(progress=False, stop_after_epoch=1, state_dir=state))
+    assert "another training spec (none recorded)" in caplog.text and "retraining from epoch 0" in caplog.text
