@@ -11,6 +11,7 @@ import contextlib
 import ctypes
 import logging
 import multiprocessing as mp
+import multiprocessing.connection as mp_connection
 import os
 import signal
 import threading
@@ -58,14 +59,35 @@ def _worker_init(threads: int, parent_pid: int) -> None:
     limit_threads(threads)
 
 
-def _call(item):
-    i, fn, job = item
-    return i, fn(*job)
+def _worker_loop(conn, threads: int, parent_pid: int) -> None:
+    """A local worker: run each ``(index, fn, job)`` it is sent and send back ``(index, ok, result or error)``;
+    ``None`` ends it."""
+    _worker_init(threads, parent_pid)
+    while (item := conn.recv()) is not None:
+        i, fn, job = item
+        try:
+            conn.send((i, True, fn(*job)))
+        except BaseException as exc:  # noqa: BLE001  (sent to the parent, which raises it)
+            try:
+                conn.send((i, False, exc))
+            except Exception:  # an exception that does not pickle: its text
+                conn.send((i, False, RuntimeError(f"{type(exc).__name__}: {exc}")))
 
 
-def run_local(jobs, fn, workers: int, threads: int, on_done) -> None:
-    """One worker: in this process, with its thread counts set for the run and restored after; more: a pool of
-    spawned processes."""
+def _death(proc) -> str:
+    code = proc.exitcode
+    if code is not None and code < 0:
+        name = signal.Signals(-code).name if -code in signal.valid_signals() else str(-code)
+        return f"its worker was killed by {name}" + (" (the out-of-memory killer?)" if -code == signal.SIGKILL else "")
+    return f"its worker exited with status {code}"
+
+
+def run_local(jobs, fn, workers: int, threads: int, on_done, describe=None) -> None:
+    """One worker: in this process, with its thread counts set for the run and restored after. More: that many
+    spawned worker processes, each handed one job at a time. A worker that dies (``kill -9``, the OOM killer)
+    fails only the job it held: a new worker takes its place, the other jobs go on, and at the end one
+    ``UserError`` names each failed job (``describe(index)``; default "job i"). An exception inside a job stops
+    the run and is raised here, as before."""
 
     if workers == 1:
         before = torch.get_num_threads()
@@ -77,10 +99,69 @@ def run_local(jobs, fn, workers: int, threads: int, on_done) -> None:
         finally:
             torch.set_num_threads(before)
         return
+    describe = describe or (lambda i: f"job {i}")
     ctx = mp.get_context("spawn")
-    with ctx.Pool(workers, initializer=_worker_init, initargs=(threads, os.getpid())) as pool:
-        for i, result in pool.imap_unordered(_call, [(i, fn, job) for i, job in enumerate(jobs)]):
-            on_done(i, result)
+    queue = list(enumerate(jobs))[::-1]
+    live: dict = {}  # parent end of the pipe -> [process, index of the job it holds or None]
+    failed: list[str] = []
+
+    def start():
+        parent, child = ctx.Pipe()
+        proc = ctx.Process(target=_worker_loop, args=(child, threads, os.getpid()), daemon=True)
+        proc.start()
+        child.close()
+        live[parent] = [proc, None]
+        feed(parent)
+
+    def feed(conn):
+        if queue:
+            i, job = queue.pop()
+            live[conn][1] = i
+            conn.send((i, fn, job))
+        else:
+            live[conn][1] = None
+            with contextlib.suppress(OSError):
+                conn.send(None)
+
+    def settle(conn) -> None:
+        """A message (a result or an error) from ``conn``, or the death of its worker."""
+        proc, held = live[conn]
+        try:
+            i, ok, value = conn.recv()
+        except (EOFError, OSError):  # the worker is gone: its job fails, a new worker takes over the rest
+            proc.join(1.0)
+            del live[conn]
+            conn.close()
+            if held is not None:
+                failed.append(f"{describe(held)}: {_death(proc)}")
+                logging.getLogger(__name__).error("%s", failed[-1])
+                if queue:
+                    start()
+            return
+        if not ok:
+            raise value
+        feed(conn)
+        on_done(i, value)
+
+    try:
+        for _ in range(min(workers, len(jobs))):
+            start()
+        while any(held is not None for _, held in live.values()):
+            busy = [c for c, (_, held) in live.items() if held is not None]
+            for conn in mp_connection.wait(busy):
+                settle(conn)
+    finally:
+        for conn, (proc, _) in list(live.items()):
+            with contextlib.suppress(OSError):
+                conn.send(None)
+            proc.join(5.0)
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+            conn.close()
+    if failed:
+        raise UserError(f"{len(failed)} of {len(jobs)} cells failed, the others finished: " + "; ".join(failed)
+                        + "; run the same command again to retry them")  # fmt: skip
 
 
 def run_ray(jobs, fn, executor: str, workers: int, threads: int, device: str, on_done) -> None:

@@ -273,7 +273,8 @@ def _dispatch(pending, config, run_dir, options, on_done) -> None:
         on_done(pending[i], info)
 
     if options.executor == "local":
-        executors.run_local(jobs, run_cell, options.workers, options.threads, done)
+        executors.run_local(jobs, run_cell, options.workers, options.threads, done,
+                            describe=lambda i: f"cell {pending[i].name}")
     else:
         executors.run_ray(jobs, run_cell, options.executor, options.workers, options.threads, options.device, done)
 
