@@ -89,13 +89,14 @@ def refuse_aliasing(inputs: dict[str, Path], outputs: dict[str, Path]) -> None:
             raise UserError(f"{oname} {opath} is a symbolic link (to {os.readlink(opath)}); give a regular file path")
 
 
-def refuse_existing(outputs: dict[str, Path], force: bool) -> None:
-    """Refuse to overwrite an existing output unless ``force`` (the CLI's ``--force``)."""
+def refuse_existing(outputs: dict[str, Path], force: bool, hint: str = "pass --force to replace it") -> None:
+    """Refuse to overwrite an existing output unless ``force`` (the CLI's ``--force``; a command without that flag
+    passes its own ``hint``)."""
     if force:
         return
     for name, path in outputs.items():
         if Path(path).exists():
-            raise UserError(f"{name} {path} exists; refusing to overwrite it (pass --force to replace it)")
+            raise UserError(f"{name} {path} exists; refusing to overwrite it ({hint})")
 
 
 @contextlib.contextmanager
@@ -116,10 +117,11 @@ def file_lock(path: Path, busy: str | None = None):
 
 
 @contextlib.contextmanager
-def output_lock(paths):
+def output_lock(paths, also=None):
     """Exclusive, non-blocking locks on the directories of ``paths`` (sorted, so two commands never deadlock).
 
-    Once held, any commit left unfinished in those directories is completed first (``recover``).
+    Once held, any commit left unfinished in those directories is completed first (``recover``), if its targets
+    are among ``paths`` and ``also`` (the command's other files).
     """
     dirs = sorted({str(Path(p).resolve().parent) for p in paths})
     held = []
@@ -139,7 +141,7 @@ def output_lock(paths):
                 ) from None
             held.append(fd)
         for d in dirs:
-            recover(Path(d))
+            recover(Path(d), allowed=[*paths, *(also or ())])
         yield
     finally:
         for fd in held:
@@ -192,15 +194,18 @@ def _checked_journal(jpath: Path, directory: Path) -> tuple[list[tuple[Path, Pat
     token = m.group(1)
     try:
         st = jpath.lstat()
-        if not jpath.is_file() or jpath.is_symlink():
-            raise bad("not a plain file")
-        if hasattr(os, "getuid") and st.st_uid != os.getuid():
-            raise bad("written by another user")
-        if st.st_size > _JOURNAL_MAX_BYTES:
-            raise bad("too large")
+    except OSError as exc:
+        raise bad(f"cannot be read: {exc.strerror or exc}") from None
+    if not jpath.is_file() or jpath.is_symlink():
+        raise bad("not a plain file")
+    if hasattr(os, "getuid") and st.st_uid != os.getuid():
+        raise bad("written by another user")
+    if st.st_size > _JOURNAL_MAX_BYTES:
+        raise bad("too large")
+    try:
         journal = json.loads(jpath.read_text())
-    except (OSError, ValueError, UnicodeDecodeError, RecursionError):
-        raise bad("unreadable") from None
+    except (OSError, ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise bad(f"not readable JSON: {type(exc).__name__}") from None
     if not isinstance(journal, dict) or set(journal) != {"pairs", "journals"}:
         raise bad("not a journal object")
     pairs, copies = journal["pairs"], journal["journals"]
@@ -224,13 +229,21 @@ def _checked_journal(jpath: Path, directory: Path) -> tuple[list[tuple[Path, Pat
     return out, [Path(c) for c in copies]
 
 
-def recover(directory: Path) -> list[Path]:
+def recover(directory: Path, allowed=None) -> list[Path]:
     """Finish every commit whose journal lies in ``directory``: rename the temps still waiting, drop the
     journals. Returns the targets completed. (A journal exists only once all its temps were written.) A
-    journal we could not have written is refused before anything moves (module doc)."""
+    journal we could not have written is refused before anything moves (module doc), and so is one with a target
+    outside ``allowed`` (the files the replaying command names: its inputs and outputs), so a command never
+    renames onto a file it was not given."""
     done = []
+    allowed = None if allowed is None else {Path(p).resolve() for p in allowed}
     for jpath in sorted(Path(directory).glob(f"{JOURNAL}*.json")):
         pairs, copies = _checked_journal(jpath, directory)
+        stray = sorted(str(t) for _, t in pairs if allowed is not None and t.resolve() not in allowed)
+        if stray:
+            raise UserError(f"{jpath}: an unfinished commit of another command (it would replace {', '.join(stray)}, "
+                            "which this command was not given); nothing was moved: rerun the command that wrote "
+                            "those files, or inspect the journal and remove it by hand")  # fmt: skip
         with deferred_signals():
             for tmp, target in pairs:
                 if tmp.exists():
@@ -248,7 +261,8 @@ def recover_pending(paths) -> None:
     """Before a command checks or reads anything: finish the commits an interrupted command left in the
     existing directories of ``paths`` (inputs and outputs), each under its directory lock; a directory
     another command is writing into is left to it."""
-    for d in sorted({Path(p).resolve().parent for p in paths if Path(p).resolve().parent.is_dir()}):
+    paths = [Path(p) for p in paths]
+    for d in sorted({p.resolve().parent for p in paths if p.resolve().parent.is_dir()}):
         if not any(d.glob(f"{JOURNAL}*.json")):
             continue
         fd = os.open(d, os.O_RDONLY)
@@ -258,7 +272,7 @@ def recover_pending(paths) -> None:
             os.close(fd)
             continue
         try:
-            recover(d)
+            recover(d, allowed=paths)
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
@@ -274,7 +288,7 @@ def commit_files(writers: dict[Path, Callable], mode: int | None = None, modes: 
     try:
         for path, write in writers.items():
             path = Path(path)
-            clean_stale(path, older_than=0.0)  # under the output lock: no other writer is alive
+            clean_stale(path)  # a temp file untouched for a minute: a killed writer's (a fresh one may be anyone's)
             tmp = path.parent / f"{temp_prefix(path)}{token}.tmp"
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if modes.get(path, mode) else 0o644)
             os.close(fd)

@@ -281,7 +281,7 @@ class EpochRecorder:
                                 "threads_min": row.get("threads_min", torch.get_num_threads()),
                                 "threads_max": row.get("threads_max", torch.get_num_threads()),
                                 "full_sweep": full, "random_baseline": rnd,
-                                "targets_searched": " ".join(criterion(t) for t in cfg.targets_due(epoch, self.planned)),
+                                "targets_searched": " ".join(map(criterion, cfg.targets_due(epoch, self.planned))),
                                 "precision": cfg.precision, "tf32": tf32_enabled(self.device),
                                 "device": self.device, "host": cpu_model()}])  # fmt: skip
         for name, new in (("epochs", sweep), ("critical", crit), ("epoch_log", logrow)):
@@ -476,6 +476,8 @@ def configure(args) -> tuple[PaperWidthsConfig, PaperWidthsOptions]:
         only = tuple(f"{h}x{w}" for h, w in parse_cells(args.only))
     if args.state_dir is not None and args.state_dir.exists() and not args.state_dir.is_dir():
         raise UserError(f"--state-dir {args.state_dir} is not a directory")
+    if args.state_dir is None:
+        default_state_dir()  # CORELOCKER_STATE_DIR naming a file: refused before the run directory is touched
     options = PaperWidthsOptions(device=args.device, progress=not args.no_progress, only=only,
                                  stop_after_epoch=args.stop_after_epoch, state_dir=args.state_dir,
                                  threads=args.threads, threads_file=args.threads_file)  # fmt: skip

@@ -69,7 +69,7 @@ class PaperWidthsConfig:
             raise UserError("random_seeds, sweep_every and random_every must be >= 1")
         for t in self.targets:
             if t != HALF and not (isinstance(t, (int, float)) and CHANCE < t < 1):
-                raise UserError(f"critical-ratio targets are {HALF!r} or an accuracy in (chance {CHANCE}, 1), got {t!r}")
+                raise UserError(f"critical-ratio targets are {HALF!r} or an accuracy in (chance {CHANCE}, 1): {t!r}")
         if self.target_every is not None and (
             len(self.target_every) != len(self.targets) or min(self.target_every) < 1
         ):

@@ -90,6 +90,8 @@ class AccessKey:
     @classmethod
     def load(cls, path) -> AccessKey:
         path = Path(path)
+        if path.is_dir():
+            raise UserError(f"key file {path} is a directory; give the key's .safetensors file")
         if not path.is_file():
             raise UserError(f"key file {path} does not exist")
         note_input(path, "the key")

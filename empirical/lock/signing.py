@@ -71,7 +71,7 @@ def keygen(private_path: Path, public_path: Path) -> None:
     outputs = {"private key": private_path, "public key": public_path}
     recover_pending(outputs.values())  # an interrupted keygen's pair first
     refuse_aliasing({}, outputs)
-    refuse_existing(outputs, force=False)
+    refuse_existing(outputs, force=False, hint="choose another --out prefix or move the old pair away")
     serialization, ed25519, _ = _crypto()
     priv = ed25519.Ed25519PrivateKey.generate()
     pem = priv.private_bytes(
@@ -79,7 +79,7 @@ def keygen(private_path: Path, public_path: Path) -> None:
     )
     pub = priv.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     with output_lock([private_path, public_path]):
-        refuse_existing(outputs, force=False)
+        refuse_existing(outputs, force=False, hint="choose another --out prefix or move the old pair away")
         commit_files(
             {private_path: lambda t: t.write_bytes(pem), public_path: lambda t: t.write_bytes(pub)},
             modes={private_path: 0o600, public_path: 0o644},

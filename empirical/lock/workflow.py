@@ -134,7 +134,7 @@ def lock_file(
         found.accuracy, found.accuracy_heldout = accuracy(locked.eval(), xs, ys)[0], accuracy(locked, xh, yh)[0]
     report = LockReport(key, out_model, key_path, fingerprint(key.meta["original_sha256"], spec), found)
     bound = _seal(key, spec, report, found, sign_with)
-    with output_lock([out_model, key_path]):
+    with output_lock([out_model, key_path], also=inputs.values()):
         refuse_existing(outputs, force)  # again, under the lock (an earlier unfinished commit may have completed)
         commit_files(
             {
@@ -256,7 +256,7 @@ def unlock_file(
         if not ok:
             raise UserError("the key would restore a model whose fingerprint differs from --expect-sha256")
         report.checks.append("--expect-sha256")
-    with output_lock([out]):
+    with output_lock([out], also=inputs.values()):
         refuse_existing({"--out": out}, force)
         commit_files({out: lambda tmp: write_checkpoint_file(tmp, restored, spec)}, modes={out: 0o644})
     return report

@@ -88,9 +88,12 @@ def check_spec(model: torch.nn.Module, spec: dict) -> None:
 
 
 def write_checkpoint_file(path, model: torch.nn.Module, spec: dict, extra_meta: dict | None = None) -> None:
-    """Write ``model`` and ``spec`` to ``path`` as is (callers handle atomicity; ``save_checkpoint`` does)."""
+    """Write ``model`` and ``spec`` to ``path`` as is (callers handle atomicity; ``save_checkpoint`` does). Every
+    check ``read_checkpoint`` applies runs first: nothing is written that its own loader would refuse."""
     check_spec(model, spec)
+    check_spec_types(spec, "the checkpoint to write")
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    check_float32(tensors, "the model")
     fmt = FORMAT if spec.get("arch", "fcn") == "fcn" else NET_FORMAT
     meta = {"format": fmt, "spec": json.dumps(spec, sort_keys=True), "params_sha256": params_sha256(tensors)}
     meta.update({k: json.dumps(v) for k, v in (extra_meta or {}).items()})
@@ -106,10 +109,24 @@ def save_checkpoint(path, model: torch.nn.Module, spec: dict, extra_meta: dict |
     return path
 
 
+def _is_npz(path) -> bool:
+    """A zip archive of ``.npy`` members (what ``np.savez`` writes), as opposed to torch.save's archive."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            names = z.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return False
+    return bool(names) and all(n.endswith(".npy") for n in names)
+
+
 def read_checkpoint(path) -> tuple[dict[str, torch.Tensor], dict]:
     """Tensors and metadata of a checkpoint, with every check; one clear ``UserError`` otherwise."""
     path = Path(path)
     if path.is_dir():
+        if not (path / "model.safetensors").exists():
+            raise UserError(f"checkpoint {path} is a directory without model.safetensors (not a training run)")
         path = path / "model.safetensors"
     if not path.is_file():
         raise UserError(f"checkpoint {path} does not exist")
@@ -121,6 +138,8 @@ def read_checkpoint(path) -> tuple[dict[str, torch.Tensor], dict]:
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         with open(path, "rb") as fh:
             head = fh.read(2)
+        if head == b"PK" and _is_npz(path):
+            raise UserError(f"{path} is a NumPy .npz archive (data?), not a checkpoint; a data set goes to --data") from None
         if head == b"PK" or head[:1] == b"\x80":  # a torch.save zip archive or a raw pickle
             raise UserError(
                 f"{path} is a torch.save file, not a checkpoint: convert it first with `corelocker-bounds import "
@@ -145,11 +164,18 @@ def read_checkpoint(path) -> tuple[dict[str, torch.Tensor], dict]:
     if not isinstance(meta["spec"], dict):
         raise UserError(f"{path}: the spec is not a JSON object")
     check_spec_types(meta["spec"], path)
-    odd = sorted({str(t.dtype) for t in tensors.values() if t.is_floating_point() and t.dtype != torch.float32})
-    if odd:  # float64 or bf16 weights would pass here and break evaluation after outputs are written
-        raise UserError(f"{path} holds {', '.join(odd)} tensors: checkpoints hold float32 weights (convert them "
-                        "with .float() before import)")  # fmt: skip
+    check_float32(tensors, path)
     return tensors, meta
+
+
+def check_float32(tensors: dict, where) -> None:
+    """Checkpoints hold float32 weights and buffers: float64, float16 or bf16 ones would pass a load and break
+    evaluation after outputs are written."""
+    odd = sorted({str(t.dtype) for t in tensors.values() if t.is_floating_point() and t.dtype != torch.float32})
+    if odd:
+        names = [k for k, t in tensors.items() if str(t.dtype) == odd[0]][:2]
+        raise UserError(f"{where} holds {', '.join(odd)} tensors (e.g. {', '.join(names)}): checkpoints hold float32 "
+                        "weights (convert the model with .float() before import)")  # fmt: skip
 
 
 _SPEC_TYPES = {  # spec field -> (test, what it must be); fields a forged spec could give the wrong type

@@ -354,7 +354,7 @@ def _root_identity(name: str, root) -> tuple | None:
         return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
     if not stat.S_ISDIR(st.st_mode):
         raise UserError(f"--data {root} is a file, but this model was trained on {name}, which reads a directory of "
-                        "IDX files; your own .npz data goes with a model imported or trained on it (--dataset npz)")  # fmt: skip
+                        "IDX files; your own .npz data goes with a model imported or trained on it (--dataset npz)")
     return (str(path.resolve()), st.st_mtime_ns)
 
 

@@ -32,7 +32,7 @@ import torch.nn as nn
 from empirical._io import atomic_path
 from empirical.errors import UserError
 from empirical.nets import data as data_mod
-from empirical.nets.checkpoint import load_checkpoint, save_checkpoint
+from empirical.nets.checkpoint import check_float32, load_checkpoint, save_checkpoint
 from empirical.nets.models import FCN, INPUT_DIM, N_CLASSES
 from empirical.nets.modules import MODULE_ARCH, load_builder
 from empirical.nets.train import accuracy
@@ -250,6 +250,7 @@ def import_module(
         )  # fmt: skip
         raise UserError(f"{path} does not fit the model {model_text} builds ({what})")
     model.load_state_dict(state)
+    check_float32(model.state_dict(), f"the model {model_text} builds")  # before probing it with float32 inputs
     spec = {
         "arch": MODULE_ARCH,
         **builder.spec_fields(),

@@ -49,12 +49,11 @@ class Builder:
             ) from None
         if not isinstance(model, nn.Module):
             raise UserError(f"--model {self.text}: {self.function}() returned {type(model).__name__}, not an nn.Module")
-        seen: dict[int, str] = {}
-        for name, t in model.state_dict().items():  # a key is one set of weights: tied ones cannot be locked apart
-            if t.numel() and t.data_ptr() in seen:
-                raise UserError(f"--model {self.text}: {seen[t.data_ptr()]} and {name} are one tensor (tied "
-                                "parameters); untie them (e.g. clone the weight) to lock the model")  # fmt: skip
-            seen.setdefault(t.data_ptr(), name)
+        shared = overlapping_tensors(model.state_dict())
+        if shared:  # a key is one set of weights: tied ones cannot be locked apart
+            a, b = shared
+            raise UserError(f"--model {self.text}: {a} and {b} share memory (tied parameters or overlapping views); "
+                            "untie them (e.g. clone the weight) to lock the model")  # fmt: skip
         return model.eval()
 
     def spec_fields(self) -> dict:
@@ -68,6 +67,24 @@ def code_fingerprint(source: bytes, function: str) -> str:
     """sha256 of the file's syntax tree (no comments, blank lines or layout) and the function's name."""
     tree = ast.dump(ast.parse(source), annotate_fields=True, include_attributes=False)
     return hashlib.sha256(f"{function}\n{tree}".encode()).hexdigest()
+
+
+def overlapping_tensors(tensors: dict) -> tuple[str, str] | None:
+    """The first two names whose tensors share bytes (the same tensor, or overlapping views of one storage), or
+    None. Compares byte ranges within each storage, not just start addresses."""
+    spans: dict[int, list[tuple[int, int, str]]] = {}
+    for name, t in tensors.items():
+        if not t.numel():
+            continue
+        extent = sum((n - 1) * abs(s) for n, s in zip(t.shape, t.stride())) + 1
+        start = t.data_ptr()
+        spans.setdefault(t.untyped_storage().data_ptr(), []).append((start, start + extent * t.element_size(), name))
+    for group in spans.values():
+        group.sort()
+        for (_, end, a), (start, _, b) in zip(group, group[1:]):
+            if start < end:
+                return a, b
+    return None
 
 
 def load_builder(text: str) -> Builder:

@@ -95,7 +95,10 @@ def default_state_dir() -> Path:
     """Resume points outside any checkout: ``$CORELOCKER_STATE_DIR``, else ``<cache dir>/state``
     (``empirical.nets.data.cache_dir``), so a fresh clone on the same machine continues where the last
     process stopped."""
-    return Path(os.environ.get("CORELOCKER_STATE_DIR") or data_mod.cache_dir() / "state")
+    path = Path(os.environ.get("CORELOCKER_STATE_DIR") or data_mod.cache_dir() / "state")
+    if path.exists() and not path.is_dir():
+        raise UserError(f"the resume-point directory {path} (CORELOCKER_STATE_DIR or the cache) is not a directory")
+    return path
 
 
 def load_tensors(spec: TrainSpec, root=None, device="cpu"):
@@ -116,11 +119,12 @@ def load_tensors(spec: TrainSpec, root=None, device="cpu"):
 
 @torch.no_grad()
 def accuracy(model, x, y, batch=2000, topk=(1,)) -> list[float]:
-    """Top-k accuracies of ``model`` on (x, y), streamed in batches."""
+    """Top-k accuracies of ``model`` on (x, y), streamed in batches. A k above the number of classes C counts as
+    top-C (1.0: with two classes, "top-3" is every answer)."""
     hits = [0] * len(topk)
     for i in range(0, len(x), batch):
         logits = model(x[i : i + batch])
-        top = logits.topk(max(topk), dim=1).indices  # (B, kmax)
+        top = logits.topk(min(max(topk), logits.shape[1]), dim=1).indices  # (B, kmax)
         match = top == y[i : i + batch, None]
         for j, k in enumerate(topk):
             hits[j] += int(match[:, :k].any(dim=1).sum())

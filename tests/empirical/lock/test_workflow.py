@@ -1,6 +1,7 @@
 """The lock/unlock workflow: what fingerprints and signatures cover, refusals that change nothing, and the
 pair commit under injected faults at every step (``empirical.lock.workflow``, ``empirical.safety``)."""
 
+import contextlib
 import hashlib
 import json
 import os
@@ -169,7 +170,12 @@ def test_an_exception_at_any_step_leaves_old_or_new_pair(untrained, tmp_path, mo
         lock_file(untrained, tmp_path / "locked.safetensors", tmp_path / "key.safetensors", ratio=0.2, force=True,
                   evaluate=False)  # fmt: skip
     monkeypatch.setattr(safety, "FAULT", None)
-    with safety.output_lock([tmp_path / "locked.safetensors"]):  # the next command completes a started commit
+    # the next command that names both files completes a started commit (one naming only one of them refuses it)
+    with pytest.raises(UserError, match="not given") if STEPS.index(step) >= STEPS.index("journal written") and \
+            STEPS.index(step) < STEPS.index("journal removed") else contextlib.nullcontext():  # fmt: skip
+        with safety.output_lock([tmp_path / "locked.safetensors"]):
+            pass
+    with safety.output_lock([tmp_path / "locked.safetensors", tmp_path / "key.safetensors"]):
         pass
     expected = "old" if STEPS.index(step) < STEPS.index("journal written") else "new"
     assert _pair_state(tmp_path) == expected
@@ -210,7 +216,7 @@ def test_kill_or_sigint_at_any_step_of_the_cli(untrained, tmp_path, how, step):
         assert proc.returncode == 9
     else:  # before the journal SIGINT aborts the write; from the journal on it is held until the pair is complete
         assert proc.returncode == 130 and proc.stderr.strip().splitlines() == ["corelocker-bounds: interrupted"]
-    with safety.output_lock([tmp_path / "locked.safetensors"]):
+    with safety.output_lock([tmp_path / "locked.safetensors", tmp_path / "key.safetensors"]):
         pass
     after_journal = STEPS.index(step) >= STEPS.index("journal written")
     assert _pair_state(tmp_path) == ("new" if after_journal else "old")
