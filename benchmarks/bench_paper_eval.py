@@ -3,7 +3,7 @@
 
 For one cell (default 7 × 3000: the paper's protocol, MNIST, batch 128, fp32) a network is trained for a
 few hundred Adam steps (so its critical ratios sit where a trained one's do), then every part of
-``empirical.experiments.paper_widths.evaluate_epoch`` is timed on the whole test set:
+``empirical.experiments.paper_widths.run.evaluate_epoch`` is timed on the whole test set:
 
 * one training step (mean of the last 20), times the 469 steps of an epoch: the reference;
 * the original accuracy (top-1/top-3), the ℓ1 row at the paper's 0.002 % (every epoch);
@@ -23,6 +23,7 @@ Writes ``benchmarks/results/paper_eval.md`` (the load average is recorded: other
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 import time
@@ -35,13 +36,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _util import machine_line, markdown_table  # noqa: E402
 
-from empirical.experiments import paper_widths as pw  # noqa: E402
-from empirical.experiments.presets import PAPER_RATIO  # noqa: E402
+from empirical.experiments.common.presets import PAPER_RATIO  # noqa: E402
 from empirical.lock.sweep import LockedSweep, accuracy_curve, rank_units, top_accuracy  # noqa: E402
 from empirical.lock.utility import ratio_for_utility  # noqa: E402
 from empirical.nets.data import load_mnist, normalize  # noqa: E402
 from empirical.nets.models import make_fcn  # noqa: E402
 from empirical.nets.train import reuse_freed_memory  # noqa: E402
+
+pw = importlib.import_module("empirical.experiments.paper_widths.run")  # the module (the package's `run` is the face)
 
 
 def timed(fn):

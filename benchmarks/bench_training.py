@@ -23,7 +23,7 @@ import torch.nn.functional as nnf
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _util import machine_line, markdown_table  # noqa: E402
 
-from empirical.experiments.theory_table import n_parameters  # noqa: E402
+from empirical.experiments.grid.theory_table import n_parameters  # noqa: E402
 from empirical.nets.models import make_fcn  # noqa: E402
 
 

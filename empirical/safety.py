@@ -359,13 +359,14 @@ _KIND_FILES = {  # what each kind of directory holds, to recognise one written b
 }
 
 
-_LEGACY_CONFIGS: list[tuple[str, tuple[str, ...]]] = []  # (kind, fields): filled by the experiment registry
-
-
-def recognise_config(kind: str, fields: tuple[str, ...]) -> None:
-    """Read a ``config.json`` without a ``kind`` that holds all of ``fields`` as a ``kind`` run (the runs an
-    experiment wrote before configurations recorded their kind; ``empirical.experiments.registry``)."""
-    _LEGACY_CONFIGS.append((kind, tuple(fields)))
+# (kind, fields): a ``config.json`` without a ``kind`` that holds all of ``fields`` is a ``kind`` run (the runs the
+# first experiments wrote before configurations recorded their kind; every configuration written since names it).
+# A fixed table, so the answer never depends on which modules happen to be imported.
+_LEGACY_CONFIGS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("grid", ("widths", "hidden_layers")),
+    ("table1", ("archs",)),
+    ("paper-widths", ("cells",)),
+)
 
 
 def _config_kind(config) -> str | None:

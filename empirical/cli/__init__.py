@@ -23,7 +23,7 @@ import warnings
 from empirical._io import guard_inputs, note_input
 from empirical.cli.parsers import PROG, build_parser
 from empirical.errors import UserError
-from empirical.experiments.arguments import OutputPath
+from empirical.experiments.common.arguments import OutputPath
 
 __all__ = ["PROG", "build_parser", "main"]
 

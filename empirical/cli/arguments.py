@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from empirical.experiments.arguments import (  # noqa: F401  (shared with the experiments' own arguments)
+from empirical.experiments.common.arguments import (  # noqa: F401  (shared with the experiments' own arguments)
     DATA_HELP,
     INDICATOR_HELP,
     _common_device,

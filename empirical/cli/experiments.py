@@ -10,10 +10,10 @@ import numpy as np
 from empirical._io import write_csv
 from empirical.cli.common import check_writable_dir, device
 from empirical.errors import UserError
-from empirical.experiments import presets, registry
-from empirical.experiments.predict import evaluate, predict_ratios
-from empirical.experiments.report import load_run, write_figures
-from empirical.experiments.theory_table import Constants, format_summary, theory_table
+from empirical.experiments.common import presets, registry
+from empirical.experiments.grid.predict import evaluate, predict_ratios
+from empirical.experiments.grid.report import load_run, write_figures
+from empirical.experiments.grid.theory_table import Constants, format_summary, theory_table
 from empirical.lock.ratio import check_ratio
 from empirical.safety import claim_dir, commit_files, mark_dir, output_lock
 
@@ -106,7 +106,7 @@ def cmd_predict_ratio(args) -> int:
 
 
 def cmd_experiment(args) -> int:
-    """Any registered experiment (``empirical.experiments.registry``): its options become its config and run
+    """Any registered experiment (``empirical.experiments.common.registry``): its options become its config and run
     options, it runs (or resumes) into ``--out``, and its summary is printed; ``reproduce`` adds the report."""
     mod = registry.experiment(args.kind)
     args.device = device(args.device)

@@ -2,7 +2,7 @@
 ``--help`` is instant). Each parser names its handler as ``"module:function"`` inside ``empirical.cli``;
 ``empirical.cli.main`` imports only the one that runs.
 
-The experiments' subcommands come from ``empirical.experiments.registry``: one per run kind, whose options the
+The experiments' subcommands come from ``empirical.experiments.common.registry``: one per run kind, whose options the
 experiment adds itself (``add_arguments``). Only the experiment that runs is imported: ``build_parser(command)``
 completes that one subcommand; ``build_parser()`` completes all (the reference, the tests)."""
 
@@ -23,7 +23,7 @@ from empirical.cli.arguments import (  # noqa: F401  (float_list and friends: al
     seed_int,
 )
 from empirical.errors import UserError
-from empirical.experiments import registry
+from empirical.experiments.common import registry
 
 PROG = "corelocker-bounds"
 DESCRIPTION = "Bounds, measurements and figures that put the theory of CoreLocker (IEEE S&P 2024) to the test."

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import zipfile
 from pathlib import Path
 
 import torch
@@ -111,8 +112,6 @@ def save_checkpoint(path, model: torch.nn.Module, spec: dict, extra_meta: dict |
 
 def _is_npz(path) -> bool:
     """A zip archive of ``.npy`` members (what ``np.savez`` writes), as opposed to torch.save's archive."""
-    import zipfile
-
     try:
         with zipfile.ZipFile(path) as z:
             names = z.namelist()

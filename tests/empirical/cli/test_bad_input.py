@@ -8,7 +8,7 @@ import json
 import pytest
 
 from empirical.cli import main
-from empirical.experiments.rundir import RunDir
+from empirical.experiments.common.rundir import RunDir
 
 
 def _setup(tmp_path):

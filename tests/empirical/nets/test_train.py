@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from empirical.errors import UserError
-from empirical.experiments.theory_table import n_parameters
+from empirical.experiments.grid.theory_table import n_parameters
 from empirical.nets.checkpoint import load_checkpoint, model_sha256, read_checkpoint, save_checkpoint
 from empirical.nets.models import make_fcn
 from empirical.nets.train import RunOptions, TrainSpec, accuracy, train

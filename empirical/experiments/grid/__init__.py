@@ -1,0 +1,23 @@
+"""Figure 5 at CPU scale: the depth × width grid trained, locked and measured against the bounds (the experiment's
+face; ``run`` trains and measures, ``report`` writes ``report.md``, the docs page and the README line)."""
+
+from __future__ import annotations
+
+from empirical.experiments.grid import page
+from empirical.experiments.grid.report import write_report
+from empirical.experiments.grid.run import (
+    DESCRIPTION,
+    KIND,
+    PRESETS,
+    GridConfig,
+    GridOptions,
+    add_arguments,
+    configure,
+    run,
+    run_grid,
+    summary,
+)
+
+Config = GridConfig
+__all__ = ["page", "DESCRIPTION", "KIND", "PRESETS", "Config", "GridOptions", "add_arguments", "configure", "run", "run_grid",
+           "summary", "write_report"]

@@ -1,0 +1,396 @@
+"""The depth × width grid of Section 5.1.1 / Figure 5: train, lock, measure every cell; resumable.
+
+A run directory holds ``config.json`` (the ``GridConfig``: everything that determines the
+results; a different one in an existing directory is refused) and one folder per cell,
+``cells/h{H}_w{w}_s{seed}/``, with the training run (``spec.json``, ``train_log.csv``,
+``model.safetensors``) and the cell's result tables. A cell is finished when its ``done.json``
+exists; it is written last, after every table of the cell, each written atomically. The
+top-level tables (``results.csv``, ``bounds_checks.csv``, ``disparities.csv``,
+``critical_ratios.csv``, ``theorem1_mc.csv``, ``train_log.csv``) are the concatenation of the
+finished cells, rebuilt atomically at start and after every cell: never a partial or duplicated
+row. A resumed run needs only ``config.json`` and the finished cells' tables (not checkpoints),
+so a grid continues from committed results on a fresh machine.
+
+Per cell, after training (the cost), everything is cheap and streamed:
+  * accuracy vs ratio (``empirical.lock.sweep``): ``l1`` and the ``random`` baseline over
+    ``random_seeds`` seeds, top-1 and top-3 on the full test set;
+  * critical ratios (``empirical.lock.utility.ratio_for_utility``): the smallest k whose accuracy is
+    at or below 50 % and chance + 5 pp, chosen on one half of the test set, checked on the other;
+  * per-layer bound checks (``empirical.measure.fcn``) at every ratio for ``l1`` and ``random``
+    seed 0 on the first ``n_check`` test images;
+  * Theorem 1 by Monte Carlo over re-initialised networks of the cell's shape
+    (``empirical.measure.variance_mc``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import os
+import threading
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from bounds.fcn_grid import n_parameters
+from empirical.errors import CorruptResumePoint, UserError
+from empirical.experiments.common import executors, presets
+from empirical.experiments.common.arguments import _common_device, float_list, int_list
+from empirical.experiments.common.presets import TABLES, Preset
+from empirical.experiments.common.rundir import Options, RunDir, read_config, read_table
+from empirical.experiments.grid.cells import _with_ident, bound_check_tables, critical_ratio_table, sweep_table
+from empirical.lock.ratio import check_ratio
+from empirical.lock.utility import CHANCE
+from empirical.measure.variance_mc import theorem1_monte_carlo
+from empirical.nets.checkpoint import load_checkpoint
+from empirical.nets.data import load_dataset
+from empirical.nets.train import RunOptions, TrainSpec, load_tensors, train
+
+log = logging.getLogger(__name__)
+
+KIND = "grid"
+DESCRIPTION = (
+    "Figure 5's grid: each cell trains (or reuses its checkpoint), sweeps the ratios for l1 and the random baseline, "
+    "finds critical ratios and checks the bounds per layer. Safe to interrupt: run the same command again to continue."
+)
+PRESETS = presets.PRESETS
+
+
+@dataclass(frozen=True)
+class GridConfig:
+    """Everything that determines a grid's results (its ``config.json``)."""
+
+    widths: tuple[int, ...]
+    hidden_layers: tuple[int, ...]
+    epochs: int
+    ratios: tuple[float, ...]
+    seeds: tuple[int, ...] = (0,)
+    random_seeds: int = 3
+    precision: str = "fp32"
+    lr: float = 1e-3
+    batch_size: int = 128
+    train_subset: int | None = None
+    dataset: str = "mnist"
+    normalization: str = "standardize"
+    indicator: str = "l1"
+    n_check: int = 1000  # test images for the per-layer bound checks
+    targets: tuple[float, ...] = (0.5, 0.15)  # critical-ratio accuracies: 50 % and chance + 5 pp
+    mc_networks: int = 32  # re-initialised networks for Theorem 1's Monte Carlo
+    preset: str = "custom"
+
+    def __post_init__(self):
+        for name in ("widths", "hidden_layers", "seeds"):
+            vals = getattr(self, name)
+            if not vals:
+                raise UserError(f"--{name.replace('_', '-')} is empty")
+        if min(self.widths) < 1 or max(self.widths) > 100_000:
+            raise UserError(f"widths must be in 1..100000, got {list(self.widths)}")
+        if min(self.hidden_layers) < 2 or max(self.hidden_layers) > 1000:
+            raise UserError(f"hidden layers must be in 2..1000 (the hidden scope needs W⁽²⁾), got {self.hidden_layers}")
+        if self.epochs < 1:
+            raise UserError(f"epochs must be >= 1, got {self.epochs}")
+        if not self.ratios:
+            raise UserError("no ratios given")
+        for r in self.ratios:
+            check_ratio(r)
+        if self.random_seeds < 1:
+            raise UserError(f"random seeds must be >= 1, got {self.random_seeds}")
+        if not 1 <= self.n_check <= 10_000 or self.mc_networks < 2:
+            raise UserError("n_check must be in 1..10000 (the test set) and mc_networks >= 2")
+        if self.train_subset is not None and not 1 <= self.train_subset <= 60_000:
+            raise UserError(f"train_subset must be in 1..60000, got {self.train_subset}")
+        if any(not 0 <= s < 2**63 for s in self.seeds) or not 1 <= self.random_seeds <= 1000:
+            raise UserError("training seeds must be in 0 .. 2^63 - 1 and random seeds in 1..1000")
+        if not 0 < self.lr < 10 or not 1 <= self.batch_size <= 60_000 or self.epochs > 100_000:
+            raise UserError("lr must be in (0, 10), batch_size in 1..60000 and epochs <= 100000")
+        for t in self.targets:
+            if not CHANCE < t < 1:
+                raise UserError(f"critical-ratio targets must lie in (chance {CHANCE}, 1), got {t}")
+        if self.precision not in ("fp32", "bf16"):
+            raise UserError(f"precision must be fp32 or bf16, got {self.precision!r}")
+
+    @classmethod
+    def from_preset(cls, preset: Preset, **overrides) -> GridConfig:
+        base = dict(
+            widths=preset.widths,
+            hidden_layers=preset.hidden_layers,
+            epochs=preset.epochs,
+            ratios=preset.ratios,
+            random_seeds=preset.random_seeds,
+            precision=preset.precision,
+            lr=preset.lr,
+            batch_size=preset.batch_size,
+            train_subset=preset.train_subset,
+            indicator=preset.indicator,
+            n_check=preset.n_check,
+            mc_networks=preset.mc_networks,
+            preset=preset.name,
+        )
+        base.update({k: (tuple(v) if isinstance(v, list) else v) for k, v in overrides.items() if v is not None})
+        if any(k in overrides and overrides[k] is not None for k in ("widths", "hidden_layers", "epochs", "ratios")):
+            base["preset"] = f"{preset.name}+custom"
+        for k in ("widths", "hidden_layers", "ratios", "seeds", "targets"):
+            if k in base:
+                base[k] = tuple(sorted(set(base[k]))) if k != "targets" else tuple(base[k])
+        return cls(**base)
+
+    def to_json(self) -> dict:
+        return json.loads(json.dumps(asdict(self)))  # tuples → lists, as read back from disk
+
+    def cells(self) -> list[Cell]:
+        return [Cell(h, w, s) for h in self.hidden_layers for w in self.widths for s in self.seeds]
+
+
+@dataclass(frozen=True)
+class Cell:
+    hidden_layers: int
+    width: int
+    seed: int
+
+    @property
+    def name(self) -> str:
+        return f"h{self.hidden_layers:02d}_w{self.width:05d}_s{self.seed}"
+
+    @property
+    def n_parameters(self) -> int:
+
+        return n_parameters(self.hidden_layers, self.width)
+
+
+@dataclass(frozen=True)
+class GridOptions(Options):
+    """Run-time settings: they do not change the results."""
+
+    workers: int = 2  # local executor: worker processes
+    threads: int = 1  # torch threads per worker
+    executor: str = "local"  # "local", "ray" or "ray://ADDRESS"
+    data_root: str | None = None
+    max_cells: int | None = None  # stop after this many cells (for a bounded run)
+    extra: dict = field(default_factory=dict)
+
+
+# ------------------------------------------------------------------------------------ run dir
+def rundir(run_dir, config: GridConfig) -> RunDir:
+    """The grid's run directory (``empirical.experiments.common.rundir``); the preset's name may differ on resume."""
+    return RunDir(run_dir, "grid", config.to_json(), TABLES)
+
+
+def run_lock(run_dir: Path, config: GridConfig | None = None):
+    """Hold the run's lock (tests, and anything that must not run beside a grid writing ``run_dir``)."""
+    cfg = config.to_json() if config is not None else read_config(Path(run_dir) / "config.json")
+    return RunDir(run_dir, "grid", cfg, TABLES).open()
+
+
+def done_cells(run_dir: Path, config: GridConfig | None = None) -> set[str]:
+    """Names of the finished cells (``done.json`` and every table present)."""
+    rd = RunDir(run_dir, "grid", {}, TABLES)
+    names = [c.name for c in config.cells()] if config is not None else [
+        p.parent.name for p in (Path(run_dir) / "cells").glob("*/done.json")
+    ]  # fmt: skip
+    return set(rd.finished_cells(names))
+
+
+def collect(run_dir: Path, config: GridConfig | None = None) -> dict[str, pd.DataFrame]:
+    """Concatenate the finished cells' tables (in cell order) and write the top-level ones atomically."""
+    run_dir = Path(run_dir)
+    if config is not None:
+        order = [c.name for c in config.cells()]
+    else:
+        order = sorted(p.parent.name for p in (run_dir / "cells").glob("*/done.json"))
+    return RunDir(run_dir, "grid", {}, TABLES).collect(order)
+
+
+# ------------------------------------------------------------------------------------- one cell
+def _train_cell(cell: Cell, config: GridConfig, cdir: Path, options: GridOptions):
+    """Train (or reuse) the cell's network; returns (spec, seconds)."""
+    spec = TrainSpec(
+        hidden_layers=cell.hidden_layers, width=cell.width, epochs=config.epochs, lr=config.lr,
+        batch_size=config.batch_size, seed=cell.seed, dataset=config.dataset, normalization=config.normalization,
+        train_subset=config.train_subset, precision=config.precision,
+    )  # fmt: skip
+    t0 = time.perf_counter()
+    opts = RunOptions(device=options.device, progress=False, data_root=options.data_root)
+    try:
+        train(spec, cdir, opts)
+    except CorruptResumePoint as exc:  # a local cache, never committed: retrain this cell, not stop the grid
+        log.warning("cell %s: %s; training it from scratch", cell.name, exc)
+        train(spec, cdir, replace(opts, restart=True))
+    return spec, time.perf_counter() - t0
+
+
+def run_cell(cell: Cell, config: GridConfig, run_dir, options: GridOptions = GridOptions()) -> dict:
+    """Train (or reuse) one cell, then sweep, search critical ratios and check the bounds; write its tables."""
+
+    run_dir = Path(run_dir)
+    rd = rundir(run_dir, config)
+    cdir = rd.cell_dir(cell.name)
+    log.info("cell %s: starting (pid %d)", cell.name, os.getpid())
+    spec, t_train = _train_cell(cell, config, cdir, options)
+    t1 = time.perf_counter()
+    model, meta = load_checkpoint(cdir, options.device)
+    model.eval()
+    (_, _, x_te, y_te), _ = load_tensors(spec, options.data_root, options.device)
+    ident = dict(hidden_layers=cell.hidden_layers, width=cell.width, seed=cell.seed, n_parameters=cell.n_parameters)
+    res, l1_curve = sweep_table(model, x_te, y_te, config, ident)
+    log.info("cell %s: sweeps done (%.0fs)", cell.name, time.perf_counter() - t1)
+    checks, disp, extra = bound_check_tables(model, x_te, y_te, config, cell, ident)
+    res = res.merge(extra, on=["indicator", "random_seed", "ratio"], how="left")
+    log.info("cell %s: bound checks done (%.0fs)", cell.name, time.perf_counter() - t1)
+    crit = critical_ratio_table(model, x_te, y_te, config, l1_curve, ident)
+    mc = _with_ident(
+        theorem1_monte_carlo(cell.hidden_layers, cell.width, x_te[:4].cpu(), config.mc_networks, seed=cell.seed), ident
+    )
+    log_df = _with_ident(read_table(cdir / "train_log.csv"), ident)
+    res["test_acc_trained"] = float(meta.get("test_acc") or float("nan"))
+    acc0 = float(res["acc_original"].iloc[0])
+    done = {
+        **ident,
+        "acc_original": acc0,
+        "train_seconds": round(t_train, 2),
+        "eval_seconds": round(time.perf_counter() - t1, 2),
+        "device": options.device,
+        "torch_threads": torch.get_num_threads(),
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    tables = dict(results=res, bounds_checks=checks, disparities=disp, critical_ratios=crit, theorem1_mc=mc,
+                  train_log=log_df)  # fmt: skip
+    rd.finish(cell.name, tables, done)
+    return done
+
+
+# ------------------------------------------------------------------------------------ executors
+def _dispatch(pending, config, run_dir, options, on_done) -> None:
+    """Every pending cell through ``run_cell`` on the chosen executor (``empirical.experiments.common.executors``)."""
+    jobs = [(c, config, run_dir, options) for c in pending]
+
+    def done(i, info):
+        on_done(pending[i], info)
+
+    if options.executor == "local":
+        executors.run_local(jobs, run_cell, options.workers, options.threads, done,
+                            describe=lambda i: f"cell {pending[i].name}")
+    else:
+        executors.run_ray(jobs, run_cell, options.executor, options.workers, options.threads, options.device, done)
+
+
+def run_grid(config: GridConfig, run_dir, options: GridOptions = GridOptions()) -> dict[str, pd.DataFrame]:
+    """Run (or resume) the grid into ``run_dir``; returns the top-level tables."""
+
+    # tqdm's default lock is a multiprocessing semaphore, which the resource tracker reports as "leaked" at the
+    # end of a run with worker processes; the bars live in this process only, so a thread lock is enough
+    tqdm.set_lock(threading.RLock())
+
+    run_dir = Path(run_dir)
+    if options.executor not in ("local", "ray") and not options.executor.startswith("ray://"):
+        raise UserError(f"unknown executor {options.executor!r} (local, ray, ray://ADDRESS)")
+    if options.workers < 1 or options.threads < 1:
+        raise UserError("--workers and --threads must be >= 1")
+    # refused before the run directory is created: no data (bad --data-root, offline) and no Ray
+    load_dataset(config.dataset, options.data_root)
+    if options.executor != "local" and importlib.util.find_spec("ray") is None:
+        raise UserError("--executor ray needs Ray: pip install 'corelocker-bounds[ray]'")
+    with rundir(run_dir, config).open():
+        cells = config.cells()
+        finished = done_cells(run_dir, config)
+        collect(run_dir, config)
+        pending = [c for c in cells if c.name not in finished]
+        pending.sort(key=lambda c: -c.n_parameters)  # largest first: the workers finish together
+        if options.max_cells is not None:
+            pending = pending[: options.max_cells]
+        cost = {c.name: c.n_parameters * config.epochs + 1 for c in cells}
+        total = sum(cost.values())
+        log.info(
+            "grid %s: %d cells, %d finished, %d to run (%s executor)",
+            run_dir,
+            len(cells),
+            len(finished),
+            len(pending),
+            options.executor,
+        )
+        bar = tqdm(
+            total=total,
+            initial=sum(cost[n] for n in finished if n in cost),
+            disable=not options.progress,
+            unit="work",
+            bar_format="{l_bar}{bar}| {postfix} [{elapsed}<{remaining}]",
+        )
+        state = {"done": len([c for c in cells if c.name in finished])}
+
+        def on_done(cell, info):
+            state["done"] += 1
+            collect(run_dir, config)
+            bar.update(cost[cell.name])
+            bar.set_postfix_str(f"cells {state['done']}/{len(cells)}, last {cell.name}")
+            log.info(
+                "cell %s done (%d/%d): accuracy %.4f, train %.0fs, eval %.0fs",
+                cell.name,
+                state["done"],
+                len(cells),
+                info["acc_original"],
+                info["train_seconds"],
+                info["eval_seconds"],
+            )
+
+        if pending:
+            log.info("running %s", ", ".join(c.name for c in pending[: options.workers]))
+            _dispatch(pending, config, run_dir, options, on_done)
+        bar.close()
+        return collect(run_dir, config)
+
+
+# ------------------------------------------------------------------------------ the experiment's options
+run = run_grid
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--preset", default="quick", help="paper, cpu, quick (default), tiny")
+    p.add_argument("--widths", type=int_list, help="custom widths, e.g. 100,200 (overrides the preset)")
+    p.add_argument("--hidden-layers", type=int_list, help="custom depths, e.g. 4,8,13 (overrides the preset)")
+    p.add_argument("--epochs", type=int, help="training epochs (overrides the preset)")
+    p.add_argument("--ratios", type=float_list, help="extraction ratios, e.g. 0.00002,0.001 (overrides the preset)")
+    p.add_argument("--seeds", type=int_list, default=None, help="training seeds, e.g. 0,1 (default 0)")
+    p.add_argument("--random-seeds", type=int, help="seeds of the random-extraction baseline (preset default)")
+    p.add_argument("--train-subset", type=int, help="train on the first N training images (overrides the preset)")
+    p.add_argument("--bf16", action="store_true", help="train with bf16 autocast (part of the configuration)")
+    p.add_argument("--fp32", action="store_true", help="train in fp32 even if the preset says bf16")
+    p.add_argument("--executor", default="local", help="local (default: worker processes), ray, ray://ADDRESS")
+    p.add_argument("--workers", type=int, default=2, help="local worker processes (default 2: one per core)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads per worker (default 1)")
+    p.add_argument("--max-cells", type=int, help="stop after this many cells (the run resumes later)")
+    p.add_argument("--data-root", help="directory with the IDX files (default: cached MNIST)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--out", type=Path, required=True, help="run directory (resumed if it exists)")
+    _common_device(p)
+
+
+def configure(args) -> tuple[GridConfig, GridOptions]:
+    if args.bf16 and args.fp32:
+        raise UserError("--bf16 and --fp32 exclude each other")
+    for name in ("epochs", "random_seeds", "workers", "threads", "max_cells", "train_subset"):
+        v = getattr(args, name)
+        if v is not None and v < 1:
+            raise UserError(f"--{name.replace('_', '-')} must be >= 1, got {v}")
+    for name in ("widths", "hidden_layers", "ratios", "seeds"):
+        if getattr(args, name) is not None and not getattr(args, name):
+            raise UserError(f"--{name.replace('_', '-')} is empty")
+    precision = "bf16" if args.bf16 else "fp32" if args.fp32 else None
+    config = GridConfig.from_preset(
+        presets.get_preset(args.preset), widths=args.widths, hidden_layers=args.hidden_layers, epochs=args.epochs,
+        ratios=args.ratios, seeds=args.seeds, random_seeds=args.random_seeds, precision=precision,
+        train_subset=args.train_subset,
+    )  # fmt: skip
+    options = GridOptions(device=args.device, progress=not args.no_progress, workers=args.workers,
+                          threads=args.threads, executor=args.executor, data_root=args.data_root,
+                          max_cells=args.max_cells)  # fmt: skip
+    return config, options
+
+
+def summary(config: GridConfig, tables: dict[str, pd.DataFrame]) -> str:
+    res = tables["results"]
+    done = res.groupby(["hidden_layers", "width", "seed"]).ngroups if len(res) else 0
+    return f"grid: {done} of {len(config.cells())} cells finished"

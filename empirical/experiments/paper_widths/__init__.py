@@ -1,0 +1,21 @@
+"""Figure 5 at the paper's own widths, epoch by epoch (the experiment's face; ``run`` trains and evaluates each
+cell after every epoch, ``report`` writes ``report.md``, the docs page and the README line)."""
+
+from __future__ import annotations
+
+from empirical.experiments.paper_widths import page
+from empirical.experiments.paper_widths.config import PRESETS, PaperWidthsConfig
+from empirical.experiments.paper_widths.report import write_report
+from empirical.experiments.paper_widths.run import (
+    DESCRIPTION,
+    KIND,
+    PaperWidthsOptions,
+    add_arguments,
+    configure,
+    run,
+    summary,
+)
+
+Config = PaperWidthsConfig
+__all__ = ["page", "DESCRIPTION", "KIND", "PRESETS", "Config", "PaperWidthsOptions", "add_arguments", "configure", "run",
+           "summary", "write_report"]

@@ -1,0 +1,129 @@
+"""Table 1 and Figure 6's report (``report.md``, the figure) from the committed tables; reads the tables and the
+configuration, never the training code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import figures
+from empirical._io import write_text
+from empirical.experiments.common.bound_claims import conv_claims
+from empirical.experiments.common.markdown import md_table
+from empirical.experiments.common.rundir import read_config
+from empirical.experiments.table1.config import collect
+from figures.table1 import accuracy_vs_ratio
+
+
+def _fmt(v, digits=2):
+    return "—" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{v:.{digits}f}"
+
+
+def _check_section(checks: pd.DataFrame) -> list[str]:
+    """The bound-check summary per architecture and indicator, and the conv-layer verdicts."""
+    lines = []
+    agg = checks.groupby(["arch", "indicator"]).agg(
+        stages=("layer", "size"),
+        sandwich=("sandwich_all_hold", "all"),
+        theorem2_min=("theorem2_holds_frac", "min"),
+    )
+    conv = checks[checks.get("mu_zero_padded").notna()] if "mu_zero_padded" in checks else checks.iloc[:0]
+    lines += [
+        "| arch | indicator | stages | sandwich on every sample | Theorem 2 d ≥ G (worst stage) | "
+        "conv stages with μ>0 | μ circular / zero-padded (median) | Property 4 bound / μ (median) | "
+        "Theorem 4 probability vacuous |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for (arch, ind), r in agg.iterrows():
+        c = conv[(conv.arch == arch) & (conv.indicator == ind) & (conv.mu_zero_padded > 0)]
+        ratio_c = (c.mu_circular / c.mu_zero_padded).median() if len(c) else float("nan")
+        ratio_p = (c.mu_property4 / c.mu_zero_padded).median() if len(c) else float("nan")
+        vac = c["theorem4_probability_vacuous"].astype(bool).sum() if "theorem4_probability_vacuous" in c else 0
+        lines.append(
+            f"| {arch} | {ind} | {r.stages} | {'yes' if r.sandwich else 'NO'} | {r.theorem2_min:.3f} | {len(c)} | "
+            f"{_fmt(ratio_c, 3)} | {_fmt(ratio_p, 1)} | {vac} of {len(c)} |"
+        )
+
+    lines += [
+        "",
+        "Verdicts on the conv-layer claims (`empirical.experiments.common.bound_claims.conv_claims`, all architectures and "
+        "indicators):",
+        "",
+        md_table(pd.DataFrame(conv_claims(checks))),
+        "",
+        "bn-scale zeroes β as well as γ, which changes the folded bias: Theorem 4 as printed has no bias term "
+        "(erratum E-T4-BN), so its rows for bn-scale test the printed statement, while the sandwich carries ‖Δb‖.",
+        "",
+        "Stages: one conv (BN folded, eval mode) or one residual/dense block (see `bounds_checks.csv`, column "
+        "`assumptions`). The sandwich d ≤ G + B must hold on every sample (a self-check); Theorem 2's d ≥ G is "
+        "not guaranteed (erratum E-T2-LB).",
+    ]
+    return lines
+
+
+def write_report(run_dir, tables: dict[str, pd.DataFrame] | None = None) -> Path:
+    """``report.md`` and ``figures/table1_curves.png`` from the tables (collected from ``run_dir`` if not given)."""
+    if tables is None:
+        tables = collect(run_dir)
+
+    run_dir = Path(run_dir)
+    cfg = read_config(run_dir / "config.json")
+    t, models, checks = tables["table1"], tables["models"], tables["bounds_checks"]
+    fig_dir = run_dir / "figures"
+    fig_dir.mkdir(exist_ok=True)
+    fig = accuracy_vs_ratio(tables["curves"], cfg["ratio"])
+    figures.save(fig, fig_dir / "table1_curves.png", dpi=120, tight=True)
+    lines = [
+        f"# Table 1 and Figure 6 at CPU scale ({cfg['dataset']}, ratio {cfg['ratio']})",
+        "",
+        f"{cfg['epochs']} epochs, Adam lr 1e-3, batch 128, seed {cfg['seed']}, {cfg['precision']}; accuracies on the "
+        "whole test set (10,000 images). Ratio = share of the candidate units (filters of the hidden conv layers for "
+        "ℓ1 and random; all BN channels for bn-scale), ranked globally. Random: random filters, "
+        f"{cfg['random_seeds']} seeds at the Table 1 ratio (mean ± sd), the first {cfg.get('curve_random_seeds', 1)} "
+        "over the whole curve.",
+        "",
+        "## Models",
+        "",
+        "| arch | network | depth | parameters | MACs / image | test accuracy | train s |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for _, m in models.iterrows():
+        lines.append(
+            f"| {m.arch} | {m['name']} | {m.depth} | {m.n_parameters:,} | {m.macs_per_image / 1e6:.1f} M | "
+            f"{m.acc_original * 100:.2f} % | {m.train_seconds:.0f} |"
+        )
+    lines += [
+        "",
+        "## Table 1 (top-1 %, ratio {})".format(cfg["ratio"]),
+        "",
+        "| | " + " | ".join(f"{r.arch} (ours) | {r.paper_model} (paper)" for r in t.itertuples()) + " |",
+        "|---|" + "---|---|" * len(t),
+        *(
+            f"| {label} | " + " | ".join(cell(r) for r in t.itertuples()) + " |"
+            for label, cell in (
+                ("original", lambda r: f"{_fmt(r.original)} | {r.paper_original:.2f}"),
+                ("random (mean ± sd)", lambda r: f"{_fmt(r.random_mean)} ± {_fmt(r.random_sd)} | {r.paper_random:.2f}"),
+                ("random drop", lambda r: f"{_fmt(r.random_drop)} | {r.paper_random_drop:.2f}"),
+                ("CoreLocker ℓ1", lambda r: f"{_fmt(r.l1)} | {r.paper_l1:.2f}"),
+                ("CoreLocker bn-scale", lambda r: f"{_fmt(r.bn_scale)} | {r.paper_bn_scale:.2f}"),
+                ("ℓ1 key, share of all parameters", lambda r: f"{r.l1_share_of_parameters:.4f} | —"),
+            )
+        ),
+        "",
+        "Our networks are the CPU-scale members of the paper's families (see Models), not DenseNet-40, "
+        "ResNet-164 and VGG-19 themselves.",
+        "",
+        "## Figure 6: accuracy vs extraction ratio",
+        "",
+        "![accuracy vs ratio](figures/table1_curves.png)",
+        "",
+        "## Bound checks at the Table 1 ratio (first {} test images)".format(cfg["check_samples"]),
+        "",
+    ]
+    if len(checks):
+        lines += _check_section(checks)
+    text = "\n".join(lines) + "\n"
+    write_text(run_dir / "report.md", text)
+    return run_dir / "report.md"

@@ -1,0 +1,442 @@
+"""Figure 5 at the paper's widths, epoch by epoch (``empirical.experiments.paper_widths.run``) on tiny shapes."""
+
+import importlib
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from empirical.cli import main
+from empirical.errors import UserError
+from empirical.experiments.paper_widths import report as pwr
+from empirical.host import cpu_model
+from empirical.nets.train import RunOptions, train
+
+pw = importlib.import_module("empirical.experiments.paper_widths.run")
+
+TINY = pw.PRESETS["tiny"]
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory, mnist):
+    out = tmp_path_factory.mktemp("pw")
+    tables = pw.run(TINY, out, pw.PaperWidthsOptions(progress=False))
+    return out, tables
+
+
+def test_every_epoch_has_rows_and_critical_ratios(tiny_run):
+    out, t = tiny_run
+    assert list(t["cells"]["epochs_reached"]) == [h[2] for h in TINY.cells] and t["cells"]["finished"].all()
+    ep = t["epochs"]
+    for h, w, planned in TINY.cells:
+        cell = ep[(ep.hidden_layers == h) & (ep.width == w)]
+        assert sorted(cell.epoch.unique()) == list(range(1, planned + 1))
+        for e in range(1, planned + 1):
+            l1 = cell[(cell.epoch == e) & (cell.indicator == "l1")]
+            assert 0.00002 in set(l1.ratio)  # the paper's ratio at every epoch
+            full = TINY.sweep_due(e, planned)
+            if full:  # otherwise the paper's ratio only — or every ratio when the previous epoch gave no hint
+                assert set(l1.ratio) == set(TINY.ratios)
+            rnd = cell[(cell.epoch == e) & (cell.indicator == "random")]
+            assert (len(rnd) > 0) == TINY.random_due(e, planned)
+    crit = t["critical"]
+    assert set(crit.target) == set(TINY.targets)
+    assert len(crit) == sum(p for *_, p in TINY.cells) * len(TINY.targets)
+    found = crit[crit.status == "found"]
+    assert len(found) and (found.accuracy <= found.target + 1e-12).all()  # the search meets its target
+    log = t["epoch_log"]
+    assert (log.peak_rss_gib > 0).all() and (log.eval_seconds >= 0).all()
+    assert (log.host == cpu_model()).all() and cpu_model()  # the machine each epoch ran on
+
+
+def test_critical_ratio_between_sweeps_matches_a_fresh_search(tiny_run, mnist):
+    """Epoch 2 of the 2 × 16 cell has no full sweep: its critical ratio comes from the previous epoch's hint.
+    Retraining to epoch 2 and searching from scratch (full sweep) gives the same k."""
+    out, t = tiny_run
+    h, w, planned = TINY.cells[0]
+    assert not TINY.sweep_due(2, planned)
+    crit = t["critical"]
+    row = crit[(crit.hidden_layers == h) & (crit.epoch == 2) & (crit.target == 0.5)].iloc[0]
+    spec = TINY.train_spec((h, w, 2))
+    path = train(spec, out / "ref", RunOptions(progress=False))
+    from empirical.nets.checkpoint import load_checkpoint
+    from empirical.nets.data import test_set_for
+
+    model, meta = load_checkpoint(path)
+    x, y = test_set_for(meta["spec"])
+    _, fresh = pw.evaluate_epoch(model, x, y, TINY, full_sweep=True, with_random=False)
+    ref = fresh[fresh.target == 0.5].iloc[0]
+    assert ref.status == row.status
+    if row.status == "found":
+        assert abs(int(ref.k) - int(row.k)) <= max(1, TINY.crit_resolution * int(ref.k))
+
+
+def test_interrupted_cell_resumes_to_the_same_rows(tiny_run, tmp_path, mnist):
+    out, t = tiny_run
+    cfg = pw.PaperWidthsConfig(**{**pw._config_from_json(TINY.to_json()), "cells": (TINY.cells[0],)})
+    pw.run(cfg, tmp_path, pw.PaperWidthsOptions(progress=False, stop_after_epoch=2))
+    part = pd.read_csv(tmp_path / "cells.csv")
+    assert part.epochs_reached.tolist() == [2] and not part.finished.any()
+    pw.run(cfg, tmp_path, pw.PaperWidthsOptions(progress=False))
+    ref = t["epochs"]
+    ref = ref[ref.hidden_layers == cfg.cells[0][0]].reset_index(drop=True)
+    again = pd.read_csv(tmp_path / "epochs.csv")
+    pd.testing.assert_frame_equal(again, ref, check_dtype=False)
+
+
+def _one_cell():
+    return pw.PaperWidthsConfig(**{**pw._config_from_json(TINY.to_json()), "cells": (TINY.cells[0],)})
+
+
+def _clone(run, name):
+    """What a fresh clone holds of a run: its committed files (no checkpoints, no locks)."""
+    copy = run.parent / name
+    shutil.copytree(run, copy, ignore=shutil.ignore_patterns("*.safetensors", ".lock", ".*.lock"))
+    return copy
+
+
+def test_fresh_machine_keeps_earlier_rows_apart(tiny_run, tmp_path):
+    """Committed rows without any resume point (another machine): the cell retrains and the old rows move to
+    *.previous.csv; a second such restart keeps both archives (*.previous2.csv)."""
+    cfg = _one_cell()
+    run = tmp_path / "run"
+    pw.run(cfg, run, pw.PaperWidthsOptions(progress=False, stop_after_epoch=1, state_dir=tmp_path / "machine1"))
+    copy = _clone(run, "fresh")
+    pw.run(cfg, copy, pw.PaperWidthsOptions(progress=False, stop_after_epoch=1, state_dir=tmp_path / "machine2"))
+    cell = copy / "cells" / pw.cell_name(*cfg.cells[0][:2], cfg.seed)
+    assert (cell / "epochs.previous.csv").exists() and (cell / "epochs.csv").exists()
+    again = _clone(copy, "fresh2")
+    pw.run(cfg, again, pw.PaperWidthsOptions(progress=False, stop_after_epoch=1, state_dir=tmp_path / "machine3"))
+    cell = again / "cells" / cell.name
+    assert (cell / "epochs.previous.csv").exists() and (cell / "epochs.previous2.csv").exists()
+
+
+def test_a_fresh_clone_resumes_from_the_state_dir(tiny_run, tmp_path, caplog):
+    """Kill the run after epoch 2 (of 4), clone the committed files into a new checkout: with the same state dir
+    the cell continues at epoch 3 (verified against the committed epoch-2 accuracy), without archiving, and ends
+    with the rows of an uninterrupted run."""
+    out, t = tiny_run
+    cfg, state = _one_cell(), tmp_path / "state"
+    run = tmp_path / "checkout1"
+    pw.run(cfg, run, pw.PaperWidthsOptions(progress=False, stop_after_epoch=2, state_dir=state))
+    assert not list((run / "cells").rglob("train_state*")) and len(list(state.glob("*.train_state.safetensors"))) == 1
+    clone = _clone(run, "checkout2")
+    with caplog.at_level("INFO"):
+        pw.run(cfg, clone, pw.PaperWidthsOptions(progress=False, state_dir=state))
+    assert "resume point at epoch 2 verified" in caplog.text and "retraining from epoch 0" not in caplog.text
+    cell = clone / "cells" / pw.cell_name(*cfg.cells[0][:2], cfg.seed)
+    assert not list(cell.glob("*.previous*.csv"))
+    ref = t["epochs"]
+    ref = ref[ref.hidden_layers == cfg.cells[0][0]].reset_index(drop=True)
+    pd.testing.assert_frame_equal(pd.read_csv(clone / "epochs.csv"), ref, check_dtype=False)
+    assert not list(state.glob("*.train_state.safetensors"))  # the finished cell's resume point is gone
+
+
+def _forge(path, tamper: str) -> None:
+    """Edit a resume point as a forger who knows the checksum recipe (it is no secret) would."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    from empirical.nets.train import _state_digest
+
+    tensors = load_file(str(path))
+    with safe_open(str(path), framework="pt") as fh:
+        meta = dict(fh.metadata())
+    if tamper == "weights":
+        tensors["model.layers.0.weight"].zero_()
+    else:
+        meta["spec_key"] = "0" * 16
+    meta["state_sha256"] = _state_digest(tensors, meta)
+    save_file(tensors, str(path), metadata=meta)
+
+
+@pytest.mark.parametrize("tamper", ["weights", "rows", "foreign"])
+def test_a_tampered_or_foreign_state_is_refused_and_the_cell_retrains(tiny_run, tmp_path, caplog, tamper):
+    """A state whose weights were edited, committed rows from another run than the state's, or a state of another
+    spec (checksums recomputed): one warning line names it, the committed rows move aside, the cell retrains."""
+    cfg, state = _one_cell(), tmp_path / "state"
+    run = tmp_path / "run"
+    pw.run(cfg, run, pw.PaperWidthsOptions(progress=False, stop_after_epoch=1, state_dir=state))
+    (path,) = state.glob("*.train_state.safetensors")
+    cell = run / "cells" / pw.cell_name(*cfg.cells[0][:2], cfg.seed)
+    if tamper == "rows":
+        rows = pd.read_csv(cell / "epoch_log.csv")
+        rows.assign(test_acc=rows.test_acc - 0.01).to_csv(cell / "epoch_log.csv", index=False)
+    else:
+        _forge(path, tamper)
+    with caplog.at_level("INFO"):
+        pw.run(cfg, run, pw.PaperWidthsOptions(progress=False, stop_after_epoch=1, state_dir=state))
+    fragment = {"weights": "the restored model scores", "rows": "from another run", "foreign": "another training spec"}
+    assert fragment[tamper] in caplog.text and "retraining from epoch 0" in caplog.text
+    assert (cell / "epochs.previous.csv").exists()
+    assert pd.read_csv(cell / "epoch_log.csv").epoch.tolist() == [1]
+
+
+def test_another_configuration_and_another_kind_are_refused(tiny_run, tmp_path, capsys, one_error):
+    out, _ = tiny_run
+    other = pw.PaperWidthsConfig(**{**pw._config_from_json(TINY.to_json()), "random_seeds": 3})
+    with pytest.raises(UserError, match="another configuration"):
+        pw.run(other, out, pw.PaperWidthsOptions(progress=False))
+    (tmp_path / "config.json").write_text('{"widths": [16], "hidden_layers": [2]}')  # a grid run
+    one_error(main(["paper-widths", "--preset", "tiny", "--out", str(tmp_path), "--no-progress"]), "grid run")
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--preset", "huge"], "unknown paper-widths preset"),
+        (["--only", "7x"], "expected HxW"),
+        (["--only", "9x9"], "not in this configuration"),
+        (["--threads", "0"], "--threads must be >= 1"),
+        (["--stop-after-epoch", "0"], "--stop-after-epoch must be >= 1"),
+        (["--only", "2x16", "--stop-after-epoch", "x"], "invalid int value"),
+        (["--state-dir", "{t}/afile"], "is not a directory"),
+    ],
+)
+def test_bad_options_are_one_error_line(tmp_path, capsys, args, fragment, one_error):
+    out = tmp_path / "run"
+    (tmp_path / "afile").write_text("")
+    args = [a.format(t=tmp_path) for a in args]
+    one_error(main(["paper-widths", "--preset", "tiny", "--out", str(out), "--no-progress", *args]), fragment)
+    assert not (out / "config.json").exists()
+
+
+def test_trend_extrapolates_the_epoch_at_the_paper_ratio():
+    """A hand-made critical table with log10 r = −1 − 0.1·epoch: the line reaches log10(2e-5) = −4.699 at
+    epoch 36.99."""
+    import numpy as np
+
+    epochs = np.arange(1, 11)
+    crit = pd.DataFrame(dict(hidden_layers=7, width=3000, target=0.5, status="found", epoch=epochs,
+                             ratio=10.0 ** (-1 - 0.1 * epochs)))  # fmt: skip
+    tr = pwr.trend_rows(crit, 0.5).iloc[0]
+    assert tr.slope_per_epoch == pytest.approx(-0.1, abs=1e-9)
+    assert tr.epoch_at_paper_ratio == pytest.approx((np.log10(2e-5) + 1) / -0.1, abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    "h, w, region1, region2",
+    [(7, 3000, "boundary", "outside"), (7, 4000, "inside", "outside"), (6, 8000, "boundary", "outside"),
+     (10, 6000, "inside", "inside"), (13, 8000, "inside", "inside"), (10, 5000, "inside", "boundary"),
+     (4, 8000, "outside", "outside"), (13, 3000, "boundary", "outside")],
+)  # fmt: skip
+def test_claim_regions_read_more_than_strictly(h, w, region1, region2):
+    """§5.1.2: "more than 6 hidden layers and more than 3,000 neurons"; "more than 9 ... more than 5,000"."""
+    assert pwr.claim_region(h, w, pwr.CLAIMS[0]) == region1
+    assert pwr.claim_region(h, w, pwr.CLAIMS[1]) == region2
+
+
+def _epochs_row(h, w, epoch, acc0, acc):
+    return dict(hidden_layers=h, width=w, epoch=epoch, indicator="l1", ratio=0.00002, n_extracted=1,
+                acc_original=acc0, acc_extracted=acc, acc_drop=acc0 - acc)  # fmt: skip
+
+
+def _declining(h, w, last, a=-1.0, b=-0.05, c=0.0):
+    e = np.arange(1, last + 1)
+    return pd.DataFrame(dict(hidden_layers=h, width=w, target=0.5, status="found", epoch=e,
+                             ratio=10.0 ** (a + b * e + c * e**2)))  # fmt: skip
+
+
+def test_claim_verdicts_count_only_cells_strictly_inside_and_stay_provisional_short_of_epoch_50():
+    epochs = pd.DataFrame([_epochs_row(7, 3000, 18, 0.98, 0.10), _epochs_row(7, 4000, 6, 0.98, 0.97)])
+    crit = pd.concat([_declining(7, 3000, 18), _declining(7, 4000, 6)])
+    v = pwr.claim_verdicts(epochs, crit)
+    assert set(v.cell) == {"7 × 3000", "7 × 4000"}
+    summary = pwr.claim_summary(v)
+    # the boundary cell collapses but does not count; the cell inside does not: FAIL, provisional
+    assert "**FAIL so far (provisional: 7 × 4000 at epoch 6 of 50)**" in summary[0]
+    assert "**NOT TESTED**" in summary[1]
+    done = pwr.claim_verdicts(pd.DataFrame([_epochs_row(7, 4000, 50, 0.98, 0.30)]), _declining(7, 4000, 50))
+    assert "**PASS**" in pwr.claim_summary(done)[0] and done.projection.iloc[0] == ""
+
+
+def test_an_undertrained_cell_inside_a_claim_is_shown_but_not_counted():
+    """13 × 8000 after one epoch (65.6 %, far from the paper's 98.6 % mean) must not decide either claim."""
+    epochs = pd.DataFrame([_epochs_row(7, 4000, 13, 0.977, 0.977), _epochs_row(13, 8000, 1, 0.656, 0.10)])
+    crit = pd.concat([_declining(7, 4000, 13), _declining(13, 8000, 1)])
+    v = pwr.claim_verdicts(epochs, crit)
+    assert v.set_index("cell")["trained"].to_dict() == {"7 × 4000": True, "13 × 8000": False}
+    one, two = pwr.claim_summary(v)
+    assert "**FAIL so far (provisional: 7 × 4000 at epoch 13 of 50)**" in one  # 13 × 8000 would have made it MIXED
+    assert "not counted, undertrained (test accuracy below 93.6 %" in one
+    assert "13 × 8000 at epoch 1: 65.60 → 10.00 %" in one
+    assert two.startswith(pwr.CLAIMS[1]["name"] + ": **NOT TESTED** — no trained cell strictly inside")
+    assert "13 × 8000 at epoch 1" in two
+
+
+def test_projection_recovers_each_form_and_its_backtest_is_exact_on_its_own_form():
+    """Noise-free series of each form: the fit reproduces the value at epoch 50 (1e-6 decades; the saturating τ
+    lies on the profile grid), the bootstrap band collapses onto it, and the backtest error of the true form is
+    0 while the line's is not on a slowing series."""
+    from empirical.experiments.paper_widths import projection as P
+
+    t = np.arange(2, 19, dtype=float)
+    truth = {"linear": lambda s: -1 - 0.05 * s, "quadratic": lambda s: -1 - 0.08 * s + 0.0013 * s**2,
+             "saturating": lambda s: -3 + 2 * np.exp(-s / P._TAUS[120])}  # fmt: skip
+    for form, f in truth.items():
+        rows, band = P.project(t, f(t), 50, n_boot=50)
+        r = rows.set_index("form").loc[form]
+        assert r.projected == pytest.approx(f(50.0), abs=1e-6)
+        assert r.high - r.low < 1e-6
+        assert band[band.form == form].epoch.tolist() == list(range(2, 51))
+    e = np.arange(1, 51)
+    series = pd.DataFrame(dict(cell="x", epoch=e, y=truth["quadratic"](e)))
+    bt = P.backtest(series).set_index("form")["error"]
+    assert bt["quadratic"] == pytest.approx(0, abs=1e-9) and bt["linear"] < -0.5  # the line overshoots downward
+
+
+@pytest.mark.slow
+def test_projection_interval_covers_the_truth_in_monte_carlo():
+    """A straight line with iid N(0, 0.05²) noise, 17 epochs: the 95 % block-bootstrap interval of the line's
+    value at epoch 50 contains the true value in at least 80 % of 200 draws (residual bootstraps undercover with
+    few points and blocks: 0.80 is the stated floor; its binomial SE at 0.9 is 0.02)."""
+    from empirical.experiments.paper_widths import projection as P
+
+    rng, t, hits = np.random.default_rng(1), np.arange(2, 19, dtype=float), 0
+    for _ in range(200):
+        y = -1 - 0.05 * t + rng.normal(0, 0.05, len(t))
+        reps = P.block_bootstrap("linear", t, y, [50.0], n_boot=200, seed=int(rng.integers(1 << 30)))[:, 0]
+        lo, hi = np.quantile(reps, [0.025, 0.975])
+        hits += lo <= -3.5 <= hi
+    assert hits / 200 >= 0.80
+
+
+def test_projection_agreement():
+    from empirical.experiments.paper_widths import projection as P
+
+    rows = pd.DataFrame(dict(low=[1e-3, 2e-3], high=[1e-2, 5e-2]))
+    assert P.agreement(rows, 2e-5) == "none" and P.agreement(rows, 1) == "all"
+    assert P.agreement(rows, 1.5e-3) == "undecided" and P.agreement(rows.iloc[:0], 1) == "undecided"
+
+
+@pytest.mark.parametrize("n", [1999, 2000, 10_000])
+def test_accuracy_by_halves_equals_the_whole_set_accuracy_exactly(n):
+    """The epoch's original accuracy now comes from the two halves' hit counts (one pass instead of three);
+    it must be the same float as ``top_accuracy`` on the whole set, for odd and even set sizes."""
+    import torch
+
+    from empirical.lock.sweep import top_accuracy
+    from empirical.nets.models import make_fcn
+
+    g = torch.Generator().manual_seed(n)
+    x, y = torch.randn(n, 784, generator=g), torch.randint(0, 10, (n,), generator=g)
+    model = make_fcn(2, 16, seed=0).eval()
+    acc, top3, (a_s, a_h) = pw.accuracy_by_halves(model, x, y)
+    assert (acc, top3) == top_accuracy(model, x, y)
+    assert (a_s, a_h) == (top_accuracy(model, x[0::2], y[0::2])[0], top_accuracy(model, x[1::2], y[1::2])[0])
+    from empirical.nets.train import accuracy
+
+    assert acc == accuracy(model, x, y)[0]  # the training loop's test accuracy, now taken from this pass
+
+
+def test_the_shared_test_pass_changes_no_row():
+    """evaluate_epoch given the training loop's accuracy_by_halves writes the rows it computes on its own."""
+    import torch
+
+    from empirical.nets.models import make_fcn
+
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(600, 784, generator=g)
+    model = make_fcn(2, 32, seed=1).eval()
+    with torch.no_grad():  # the model's own labels: accuracy 1, so both critical-ratio targets are searched
+        y = model(x).argmax(dim=1)
+    config = pw.PaperWidthsConfig(cells=((2, 32, 1),), ratios=(0.00002, 0.1, 0.5, 0.9), targets=(0.5, 0.3))
+    alone = pw.evaluate_epoch(model, x, y, config, True, False)
+    shared = pw.evaluate_epoch(model, x, y, config, True, False, original=pw.accuracy_by_halves(model, x, y))
+    assert (alone[1]["status"] == "found").all()
+    for a, b in zip(alone, shared):
+        pd.testing.assert_frame_equal(a, b)
+
+
+def test_a_fresh_out_gets_every_row_or_retrains(tiny_run, tmp_path, caplog):
+    """Issue 37, item 4: a fresh ``--out`` once resumed from another run's resume point and silently lacked
+    epochs 1–k. Now the resume point carries the rows it continues: a fresh run directory of the same
+    configuration gets them back (and ends with the rows of an uninterrupted run); a checkout whose committed rows
+    stop short of the resume point gets the missing epochs back too."""
+    out, t = tiny_run
+    cfg, state = _one_cell(), tmp_path / "state"
+    pw.run(cfg, tmp_path / "first", pw.PaperWidthsOptions(progress=False, stop_after_epoch=2, state_dir=state))
+    with caplog.at_level("INFO"):
+        pw.run(cfg, tmp_path / "fresh", pw.PaperWidthsOptions(progress=False, state_dir=state))
+    assert "epochs 1-2 restored from the resume point" in caplog.text
+    ref = t["epochs"]
+    ref = ref[ref.hidden_layers == cfg.cells[0][0]].reset_index(drop=True)
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "fresh" / "epochs.csv"), ref, check_dtype=False)
+
+
+def test_rows_committed_before_the_last_epochs_are_completed(tiny_run, tmp_path, caplog):
+    out, t = tiny_run
+    cfg, state = _one_cell(), tmp_path / "state"
+    run = tmp_path / "run"
+    pw.run(cfg, run, pw.PaperWidthsOptions(progress=False, stop_after_epoch=1, state_dir=state))
+    committed = _clone(run, "committed-at-1")
+    pw.run(cfg, run, pw.PaperWidthsOptions(progress=False, stop_after_epoch=3, state_dir=state))
+    with caplog.at_level("INFO"):
+        pw.run(cfg, committed, pw.PaperWidthsOptions(progress=False, state_dir=state))
+    assert "epochs 2-3 restored" in caplog.text and "retraining from epoch 0" not in caplog.text
+    ref = t["critical"]
+    ref = ref[ref.hidden_layers == cfg.cells[0][0]].reset_index(drop=True)
+    pd.testing.assert_frame_equal(pd.read_csv(committed / "critical.csv"), ref, check_dtype=False)
+
+
+def test_runs_that_evaluate_alike_share_nothing_else(tiny_run, tmp_path):
+    """Two configurations that train the same cell but evaluate it differently keep separate resume points:
+    running one never moves, refuses or deletes the other's."""
+    cfg, state = _one_cell(), tmp_path / "state"
+    other = pw.PaperWidthsConfig(**{**pw._config_from_json(cfg.to_json()), "random_seeds": 1})
+    assert pw.state_tag(cfg) != pw.state_tag(other)
+    pw.run(cfg, tmp_path / "a", pw.PaperWidthsOptions(progress=False, stop_after_epoch=2, state_dir=state))
+    (mine,) = state.glob("*.train_state.safetensors")
+    before = mine.read_bytes()
+    pw.run(other, tmp_path / "b", pw.PaperWidthsOptions(progress=False, state_dir=state))
+    assert mine.exists() and mine.read_bytes() == before
+    assert pd.read_csv(tmp_path / "b" / "epoch_log.csv").epoch.tolist() == list(range(1, cfg.cells[0][2] + 1))
+
+
+@pytest.mark.parametrize("proves", [True, False])
+def test_an_untagged_resume_point_is_adopted_only_when_it_proves_itself(tiny_run, tmp_path, caplog, proves):
+    """Resume points written before they were bound to a run (no tag in the name) are adopted when the run's rows
+    match them; otherwise the cell retrains and the file stays where it is (it may be another run's)."""
+    cfg, state = _one_cell(), tmp_path / "state"
+    run = tmp_path / "run"
+    pw.run(cfg, run, pw.PaperWidthsOptions(progress=False, stop_after_epoch=2, state_dir=state))
+    (tagged,) = state.glob("*.train_state.safetensors")
+    legacy = state / f"{cfg.train_spec(cfg.cells[0]).key()}.train_state.safetensors"
+    tagged.rename(legacy)
+    cell = run / "cells" / pw.cell_name(*cfg.cells[0][:2], cfg.seed)
+    if not proves:
+        rows = pd.read_csv(cell / "epoch_log.csv")
+        rows.assign(test_acc=rows.test_acc - 0.01).to_csv(cell / "epoch_log.csv", index=False)
+    with caplog.at_level("INFO"):
+        pw.run(cfg, run, pw.PaperWidthsOptions(progress=False, stop_after_epoch=3, state_dir=state))
+    if proves:
+        assert "adopted" in caplog.text and not legacy.exists() and tagged.exists()
+        assert not list(cell.glob("*.previous*.csv"))
+    else:
+        assert "retraining from epoch 0" in caplog.text and legacy.exists()
+    assert pd.read_csv(cell / "epoch_log.csv").epoch.tolist() == [1, 2, 3]
+
+
+def test_a_resume_point_without_its_spec_key_is_refused(tiny_run, tmp_path, caplog):
+    """Issue 37, item 6: the old digest did not cover ``spec_key``, so removing it passed the check."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    from empirical.nets.train import _state_digest
+
+    cfg, state = _one_cell(), tmp_path / "state"
+    run = tmp_path / "run"
+    pw.run(cfg, run, pw.PaperWidthsOptions(progress=False, stop_after_epoch=1, state_dir=state))
+    (path,) = state.glob("*.train_state.safetensors")
+    tensors = load_file(str(path))
+    with safe_open(str(path), framework="pt") as fh:
+        meta = dict(fh.metadata())
+    for k in ("spec_key", "digest_version"):  # a version-1 resume point without its key
+        meta.pop(k)
+    meta = {k: v for k, v in meta.items() if not k.startswith("extra.")}
+    meta["state_sha256"] = _state_digest(tensors, meta)
+    save_file(tensors, str(path), metadata=meta)
+    with caplog.at_level("INFO"):
+        pw.run(cfg, run, pw.PaperWidthsOptions(progress=False, stop_after_epoch=1, state_dir=state))
+    assert "another training spec (none recorded)" in caplog.text and "retraining from epoch 0" in caplog.text
