@@ -5,7 +5,7 @@ Rules by column name, the same for every experiment: identifiers and counts (``h
 ``seed``, ``epoch``, ``k``, ``n_extracted``, …) are whole numbers >= 0; ratios and shares lie in [0, 1];
 accuracies (``acc_*``, ``*_acc``, ``accuracy*``, ``top1``, ``top3``, …) lie in [0, 1] — a table in percent is
 refused, not rescaled; every other numeric column an experiment names must hold numbers. A value that is not a
-number where one is expected names its file, row and column. Columns an experiment requires must exist and must
+number where one is expected names its file, line and column. Columns an experiment requires must exist and must
 not be all empty.
 """
 
@@ -36,7 +36,7 @@ def _numeric(df: pd.DataFrame, col: str, path: Path) -> pd.Series:
     bad = values.isna() & raw.notna() & (raw.astype(str).str.strip() != "")
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise UserError(f"{path}: row {i + 2}, column {col!r} holds {raw.iloc[i]!r}, not a number "
+        raise UserError(f"{path}: line {i + 2}, column {col!r} holds {raw.iloc[i]!r}, not a number "
                         "(a hand-edited or foreign table?)")  # fmt: skip
     return values
 

@@ -59,9 +59,17 @@ def claim_region(h: int, w: int, claim: dict) -> str:
     return "outside"
 
 
+EPOCH_COLUMNS = ("hidden_layers", "width", "seed", "epoch", "indicator", "ratio", "acc_original", "acc_extracted")
+SCHEMAS = {
+    "critical": ("hidden_layers", "width", "epoch", "target", "status"),
+    "epoch_log": ("hidden_layers", "width", "epoch", "test_acc", "train_seconds", "eval_seconds"),
+}
+
+
 def load_run(run_dir) -> dict[str, pd.DataFrame]:
     """The top-level tables of a paper-widths run (``epochs.csv`` is required) and its ``config``."""
-    return load_tables(run_dir, (*TABLES, "cells"), "epochs", "paper-widths", "paper-widths")
+    return load_tables(run_dir, (*TABLES, "cells"), "epochs", "paper-widths", "paper-widths",
+                       columns=EPOCH_COLUMNS, schemas=SCHEMAS)
 
 
 def last_epochs(epochs: pd.DataFrame) -> pd.DataFrame:

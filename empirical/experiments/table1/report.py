@@ -12,9 +12,13 @@ import figures
 from empirical._io import write_text
 from empirical.experiments.common.bound_claims import conv_claims
 from empirical.experiments.common.markdown import md_table
+from empirical.errors import UserError
 from empirical.experiments.common.rundir import read_config
+from empirical.experiments.common.validate import validate
 from empirical.experiments.table1.config import collect
 from figures.table1 import accuracy_vs_ratio
+
+CONFIG_FIELDS = ("ratio", "dataset", "epochs", "seed", "precision", "random_seeds", "check_samples")
 
 
 def _fmt(v, digits=2):
@@ -65,11 +69,15 @@ def _check_section(checks: pd.DataFrame) -> list[str]:
 
 def write_report(run_dir, tables: dict[str, pd.DataFrame] | None = None) -> Path:
     """``report.md`` and ``figures/table1_curves.png`` from the tables (collected from ``run_dir`` if not given)."""
-    if tables is None:
-        tables = collect(run_dir)
-
     run_dir = Path(run_dir)
     cfg = read_config(run_dir / "config.json")
+    missing = [k for k in CONFIG_FIELDS if k not in cfg]
+    if missing:
+        raise UserError(f"{run_dir / 'config.json'} is not a complete table1 configuration (no {missing[0]!r}); "
+                        "rerun `corelocker-bounds table1 --out DIR` to write one")  # fmt: skip
+    if tables is None:
+        tables = collect(run_dir)
+    tables = {k: validate(v, run_dir / f"{k}.csv") if len(v) else v for k, v in tables.items()}
     t, models, checks = tables["table1"], tables["models"], tables["bounds_checks"]
     fig_dir = run_dir / "figures"
     fig_dir.mkdir(exist_ok=True)
