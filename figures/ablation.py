@@ -1,4 +1,4 @@
-"""The |γ| of every BN layer per training recipe (tables in, Figure out; ``empirical.experiments.ablation``)."""
+"""The |γ| of every BN layer per training recipe (tables in, Figure out; ``empirical.experiments.ablation.run``)."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 No torch import, no statistics: every number drawn is a column of the tables given
 (``results.csv``, ``critical_ratios.csv``, ``disparities.csv``, ``theorem1_mc.csv``, or the
-summaries ``empirical.experiments.analysis`` derives from them).
+summaries ``empirical.experiments.grid.analysis`` derives from them).
 """
 
 from __future__ import annotations
@@ -136,7 +136,7 @@ def theory_vs_drop(points: pd.DataFrame, rho: pd.DataFrame, title: str = ""):
     """Each theory quantity against the measured accuracy drop, one panel each, Spearman ρ in the title.
 
     ``points``: one row per cell with ``acc_drop`` and one column per quantity;
-    ``rho``: ``quantity, label, spearman_rho, p_value`` rows (``empirical.experiments.analysis.theory_correlations``).
+    ``rho``: ``quantity, label, spearman_rho, p_value`` rows (``empirical.experiments.grid.analysis.theory_correlations``).
     """
     n = len(rho)
     fig = new_figure((3.6 * n, 3.4))

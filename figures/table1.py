@@ -10,7 +10,7 @@ STYLE = {"l1": ("C3", "CoreLocker ℓ1 (filters)"), "bn-scale": ("C0", "CoreLock
 
 
 def accuracy_vs_ratio(curves: pd.DataFrame, table_ratio: float | None = None, chance: float = 0.1):
-    """``curves``: rows of ``arch, indicator, seed, ratio, top1`` (``empirical.experiments.table1``), one panel
+    """``curves``: rows of ``arch, indicator, seed, ratio, top1`` (``empirical.experiments.table1.run``), one panel
     per arch; the random baseline is its seeds' mean with a ±1 sd band."""
     archs = list(dict.fromkeys(curves["arch"]))
     fig = new_figure((4.2 * len(archs), 3.4), layout="tight")

@@ -142,6 +142,6 @@ def cmd_report(args) -> int:
     if args.ratio is not None:
         check_ratio(args.ratio)
     path = registry.write_report(args.run_dir, ratio=args.ratio, seeds_run=args.seeds_run, grid_run=args.grid_run,
-                                 backtest_run=args.backtest_run)  # fmt: skip
+                                 backtest_run=args.backtest_run, earlier_run=args.earlier_run)  # fmt: skip
     print(f"wrote {path}")
     return 0

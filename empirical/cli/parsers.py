@@ -351,6 +351,12 @@ def _add_report(sub):
         type=Path,
         help="paper widths: a paper-widths run measured to epoch 50 (results/epoch-trend) that scores the projections",
     )
+    p.add_argument(
+        "--earlier-run",
+        type=Path,
+        help="paper widths: another paper-widths run whose cells join the claims and the grid figure (the furthest-"
+        "trained row of a cell wins) and whose cells trained again here give the rerun noise",
+    )
     p.set_defaults(handler="experiments:cmd_report")
 
 

@@ -74,6 +74,9 @@ class RunOptions:
     test_accuracy: Callable | None = None
     # a file holding the thread count, re-read every THREADS_EVERY steps (``empirical.nets.threads``)
     threads_file: str | Path | None = None
+    # clock() by which the run must have stopped: an epoch starts only if the slowest epoch so far (training
+    # plus on_epoch's evaluation and the resume point) fits before it; train then returns the resume point's path
+    deadline: float | None = None
     extra: dict = field(default_factory=dict)
 
     def state_path(self, spec: TrainSpec, out_dir) -> Path:
@@ -89,6 +92,11 @@ class RunOptions:
         if self.state_dir is None or not self.state_tag:
             return None
         return Path(self.state_dir) / f"{spec.key()}.train_state.safetensors"
+
+
+def clock() -> float:
+    """The clock deadlines are measured on (``time.monotonic``; a test replaces it with a fake one)."""
+    return time.monotonic()
 
 
 def default_state_dir() -> Path:
@@ -372,9 +380,15 @@ def _train_locked(spec: TrainSpec, out: Path, options: RunOptions) -> Path:
         legacy = None
 
     n = len(x_tr)
+    slowest = 0.0  # seconds of the slowest whole epoch in this process (training, evaluation, resume point)
     for epoch in range(start, spec.epochs):
         if options.stop_after_epochs is not None and epoch >= options.stop_after_epochs:
             return state_path
+        if options.deadline is not None and clock() + slowest > options.deadline:
+            log.info("%s: stopping before epoch %d: the slowest epoch (%.0f s) would end after the deadline",
+                     _name(spec), epoch + 1, slowest)  # fmt: skip
+            return state_path
+        t_epoch = clock()
         t0 = time.perf_counter()
         loss_sum, correct, (t_min, t_max) = _train_epoch(model, opt, x_tr, y_tr, spec, epoch, options)
         if not math.isfinite(float(loss_sum)):
@@ -406,6 +420,7 @@ def _train_locked(spec: TrainSpec, out: Path, options: RunOptions) -> Path:
         _save_state(state_path, model, opt, epoch + 1, log_rows, spec,
                     options.state_extra() if options.state_extra else None)  # fmt: skip
         write_csv(out / "train_log.csv", pd.DataFrame(log_rows))
+        slowest = max(slowest, clock() - t_epoch)
         if legacy is not None:  # adopted and now saved under this run's own name
             legacy.unlink(missing_ok=True)
             legacy = None

@@ -1,158 +1,170 @@
 # ruff: noqa: E501  (the page template is prose)
-"""The paper-widths results page, from results/paper-corner and results/epoch-trend (``scripts/docs.py`` writes
-it). Every verdict comes from ``empirical.experiments.paper_widths.report``, the functions the report uses."""
+"""The paper-widths docs page (``docs/results/paper-widths.md``) and its README line, from the committed runs:
+``results/paper-region`` (the claimed region, 7 × 4000 retrained to epoch 50 on one host), ``results/paper-corner``
+(the earlier corner cells) and ``results/epoch-trend`` (50 epochs at width 400, for the backtests). Every verdict
+comes from ``paper_widths.claims``, the functions the report uses."""
 
 from __future__ import annotations
 
-import importlib
-from pathlib import Path
-
-import numpy as np
 import pandas as pd
 
 from empirical.experiments.common.markdown import md_table
-from empirical.experiments.common.presets import PAPER_RATIO
 from empirical.experiments.paper_widths import report as pwr
+from empirical.experiments.paper_widths.claims import (
+    CLAIMS,
+    PAPER_EPOCHS,
+    TOLERANCE_PP,
+    claim_region,
+    claim_verdicts,
+    measured_cells,
+    region_cells,
+)
+from empirical.experiments.paper_widths.config import HALF, PRESETS
 
-pw = importlib.import_module("empirical.experiments.paper_widths.run")
-
-CORNER, TREND = "results/paper-corner", "results/epoch-trend"
+REGION, CORNER, TREND = "results/paper-region", "results/paper-corner", "results/epoch-trend"
 PAGE = "docs/results/paper-widths.md"
 TITLE = "Figure 5 at the paper's own widths, epoch by epoch"
-NAV = "Figure 5 at the paper's widths"  # its entry in the docs' navigation
+NAV = "Figure 5 at the paper's widths"
+H100_FP32_TFLOPS = 30.0  # an assumed sustained fp32 (TF32 off) throughput for the GPU-time estimates, not a measurement
+
+
+def _runs() -> dict[str, dict]:
+    return {"paper-region": pwr.load_run(REGION), "paper-corner": pwr.load_run(CORNER)}
 
 
 def glance() -> str:
-    """The README's line for the collapse claims at the paper's widths."""
-    corner = pwr.load_run(CORNER)
-    backtests = {t: pwr.backtest_errors(TREND, t) for t in (0.5, 0.15)}
-    summary = pwr.claim_summary(pwr.claim_verdicts(corner["epochs"], corner["critical"], backtests))
-    first = lambda line: line.split(" — ")[0]  # noqa: E731  (the verdict, without the per-cell numbers)
-    return f"* *Figure 5 at the paper's widths*: {first(summary[0])}; {first(summary[1])} ([page](@docs/results/paper-widths.md)).\n"
+    """The README's line: each collapse claim's verdict with the region's count behind it."""
+    v = claim_verdicts(measured_cells(_runs()))
+    return "* *Figure 5 at the paper's widths*: " + "; ".join(v["sentence"]) + " ([page](@docs/results/paper-widths.md)).\n"
 
 
-def cell_rows(run: str) -> pd.DataFrame:
-    t = pwr.load_run(run)
-    last = pwr.last_epochs(t["epochs"])
-    crit, elog = t["critical"], t["epoch_log"]
+def cell_rows(runs: dict[str, dict]) -> pd.DataFrame:
+    """One row per measured cell (its furthest-trained run): regions, epoch, accuracies, the critical ratios at that
+    epoch, time per epoch and host."""
+    cells = measured_cells(runs)
     rows = []
-    for r in last.itertuples():
-        c = crit[(crit.hidden_layers == r.hidden_layers) & (crit.width == r.width) & (crit.epoch == r.epoch)]
-        ratio = {t_: c[(c.target == t_) & (c.status == "found")]["ratio"] for t_ in (0.5, 0.15)}
+    for r in cells.itertuples():
+        t = runs[r.run]
+        crit, elog = t["critical"], t["epoch_log"]
+        c = crit[(crit.hidden_layers == r.hidden_layers) & (crit.width == r.width) & (crit.status == "found")]
+        c = c[c.epoch <= r.epoch].sort_values("epoch")
+        latest = {k: g.iloc[-1] for k, g in c.groupby("criterion")}
         e = elog[(elog.hidden_layers == r.hidden_layers) & (elog.width == r.width)]
-        region = pwr.claim_region(r.hidden_layers, r.width, pwr.CLAIMS[0])
-        rows.append({
-            "cell": f"{r.hidden_layers} × {r.width}",
-            "claim 1 region": region,
-            "epochs": f"{r.epoch} of {pwr.PAPER_EPOCHS}",
-            "test acc. (%)": f"{100 * r.acc_original:.2f}",
-            "ℓ1 0.002 %: weights": int(r.n_extracted),
-            "acc. after (%)": f"{100 * r.acc_extracted:.2f}",
-            "drop (pp)": f"{100 * r.acc_drop:+.2f}",
-            "r50 (%)": f"{100 * ratio[0.5].iloc[0]:.3g}" if len(ratio[0.5]) else "—",
-            "r15 (%)": f"{100 * ratio[0.15].iloc[0]:.3g}" if len(ratio[0.15]) else "—",
-            "decades above 0.002 % (r50)": f"{np.log10(ratio[0.5].iloc[0] / PAPER_RATIO):.2f}" if len(ratio[0.5]) else "—",
-            "train s / epoch": f"{e.train_seconds.median():.0f}",
-            "eval s / epoch": f"{e.eval_seconds.median():.0f}",
-        })  # fmt: skip
+        ratio = lambda k: f"{100 * latest[k].ratio:.3g} (ep {int(latest[k].epoch)})" if k in latest else "—"  # noqa: E731
+        regions = [f"claim {i + 1}: {claim_region(r.hidden_layers, r.width, cl)}" for i, cl in enumerate(CLAIMS)]
+        rows.append({"cell": f"{r.hidden_layers} × {r.width}", "run": r.run, "regions": ", ".join(regions),
+                     "epochs": f"{r.epoch} of {PAPER_EPOCHS}", "test acc. (%)": f"{100 * r.acc_original:.2f}",
+                     "ℓ1 0.002 %: weights": int(r.n_extracted), "acc. after (%)": f"{100 * r.acc_extracted:.2f}",
+                     "r_half (%)": ratio(HALF), "r50 (%)": ratio("0.5"), "r15 (%)": ratio("0.15"),
+                     "train s / epoch": f"{e.train_seconds.median():.0f}", "eval s / epoch": f"{e.eval_seconds.median():.0f}",
+                     "host": r.host})  # fmt: skip
     return pd.DataFrame(rows)
 
 
-def trend_text(run: str) -> str:
-    t = pwr.load_run(run)
-    parts = []
-    for target in (0.5, 0.15):
-        for r in pwr.trend_rows(t["critical"], target).itertuples():
-            if not np.isfinite(getattr(r, "slope_per_epoch", np.nan)):
-                continue
-            parts.append(
-                f"{r.hidden_layers} × {r.width}, r{int(100 * target)}: {100 * r.ratio_first:.3g} % → {100 * r.ratio_last:.3g} % "
-                f"(epochs {r.first_epoch}–{r.last_epoch}; slope of log10 r {r.slope_per_epoch:+.4f} per epoch "
-                f"[{r.slope_ci_low:+.4f}, {r.slope_ci_high:+.4f}], HC3 95 %: {r.direction})"
-            )
-    return "\n".join(f"* {p}" for p in parts)
+def backtest_text(bt: pd.DataFrame) -> str:
+    """The paper-width cells' own backtests, one line per cell × criterion × window: each form's worst miss."""
+    if not len(bt):
+        return "(no paper-width cell measured long enough to backtest)"
+    own = bt[bt.run != "epoch-trend"]
+    lines = []
+    for (run, cell, crit, window, epochs), g in own.groupby(["run", "cell", "criterion", "fit_epochs", "predicted_epochs"]):
+        forms = ", ".join(f"{r.form} {r.mean_error:+.2f} (worst {r.worst_error:.2f})" for r in g.itertuples())
+        lines.append(f"* {cell} ({run}), r_{crit}: fitted on epochs {window}, predicting {epochs}: {forms} decades")
+    trend = bt[bt.run == "epoch-trend"]
+    for window, g in trend.groupby("fit_epochs"):
+        worst = g.groupby("form")["worst_error"].max()
+        lines.append(f"* `epoch-trend` (width 400, 3 cells × 2 criteria), fitted on epochs {window}, predicting 50: worst "
+                     + ", ".join(f"{f} {v:.2f}" for f, v in worst.items()) + " decades")
+    return "\n".join(lines)
 
 
-def projection_table(run: str, backtest_run: str) -> pd.DataFrame:
-    t = pwr.load_run(run)
+def gpu_table() -> pd.DataFrame:
+    """The claimed region's cells in the order a GPU slice runs them, with the training FLOP of 50 epochs and the
+    time that takes at an assumed sustained throughput (``H100_FP32_TFLOPS``), not a measurement."""
     rows = []
-    for target in (0.5, 0.15):
-        bt = pwr.backtest_errors(backtest_run, target)
-        pr = pwr.projection_rows(t["critical"], target, bt)
-        for r in pr.itertuples():
-            rows.append({"cell": f"{r.hidden_layers} × {r.width}", "target": f"{target:.0%}", "epochs fitted": r.epochs,
-                         "form": r.form, "r at epoch 50 (%)": f"{r.ratio_at_50_pct:.3g}",
-                         "95 % interval (%)": f"[{r.low_pct:.3g}, {r.high_pct:.3g}]", "ΔAIC": f"{r.delta_aic:.1f}",
-                         "backtest error, mean / worst (decades)": f"{r.backtest_mean_error:+.2f} / {r.backtest_worst_error:.2f}"})  # fmt: skip
+    for h, w, epochs in PRESETS["paper-region"].cells:
+        params = 784 * w + w + (h - 1) * (w * w + w) + 10 * w + 10
+        flop = 6 * params * 60_000 * epochs
+        regions = ", ".join(f"claim {i + 1}" for i, cl in enumerate(CLAIMS) if claim_region(h, w, cl) == "inside")
+        rows.append({"cell": f"{h} × {w}", "in": regions, "parameters (M)": f"{params / 1e6:.0f}",
+                     "training PFLOP (50 epochs)": f"{flop / 1e15:.1f}",
+                     f"minutes at {H100_FP32_TFLOPS:g} TFLOP/s": f"{flop / H100_FP32_TFLOPS / 1e12 / 60:.1f}"})  # fmt: skip
     return pd.DataFrame(rows)
-
-
-def reruns_text(run: str) -> str:
-    """How far earlier runs of the same cell (kept as ``*.previous*.csv`` when a fresh machine retrained it) land
-    from the current rows at the epochs both reached."""
-    t = pwr.load_run(run)
-    crit = t["critical"]
-    parts = []
-    for c in t["cells"][t["cells"].epochs_reached > 0].itertuples():
-        cdir = Path(run) / "cells" / pw.cell_name(c.hidden_layers, c.width, 0)
-        now = crit[(crit.hidden_layers == c.hidden_layers) & (crit.width == c.width) & (crit.target == 0.5)
-                   & (crit.status == "found")]  # fmt: skip
-        for prev in sorted(cdir.glob("critical.previous*.csv")):
-            p = pd.read_csv(prev)
-            both = now.merge(p[(p.target == 0.5) & (p.status == "found")], on="epoch", suffixes=("", "_prev"))
-            if len(both):
-                gap = np.abs(np.log10(both.ratio / both.ratio_prev))
-                same = int((gap == 0).sum())
-                parts.append(f"{c.hidden_layers} × {c.width} vs `{prev.name}`: r50 within {gap.max():.2f} decades at the "
-                             f"{len(both)} epochs both reached (identical at {same})")  # fmt: skip
-    return "; ".join(parts)
 
 
 def page() -> str:
-    t = pwr.load_run(CORNER)
-    verdicts = pwr.claim_verdicts(t["epochs"], t["critical"], {g: pwr.backtest_errors(TREND, g) for g in (0.5, 0.15)})
-    summary = "\n".join(f"* {line}" for line in pwr.claim_summary(verdicts))
-    reruns = reruns_text(CORNER)
+    runs = _runs()
+    cells = measured_cells(runs)
+    verdicts = claim_verdicts(cells)
+    diffs = pwr.rerun_differences({"paper-region": REGION, "paper-corner": CORNER})
+    noise = pwr.rerun_noise(diffs)
+    bt = pwr.paper_backtests(runs, pwr.load_run(TREND))
+    region = runs["paper-region"]
+    share = pwr.eval_share(region["epoch_log"]) if len(region["epoch_log"]) else pd.DataFrame()
+    projections = pd.concat([pwr.projection_rows(t["critical"], noise).assign(run=n) for n, t in runs.items()],
+                            ignore_index=True)  # fmt: skip
+    sentences = []
+    if len(projections):
+        for (run, h, w, crit), g in projections.groupby(["run", "hidden_layers", "width", "criterion"]):
+            sentences.append(f"* {int(h)} × {int(w)} ({run}), r_{crit}: {pwr.projection_sentence(g)}")
+    rerun = (diffs.groupby(["cell", "source", "quantity", "unit"], as_index=False)["difference"]
+             .agg(epochs="count", largest=lambda d: d.abs().max()) if len(diffs) else pd.DataFrame())  # fmt: skip
+    n1, n2 = (len(region_cells(c)) for c in CLAIMS)
     return f"""Section 5.1.2 of the paper: *"the performance of most networks with more than 6 hidden layers and more than
 3,000 neurons in each layer decreases by more than 50 %, and networks with more than 9 hidden layers and more than
 5,000 neurons ... drop to a mere 10 %"*, with 0.002 % of the weights extracted by ℓ1 after 50 epochs of training
-(Figure 5). Read strictly, **claim 1 starts at 7 × 4000** (7 × 3000 is its boundary) and **claim 2 at 10 × 6000**; a
-verdict counts only cells strictly inside, and is provisional until a cell has reached the paper's epoch 50. The
-`cpu` grid (widths ≤ 800) cannot test either claim, so the cells are measured here with the paper's protocol
-(MNIST, Adam 1e-3, batch 128, fp32), evaluated after every epoch
-(`corelocker-bounds paper-widths --preset paper-corner --out results/paper-corner --only HxW`; report:
-[`results/paper-corner/report.md`](../runs/paper-corner/report.md)). Cells at the last epoch reached:
+(Figure 5). On the paper's grid claim 1 covers **{n1} cells** (7–13 hidden layers × 4000–8000 neurons) and claim 2
+**{n2} cells** (10–13 × 6000–8000). The `cpu` grid (widths ≤ 800) cannot test either claim, so cells of the claimed
+region are trained here with the paper's protocol (MNIST, Adam 1e-3, batch 128, fp32) and evaluated after every
+epoch (`corelocker-bounds paper-widths --preset paper-region --out results/paper-region --only 7x4000`; report:
+[`results/paper-region/report.md`](results/paper-region/report.md)).
 
-{md_table(cell_rows(CORNER))}
+**Verdicts.** One threshold per claim, the paper's own: claim 1 is met by a cell whose locked accuracy at 0.002 % is at
+most half its original, claim 2 by one at most 15 % (chance + 5 pp), each within {TOLERANCE_PP} pp. A cell counts
+only at epoch {PAPER_EPOCHS}; a claim about *most* of its region is PASS only when the cells that meet it are more than
+half of the region, FAIL only when those that do not are at least half, and otherwise NOT DECIDED with the count behind
+it (`paper_widths.claims`). No cell is dropped for its accuracy: a cell short of epoch 50 is provisional.
 
-**Verdicts** (locked accuracy at most half the original for claim 1, at most 15 % for claim 2, each within
-{pwr.TOLERANCE_PP} pp; `paper_widths_report.claim_summary`):
+{chr(10).join(f"* {s}" for s in verdicts["sentence"])}
 
-{summary}
+![Figure 5 at the paper's grid](results/paper-region/figures/paper_grid.png)
 
-**Projection to epoch 50.** Short of epoch 50, the critical ratio r50 (the smallest ℓ1 share of the hidden weights
-that brings accuracy to 50 %) and r15 (chance + 5 pp) are projected to epoch 50 under three forms (linear in
-log r, quadratic, saturating exponential), each with a 95 % moving-block bootstrap interval and its backtest
-error on `results/epoch-trend` (fit epochs 2–18, predict the measured epoch 50; negative = projected more
-vulnerable than measured):
+Cells at the furthest epoch reached (the critical ratios at that epoch or the last one searched; r_half halves the
+original accuracy, r50 reaches 50 % in the earlier run, r15 reaches 15 %):
 
-{md_table(projection_table(CORNER, TREND))}
+{md_table(cell_rows(runs))}
 
-The quadratic's backtest misses by up to several decades (it bends back up), so it is shown, not relied on.
-{("Reproducibility: " + reruns + ".") if reruns else ""}
+**Projections to epoch 50**, for cells short of it with at least five found epochs: claim 1's critical ratio and
+chance + 5 pp's are projected together (linear, quadratic and saturating forms in log r; the r15 series is r_half plus
+a gap ≥ 0, so r15 ≥ r_half at every projected epoch), forms compared by AICc, 95 % moving-block bootstrap intervals
+widened by the largest rerun difference measured ({noise:.2f} decades), and "no form reaches 0.002 %" said only where
+no widened interval reaches it:
 
-![critical ratio vs epoch](../runs/paper-corner/figures/critical_ratio_vs_epoch.png)
+{chr(10).join(sentences) or "* (no cell short of epoch 50 with five found epochs)"}
 
-The epoch trend at a small width (`--preset epoch-trend`, 50 epochs, every epoch swept;
-[`results/epoch-trend/report.md`](../runs/epoch-trend/report.md)):
+**Backtests on the paper-width cells themselves** (predicted − measured, decades; negative = projected more vulnerable
+than training gave):
 
-{md_table(cell_rows(TREND))}
+{backtest_text(bt)}
 
-{trend_text(TREND)}
+**Rerun noise** (cells trained twice: the same protocol, another process or host; later minus earlier):
 
-At the paper's widths:
+{md_table(rerun) if len(rerun) else "(no cell trained twice)"}
 
-{trend_text(CORNER) or "* (not enough epochs yet for a trend)"}
+**Cost of the evaluation** (`results/paper-region`, budget 20 % of training time; the full sweep every 5 epochs and the
+random baseline every 10 carry most of it, the search for r15 runs every second epoch and at every epoch from 45 on):
 
-![critical ratio vs epoch, epoch-trend](../runs/epoch-trend/figures/critical_ratio_vs_epoch.png)
+{md_table(share) if len(share) else "(no epoch yet)"}
+
+**The claimed region on one GPU, in slices.** `paper-region` orders the {n1} cells corners first; `--deadline
+SECONDS` stops before an epoch that would not finish in time, with every finished epoch's rows written, so each window
+continues where the last stopped (`scripts/gpu_slice.sh OUT SECONDS`: fp32, TF32 off, recorded in every row). The
+time below is the training FLOP of 50 epochs at an assumed {H100_FP32_TFLOPS:g} TFLOP/s, an estimate to plan windows
+with, not a measurement (evaluation adds to it):
+
+{md_table(gpu_table())}
+
+The epoch trend at a small width (`--preset epoch-trend`, 50 epochs; [`results/epoch-trend/report.md`](results/epoch-trend/report.md)):
+{md_table(cell_rows({"epoch-trend": pwr.load_run(TREND)}).drop(columns=["regions", "r_half (%)"]))}
 """
+

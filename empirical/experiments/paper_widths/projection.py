@@ -11,9 +11,14 @@ its own uncertainty, and the verdict states only what they agree on:
 
 For each form: the value at the horizon; a 95 % interval from a moving-block bootstrap of the residuals
 (blocks of consecutive epochs keep their serial correlation; the form is refitted on every replicate);
-AIC = n·ln(RSS/n) + 2(p + 1); and, when a run measured to the horizon is given (``results/epoch-trend``),
-the backtest error: the form fitted on that run's epochs ``fit_epochs`` predicts its measured horizon
-(decades, predicted − measured; negative = the form projected a *more* vulnerable network than trained).
+AICc = n·ln(RSS/n) + 2k + 2k(k + 1)/(n − k − 1) with k = p + 1 (the small-sample criterion: n ≈ 12 epochs);
+and the backtest error: the form fitted on a measured series' epochs ``fit_epochs`` predicts its measured
+horizon (decades, predicted − measured; negative = the form projected a *more* vulnerable network than trained).
+
+Two critical ratios of one network are ordered: the ratio that brings accuracy down to a lower level (chance + 5
+pp) is never below the one for a higher level (half the original). ``project_pair`` keeps that order at every
+projected epoch: it projects the lower-level ratio and the gap between the two (≥ 0, clipped per bootstrap
+replicate), never the two apart. ``widen`` adds a measured rerun noise (decades) to both ends of an interval.
 """
 
 from __future__ import annotations
@@ -47,11 +52,17 @@ def fit_form(form: str, t, y):
 
 
 def aic(form: str, t, y) -> float:
-    """Akaike's criterion n·ln(RSS/n) + 2(p + 1) of the fitted form (p coefficients plus the noise variance)."""
+    """Akaike's criterion n·ln(RSS/n) + 2k of the fitted form (k = p coefficients plus the noise variance)."""
     y = np.asarray(y, float)
     rss = float(np.sum((y - fit_form(form, t, y)(t)) ** 2))
     n = len(y)
     return n * np.log(max(rss, 1e-300) / n) + 2 * (N_PARAMS[form] + 1)
+
+
+def aicc(form: str, t, y) -> float:
+    """AIC with the small-sample correction 2k(k + 1)/(n − k − 1) (Hurvich and Tsai 1989); inf where n ≤ k + 1."""
+    n, k = len(np.asarray(y)), N_PARAMS[form] + 1
+    return aic(form, t, y) + (2 * k * (k + 1) / (n - k - 1) if n > k + 1 else np.inf)
 
 
 def block_bootstrap(form: str, t, y, at, n_boot: int = 1000, block: int = 3, seed: int = 0) -> np.ndarray:
@@ -83,29 +94,76 @@ def project(
         lo, hi = np.quantile(reps, [(1 - level) / 2, (1 + level) / 2], axis=0)
         fit = fit_form(form, t, y)(grid)
         rows.append(dict(form=form, projected=float(fit[-1]), low=float(lo[-1]), high=float(hi[-1]),
-                         aic=aic(form, t, y)))  # fmt: skip
+                         aicc=aicc(form, t, y)))  # fmt: skip
         bands.append(pd.DataFrame(dict(form=form, epoch=grid, fit=fit, low=lo, high=hi)))
     out = pd.DataFrame(rows)
     if len(out):
-        out["delta_aic"] = out["aic"] - out["aic"].min()
+        out["delta_aicc"] = out["aicc"] - out["aicc"].min()
     return out, (pd.concat(bands, ignore_index=True) if bands else pd.DataFrame())
 
 
-def backtest(series: pd.DataFrame, fit_epochs: tuple[int, int] = (2, 18), horizon: int = 50) -> pd.DataFrame:
-    """Each form fitted on ``fit_epochs`` of a fully measured series predicts its ``horizon``.
+def project_pair(t, y_high, t_low, y_low, horizon: int = 50, n_boot: int = 1000, level: float = 0.95, seed: int = 0):
+    """Two ordered critical ratios projected together: ``y_high`` (log10 of the ratio for the higher accuracy
+    level, e.g. half the original) at epochs ``t``, and ``y_low`` (the lower level, e.g. chance + 5 pp: a larger
+    ratio) at epochs ``t_low`` (a subset, when it is searched less often). The low-level series is projected as
+    the high-level projection plus the gap ``y_low − y_high`` (fitted by the same form on the epochs both have,
+    clipped at 0 in every replicate), so the projected ratios keep their order at every epoch and in every
+    replicate. Returns ``(rows, bands)`` as ``project`` does, with a column ``series``: ``high`` or ``low``."""
+    t, y_high = np.asarray(t, float), np.asarray(y_high, float)
+    both = np.isin(np.asarray(t_low, float), t)
+    t_gap = np.asarray(t_low, float)[both]
+    gap = np.asarray(y_low, float)[both] - y_high[np.searchsorted(t, t_gap)]
+    rows, bands = [], []
+    grid = np.arange(int(np.min(t)), int(horizon) + 1)
+    for form in FORMS:
+        if len(t) < N_PARAMS[form] + 2:
+            continue
+        high_reps = block_bootstrap(form, t, y_high, grid, n_boot, seed=seed)
+        high_fit = fit_form(form, t, y_high)(grid)
+        out = [("high", high_fit, high_reps, aicc(form, t, y_high))]
+        if len(t_gap) >= N_PARAMS[form] + 2:
+            gap_reps = np.maximum(block_bootstrap(form, t_gap, gap, grid, n_boot, seed=seed + 1), 0.0)
+            gap_fit = np.maximum(fit_form(form, t_gap, gap)(grid), 0.0)
+            out.append(("low", high_fit + gap_fit, high_reps + gap_reps, aicc(form, t_gap, gap)))
+        for series, fit, reps, crit in out:
+            lo, hi = np.quantile(reps, [(1 - level) / 2, (1 + level) / 2], axis=0)
+            rows.append(dict(series=series, form=form, projected=float(fit[-1]), low=float(lo[-1]),
+                             high=float(hi[-1]), aicc=crit))  # fmt: skip
+            bands.append(pd.DataFrame(dict(series=series, form=form, epoch=grid, fit=fit, low=lo, high=hi)))
+    out = pd.DataFrame(rows)
+    if len(out):
+        out["delta_aicc"] = out["aicc"] - out.groupby("series")["aicc"].transform("min")
+    return out, (pd.concat(bands, ignore_index=True) if bands else pd.DataFrame())
 
-    ``series``: columns ``cell, epoch, y`` (y = log10 of the quantity); one row per cell × form with the
-    error in decades (predicted − measured)."""
+
+def widen(rows: pd.DataFrame, noise_decades: float) -> pd.DataFrame:
+    """Each interval (``low``, ``high``, decades) widened by the rerun noise on both ends."""
+    return rows.assign(low=rows["low"] - noise_decades, high=rows["high"] + noise_decades)
+
+
+def backtest(series: pd.DataFrame, fit_epochs: tuple[int, int] = (2, 18), horizon=50) -> pd.DataFrame:
+    """Each form fitted on ``fit_epochs`` of a measured series predicts its later epochs.
+
+    ``series``: columns ``cell, epoch, y`` (y = log10 of the quantity); ``horizon``: the epoch to predict, or a
+    ``(first, last)`` range of them. One row per cell × form × predicted epoch with the error in decades
+    (predicted − measured)."""
     rows = []
+    targets = range(horizon[0], horizon[1] + 1) if isinstance(horizon, tuple) else (horizon,)
     for cell, g in series.groupby("cell"):
-        at = g[g["epoch"] == horizon]
         fit = g[g["epoch"].between(*fit_epochs)]
-        if not len(at) or len(fit) < 5:
+        if len(fit) < 5:
             continue
         for form in FORMS:
-            pred = float(fit_form(form, fit["epoch"], fit["y"])(horizon))
-            rows.append(dict(cell=cell, form=form, predicted=pred, measured=float(at["y"].iloc[0]),
-                             error=pred - float(at["y"].iloc[0])))  # fmt: skip
+            if len(fit) < N_PARAMS[form] + 2:
+                continue
+            f = fit_form(form, fit["epoch"], fit["y"])
+            for e in targets:
+                at = g[g["epoch"] == e]
+                if len(at):
+                    pred = float(f(e))
+                    rows.append(dict(cell=cell, form=form, fit_epochs=f"{fit_epochs[0]}-{fit_epochs[1]}", epoch=e,
+                                     predicted=pred, measured=float(at["y"].iloc[0]),
+                                     error=pred - float(at["y"].iloc[0])))  # fmt: skip
     return pd.DataFrame(rows)
 
 

@@ -64,7 +64,8 @@ from empirical.experiments.paper_widths.config import (  # noqa: F401  (re-expor
 from empirical.host import cpu_model
 from empirical.lock.sweep import accuracy_curve, top_accuracy
 from empirical.lock.utility import ratio_for_utility, split_halves
-from empirical.nets.threads import follow_threads, tf32_enabled
+from empirical.nets import train as nets_train
+from empirical.nets.threads import follow_threads, strict_fp32, tf32_enabled
 from empirical.nets.train import RunOptions, accuracy, default_state_dir, load_tensors, train
 from empirical.safety import file_lock
 
@@ -93,6 +94,7 @@ class PaperWidthsOptions(Options):
     state_dir: Path | None = None
     threads: int | None = None
     threads_file: Path | None = None
+    deadline: float | None = None  # seconds from the start of the run: stop in time (a GPU window)
 
 
 def collect(run_dir, config: PaperWidthsConfig | None = None) -> dict[str, pd.DataFrame]:
@@ -378,7 +380,7 @@ def state_tag(config: PaperWidthsConfig) -> str:
 
 def run_cell(
     cell, config: PaperWidthsConfig, run_dir, device="cpu", progress=True, stop_after_epoch=None, state_dir=None,
-    threads_file=None,
+    threads_file=None, deadline=None,
 ) -> dict:
     """Train one cell epoch by epoch (resuming from ``state_dir``, the user cache by default), evaluating after
     every epoch; returns its status row."""
@@ -395,7 +397,7 @@ def run_cell(
         state_dir = Path(state_dir) if state_dir is not None else default_state_dir()
         (_, _, x_te, y_te), _ = load_tensors(spec, None, device)
         opts = RunOptions(device=device, progress=progress, stop_after_epochs=stop_after_epoch, state_dir=state_dir,
-                          state_tag=state_tag(config), threads_file=threads_file)  # fmt: skip
+                          state_tag=state_tag(config), threads_file=threads_file, deadline=deadline)  # fmt: skip
         legacy = opts.legacy_state_path(spec)
         if not (opts.state_path(spec, cdir).exists() or (legacy and legacy.exists())
                 or (cdir / "model.safetensors").exists()):  # fmt: skip
@@ -442,9 +444,17 @@ def run(config: PaperWidthsConfig, run_dir, options: PaperWidthsOptions = PaperW
         threadpool_limits(limits=options.threads)
     with rundir(run_dir, config).open(wait=True):  # the run's configuration, checked or written; then per-cell locks
         pass
+    if options.deadline is not None and options.deadline <= 0:
+        raise UserError(f"--deadline must be > 0 seconds, got {options.deadline}")
+    deadline = None if options.deadline is None else nets_train.clock() + options.deadline
+    strict_fp32(options.device)
     for cell in cells:
+        if deadline is not None and nets_train.clock() >= deadline:
+            log.info("deadline reached: cell %dx%d not started", cell[0], cell[1])
+            break
         log.info("cell %dx%d: %d epochs planned", cell[0], cell[1], cell[2])
-        run_cell(cell, config, run_dir, options.device, options.progress, stop, options.state_dir, options.threads_file)
+        run_cell(cell, config, run_dir, options.device, options.progress, stop, options.state_dir, options.threads_file,
+                 deadline)  # fmt: skip
     return collect(run_dir, config)
 
 
@@ -454,6 +464,8 @@ def add_arguments(p) -> None:
     p.add_argument("--only", help="cells to run now, e.g. 7x3000,13x3000 (default: all, in the preset's order)")
     p.add_argument("--stop-after-epoch", type=int, help="stop each cell once it has reached this epoch (resumable)")
     p.add_argument("--threads", type=int, help="torch and BLAS threads (default: torch's)")
+    p.add_argument("--deadline", type=float, help="stop in time: no epoch starts unless the slowest so far ends "
+                   "within this many seconds of the start (every finished epoch's rows are written; run again to go on)")
     p.add_argument("--threads-file", type=Path, help="a file holding the thread count, re-read while the run goes on "
                    "(write 1 into it to give a core to other work, 2 to take it back)")  # fmt: skip
     p.add_argument(
@@ -477,7 +489,8 @@ def configure(args) -> tuple[PaperWidthsConfig, PaperWidthsOptions]:
         default_state_dir()  # CORELOCKER_STATE_DIR naming a file: refused before the run directory is touched
     options = PaperWidthsOptions(device=args.device, progress=not args.no_progress, only=only,
                                  stop_after_epoch=args.stop_after_epoch, state_dir=args.state_dir,
-                                 threads=args.threads, threads_file=args.threads_file)  # fmt: skip
+                                 threads=args.threads, threads_file=args.threads_file,
+                                 deadline=args.deadline)  # fmt: skip
     return config, options
 
 

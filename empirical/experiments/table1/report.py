@@ -10,9 +10,9 @@ import pandas as pd
 
 import figures
 from empirical._io import write_text
+from empirical.errors import UserError
 from empirical.experiments.common.bound_claims import conv_claims
 from empirical.experiments.common.markdown import md_table
-from empirical.errors import UserError
 from empirical.experiments.common.rundir import read_config
 from empirical.experiments.common.validate import validate
 from empirical.experiments.table1.config import collect

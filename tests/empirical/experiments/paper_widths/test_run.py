@@ -2,6 +2,7 @@
 
 import importlib
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -9,6 +10,7 @@ import pytest
 
 from empirical.cli import main
 from empirical.errors import UserError
+from empirical.experiments.paper_widths import claims
 from empirical.experiments.paper_widths import report as pwr
 from empirical.host import cpu_model
 from empirical.nets.train import RunOptions, train
@@ -16,6 +18,7 @@ from empirical.nets.train import RunOptions, train
 pw = importlib.import_module("empirical.experiments.paper_widths.run")
 
 TINY = pw.PRESETS["tiny"]
+ROOT = Path(__file__).resolve().parents[4]
 
 
 @pytest.fixture(scope="module")
@@ -205,12 +208,10 @@ def test_bad_options_are_one_error_line(tmp_path, capsys, args, fragment, one_er
 def test_trend_extrapolates_the_epoch_at_the_paper_ratio():
     """A hand-made critical table with log10 r = −1 − 0.1·epoch: the line reaches log10(2e-5) = −4.699 at
     epoch 36.99."""
-    import numpy as np
-
     epochs = np.arange(1, 11)
-    crit = pd.DataFrame(dict(hidden_layers=7, width=3000, target=0.5, status="found", epoch=epochs,
+    crit = pd.DataFrame(dict(hidden_layers=7, width=3000, target=0.5, criterion="0.5", status="found", epoch=epochs,
                              ratio=10.0 ** (-1 - 0.1 * epochs)))  # fmt: skip
-    tr = pwr.trend_rows(crit, 0.5).iloc[0]
+    tr = pwr.trend_rows(crit, "0.5").iloc[0]
     assert tr.slope_per_epoch == pytest.approx(-0.1, abs=1e-9)
     assert tr.epoch_at_paper_ratio == pytest.approx((np.log10(2e-5) + 1) / -0.1, abs=1e-6)
 
@@ -223,46 +224,74 @@ def test_trend_extrapolates_the_epoch_at_the_paper_ratio():
 )  # fmt: skip
 def test_claim_regions_read_more_than_strictly(h, w, region1, region2):
     """§5.1.2: "more than 6 hidden layers and more than 3,000 neurons"; "more than 9 ... more than 5,000"."""
-    assert pwr.claim_region(h, w, pwr.CLAIMS[0]) == region1
-    assert pwr.claim_region(h, w, pwr.CLAIMS[1]) == region2
+    assert claims.claim_region(h, w, claims.CLAIMS[0]) == region1
+    assert claims.claim_region(h, w, claims.CLAIMS[1]) == region2
 
 
-def _epochs_row(h, w, epoch, acc0, acc):
-    return dict(hidden_layers=h, width=w, epoch=epoch, indicator="l1", ratio=0.00002, n_extracted=1,
-                acc_original=acc0, acc_extracted=acc, acc_drop=acc0 - acc)  # fmt: skip
+def test_the_regions_hold_35_and_12_cells_of_the_paper_grid():
+    assert len(claims.region_cells(claims.CLAIMS[0])) == 35 and len(claims.region_cells(claims.CLAIMS[1])) == 12
+    assert set(claims.region_cells(claims.CLAIMS[1])) < set(claims.region_cells(claims.CLAIMS[0]))
+    region = pw.PRESETS["paper-region"].cells
+    assert [c[:2] for c in region[:5]] == [(7, 4000), (10, 6000), (13, 8000), (13, 4000), (7, 8000)]
+    assert {c[:2] for c in region} == set(claims.region_cells(claims.CLAIMS[0])) and {c[2] for c in region} == {50}
 
 
-def _declining(h, w, last, a=-1.0, b=-0.05, c=0.0):
-    e = np.arange(1, last + 1)
-    return pd.DataFrame(dict(hidden_layers=h, width=w, target=0.5, status="found", epoch=e,
-                             ratio=10.0 ** (a + b * e + c * e**2)))  # fmt: skip
+def _cells(*rows):
+    """Measured cells as ``claims.measured_cells`` gives them: (h, w, epoch, original, locked)."""
+    return pd.DataFrame([dict(hidden_layers=h, width=w, epoch=e, acc_original=a0, acc_extracted=a, seeds=1, run="r",
+                              host="x", n_extracted=1) for h, w, e, a0, a in rows])  # fmt: skip
 
 
-def test_claim_verdicts_count_only_cells_strictly_inside_and_stay_provisional_short_of_epoch_50():
-    epochs = pd.DataFrame([_epochs_row(7, 3000, 18, 0.98, 0.10), _epochs_row(7, 4000, 6, 0.98, 0.97)])
-    crit = pd.concat([_declining(7, 3000, 18), _declining(7, 4000, 6)])
-    v = pwr.claim_verdicts(epochs, crit)
-    assert set(v.cell) == {"7 × 3000", "7 × 4000"}
-    summary = pwr.claim_summary(v)
-    # the boundary cell collapses but does not count; the cell inside does not: FAIL, provisional
-    assert "**FAIL so far (provisional: 7 × 4000 at epoch 6 of 50)**" in summary[0]
-    assert "**NOT TESTED**" in summary[1]
-    done = pwr.claim_verdicts(pd.DataFrame([_epochs_row(7, 4000, 50, 0.98, 0.30)]), _declining(7, 4000, 50))
-    assert "**PASS**" in pwr.claim_summary(done)[0] and done.projection.iloc[0] == ""
+def test_a_claim_is_decided_only_by_most_of_its_region_at_epoch_50():
+    """One cell at epoch 50 decides nothing about 35; a cell short of epoch 50 is provisional, never counted, and
+    no cell is dropped for a low accuracy (13 × 8000 at 65.6 % is shown, provisional)."""
+    v = claims.claim_verdicts(_cells((7, 4000, 50, 0.98, 0.97), (13, 8000, 1, 0.656, 0.10), (7, 3000, 50, 0.98, 0.1)))
+    one, two = v.set_index("claim").loc["claim 1"], v.set_index("claim").loc["claim 2"]
+    assert one.verdict == "NOT DECIDED" and one.measured_at_50 == 1 and one.not_met == 1 and one.provisional == 1
+    assert "1 of 35 cells measured at epoch 50 (7 × 4000; no measured cell meets it)" in one.sentence
+    assert "met at 13 × 8000 (epoch 1 of 50, provisional, one seed: 65.60 → 10.00 %" in one.sentence
+    assert "7 × 3000" not in one.sentence  # the boundary cell is not counted
+    assert two.verdict == "NOT DECIDED" and two.measured_at_50 == 0
+    # the thresholds: half the original for claim 1 (within 1 pp), chance + 5 pp for claim 2
+    per = claims.cell_verdicts(_cells((10, 6000, 50, 0.98, 0.495), (10, 7000, 50, 0.98, 0.16)))
+    assert per.set_index(["claim", "cell"])["meets"].to_dict() == {
+        ("claim 1", "10 × 6000"): True, ("claim 1", "10 × 7000"): True,
+        ("claim 2", "10 × 6000"): False, ("claim 2", "10 × 7000"): True}  # fmt: skip
 
 
-def test_an_undertrained_cell_inside_a_claim_is_shown_but_not_counted():
-    """13 × 8000 after one epoch (65.6 %, far from the paper's 98.6 % mean) must not decide either claim."""
-    epochs = pd.DataFrame([_epochs_row(7, 4000, 13, 0.977, 0.977), _epochs_row(13, 8000, 1, 0.656, 0.10)])
-    crit = pd.concat([_declining(7, 4000, 13), _declining(13, 8000, 1)])
-    v = pwr.claim_verdicts(epochs, crit)
-    assert v.set_index("cell")["trained"].to_dict() == {"7 × 4000": True, "13 × 8000": False}
-    one, two = pwr.claim_summary(v)
-    assert "**FAIL so far (provisional: 7 × 4000 at epoch 13 of 50)**" in one  # 13 × 8000 would have made it MIXED
-    assert "not counted, undertrained (test accuracy below 93.6 %" in one
-    assert "13 × 8000 at epoch 1: 65.60 → 10.00 %" in one
-    assert two.startswith(pwr.CLAIMS[1]["name"] + ": **NOT TESTED** — no trained cell strictly inside")
-    assert "13 × 8000 at epoch 1" in two
+def test_pass_and_fail_need_more_than_half_of_the_region():
+    inside = claims.region_cells(claims.CLAIMS[0])
+    meet = [(h, w, 50, 0.98, 0.10) for h, w in inside[:18]]
+    assert claims.claim_verdicts(_cells(*meet)).iloc[0].verdict == "PASS"  # 18 of 35 meet it
+    assert claims.claim_verdicts(_cells(*meet[:17])).iloc[0].verdict == "NOT DECIDED"  # 17: "most" not shown
+    miss = [(h, w, 50, 0.98, 0.97) for h, w in inside[:18]]
+    assert claims.claim_verdicts(_cells(*miss)).iloc[0].verdict == "FAIL"  # 18 do not: most cannot meet it
+    assert claims.claim_verdicts(_cells(*miss[:17])).iloc[0].verdict == "NOT DECIDED"
+
+
+def test_paired_projections_keep_r15_at_or_above_r_half():
+    """Issue 36: the saturating r15 projection once fell below the r50 bound. Projected as r_half plus a gap >= 0,
+    r15 >= r_half holds at every projected epoch, in every replicate's quantiles, for every form — here on the
+    committed 7 × 4000 rows, whose gap shrinks with the epochs."""
+    from empirical.experiments.paper_widths import projection as P
+
+    crit = pwr.load_run(ROOT / "results" / "paper-corner")["critical"]
+    crit = crit[(crit.hidden_layers == 7) & (crit.width == 4000)]
+    hi, lo = pwr.series(crit, "0.5"), pwr.series(crit, "0.15")
+    rows, bands = P.project_pair(hi.epoch, hi.y, lo.epoch, lo.y, 50, n_boot=200)
+    wide = bands.pivot_table(index=["form", "epoch"], columns="series", values=["fit", "low", "high"])
+    for q in ("fit", "low", "high"):
+        assert (wide[(q, "low")] >= wide[(q, "high")] - 1e-12).all(), q
+    assert set(rows.series) == {"high", "low"} and "delta_aicc" in rows
+
+
+def test_aicc_penalises_more_than_aic_with_few_points():
+    from empirical.experiments.paper_widths import projection as P
+
+    t = np.arange(2, 14, dtype=float)
+    y = -1 - 0.05 * t + np.random.default_rng(0).normal(0, 0.02, len(t))
+    n, k = len(t), P.N_PARAMS["quadratic"] + 1
+    assert P.aicc("quadratic", t, y) - P.aic("quadratic", t, y) == pytest.approx(2 * k * (k + 1) / (n - k - 1))
 
 
 def test_projection_recovers_each_form_and_its_backtest_is_exact_on_its_own_form():
@@ -440,3 +469,50 @@ def test_a_resume_point_without_its_spec_key_is_refused(tiny_run, tmp_path, capl
     with caplog.at_level("INFO"):
         pw.run(cfg, run, pw.PaperWidthsOptions(progress=False, stop_after_epoch=1, state_dir=state))
     assert "another training spec (none recorded)" in caplog.text and "retraining from epoch 0" in caplog.text
+
+
+def test_a_deadline_stops_cleanly_and_the_next_window_continues(tiny_run, tmp_path, caplog, monkeypatch):
+    """``--deadline``: no epoch starts unless the slowest so far would end in time; every finished epoch's rows are
+    written, and the next window (the same command) continues to the rows of an uninterrupted run."""
+    from empirical.nets import train as nets_train
+
+    out, t = tiny_run
+    cfg, state = _one_cell(), tmp_path / "state"
+    run = tmp_path / "run"
+    ticks = iter(range(0, 10_000, 10))  # a fake clock: every reading is 10 s after the last
+    with monkeypatch.context() as m, caplog.at_level("INFO"):
+        m.setattr(nets_train, "clock", lambda: float(next(ticks)))
+        # start 0, deadline 35; epoch 1 starts at 20 and takes 10; epoch 2 would start at 50 and end at 60
+        pw.run(cfg, run, pw.PaperWidthsOptions(progress=False, state_dir=state, deadline=35))
+    cell = run / "cells" / pw.cell_name(*cfg.cells[0][:2], cfg.seed)
+    first = pd.read_csv(cell / "epoch_log.csv").epoch.tolist()
+    assert first == [1] and "would end after the deadline" in caplog.text  # one epoch ran, then it stopped
+    assert not (cell / "done.json").exists()
+    pw.run(cfg, run, pw.PaperWidthsOptions(progress=False, state_dir=state, deadline=3600))
+    ref = t["epochs"]
+    ref = ref[ref.hidden_layers == cfg.cells[0][0]].reset_index(drop=True)
+    pd.testing.assert_frame_equal(pd.read_csv(run / "epochs.csv"), ref, check_dtype=False)
+    log = pd.read_csv(cell / "epoch_log.csv")
+    assert (log.precision == "fp32").all() and (~log.tf32.astype(bool)).all()
+
+
+def test_a_bad_deadline_is_one_line(tmp_path, one_error):
+    one_error(main(["paper-widths", "--preset", "tiny", "--out", str(tmp_path / "r"), "--deadline", "0",
+                    "--no-progress"]), "--deadline must be > 0")  # fmt: skip
+
+
+def test_the_half_criterion_and_the_per_target_cadence(tiny_run, tmp_path):
+    """``paper-region``'s evaluation on a tiny cell: claim 1's criterion ``half`` searched at every epoch for half
+    the epoch's original accuracy, chance + 5 pp every second epoch and every epoch from ``dense_from`` on; the
+    epoch log says what each epoch evaluated and on how many threads."""
+    cfg = pw.PaperWidthsConfig(**{**pw._config_from_json(_one_cell().to_json()), "targets": ("half", 0.15),
+                                  "target_every": (1, 2), "dense_from": 4, "cells": ((2, 16, 5),)})  # fmt: skip
+    pw.run(cfg, tmp_path / "run", pw.PaperWidthsOptions(progress=False, state_dir=tmp_path / "state"))
+    crit = pd.read_csv(tmp_path / "run" / "critical.csv", dtype={"criterion": str})
+    by = crit.groupby("criterion")["epoch"].apply(list).to_dict()
+    assert by["half"] == [1, 2, 3, 4, 5] and by["0.15"] == [1, 2, 4, 5]
+    half = crit[(crit.criterion == "half") & (crit.status == "found")]
+    assert np.allclose(half.target, half.acc_original / 2) and (half.accuracy <= half.target + 1e-12).all()
+    log = pd.read_csv(tmp_path / "run" / "epoch_log.csv")
+    assert log.targets_searched.tolist() == ["half 0.15", "half 0.15", "half", "half 0.15", "half 0.15"]
+    assert (log.threads_min >= 1).all() and (log.threads_max >= log.threads_min).all()
