@@ -8,6 +8,7 @@ from bounds.conv import circ as circ
 from bounds.conv import conv_matrix as conv_matrix
 from bounds.conv import conv_operator_norm as conv_operator_norm
 from bounds.conv import conv_operator_norm_per_frequency_svd as conv_operator_norm_per_frequency_svd
+from bounds.conv import conv_operator_norm_upper_general as conv_operator_norm_upper_general
 from bounds.conv import conv_operator_norm_zero_padded_upper as conv_operator_norm_zero_padded_upper
 from bounds.conv import conv_singular_values as conv_singular_values
 from bounds.conv import frequency_matrices as frequency_matrices

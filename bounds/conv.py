@@ -122,3 +122,32 @@ def conv_operator_norm_zero_padded_upper(weight, n, padding=None):
     F = _checks.to_numpy(weight)
     p = (F.shape[2] // 2 if F.ndim == 4 else 0) if padding is None else _checks.positive_int("padding", padding, 0)
     return conv_operator_norm(F, n + 2 * p)  # checks the kernel against the padded size n + 2p
+
+
+def conv_operator_norm_upper_general(weight, in_size, padding=(0, 0), dilation=(1, 1), groups=1):
+    """An upper bound on ‖·‖₂ of a zero-padded convolution with any stride, padding, dilation and groups, on
+    inputs of spatial size ``in_size`` = (H, W) (a Conv1d: (1, L) with a (c', c/g, 1, k) kernel).
+
+    The same embedding argument as ``conv_operator_norm_zero_padded_upper``, generalised: a dilated kernel is the
+    kernel with zeros between its taps; a rectangular kernel sits in a square one of side K (a zero tap is no tap);
+    the padded H×W input sits in an N×N grid, N = max(H + 2p_h, W + 2p_w, K), where the circular convolution
+    computes every output of the zero-padded one (then restricted, and for a stride subsampled: norms <= 1). A
+    grouped convolution is block diagonal over its groups: its norm is the largest group's. Lemma 4 gives each
+    group's circular norm by FFT.
+    """
+    F = _checks.to_numpy(weight)
+    if F.ndim != 4:
+        raise ValueError(f"a conv kernel is (c_out, c_in/groups, kh, kw), got shape {F.shape}")
+    groups = _checks.positive_int("groups", groups)
+    if F.shape[0] % groups:
+        raise ValueError(f"{F.shape[0]} output channels do not split into {groups} groups")
+    dh, dw = (int(v) for v in dilation)
+    kh, kw = (F.shape[2] - 1) * dh + 1, (F.shape[3] - 1) * dw + 1
+    K = max(kh, kw)
+    dilated = np.zeros(F.shape[:2] + (K, K), dtype=F.dtype)
+    dilated[:, :, : kh : dh, : kw : dw] = F
+    H, W = (int(v) for v in in_size)
+    ph, pw = (int(v) for v in padding)
+    N = max(H + 2 * ph, W + 2 * pw, K)
+    per = F.shape[0] // groups
+    return max(conv_operator_norm(dilated[g * per : (g + 1) * per], N) for g in range(groups))

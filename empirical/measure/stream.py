@@ -45,7 +45,9 @@ def as_sequential(model: nn.Module) -> nn.Sequential:
     other ``nn.Sequential`` as it is."""
     if isinstance(model, FCN) or (isinstance(model, nn.Sequential) and is_mlp(model)):
         layers = fc_layers(model)
-        mods: list[nn.Module] = []
+        # a leading Flatten stays: image-shaped inputs (your own data) reach the first Linear flattened
+        mods: list[nn.Module] = [nn.Flatten()] if isinstance(model, nn.Sequential) and isinstance(model[0],
+                                                                                                  nn.Flatten) else []  # fmt: skip
         for m, layer in enumerate(layers):
             mods.append(layer)
             if m < len(layers) - 1:
@@ -54,6 +56,16 @@ def as_sequential(model: nn.Module) -> nn.Sequential:
     if not isinstance(model, nn.Sequential):
         raise UserError(f"expected the toolkit's FCN or an nn.Sequential of layers, got {type(model).__name__}")
     return model
+
+
+def supports_stages(model: nn.Module) -> bool:
+    """Whether the stage measurement (an FCN, an MLP or an ``nn.Sequential`` of the layers ``stages`` knows) takes
+    ``model``; anything else is measured layer by layer through hooks (``empirical.measure.hooks``)."""
+    try:
+        split_stages(as_sequential(model))
+    except (UserError, ValueError):
+        return False
+    return True
 
 
 @dataclass
