@@ -2,9 +2,14 @@
 
 The primary attack (FTAL) was declared before the converged-baseline runs; FTLL, RTLL and RTAL are secondary.
 An attack "beats the baselines" only if it beats *every* architecture the attacker may train from scratch: an
-intersection-union test (IUT) whose p-value is the largest of the one-sided Welch tests (no correction is
-needed when all must reject). The secondaries' IUT p-values are Holm-corrected over the three, per model and
-data share.
+intersection-union test (IUT) whose p-value is the largest of the one-sided tests (no correction is needed when
+all must reject). The design is paired: the attack's seed s and each baseline's seed s train on the same
+stratified subset (``stratified_subset(…, seed)``), so each test is a paired one-sided t-test on the seeds both
+have; Welch's unpaired test is kept beside it as a column. The secondaries' IUT p-values are Holm-corrected over
+the three, per model and data share.
+
+Wording (``strength``): *clearly* where the paired IUT p < 0.01, *at α = 0.05* where 0.01 <= p < 0.05,
+*borderline* where 0.05 <= p < 0.10 (not established), *not established* above.
 """
 
 from __future__ import annotations
@@ -12,26 +17,43 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from empirical.experiments.common.statistics import holm, welch
+from empirical.experiments.common.statistics import holm, paired_t, welch
 
 PRIMARY_ATTACK = "FTAL"  # declared before the converged-baseline runs; the other attacks are secondary
 SECONDARY_ATTACKS = ("FTLL", "RTLL", "RTAL")
 
 
-def _iut(a: np.ndarray, base: pd.DataFrame, level: float = 0.05) -> list[dict]:
-    """One-sided Welch tests of the attack's accuracies ``a`` against each baseline architecture (2+ seeds),
-    with each difference's one-sided 1 − ``level`` lower bound (the lower end of the two-sided 1 − 2·``level``
-    interval): the bound is above 0 exactly where the one-sided test rejects."""
+def _iut(attack: pd.DataFrame, base: pd.DataFrame, level: float = 0.05) -> list[dict]:
+    """Per baseline architecture (2+ seeds): the paired one-sided t-test of the attack's accuracy against it on
+    the seeds both have (their shared data subsets), with the difference's one-sided 1 − ``level`` lower bound
+    (above 0 exactly where it rejects), and Welch's unpaired test beside it."""
     tests = []
+    a = attack.set_index("seed")["accuracy"]
     for name, g in base.groupby("baseline"):
         if len(g) < 2:
             continue
-        w = welch(a, g["accuracy"].to_numpy())
-        one_sided = w["p"] / 2 if w["diff"] > 0 else 1 - w["p"] / 2
-        bound = welch(a, g["accuracy"].to_numpy(), level=1 - 2 * level)["low"]
-        tests.append(dict(baseline=name, mean=g["accuracy"].mean(), n=len(g), steps=g["steps"].median(), **w,
-                          p_one_sided=one_sided, bound=bound))  # fmt: skip
+        w = welch(a.to_numpy(), g["accuracy"].to_numpy())
+        welch_one = w["p"] / 2 if w["diff"] > 0 else 1 - w["p"] / 2
+        row = dict(baseline=name, mean=g["accuracy"].mean(), n=len(g), steps=g["steps"].median(), **w,
+                   p_welch_one_sided=welch_one,
+                   bound_welch=welch(a.to_numpy(), g["accuracy"].to_numpy(), level=1 - 2 * level)["low"])  # fmt: skip
+        b = g.set_index("seed")["accuracy"]
+        shared = sorted(set(a.index) & set(b.index))
+        if len(shared) >= 2:
+            pt = paired_t(a[shared].to_numpy(), b[shared].to_numpy(), level=1 - level)
+            row.update(design="paired", pairs=len(shared), p_one_sided=pt["p_greater"], bound=pt["bound"],
+                       paired_diff=pt["diff"])  # fmt: skip
+        else:
+            row.update(design="unpaired", pairs=0, p_one_sided=welch_one, bound=row["bound_welch"],
+                       paired_diff=float("nan"))  # fmt: skip
+        tests.append(row)
     return tests
+
+
+def strength(p: float) -> str:
+    """The word for a (paired) IUT p-value (module doc)."""
+    return ("clearly" if p < 0.01 else "at α = 0.05" if p < 0.05 else "borderline" if p < 0.10
+            else "not established")  # fmt: skip
 
 
 def _verdict(attack: str, tests: list[dict], p: float, level: float) -> str:
@@ -49,10 +71,11 @@ def converged_verdicts(finetune: pd.DataFrame, converged: pd.DataFrame, level: f
     ft = finetune[(finetune["fill"] == "zero") & (finetune["attack"] == attack)]
     rows = []
     for (m, frac), base in converged.groupby(["model", "fraction"]):
-        a = ft[(ft["model"] == m) & np.isclose(ft["fraction"], frac)]["accuracy"].to_numpy()
+        rows_a = ft[(ft["model"] == m) & np.isclose(ft["fraction"], frac)]
+        a = rows_a["accuracy"].to_numpy()
         if len(a) < 2:
             continue
-        tests = _iut(a, base, level)
+        tests = _iut(rows_a, base, level)
         if not tests:
             continue
         worst = max(t["p_one_sided"] for t in tests)
@@ -62,7 +85,9 @@ def converged_verdicts(finetune: pd.DataFrame, converged: pd.DataFrame, level: f
                          baseline_seeds=best_base["n"], baseline_median_steps=best_base["steps"],
                          diff_vs_best=a.mean() - best_base["mean"], diff_low=best_base["low"],
                          diff_high=best_base["high"], bound_every=min(t["bound"] for t in tests), p_iut=worst,
-                         baselines=len(tests),
+                         p_iut_welch=max(t["p_welch_one_sided"] for t in tests),
+                         design="paired" if all(t["design"] == "paired" for t in tests) else "unpaired",
+                         pairs=min(t["pairs"] for t in tests), baselines=len(tests), strength=strength(worst),
                          verdict=_verdict(attack, tests, worst, level)))  # fmt: skip
     out = pd.DataFrame(rows)
     if len(out) and attack == PRIMARY_ATTACK:

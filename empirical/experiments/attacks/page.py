@@ -15,6 +15,7 @@ from empirical.experiments.attacks.config import SCRATCH_ADAM
 from empirical.experiments.attacks.inference import PRIMARY_ATTACK, converged_verdicts
 from empirical.experiments.attacks.report import (
     LOCK_THRESHOLD,
+    NULL_DRAWS,
     load_finetune,
     verdict_detectors,
     verdict_prune,
@@ -190,13 +191,21 @@ def noise_fill_bullet(run: Path, kp: pd.DataFrame) -> str:
             + (f"; as many random positions: {pct(control[r.model])} %)" if r.model in control else ")")
             for r in restored[restored.detector != RANDOM_CONTROL].itertuples()
         )
-        verdict = ("No detector built here beats chance on the noise-filled key in any model." if not len(above) else
+        leak = leak_attribution(det)
+        verdict = ("No detector built here beats the null on the noise-filled key in any model." if not len(above) else
                    "So the noise fill does not hide the key from every detector: " + "; ".join(
                        f"{r.model} {r.detector} recall {r.recall:.2f} (×{r.lift:.1f} chance)" for r in
-                       above.loc[above.groupby("model")["lift"].idxmax()].itertuples()) + ".")  # fmt: skip
+                       above.loc[above.groupby("model")["lift"].idxmax()].itertuples()) + ". "
+                   + "The same detector on the zero-filled key: " + "; ".join(
+                       f"{r.model} precision {r.precision_zero:.3f} (noise {r.precision_noise:.3f}, chance "
+                       f"{r.chance:.3f})" for r in leak.itertuples())
+                   + (": the leak is the ℓ1 ranking's (the largest weights pull the largest gradients once zeroed or "
+                      "refilled), not the fill's." if (leak.beats_null_zero & leak.beats_null_noise).all() else "."))  # fmt: skip
         return f"""* **`lock --fill noise`** (fill version {version}) writes fresh values drawn from each layer's remaining-unit
   distribution, with no exact zero and no duplicated |w| at the key positions. Every detector against each fill
-  (recall at k = the key's size; "found" means recall ≥ 0.5; chance = the recall of k random positions):
+  (recall at k = the key's size; "found" means recall ≥ 0.5; chance = key values / candidate values, the mean of
+  an empirical null of {NULL_DRAWS:,} random sets of candidate units as large as the detector's, drawn whole where
+  the key is made of units; a detector beats it when p = (1 + draws at or above it) / (1 + draws) < 0.05):
 {lines}
   {verdict} Training only the best detector's positions (5 epochs, smallest share) restores {rest or "—"} (one
   seed each; the gap to the random control is what the detector adds)."""
@@ -221,8 +230,9 @@ def converged_section(run: Path, ft: pd.DataFrame, models: list) -> str:
         "best baseline": r.best_baseline, "baseline (%)": f"{pct(r.baseline_mean)} ({r.baseline_seeds} seeds)",
         "baseline steps (median)": f"{r.baseline_median_steps:.0f}",
         "difference (pp, Welch 95 %)": f"{100 * r.diff_vs_best:+.1f} [{100 * r.diff_low:+.1f}, {100 * r.diff_high:+.1f}]",
-        "bound (pp, one-sided 95 %, every baseline)": f"{100 * r.bound_every:+.2f}",
-        "p (IUT)": f"{r.p_iut:.2g}", "verdict": r.verdict} for r in v.itertuples()])  # fmt: skip
+        "bound (pp, paired one-sided 95 %, every baseline)": f"{100 * r.bound_every:+.2f}",
+        "p (paired IUT)": f"{r.p_iut:.2g}", "p (Welch IUT)": f"{r.p_iut_welch:.2g}", "strength": r.strength,
+        "verdict": r.verdict} for r in v.itertuples()])  # fmt: skip
     capped = int((sc.steps >= sc.step_cap).sum())
     cap_text = (f"none of the {len(sc)} baseline runs reached the step cap (each stopped early)" if not capped else
                 f"**{capped} of {len(sc)} baseline runs reached the step cap** (not converged by this rule)")  # fmt: skip
@@ -233,11 +243,13 @@ attack, declared before these runs, is {PRIMARY_ATTACK}. The attacker trains fro
 early stopping on a stratified 20 % of their own share (patience 5 epochs and 300 steps, cap 10× the
 fine-tuning steps), on each of three architectures (the locked model's own, a 2 × 400 MLP, a small CNN), 5 seeds;
 {cap_text}.
-{PRIMARY_ATTACK} counts as better only if it beats *every* architecture: an intersection-union test of one-sided
-Welch tests at 5 % (p is the largest of the three). The difference is against the best baseline with its
-two-sided 95 % Welch interval; the verdict's own bound is the smallest one-sided 95 % lower bound over the three
-architectures, above 0 exactly where {PRIMARY_ATTACK} beats every baseline (so the two-sided interval can touch 0 in a
-cell the one-sided test passes). The {PRIMARY_ATTACK} seeds are the committed run's.
+{PRIMARY_ATTACK} counts as better only if it beats *every* architecture: an intersection-union test at 5 % (p is the
+largest of the three). The design is paired — {PRIMARY_ATTACK}'s seed s and each baseline's seed s train on the same
+stratified subset — so each of the three is a paired one-sided t-test on the shared seeds; Welch's unpaired IUT is
+kept as a column. The difference is against the best baseline with its two-sided 95 % Welch interval; the verdict's
+own bound is the smallest paired one-sided 95 % lower bound over the three architectures, above 0 exactly where
+{PRIMARY_ATTACK} beats every baseline. Strength: clearly (p < 0.01), at α = 0.05, borderline (0.05 ≤ p < 0.10, not
+established). The {PRIMARY_ATTACK} seeds are the committed run's.
 
 {md_table(tab) if len(tab) else "(no cell with both sides measured yet)"}
 """
@@ -269,7 +281,9 @@ def pruning_glance() -> str:
         text = (f"The best pruning {tuned}{verb} {models} (McNemar {p_text} on the odd test images, chosen on the "
                 f"even: {moved})")  # fmt: skip
         if len(alone):
-            diffs = "; ".join(f"{m} {100 * r['diff']:+.1f} pp [{100 * r.diff_low:+.1f}, {100 * r.diff_high:+.1f}]"
+            diffs = "; ".join(f"{m} {100 * r['diff']:+.1f} pp [{100 * r.diff_low:+.1f}, {100 * r.diff_high:+.1f}] "
+                              f"({r.chosen} pruning of {100 * r.fraction:g} %: {100 * r.acc_odd_locked:.1f} → "
+                              f"{100 * r.acc_odd_pruned:.1f} %, so the model stays near chance)"
                               for m, r in alone.iterrows())  # fmt: skip
             holds = [m for m, r in alone.iterrows() if r.diff_high < 0.01]
             fails = [m for m, r in alone.iterrows() if r.diff_low > 0.01]
@@ -287,43 +301,62 @@ def pruning_glance() -> str:
     )
 
 
+def leak_attribution(det: pd.DataFrame) -> pd.DataFrame:
+    """Per model, the detector that best beats the empirical null on the noise-filled key, beside the same
+    detector on the zero-filled key: where it beats the null with both fills, the leak is the ℓ1 ranking's (the
+    largest weights, zeroed or refilled, pull the largest gradients), not the fill's."""
+    det = det[det.detector != RANDOM_CONTROL]
+    noise = det[(det.fill == "noise") & det.precision.notna()]
+    best = noise.loc[noise.groupby("model")["lift"].idxmax()]
+    zero = det[det.fill == "zero"].set_index(["model", "detector"])
+    rows = []
+    for r in best.itertuples():
+        z = zero.loc[(r.model, r.detector)] if (r.model, r.detector) in zero.index else None
+        rows.append(dict(model=r.model, detector=r.detector, precision_noise=r.precision, p_noise=r.p_null,
+                         precision_zero=None if z is None else z.precision, p_zero=None if z is None else z.p_null,
+                         chance=r.chance, beats_null_noise=bool(r.p_null < 0.05),
+                         beats_null_zero=bool(z is not None and z.p_null < 0.05)))  # fmt: skip
+    return pd.DataFrame(rows)
+
+
 def key_glance() -> str:
-    """Which detector finds the key positions, per fill: the detector table where the run has it."""
+    """Which detector finds the key positions, per fill, judged against the empirical null over the key's
+    possible positions, and where the leak comes from."""
     run = Path(RUN)
-    if (run / "detectors.csv").exists():
-
-
-        models = json.loads((run / "config.json").read_text())["models"]
-        det = with_chance(pd.read_csv(run / "detectors.csv"), models)
-        det = det[det.detector != "random positions (control)"]
-        zero, noise = det[det.fill == "zero"], det[det.fill == "noise"]
-        found = zero.groupby("model")["recall"].max()
-        best = noise.loc[noise.groupby("model")["recall"].idxmax()]
-        above = bool((best.p_above_chance < 0.05).all())
-        parts = [
-            f"zero fill: exact zeros find the key (recall {found.min():.2f}"
-            + ("" if found.min() == found.max() else f"–{found.max():.2f}")
-            + ")",
-            "noise fill: no detector finds half of it, but the best "
-            + ("beats chance in every model" if above else "does not beat chance in every model")
-            + " ("
-            + ", ".join(
-                f"{r.model} {r.detector.split(' (')[0]} recall {r.recall:.2f} vs chance {r.chance:.2f}"
-                for r in best.itertuples()
-            )  # fmt: skip
-            + ("), so the fill does not hide the key" if above else ")"),
-        ]
-        return "Key positions: " + "; ".join(parts)
-    kp = pd.read_csv(run / "keypos.csv").groupby(["fill"])["recall"].agg(["min", "max"])
-    zero = kp.loc["zero"]
-    recall = (
-        f"{zero['min']:.2f} in every model" if zero["min"] == zero["max"] else f"{zero['min']:.2f}–{zero['max']:.2f}"
-    )
-    return f"Exact zeros reveal the zero-filled key (recall {recall}; the noise fill's detector table is still to run)"
+    if not (run / "detectors.csv").exists():
+        return "Key positions: the detector table is still to run"
+    models = json.loads((run / "config.json").read_text())["models"]
+    det = with_chance(pd.read_csv(run / "detectors.csv"), models)
+    found = det[(det.fill == "zero") & (det.detector != RANDOM_CONTROL)].groupby("model")["recall"].max()
+    leak = leak_attribution(det)
+    cells = ", ".join(f"{r.model} {r.detector.split(' (')[0]} precision {r.precision_noise:.2f} noise / "
+                      f"{r.precision_zero:.2f} zero vs chance {r.chance:.2f}" for r in leak.itertuples())  # fmt: skip
+    both = leak.beats_null_noise & leak.beats_null_zero
+    where = ("with both fills in every model, so the leak is the ℓ1 ranking's, not the fill's" if both.all() else
+             f"with both fills in {int(both.sum())} of {len(leak)} models")  # fmt: skip
+    return (f"Key positions (empirical null over candidate units, {NULL_DRAWS:,} draws): zero fill: exact zeros find "
+            f"the key (recall {found.min():.2f}{'' if found.min() == found.max() else f'–{found.max():.2f}'}); "
+            f"noise fill: no detector finds half of it, but the best beats the null ({cells}) — {where}")
 
 
 def converged_glance() -> str:
-    """The primary attack against converged from-scratch baselines, per model measured so far."""
+    """The primary attack against converged from-scratch baselines: how many cells it beats every baseline in, by
+    the paired IUT's strength (``inference.strength``), the borderline and failing cells named."""
+    path = Path(RUN) / "scratch_converged.csv"
+    if not path.exists():
+        return "not measured yet"
+    v = converged_verdicts(load_finetune(Path(RUN)), pd.read_csv(path))
+    cell = lambda r: f"{r.model} at {100 * r.fraction:g} % ({100 * r.diff_vs_best:+.1f} pp, p {r.p_iut:.2g})"  # noqa: E731
+    counts = v.groupby("strength").size()
+    parts = [f"{int(counts.get('clearly', 0))} of {len(v)} cells clearly (paired IUT p < 0.01)"]
+    at05 = v[v.strength == "at α = 0.05"]
+    if len(at05):
+        parts.append(f"{len(at05)} at α = 0.05 ({'; '.join(cell(r) for r in at05.itertuples())})")
+    weak = v[v.strength.isin(["borderline", "not established"])]
+    if len(weak):
+        parts.append("not established: " + "; ".join(f"{cell(r)}, {r.strength}" for r in weak.itertuples()))
+    seeds = int(v.pairs.min()) if len(v) else 0
+    return f"{PRIMARY_ATTACK} (primary) beats every baseline in " + ", ".join(parts) + f" ({seeds} paired seeds per cell)"
 
 
     path = Path(RUN) / "scratch_converged.csv"

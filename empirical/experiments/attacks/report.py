@@ -21,7 +21,7 @@ from empirical.experiments.attacks.inference import (
 )
 from empirical.experiments.common.markdown import md_table
 from empirical.experiments.common.rundir import load_tables, read_table
-from empirical.lock.detectors import weight_count
+from empirical.lock.ranking import candidates
 from empirical.lock.utility import CHANCE
 from empirical.nets.models import make_model
 from figures.attacks import recovered_vs_data
@@ -202,26 +202,59 @@ def verdict_prune_test(test: pd.DataFrame, alpha: float = 0.05, claim_pp: float 
     return out + [""]
 
 
-def with_chance(det: pd.DataFrame, models) -> pd.DataFrame:
-    """The detector table with what chance gives: ``chance``, the precision of k positions drawn at random
-    among the Conv2d / Linear weights the top-k detectors rank (key values / weights, from the configured
-    architecture), ``lift`` = precision / chance, and ``p_above_chance``, the one-sided binomial p-value of the
-    true positives among the flagged positions against that rate."""
-    n = {m["name"]: weight_count(make_model(m["arch"], m["hidden_layers"], m["width"])) for m in models}
+NULL_DRAWS = 10_000  # random position sets per detector row in the empirical null
+
+
+def candidate_units(m: dict) -> tuple[int, int]:
+    """(candidate units, values per unit) of a configured model for its indicator: where its key can lie (the
+    hidden layers' weights for ℓ1 on an FCN, the hidden convs' kernels F_(s,t) for ℓ1 filters); the units of one
+    model are of one size here (a model mixing sizes raises: its null needs the key's layout)."""
+    cands = candidates(make_model(m["arch"], m["hidden_layers"], m["width"]), m.get("indicator", "l1"), "hidden")
+    sizes = {c.unit_size for c in cands}
+    if len(sizes) != 1:
+        raise ValueError(f"{m['name']}: candidate units of several sizes {sorted(sizes)}")
+    return int(sum(c.n_units for c in cands)), sizes.pop()
+
+
+def with_chance(det: pd.DataFrame, models, draws: int = NULL_DRAWS, seed: int = 0) -> pd.DataFrame:
+    """The detector table judged against an empirical null over the key's possible positions (issue 39): for each
+    row, ``draws`` random position sets as large as the detector's, drawn as whole candidate units (the key is made
+    of units: single weights for an FCN, 3 × 3 kernels for the VGG) uniformly among the candidates. Under that null
+    the units that hit the key are hypergeometric (the key's layout does not matter), so the draws are exact.
+    Columns: ``chance`` (the null's mean precision = key values / candidate values), ``lift`` = precision /
+    chance, ``null_q95`` (the null's 95th percentile of precision), ``null_percentile`` (the share of null draws
+    below the detector's precision) and ``p_null`` = (1 + draws at or above it) / (1 + ``draws``), with the exact
+    hypergeometric tail ``p_exact`` beside it."""
+    rng = np.random.default_rng(seed)
+    units = {m["name"]: candidate_units(m) for m in models}
     out = det.copy()
-    out["chance"] = [r.key_values / n[r.model] for r in out.itertuples()]
+    cols = {k: [] for k in ("chance", "null_q95", "null_percentile", "p_null", "p_exact")}
+    for r in out.itertuples():
+        n_units, size = units[r.model]
+        key_units, drawn = round(r.key_values / size), round(r.detected / size)
+        hits = round(r.precision * r.detected) if r.detected and r.precision == r.precision else None
+        if not drawn or hits is None:
+            for k in cols:
+                cols[k].append(float("nan") if k != "chance" else key_units / n_units)
+            continue
+        null = rng.hypergeometric(key_units, n_units - key_units, drawn, size=draws) * size / r.detected
+        obs = hits / r.detected
+        cols["chance"].append(key_units / n_units)
+        cols["null_q95"].append(float(np.quantile(null, 0.95)))
+        cols["null_percentile"].append(float(np.mean(null < obs)))
+        cols["p_null"].append(float((1 + np.sum(null >= obs - 1e-12)) / (1 + draws)))
+        cols["p_exact"].append(float(stats.hypergeom.sf(int(np.ceil(hits / size)) - 1, n_units, key_units, drawn)))
+    for k, v in cols.items():
+        out[k] = v
     out["lift"] = out["precision"] / out["chance"]
-    out["p_above_chance"] = [
-        float(stats.binomtest(round(r.precision * r.detected), int(r.detected), r.chance, "greater").pvalue)
-        if r.detected > 0 and r.precision == r.precision else float("nan") for r in out.itertuples()
-    ]  # fmt: skip
+    out["p_above_chance"] = out["p_null"]  # the verdicts' test, under the name the pages have always read
     return out
 
 
 def verdict_detectors(det: pd.DataFrame, found: float = 0.5, alpha: float = 0.05) -> list[str]:
     """Per model and fill: which detectors find at least ``found`` of the key (recall). Where none does, the
-    best one's recall beside chance (``with_chance``): the key is hidden only if no detector beats chance
-    (one-sided binomial, at ``alpha``)."""
+    best one's recall beside chance (``with_chance``): the key is hidden only if no detector beats the empirical
+    null over candidate units (at ``alpha``)."""
     out = []
     for (model, fill), g in det[det["detector"] != RANDOM_CONTROL].groupby(["model", "fill"], sort=False):
         hits = g[g["recall"] >= found]
@@ -236,8 +269,8 @@ def verdict_detectors(det: pd.DataFrame, found: float = 0.5, alpha: float = 0.05
         if "p_above_chance" in g:
             above = g[g["p_above_chance"] < alpha]
             line += f" (chance {best.chance:.3f}, ×{best.lift:.1f}). " + (
-                "Above chance (one-sided binomial, α = 0.05): " + ", ".join(
+                "Above the empirical null (α = 0.05): " + ", ".join(
                     f"{r.detector} ×{r.lift:.1f}" for r in above.itertuples()) + ", so the key is not hidden."
-                if len(above) else "No detector beats chance (one-sided binomial, α = 0.05).")  # fmt: skip
+                if len(above) else "No detector beats the empirical null (α = 0.05).")  # fmt: skip
         out.append(line + ("" if line.endswith(".") else "."))
     return out + [""]

@@ -210,6 +210,26 @@ def welch(a, b, level: float = 0.95) -> dict:
     return dict(diff=float(diff), low=float(diff - q * se), high=float(diff + q * se), df=float(df), p=p)
 
 
+def paired_t(a, b, level: float = 0.95) -> dict:
+    """The paired t-test of mean(a − b) (a[i] and b[i] share a unit: a seed's data subset): the difference, its
+    two-sided ``level`` interval, the two-sided p-value, the one-sided p for a > b and the one-sided lower bound
+    at ``level`` (above 0 exactly where the one-sided test at 1 − ``level`` rejects)."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.shape != b.shape or len(a) < 2:
+        raise ValueError("a paired test needs two or more pairs")
+    d = a - b
+    n, mean, sd = len(d), float(d.mean()), float(d.std(ddof=1))
+    se = sd / np.sqrt(n)
+    if se == 0:
+        p_two, p_greater = (1.0, 1.0) if mean == 0 else (0.0, 0.0 if mean > 0 else 1.0)
+    else:
+        t = mean / se
+        p_two, p_greater = float(2 * stats.t.sf(abs(t), n - 1)), float(stats.t.sf(t, n - 1))
+    q2, q1 = stats.t.ppf(0.5 + level / 2, n - 1), stats.t.ppf(level, n - 1)
+    return dict(diff=mean, low=mean - q2 * se, high=mean + q2 * se, p=p_two, p_greater=p_greater,
+                bound=mean - q1 * se, pairs=n)  # fmt: skip
+
+
 def holm(pvalues) -> np.ndarray:
     """Holm's step-down adjusted p-values (family-wise error control over the given tests)."""
     p = np.asarray(pvalues, dtype=float)
