@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from empirical._io import write_csv
 from empirical.errors import UserError
 from empirical.experiments.ablation.config import (  # noqa: F401  (re-exported: the experiment's configuration)
     RECIPES,
@@ -157,6 +158,10 @@ def run(config: AblationConfig, run_dir, options: Options = Options()) -> dict[s
             run_cell(arch, recipe, merged, rd, options.device, options.progress, seed)
 
         tables = rd.run_cells(list(cells), run_one, options.only)
+        for name, df in tables.items():  # cells written before seeds existed are seed 0: every row says so
+            if len(df) and "seed" in df and df["seed"].isna().any():
+                tables[name] = with_seed(df)
+                write_csv(Path(run_dir) / f"{name}.csv", tables[name])
     return tables
 
 

@@ -197,7 +197,7 @@ def noise_fill_bullet(run: Path, kp: pd.DataFrame) -> str:
                        f"{r.model} {r.detector} recall {r.recall:.2f} (×{r.lift:.1f} chance)" for r in
                        above.loc[above.groupby("model")["lift"].idxmax()].itertuples()) + ". "
                    + "The same detector on the zero-filled key: " + "; ".join(
-                       f"{r.model} precision {r.precision_zero:.3f} (noise {r.precision_noise:.3f}, chance "
+                       f"{r.model} precision {_f3(r.precision_zero)} (noise {r.precision_noise:.3f}, chance "
                        f"{r.chance:.3f})" for r in leak.itertuples())
                    + (": the leak is the ℓ1 ranking's (the largest weights pull the largest gradients once zeroed or "
                       "refilled), not the fill's." if (leak.beats_null_zero & leak.beats_null_noise).all() else "."))  # fmt: skip
@@ -283,7 +283,7 @@ def pruning_glance() -> str:
         if len(alone):
             diffs = "; ".join(f"{m} {100 * r['diff']:+.1f} pp [{100 * r.diff_low:+.1f}, {100 * r.diff_high:+.1f}] "
                               f"({r.chosen} pruning of {100 * r.fraction:g} %: {100 * r.acc_odd_locked:.1f} → "
-                              f"{100 * r.acc_odd_pruned:.1f} %, so the model stays near chance)"
+                              f"{100 * r.acc_odd_pruned:.1f} %)"
                               for m, r in alone.iterrows())  # fmt: skip
             holds = [m for m, r in alone.iterrows() if r.diff_high < 0.01]
             fails = [m for m, r in alone.iterrows() if r.diff_low > 0.01]
@@ -301,6 +301,10 @@ def pruning_glance() -> str:
     )
 
 
+def _f3(v, digits: int = 3) -> str:
+    return "—" if v != v else f"{v:.{digits}f}"
+
+
 def leak_attribution(det: pd.DataFrame) -> pd.DataFrame:
     """Per model, the detector that best beats the empirical null on the noise-filled key, beside the same
     detector on the zero-filled key: where it beats the null with both fills, the leak is the ℓ1 ranking's (the
@@ -313,7 +317,8 @@ def leak_attribution(det: pd.DataFrame) -> pd.DataFrame:
     for r in best.itertuples():
         z = zero.loc[(r.model, r.detector)] if (r.model, r.detector) in zero.index else None
         rows.append(dict(model=r.model, detector=r.detector, precision_noise=r.precision, p_noise=r.p_null,
-                         precision_zero=None if z is None else z.precision, p_zero=None if z is None else z.p_null,
+                         precision_zero=float("nan") if z is None else z.precision,
+                         p_zero=float("nan") if z is None else z.p_null,
                          chance=r.chance, beats_null_noise=bool(r.p_null < 0.05),
                          beats_null_zero=bool(z is not None and z.p_null < 0.05)))  # fmt: skip
     return pd.DataFrame(rows)
@@ -330,7 +335,7 @@ def key_glance() -> str:
     found = det[(det.fill == "zero") & (det.detector != RANDOM_CONTROL)].groupby("model")["recall"].max()
     leak = leak_attribution(det)
     cells = ", ".join(f"{r.model} {r.detector.split(' (')[0]} precision {r.precision_noise:.2f} noise / "
-                      f"{r.precision_zero:.2f} zero vs chance {r.chance:.2f}" for r in leak.itertuples())  # fmt: skip
+                      f"{_f3(r.precision_zero, 2)} zero vs chance {r.chance:.2f}" for r in leak.itertuples())  # fmt: skip
     both = leak.beats_null_noise & leak.beats_null_zero
     where = ("with both fills in every model, so the leak is the ℓ1 ranking's, not the fill's" if both.all() else
              f"with both fills in {int(both.sum())} of {len(leak)} models")  # fmt: skip

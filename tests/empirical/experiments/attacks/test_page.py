@@ -49,6 +49,6 @@ def test_attacks_page_says_the_key_is_hidden_only_when_no_detector_beats_chance(
     weak = [_det("zero", "exact zeros", 1.0), _det("noise", "largest gradient (top k)", 0.2)]
     assert "does not hide the key from every detector" in _attacks_page(tmp_path / "weak", weak)  # 0.2 ≫ chance
     text = _attacks_page(tmp_path, [_det("zero", "exact zeros", 1.0), _det("noise", "largest gradient (top k)", 0.0)])
-    assert "No detector built here beats chance on the noise-filled key" in text
+    assert "No detector built here beats the null on the noise-filled key" in text
     old = _attacks_page(tmp_path / "v1", [_det("noise", "exact zeros", 0.0)], prune_test=False, fill_version=1)
     assert "copied |w|" in old and "not a test of the paired difference" in old

@@ -99,18 +99,22 @@ def test_converged_verdicts_need_the_attack_to_beat_every_architecture(baseline_
 
 
 def test_secondary_attacks_are_holm_corrected():
-    """Three secondaries against one baseline: each IUT p is a one-sided Welch p; p_holm is Holm's step-down
-    over the three (hand-computed from the IUT p-values); a secondary that passes at 5 % alone but not after
-    Holm says so."""
+    """Three secondaries against one baseline: each IUT p is the paired one-sided t-test's on the shared seeds
+    (checked against scipy's ttest_rel); p_holm is Holm's step-down over the three (hand-computed from the IUT
+    p-values); a secondary that passes at 5 % alone but not after Holm says so."""
+    from scipy import stats
+
     from empirical.experiments.attacks.inference import secondary_verdicts
     from empirical.experiments.common.statistics import holm
 
-    noise = np.array([-0.01, 0.0, 0.01])
+    noise, bnoise = np.array([-0.01, 0.0, 0.01]), np.array([0.006, -0.004, 0.002])
     ft = pd.concat([pd.DataFrame(dict(model="m", fill="zero", attack=a, fraction=0.05, seed=[0, 1, 2],
                                       accuracy=mean + noise))
-                    for a, mean in (("FTLL", 0.90), ("RTLL", 0.92), ("RTAL", 0.97))])  # fmt: skip
-    sc = pd.DataFrame(dict(model="m", baseline="own", fraction=0.05, seed=range(3), steps=100, accuracy=0.90 + noise))
+                    for a, mean in (("FTLL", 0.90), ("RTLL", 0.93), ("RTAL", 0.97))])  # fmt: skip
+    sc = pd.DataFrame(dict(model="m", baseline="own", fraction=0.05, seed=range(3), steps=100, accuracy=0.90 + bnoise))
     rows = secondary_verdicts(ft, sc).set_index("attack")
+    ref = stats.ttest_rel(0.93 + noise, 0.90 + bnoise, alternative="greater").pvalue
+    assert rows.loc["RTLL", "p_iut"] == pytest.approx(ref, rel=1e-9)
     assert np.allclose(rows["p_holm"], holm(rows["p_iut"].to_numpy()))
     assert rows.loc["RTAL", "verdict"] == "RTAL beats every baseline"
     assert rows.loc["FTLL", "verdict"] == "not established"
@@ -197,33 +201,37 @@ def test_the_pruning_alone_verdict_is_decided_by_the_paired_interval():
     assert "recovers accuracy" in old and "pruning alone" not in old
 
 
-def test_detector_chance_is_the_precision_of_random_positions():
-    """``with_chance``: chance = key values / ranked weights (3 × 32 FCN: 784·32 + 2·32·32 + 32·10 = 27,456
-    weights, by hand), checked by Monte Carlo — random scores' top k over 200 draws average that precision
-    within 4 standard errors — and the binomial p is small only for a detector well above it."""
-    from empirical.experiments.attacks.report import verdict_detectors, with_chance
-    from empirical.lock.detectors import top_k_positions, weight_count
+def test_detectors_are_judged_against_an_empirical_null_over_candidate_units():
+    """``with_chance``: chance = key values / candidate values (a 3 × 32 FCN, hidden scope: W⁽²⁾ and W⁽³⁾, 2 · 32 ·
+    32 = 2,048 weights by hand — not the 27,456 of every layer), checked by Monte Carlo: random positions among the
+    candidates, 200 draws, average that precision within 4 standard errors. The null's p (+1-corrected, 10,000
+    draws) agrees with the exact hypergeometric tail within its Monte Carlo error, and is small only for a detector
+    well above chance."""
+    from empirical.experiments.attacks.report import candidate_units, verdict_detectors, with_chance
+    from empirical.lock.detectors import top_k_positions
 
     model = make_fcn(3, 32, seed=0)
-    assert weight_count(model) == 784 * 32 + 2 * 32 * 32 + 32 * 10
+    spec = dict(name="m", arch="fcn", hidden_layers=3, width=32)
+    assert candidate_units(spec) == (2 * 32 * 32, 1)
     locked, key = extract(model, 0.1)
     truth = atk.key_positions(key, locked)
     k = sum(len(v) for n, v in truth.items() if n.endswith("weight"))
     g = torch.Generator().manual_seed(0)
-    names = {n: p.numel() for n, p in locked.named_parameters() if n.endswith("weight")}
-    prec = [atk.detection_scores(top_k_positions({n: torch.rand(s, generator=g) for n, s in names.items()}, k),
+    hidden = {"layers.1.weight": 32 * 32, "layers.2.weight": 32 * 32}
+    prec = [atk.detection_scores(top_k_positions({n: torch.rand(s, generator=g) for n, s in hidden.items()}, k),
                                  truth)["precision"] for _ in range(200)]  # fmt: skip
-    spec = dict(name="m", arch="fcn", hidden_layers=3, width=32)
     row = dict(model="m", fill="noise", detector="random", k=k, detected=k, key_values=k)
     det = with_chance(pd.DataFrame([dict(row, precision=float(np.mean(prec)), recall=float(np.mean(prec))),
                                     dict(row, detector="strong", precision=0.3, recall=0.3)]), [spec])  # fmt: skip
-    assert det.chance.iloc[0] == pytest.approx(k / 27456)
+    assert det.chance.iloc[0] == pytest.approx(k / 2048)
     assert abs(np.mean(prec) - det.chance.iloc[0]) < 4 * np.std(prec) / np.sqrt(len(prec))
-    assert det.p_above_chance.iloc[0] > 0.05 and det.p_above_chance.iloc[1] < 1e-6
+    assert det.p_null.iloc[0] > 0.05 and det.p_null.iloc[1] <= 2e-4
+    mc_se = np.sqrt(det.p_exact * (1 - det.p_exact) / 10_000)
+    assert (np.abs(det.p_null - det.p_exact) <= 4 * mc_se + 2e-4).all()
     text = "\n".join(verdict_detectors(det))
     assert "strong ×" in text and "so the key is not hidden" in text
     weak = det.iloc[:1].assign(recall=0.05, precision=0.05, p_above_chance=0.9)
-    assert "No detector beats chance" in "\n".join(verdict_detectors(weak))
+    assert "No detector beats the empirical null" in "\n".join(verdict_detectors(weak))
 
 
 def test_the_one_sided_bound_is_above_zero_exactly_where_the_iut_rejects():

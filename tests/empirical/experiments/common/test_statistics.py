@@ -152,3 +152,24 @@ def test_paired_difference_matches_a_hand_case_and_a_paired_bootstrap():
     assert (d["high"] - d["low"]) / (2 * q) == pytest.approx(boot.std(), rel=0.03)
     with pytest.raises(ValueError):
         paired_difference(x, y[:10])
+
+
+def test_paired_t_matches_scipy_and_its_bound_matches_its_test():
+    """``paired_t`` against scipy's ttest_rel (p two-sided and one-sided) and a hand-computed interval; the one-sided
+    95 % lower bound is above 0 exactly where the one-sided test rejects at 5 % (200 random draws)."""
+    from scipy import stats as st
+
+    from empirical.experiments.common.statistics import paired_t
+
+    a, b = np.array([0.91, 0.93, 0.92, 0.95]), np.array([0.90, 0.90, 0.915, 0.93])
+    r = paired_t(a, b)
+    d = a - b
+    assert r["p"] == pytest.approx(st.ttest_rel(a, b).pvalue, rel=1e-12)
+    assert r["p_greater"] == pytest.approx(st.ttest_rel(a, b, alternative="greater").pvalue, rel=1e-12)
+    half = st.t.ppf(0.975, 3) * d.std(ddof=1) / 2
+    assert (r["low"], r["high"]) == pytest.approx((d.mean() - half, d.mean() + half))
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        x, y = rng.normal(0.01, 0.02, 5), rng.normal(0, 0.02, 5)
+        t = paired_t(x, y)
+        assert (t["bound"] > 0) == (t["p_greater"] < 0.05)
