@@ -12,6 +12,7 @@ import importlib
 
 _API = {
     "UserError": "empirical.errors",
+    "audit": "empirical.experiments.audit",
     "AccessKey": "empirical.lock.keys",
     "extract": "empirical.lock.extraction",
     "n_extracted": "empirical.lock.ratio",

@@ -101,3 +101,5 @@ register("attacks", "empirical.experiments.attacks",
          "fine-tuning, pruning and key-position attacks on locked models, with and without --fill noise")
 register("other-archs", "empirical.experiments.other_archs",
          "Tables 6-7 at CPU scale: lock a ViT (Fashion-MNIST) and an LSTM (MNIST); resumable")
+register("audit", "empirical.experiments.audit",
+         "tell a model owner which key to ship: key size, bounds, fine-tuning, pruning and exposure (resumable)")

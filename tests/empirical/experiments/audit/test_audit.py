@@ -1,0 +1,123 @@
+"""``audit`` (issue 40): a user's own BatchNorm CNN on float32 ``.npz`` data goes through ``audit --budget quick``
+with no glue; its recommendation, passed to ``lock``, gives a model within the target's tolerance on the held-out
+half; the API returns the same tables as the CLI; an interrupted audit resumes; bad targets are one line."""
+
+import json
+import textwrap
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import torch.nn as nn
+
+import empirical
+from empirical.cli import main
+from empirical.lock.utility import split_halves
+from empirical.nets.checkpoint import load_checkpoint
+from empirical.nets import data as data_mod
+from empirical.nets.modules import load_builder
+
+BUILDER = textwrap.dedent(
+    """
+    import torch.nn as nn
+
+    def build():
+        return nn.Sequential(
+            nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(8, 12, 3, padding=1), nn.BatchNorm2d(12), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Flatten(), nn.Linear(12 * 8 * 8, 32), nn.ReLU(), nn.Linear(32, 4),
+        )
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def own_cnn(tmp_path_factory):
+    d = tmp_path_factory.mktemp("audit_own")
+    rng = np.random.default_rng(0)
+    templates = rng.standard_normal((4, 3, 32, 32)).astype(np.float32)
+
+    def split(n):
+        y = rng.integers(0, 4, n)
+        return (templates[y] + 1.5 * rng.standard_normal((n, 3, 32, 32))).astype(np.float32), y.astype(np.int64)
+
+    (x_tr, y_tr), (x_te, y_te) = split(1200), split(400)
+    np.savez(d / "data.npz", x_train=x_tr, y_train=y_tr, x_test=x_te, y_test=y_te)
+    (d / "cnn.py").write_text(BUILDER)
+    ns = {}
+    exec(BUILDER, ns)
+    torch.manual_seed(0)
+    model = ns["build"]()
+    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+    x, y = torch.from_numpy(x_tr), torch.from_numpy(y_tr)
+    for _ in range(3):
+        for i in range(0, len(x), 64):
+            loss = nn.functional.cross_entropy(model(x[i : i + 64]), y[i : i + 64])
+            opt.zero_grad(), loss.backward(), opt.step()
+    torch.save(model.eval().state_dict(), d / "cnn.pt")
+    common = ["--model", f"{d / 'cnn.py'}:build", "--data", str(d / "data.npz")]
+    assert main(["import", "--torch", str(d / "cnn.pt"), "--normalization", "none", *common,
+                 "--out", str(d / "cnn.safetensors")]) == 0  # fmt: skip
+    return d, common
+
+
+@pytest.mark.slow
+def test_audit_quick_on_an_own_bn_cnn_and_its_recommendation_locks(own_cnn):
+    d, common = own_cnn
+    out = d / "audit"
+    assert main(["audit", "--checkpoint", str(d / "cnn.safetensors"), *common, "--target-accuracy", "0.35",
+                 "--budget", "quick", "--out", str(out), "--no-progress"]) == 0  # fmt: skip
+    for name in ("audit.md", "summary.json", "keys.csv", "finetune.csv", "exposure.csv", "pruning.csv", "bounds.csv",
+                 "figures/utility_curves.png"):  # fmt: skip
+        assert (out / name).exists(), name
+    summary = json.loads((out / "summary.json").read_text())
+    rec = summary["recommendation"]
+    keys = pd.read_csv(out / "keys.csv")
+    assert set(keys.unit_kind) == {"l1", "bn-scale"}  # quick: two unit kinds, bn-scale where BN exists
+    text = (out / "audit.md").read_text()
+    for part in ("## 1. The model", "## 2. The key", "## 3. The bounds", "## 4. Resistance", "## 5. Key-position",
+                 "## 6. Pruning", "## 7. The recommendation", "Threat model", "corelocker-bounds lock"):  # fmt: skip
+        assert part in text, part
+    # the recommendation, passed to lock, gives a model within the target's tolerance on the held-out half
+    assert main(["lock", "--checkpoint", str(d / "cnn.safetensors"), *common, "--indicator", rec["unit_kind"],
+                 "--k", str(rec["k"]), "--fill", rec["fill"], "--out-model", str(d / "locked.safetensors"),
+                 "--key", str(d / "key.safetensors")]) == 0  # fmt: skip
+    builder = load_builder(f"{d / 'cnn.py'}:build")
+    locked, meta = load_checkpoint(d / "locked.safetensors", builder=builder)
+    x, y = data_mod.test_set_for(meta["spec"], str(d / "data.npz"))
+    (_, _), (xh, yh) = split_halves(x, y)
+    acc = float((locked(xh).argmax(1) == yh).float().mean())
+    row = keys.set_index("unit_kind").loc[rec["unit_kind"]]
+    assert acc <= 0.35 + 0.01 or not row.meets_target
+    # the API returns the same tables (another directory, the same model and data, the same seeds)
+    model, _ = load_checkpoint(d / "cnn.safetensors", builder=builder)
+    data = np.load(d / "data.npz")
+    t = [torch.from_numpy(data[k]) for k in ("x_train", "y_train", "x_test", "y_test")]
+    result = empirical.audit(model, t, target=0.35, budget="quick", out=d / "api")
+    pd.testing.assert_frame_equal(result.tables["keys"], pd.read_csv(out / "keys.csv"), check_dtype=False)
+    assert result.recommendation["k"] == rec["k"] and "## 7. The recommendation" in result.to_markdown()
+    # a second run on the same directory resumes: every unit kind is read back, nothing is redone
+    stamp = (out / "cells" / "l1" / "done.json").stat().st_mtime_ns
+    assert main(["audit", "--checkpoint", str(d / "cnn.safetensors"), *common, "--target-accuracy", "0.35",
+                 "--budget", "quick", "--out", str(out), "--no-progress"]) == 0  # fmt: skip
+    assert (out / "cells" / "l1" / "done.json").stat().st_mtime_ns == stamp
+
+
+@pytest.mark.parametrize(
+    "target, fragment",
+    [("0.1", "outside (chance 0.25"), ("1.01", "outside (chance 0.25")],
+)
+def test_an_unreachable_target_is_one_line(own_cnn, target, fragment, one_error, tmp_path):
+    d, common = own_cnn
+    one_error(main(["audit", "--checkpoint", str(d / "cnn.safetensors"), *common, "--target-accuracy", target,
+                    "--out", str(tmp_path / "a"), "--no-progress"]), fragment)  # fmt: skip
+
+
+def test_bad_budget_and_share_are_one_line(own_cnn, one_error, tmp_path):
+    d, common = own_cnn
+    base = ["audit", "--checkpoint", str(d / "cnn.safetensors"), *common, "--target-accuracy", "0.35", "--out",
+            str(tmp_path / "a")]  # fmt: skip
+    one_error(main([*base, "--budget", "huge"]), "unknown --budget 'huge'")
+    one_error(main([*base, "--attacker-share", "0,0.5"]), "--attacker-share: 0.0 is not a share")
+    one_error(main([*base, "--owner-share", "0.3"]), "the owner's share 0.3 is not one of --attacker-share")
