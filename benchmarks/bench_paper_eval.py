@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _util import machine_line, markdown_table  # noqa: E402
 
 from empirical.experiments.common.presets import PAPER_RATIO  # noqa: E402
+from empirical.experiments.paper_widths import evaluate as ev  # noqa: E402
 from empirical.lock.sweep import LockedSweep, accuracy_curve, rank_units, top_accuracy  # noqa: E402
 from empirical.lock.utility import ratio_for_utility  # noqa: E402
 from empirical.nets.data import load_mnist, normalize  # noqa: E402
@@ -88,17 +89,17 @@ def main(argv=None) -> int:
         (f"full ℓ1 sweep ({len(config.ratios)} ratios)", timed(lambda: accuracy_curve(model, x, y, config.ratios))[0])
     )
     rows.append(("random sweep, one seed", timed(lambda: accuracy_curve(model, x, y, config.ratios, "random"))[0]))
-    t_full, (_, crit) = timed(lambda: pw.evaluate_epoch(model, x, y, config, True, False))
+    t_full, (_, crit) = timed(lambda: ev.evaluate_epoch(model, x, y, config, True, False))
     hints = {float(r.target): (int(r.k), float(r.ratio)) for r in crit.itertuples() if r.status == "found"}
     for r in crit.itertuples():
         upper = min(4 * float(r.ratio), max(config.ratios)) if r.status == "found" else max(config.ratios)
         rows.append((f"  ranking up to ratio {upper:.3g} (target {r.target:.0%})",
                      timed(lambda u=upper: LockedSweep(model, rank_units(model, u)))[0]))  # fmt: skip
     rows.append(("evaluate_epoch, full-sweep epoch (no random)", t_full))
-    t_hint, (_, crit_h) = timed(lambda: pw.evaluate_epoch(model, x, y, config, False, False, hints))
+    t_hint, (_, crit_h) = timed(lambda: ev.evaluate_epoch(model, x, y, config, False, False, hints))
     rows.append(("evaluate_epoch, ordinary epoch (hinted searches)", t_hint))
-    original = pw.accuracy_by_halves(model, x, y)  # what the training loop's test pass now computes (paper-widths)
-    t_shared, _ = timed(lambda: pw.evaluate_epoch(model, x, y, config, False, False, hints, original))
+    original = ev.accuracy_by_halves(model, x, y)  # what the training loop's test pass now computes (paper-widths)
+    t_shared, _ = timed(lambda: ev.evaluate_epoch(model, x, y, config, False, False, hints, original))
     rows.append(("evaluate_epoch, ordinary epoch, test pass shared with training (as run)", t_shared))
     # the search from the previous epoch's answer when the answer has moved down by the committed runs' quartiles
     # and 90th percentile (×1.00, ×1.10, ×1.23, ×1.48): halving/doubling (step 2, before) against HINT_STEP

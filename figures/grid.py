@@ -20,8 +20,15 @@ def _heatmap(ax, table: pd.DataFrame, fmt, cmap, label, vmin=None, vmax=None, no
     mark "n/a" (no value by construction, e.g. a network that starts below the target), kept apart from
     cells that are simply missing ("—")."""
     vals = table.to_numpy(dtype=float)
-    im = ax.imshow(vals, cmap=cmap, aspect="auto", origin="lower", vmin=None if norm else vmin,
-                   vmax=None if norm else vmax, norm=norm)  # fmt: skip
+    im = ax.imshow(
+        vals,
+        cmap=cmap,
+        aspect="auto",
+        origin="lower",
+        vmin=None if norm else vmin,
+        vmax=None if norm else vmax,
+        norm=norm,
+    )
     ax.set_xticks(range(len(table.columns)), [str(c) for c in table.columns])
     ax.set_yticks(range(len(table.index)), [str(i) for i in table.index])
     ax.set_xlabel("width (neurons per hidden layer)")
@@ -69,8 +76,14 @@ def figure5(cells: pd.DataFrame, ratio_label: str, title: str = "", vmax: float 
     acc = cells.pivot_table(index="hidden_layers", columns="width", values="acc_extracted") * 100
     fig = new_figure((12, 4.8))
     a1, a2 = fig.subplots(1, 2)
-    _heatmap(a1, drop, _signed, "RdBu_r", f"accuracy drop (pp, scale ±{vmax:g}; < 0: accuracy rose)",
-             norm=TwoSlopeNorm(0, -vmax, vmax))  # fmt: skip
+    _heatmap(
+        a1,
+        drop,
+        _signed,
+        "RdBu_r",
+        f"accuracy drop (pp, scale ±{vmax:g}; < 0: accuracy rose)",
+        norm=TwoSlopeNorm(0, -vmax, vmax),
+    )
     a1.set_title(f"accuracy drop (pp), ℓ1 ratio {ratio_label}", fontsize=10)
     _heatmap(a2, acc, lambda v: f"{v:.1f}", "viridis", "locked test accuracy (%)", vmin=0, vmax=100)
     a2.set_title("locked test accuracy (%)", fontsize=10)
@@ -98,8 +111,15 @@ def critical_ratio_heatmap(critical: pd.DataFrame, title: str = ""):
         finite = table.to_numpy(dtype=float)
         finite = finite[np.isfinite(finite) & (finite > 0)]
         norm = LogNorm(finite.min(), finite.max()) if finite.size and finite.min() < finite.max() else None
-        _heatmap(ax, table, lambda v: f"{v:.2g}", "magma", "critical ratio (% of candidates, log colour scale)",
-                 norm=norm, na=na)  # fmt: skip
+        _heatmap(
+            ax,
+            table,
+            lambda v: f"{v:.2g}",
+            "magma",
+            "critical ratio (% of candidates, log colour scale)",
+            norm=norm,
+            na=na,
+        )
         ax.set_title(f"smallest ℓ1 ratio (%) reaching accuracy <= {t:.0%}")
     if title:
         fig.suptitle(title)
@@ -136,7 +156,7 @@ def theory_vs_drop(points: pd.DataFrame, rho: pd.DataFrame, title: str = ""):
     """Each theory quantity against the measured accuracy drop, one panel each, Spearman ρ in the title.
 
     ``points``: one row per cell with ``acc_drop`` and one column per quantity;
-    ``rho``: ``quantity, label, spearman_rho, p_value`` rows (``empirical.experiments.grid.analysis.theory_correlations``).
+    ``rho``: ``quantity, label, spearman_rho, p_value`` rows (``grid.analysis.theory_correlations``).
     """
     n = len(rho)
     fig = new_figure((3.6 * n, 3.4))
@@ -194,8 +214,9 @@ def accuracy_curves(curves: pd.DataFrame, targets=(), chance: float = 0.1, title
                 ax.fill_between(x * 100, (mean - sd) * 100, (mean + sd) * 100, alpha=0.25)
         ax.axhline(chance * 100 * (3 if col == "top3" else 1), color="gray", ls=":", label="chance")
         for i, t in enumerate(targets):
-            ax.axhspan(t * 100 - 2.5, t * 100 + 2.5, color="orange", alpha=0.15,
-                       label="target ± 2.5 pp" if i == 0 else None)  # fmt: skip
+            ax.axhspan(
+                t * 100 - 2.5, t * 100 + 2.5, color="orange", alpha=0.15, label="target ± 2.5 pp" if i == 0 else None
+            )
         ax.set_xscale("log")
         ax.set_xlabel("extraction ratio (% of candidate units)")
         ax.set_ylabel(f"{'top-1' if col == 'top1' else 'top-3'} accuracy (%)")

@@ -1,4 +1,4 @@
-"""Figure 5 at the paper's widths, epoch by epoch (tables in, Figure out; ``empirical.experiments.paper_widths.run``)."""
+"""Figure 5 at the paper's widths, epoch by epoch (tables in, Figure out; ``empirical.experiments.paper_widths``)."""
 
 from __future__ import annotations
 
@@ -77,21 +77,40 @@ def paper_grid(cells: pd.DataFrame, regions: list[tuple[str, int, int]], title: 
     grid = np.full((len(PAPER_DEPTHS), len(PAPER_WIDTHS)), np.nan)
     for r in cells.itertuples():
         if r.hidden_layers in PAPER_DEPTHS and r.width in PAPER_WIDTHS:
-            grid[PAPER_DEPTHS.index(r.hidden_layers), PAPER_WIDTHS.index(r.width)] = 100 * (r.acc_original - r.acc_extracted)
+            grid[PAPER_DEPTHS.index(r.hidden_layers), PAPER_WIDTHS.index(r.width)] = 100 * (
+                r.acc_original - r.acc_extracted
+            )
     im = ax.imshow(grid, origin="lower", cmap="magma_r", norm=Normalize(0, 100), aspect="auto")
     for i, h in enumerate(PAPER_DEPTHS):
         for j, w in enumerate(PAPER_WIDTHS):
             row = cells[(cells.hidden_layers == h) & (cells.width == w)]
             if len(row):
                 r = row.iloc[0]
-                ax.text(j, i, f"{100 * (r.acc_original - r.acc_extracted):.1f}\nep {int(r.epoch)}", ha="center",
-                        va="center", fontsize=7, color="k" if grid[i, j] < 50 else "w")  # fmt: skip
+                ax.text(
+                    j,
+                    i,
+                    f"{100 * (r.acc_original - r.acc_extracted):.1f}\nep {int(r.epoch)}",
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="k" if grid[i, j] < 50 else "w",
+                )
             else:
                 ax.text(j, i, "·", ha="center", va="center", color="0.6")
     for k, (label, depth, width) in enumerate(regions):
         i0, j0 = PAPER_DEPTHS.index(depth + 1), PAPER_WIDTHS.index(width + 1000)
-        ax.add_patch(Rectangle((j0 - 0.5, i0 - 0.5), len(PAPER_WIDTHS) - j0, len(PAPER_DEPTHS) - i0, fill=False,
-                               lw=2, ls="-" if k == 0 else "--", ec=f"C{k}", label=label))  # fmt: skip
+        ax.add_patch(
+            Rectangle(
+                (j0 - 0.5, i0 - 0.5),
+                len(PAPER_WIDTHS) - j0,
+                len(PAPER_DEPTHS) - i0,
+                fill=False,
+                lw=2,
+                ls="-" if k == 0 else "--",
+                ec=f"C{k}",
+                label=label,
+            )
+        )
     ax.set_xticks(range(len(PAPER_WIDTHS)), [str(w) for w in PAPER_WIDTHS])
     ax.set_yticks(range(len(PAPER_DEPTHS)), [str(h) for h in PAPER_DEPTHS])
     ax.set_xlabel("neurons per hidden layer")
@@ -103,8 +122,9 @@ def paper_grid(cells: pd.DataFrame, regions: list[tuple[str, int, int]], title: 
     return fig
 
 
-def critical_ratio_vs_epoch(critical: pd.DataFrame, title: str = "", bands: pd.DataFrame | None = None,
-                            horizon: int | None = None):  # fmt: skip
+def critical_ratio_vs_epoch(
+    critical: pd.DataFrame, title: str = "", bands: pd.DataFrame | None = None, horizon: int | None = None
+):
     """Per cell and target: the smallest ℓ1 ratio (% of the candidate weights, log scale) that brings
     accuracy to the target, vs epoch, with the paper's 0.002 % as a line; with ``bands``, each projection
     form's fit (line style per form) and its 95 % band up to ``horizon`` (the paper's epoch 50), so the

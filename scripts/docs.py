@@ -66,7 +66,11 @@ def _option_rows(parser) -> list[str]:
             continue
         flags = ", ".join(f"`{f}`" for f in action.option_strings) or f"`{action.dest}`"
         default = action.default
-        shown = "" if default in (None, False, argparse.SUPPRESS) or action.option_strings == [] else f" (default: `{default}`)"
+        shown = (
+            ""
+            if default in (None, False, argparse.SUPPRESS) or action.option_strings == []
+            else f" (default: `{default}`)"
+        )
         text = (action.help or "").replace("|", "\\|").replace("\n", " ")
         rows.append(f"| {flags} | {text}{shown} |")
     return rows
@@ -81,8 +85,10 @@ def render_cli() -> str:
     out = [
         "# Command-line reference",
         "",
-        GENERATED.replace("from the committed runs: edit the experiment's page module", "from the parsers: edit "
-                          "empirical/cli/parsers.py or the experiment's add_arguments"),
+        GENERATED.replace(
+            "from the committed runs: edit the experiment's page module",
+            "from the parsers: edit empirical/cli/parsers.py or the experiment's add_arguments",
+        ),
         "",
         f"One entry point, `{PROG}`, with `--help` on every subcommand (instant: the parsers import no library "
         f"code). Bad input prints one line `{PROG}: error: …` and exits with status 2; every file is written to a "
@@ -91,10 +97,12 @@ def render_cli() -> str:
         "",
         "| command | what it does |",
         "|---|---|",
-        *[f"| [`{n}`](#{n}) | {(sub._choices_actions[i].help or '').replace('|', '/')} |"
-          for i, n in enumerate(sub.choices)],
+        *[
+            f"| [`{n}`](#{n}) | {(sub._choices_actions[i].help or '').replace('|', '/')} |"
+            for i, n in enumerate(sub.choices)
+        ],
         "",
-    ]  # fmt: skip
+    ]
     for name, p in full.items():
         out += [f"## {name}", "", f"`{p.format_usage().strip().removeprefix('usage: ')}`", ""]
         if p.description:

@@ -14,7 +14,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 # empirical's parts by layer; figures (drawing from tables) sits beside the experiments that call it
-LAYER = {"errors": 0, "_io": 0, "safety": 0, "host": 0, "nets": 1, "lock": 2, "measure": 2, "experiments": 3,
+LAYER = {"errors": 0, "_io": 0, "safety": 0, "kinds": 0, "host": 0, "nets": 1, "lock": 2, "measure": 2, "experiments": 3,
          "figures": 3, "cli": 4}  # fmt: skip
 FORBIDDEN = {("lock", "measure"), ("measure", "lock")}  # siblings: neither imports the other
 OURS = ("empirical", "figures", "bounds")

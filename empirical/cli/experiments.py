@@ -14,8 +14,9 @@ from empirical.experiments.common import presets, registry
 from empirical.experiments.grid.predict import evaluate, predict_ratios
 from empirical.experiments.grid.report import load_run, write_figures
 from empirical.experiments.grid.theory_table import Constants, format_summary, theory_table
+from empirical.kinds import claim_dir, mark_dir
 from empirical.lock.ratio import check_ratio
-from empirical.safety import claim_dir, commit_files, mark_dir, output_lock
+from empirical.safety import commit_files, output_lock
 
 THEORY_OUTPUTS = ("theory.csv",)
 PREDICT_OUTPUTS = ("predictions.csv", "heldout_one_network.csv", "heldout_across.csv")
@@ -86,8 +87,12 @@ def cmd_predict_ratio(args) -> int:
         with output_lock([args.out / PREDICT_OUTPUTS[0]]):
             mark_dir(args.out, "predict-ratio")
             tables = (preds, ev["one_network"], ev["across_networks"])
-            commit_files({args.out / name: (lambda tmp, t=t: t.to_csv(tmp, index=False))
-                          for name, t in zip(PREDICT_OUTPUTS, tables)})  # fmt: skip
+            commit_files(
+                {
+                    args.out / name: (lambda tmp, t=t: t.to_csv(tmp, index=False))
+                    for name, t in zip(PREDICT_OUTPUTS, tables)
+                }
+            )
     if args.json:
         print(json.dumps(summary, default=float))
         return 0
@@ -141,7 +146,13 @@ def cmd_figures(args) -> int:
 def cmd_report(args) -> int:
     if args.ratio is not None:
         check_ratio(args.ratio)
-    path = registry.write_report(args.run_dir, ratio=args.ratio, seeds_run=args.seeds_run, grid_run=args.grid_run,
-                                 backtest_run=args.backtest_run, earlier_run=args.earlier_run)  # fmt: skip
+    path = registry.write_report(
+        args.run_dir,
+        ratio=args.ratio,
+        seeds_run=args.seeds_run,
+        grid_run=args.grid_run,
+        backtest_run=args.backtest_run,
+        earlier_run=args.earlier_run,
+    )
     print(f"wrote {path}")
     return 0

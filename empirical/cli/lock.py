@@ -9,12 +9,13 @@ from pathlib import Path
 import figures
 from empirical.cli.common import builder, check_writable_dir, checkpoint_and_data, device, positive
 from empirical.errors import UserError
+from empirical.kinds import claim_dir, mark_dir
 from empirical.lock import signing
 from empirical.lock.ratio import check_ratio
 from empirical.lock.utility import DEFAULT_CURVE_RATIOS, chance_of, ratio_for_utility, utility_bins, utility_curve
 from empirical.lock.workflow import layer_shares, lock_file, unlock_file
 from empirical.nets.models import describe_spec
-from empirical.safety import claim_dir, commit_files, mark_dir, output_lock
+from empirical.safety import commit_files, output_lock
 
 UTILITY_OUTPUTS = ("curve.csv", "table5.csv", "utility_curve.png")
 log = logging.getLogger("empirical.attacks")
@@ -84,9 +85,14 @@ def cmd_lock(args) -> int:
 
 def cmd_unlock(args) -> int:
     rep = unlock_file(
-        args.checkpoint, args.key, args.out, expect_sha256=args.expect_sha256, verify_with=args.verify_with,
-        force=args.force, builder=builder(args),
-    )  # fmt: skip
+        args.checkpoint,
+        args.key,
+        args.out,
+        expect_sha256=args.expect_sha256,
+        verify_with=args.verify_with,
+        force=args.force,
+        builder=builder(args),
+    )
     for w in rep.warnings:
         print(f"warning: {w}")
     print(
@@ -110,9 +116,17 @@ def cmd_keygen(args) -> int:
 def _search(args, model, x, y, spec):
     positive(args, "window", allow_zero=True)
     return ratio_for_utility(
-        model, x, y, args.target, indicator=args.indicator, scope=args.scope, seed=args.seed,
-        tolerance=args.tolerance, window=args.window, chance=chance_of(spec),
-    )  # fmt: skip
+        model,
+        x,
+        y,
+        args.target,
+        indicator=args.indicator,
+        scope=args.scope,
+        seed=args.seed,
+        tolerance=args.tolerance,
+        window=args.window,
+        chance=chance_of(spec),
+    )
 
 
 def cmd_ratio_for_utility(args) -> int:

@@ -64,8 +64,9 @@ def cmd_import(args) -> int:
     if args.data_root is not None and str(args.data_root).endswith(".npz"):
         args.dataset = "npz"  # your own data: --data FILE.npz
     if args.model:
-        rep = import_module(args.torch_file, args.out, args.model, args.normalization, args.dataset, args.data_root,
-                            args.input_shape)  # fmt: skip
+        rep = import_module(
+            args.torch_file, args.out, args.model, args.normalization, args.dataset, args.data_root, args.input_shape
+        )
     else:
         if args.input_shape is not None:
             raise UserError("--input-shape goes with --model (an MLP without it takes 784 inputs)")

@@ -180,8 +180,12 @@ def _add_import(sub):
     )
     p.add_argument("--torch", dest="torch_file", type=Path, required=True, help="state dict file (.pt/.pth)")
     p.add_argument("--model", help="FILE.py:FUNCTION returning your untrained nn.Module (any architecture)")
-    p.add_argument("--normalization", required=True, help="standardize, unit, unit-norm, or none (your own --data "
-                   "as stored, normalised as you trained): what training used")
+    p.add_argument(
+        "--normalization",
+        required=True,
+        help="standardize, unit, unit-norm, or none (your own --data "
+        "as stored, normalised as you trained): what training used",
+    )
     p.add_argument("--dataset", default="mnist", help="mnist (default), fashion-mnist, or npz (your own --data)")
     p.add_argument("--data-root", "--data", dest="data_root", help=DATA_HELP)
     p.add_argument("--input-shape", help="C,H,W (or N) of one input, for a model that is not MNIST-shaped")
@@ -226,10 +230,16 @@ def _add_check_bounds(sub):
     _extraction_args(p)
     p.add_argument("--n-samples", type=int, help="the first N test images (default: every test image of the data)")
     p.add_argument("--batch", type=int, default=1000, help="inputs per measured batch")
-    p.add_argument("--C-s", dest="C_s", type=float, default=1.0,
-                   help="Property 1's universal constant C_s in λ (default 1)")
-    p.add_argument("--C-e", dest="C_e", type=float, default=1.0,
-                   help="Property 1's universal constant C_e in its probability (default 1)")
+    p.add_argument(
+        "--C-s", dest="C_s", type=float, default=1.0, help="Property 1's universal constant C_s in λ (default 1)"
+    )
+    p.add_argument(
+        "--C-e",
+        dest="C_e",
+        type=float,
+        default=1.0,
+        help="Property 1's universal constant C_e in its probability (default 1)",
+    )
     p.add_argument("--tau", type=float, default=2.0, help="τ of Lemma 1 / Property 1 (default 2)")
     p.add_argument("--data-root", "--data", dest="data_root", help=DATA_HELP)
     p.add_argument(

@@ -43,6 +43,7 @@ from empirical.lock.detectors import (  # noqa: F401  (re-exported: the key-posi
     value_counts,
 )
 from empirical.lock.keys import AccessKey
+from empirical.lock.pruning import fine_prune, magnitude_prune
 
 FT_MODES = ("FTLL", "FTAL", "RTLL", "RTAL")
 
@@ -142,9 +143,18 @@ class Converged:
     heldout_accuracy: float
 
 
-def from_scratch_converged(make_model, x, y, lr: float = 1e-3, batch_size: int = 100, holdout: float = 0.2,
-                           patience: int = 5, patience_steps: int = 300, max_steps: int = 1200,
-                           seed: int = 0) -> Converged:  # fmt: skip
+def from_scratch_converged(
+    make_model,
+    x,
+    y,
+    lr: float = 1e-3,
+    batch_size: int = 100,
+    holdout: float = 0.2,
+    patience: int = 5,
+    patience_steps: int = 300,
+    max_steps: int = 1200,
+    seed: int = 0,
+) -> Converged:
     """The attacker's own training, run to convergence on their data: Adam (lr, batch), early stopping on a
     class-stratified ``holdout`` share of that data (never the test set), evaluated after every epoch; stops
     once the held-out accuracy has not improved for ``patience`` epochs *and* ``patience_steps`` optimizer steps
@@ -186,60 +196,16 @@ def from_scratch_converged(make_model, x, y, lr: float = 1e-3, batch_size: int =
     return Converged(model.eval(), steps, best_epoch, epoch, best)
 
 
-@torch.no_grad()
-def magnitude_prune(model: nn.Module, fraction: float) -> nn.Module:
-    """Each Conv2d / Linear weight's smallest-|w| ``fraction`` set to zero, layer by layer (a copy)."""
-    if not 0 <= fraction < 1:
-        raise UserError(f"prune fraction must be in [0, 1), got {fraction}")
-    out = copy.deepcopy(model)
-    for m in out.modules():
-        if isinstance(m, (nn.Conv2d, nn.Linear)) and fraction > 0:
-            w = m.weight.reshape(-1)
-            k = int(fraction * w.numel())
-            if k:
-                w[torch.topk(w.abs(), k, largest=False).indices] = 0
-    return out
-
-
-def _last_hidden(model: nn.Module):
-    """(module whose output is the last hidden representation, its weight layer) for fine-pruning: the last
-    Conv2d of a conv net, or the last hidden Linear of an MLP."""
-    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
-    if convs:
-        return convs[-1]
-    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
-    if len(linears) < 2:
-        raise UserError("fine-pruning needs a hidden layer")
-    return linears[-2]
-
-
-@torch.no_grad()
-def fine_prune(model: nn.Module, x_clean: torch.Tensor, fraction: float, batch: int = 1000) -> nn.Module:
-    """Liu et al.'s Fine-Pruning (without its fine-tune): the last hidden layer's ``fraction`` of channels
-    (or neurons) with the lowest mean activation on ``x_clean`` are removed (their filters and biases 0)."""
-    if not 0 <= fraction < 1:
-        raise UserError(f"prune fraction must be in [0, 1), got {fraction}")
-    out = copy.deepcopy(model).eval()
-    layer = _last_hidden(out)
-    acts = []
-    hook = layer.register_forward_hook(
-        lambda m, i, o: acts.append(torch.relu(o).reshape(len(o), o.shape[1], -1).mean((0, 2)))
-    )
-    for i in range(0, len(x_clean), batch):
-        out(x_clean[i : i + batch])
-    hook.remove()
-    mean = torch.stack(acts).mean(0)
-    k = int(fraction * len(mean))
-    if k:
-        idx = torch.topk(mean, k, largest=False).indices
-        layer.weight[idx] = 0
-        if layer.bias is not None:
-            layer.bias[idx] = 0
-    return out
-
-
-def targeted_restore(locked: nn.Module, detected: dict[str, torch.Tensor], x, y, epochs: int = 5, lr: float = 0.01,
-                     batch_size: int = 100, seed: int = 0) -> nn.Module:  # fmt: skip
+def targeted_restore(
+    locked: nn.Module,
+    detected: dict[str, torch.Tensor],
+    x,
+    y,
+    epochs: int = 5,
+    lr: float = 0.01,
+    batch_size: int = 100,
+    seed: int = 0,
+) -> nn.Module:
     """Train only the ``detected`` positions of a copy of ``locked`` on (x, y); every other value stays bit
     for bit. Silenced BN channels (γ = β = 0) get γ = their layer's mean |γ| first."""
     model = copy.deepcopy(locked)
@@ -287,8 +253,18 @@ RECIPES = {  # the fine-tuning recipes `attacks --checkpoint` runs: Adi et al.'s
 }
 
 
-def attack_locked(locked: nn.Module, make_model, train, test, fractions, seeds=1, key: AccessKey | None = None,
-                  epochs: int = 20, baseline: bool = True, progress=None) -> list[dict]:  # fmt: skip
+def attack_locked(
+    locked: nn.Module,
+    make_model,
+    train,
+    test,
+    fractions,
+    seeds=1,
+    key: AccessKey | None = None,
+    epochs: int = 20,
+    baseline: bool = True,
+    progress=None,
+) -> list[dict]:
     """Every attack on one locked model, one row each: for each attacker data share (a class-stratified
     ``fraction`` of ``train``) and seed, the four fine-tuning modes under both ``RECIPES``, the key-position
     attack (``detect_key_positions`` + ``targeted_restore``) and, with ``baseline``, the attacker's own
@@ -299,8 +275,15 @@ def attack_locked(locked: nn.Module, make_model, train, test, fractions, seeds=1
     detected = detect_key_positions(locked)
     found = {"detected": value_counts(detected)}
     if key is not None:
-        rows.append(dict(attack="original (unlocked with the key)", recipe="", fraction=0.0, seed=0,
-                         accuracy=accuracy(key.restore(locked), x_te, y_te)))  # fmt: skip
+        rows.append(
+            dict(
+                attack="original (unlocked with the key)",
+                recipe="",
+                fraction=0.0,
+                seed=0,
+                accuracy=accuracy(key.restore(locked), x_te, y_te),
+            )
+        )
         found = detection_scores(detected, key_positions(key, locked))
     note = progress or (lambda text: None)
     for fraction in fractions:
@@ -313,19 +296,41 @@ def attack_locked(locked: nn.Module, make_model, train, test, fractions, seeds=1
                 for mode in FT_MODES:
                     note(f"{mode} ({recipe}), {fraction:.0%} of the data, seed {seed}")
                     model = fine_tune(locked, x, y, mode, ft, seed)
-                    rows.append(dict(attack=mode, recipe=recipe, **base, accuracy=accuracy(model, x_te, y_te),
-                                     steps=epochs * -(-len(idx) // ft.batch_size)))  # fmt: skip
+                    rows.append(
+                        dict(
+                            attack=mode,
+                            recipe=recipe,
+                            **base,
+                            accuracy=accuracy(model, x_te, y_te),
+                            steps=epochs * -(-len(idx) // ft.batch_size),
+                        )
+                    )
             note(f"key-position attack, {fraction:.0%} of the data, seed {seed}")
             restored = targeted_restore(locked, detected, x, y, seed=seed)
-            rows.append(dict(attack="key positions", recipe="sgd (detected positions only)", **base,
-                             accuracy=accuracy(restored, x_te, y_te), **found))  # fmt: skip
+            rows.append(
+                dict(
+                    attack="key positions",
+                    recipe="sgd (detected positions only)",
+                    **base,
+                    accuracy=accuracy(restored, x_te, y_te),
+                    **found,
+                )
+            )
             if baseline:
                 note(f"from scratch to convergence, {fraction:.0%} of the data, seed {seed}")
-                run = from_scratch_converged(make_model, x, y, seed=seed,
-                                             max_steps=max(1200, 10 * epochs * -(-len(idx) // 100)))  # fmt: skip
-                rows.append(dict(attack="from scratch (own architecture, converged)", recipe="adam, early stopping",
-                                 **base, accuracy=accuracy(run.model, x_te, y_te), steps=run.steps,
-                                 stop_epoch=run.stop_epoch))  # fmt: skip
+                run = from_scratch_converged(
+                    make_model, x, y, seed=seed, max_steps=max(1200, 10 * epochs * -(-len(idx) // 100))
+                )
+                rows.append(
+                    dict(
+                        attack="from scratch (own architecture, converged)",
+                        recipe="adam, early stopping",
+                        **base,
+                        accuracy=accuracy(run.model, x_te, y_te),
+                        steps=run.steps,
+                        stop_epoch=run.stop_epoch,
+                    )
+                )
     return rows
 
 

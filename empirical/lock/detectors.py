@@ -84,8 +84,11 @@ def detection_scores(detected: dict[str, torch.Tensor], truth: dict[str, torch.T
 
 # -- detectors for a fill that leaves no exact zero (--fill noise): rank every weight, flag the top k ----------
 def _weights(model: nn.Module) -> dict[str, torch.Tensor]:
-    return {(f"{n}." if n else "") + "weight": m.weight for n, m in model.named_modules()
-            if isinstance(m, (nn.Conv2d, nn.Linear))}  # fmt: skip
+    return {
+        (f"{n}." if n else "") + "weight": m.weight
+        for n, m in model.named_modules()
+        if isinstance(m, (nn.Conv2d, nn.Linear))
+    }
 
 
 def weight_count(model: nn.Module) -> int:
@@ -95,8 +98,9 @@ def weight_count(model: nn.Module) -> int:
 
 def magnitude_scores(model: nn.Module) -> dict[str, torch.Tensor]:
     """|w| relative to its layer's mean |w| (an attacker who expects the key among the large weights)."""
-    return {n: (w.detach().abs() / w.detach().abs().mean().clamp_min(1e-30)).reshape(-1) for n, w in
-            _weights(model).items()}  # fmt: skip
+    return {
+        n: (w.detach().abs() / w.detach().abs().mean().clamp_min(1e-30)).reshape(-1) for n, w in _weights(model).items()
+    }
 
 
 def saliency_scores(model: nn.Module, x, y, batch: int = 500, taylor: bool = False) -> dict[str, torch.Tensor]:

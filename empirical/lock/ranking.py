@@ -95,17 +95,25 @@ def candidates(model: nn.Module, indicator: str = "l1", scope: str = "hidden") -
     named = list(model.named_modules())
     if indicator == "bn-filter":
         for (cname, conv), (bname, bn) in zip(named, named[1:]):
-            if (isinstance(conv, nn.Conv2d) and isinstance(bn, nn.modules.batchnorm._BatchNorm) and bn.affine
-                    and bn.num_features == conv.out_channels):  # fmt: skip
+            if (
+                isinstance(conv, nn.Conv2d)
+                and isinstance(bn, nn.modules.batchnorm._BatchNorm)
+                and bn.affine
+                and bn.num_features == conv.out_channels
+            ):
                 cpre, bpre = (f"{cname}." if cname else ""), f"{bname}."
                 also = (bpre + "bias", cpre + "weight") + ((cpre + "bias",) if conv.bias is not None else ())
                 out.append(Candidate(len(out), bpre + "weight", "channel", bn.num_features, 1, also))
         if not out:
-            raise UserError("the bn-filter indicator needs conv layers followed directly by batch norm, and this "
-                            "model has none")  # fmt: skip
+            raise UserError(
+                "the bn-filter indicator needs conv layers followed directly by batch norm, and this model has none"
+            )
         return out
-    layers = [(i, n, m, f"{n}.weight" if n else "weight") for i, (n, m) in enumerate(named)
-              if isinstance(m, (nn.Linear, nn.Conv2d))]  # fmt: skip
+    layers = [
+        (i, n, m, f"{n}.weight" if n else "weight")
+        for i, (n, m) in enumerate(named)
+        if isinstance(m, (nn.Linear, nn.Conv2d))
+    ]
     layers = _with_lstm_matrices(named, layers)
     if scope == "hidden":
         layers = layers[1:-1]

@@ -90,6 +90,15 @@ def check_target(target, original_accuracy: float, chance: float = CHANCE) -> fl
     return t
 
 
+def _check_search(x, y, tolerance, step) -> None:
+    if not 1 < float(step) <= 2:
+        raise UserError(f"the bracketing step must be in (1, 2], got {step}")
+    if not 0 <= float(tolerance) < 1:
+        raise UserError(f"tolerance must be in [0, 1), got {tolerance}")
+    if len(x) < 2 or len(x) != len(y):
+        raise UserError(f"the search needs at least 2 test images with one label each, got {len(x)} and {len(y)}")
+
+
 def ratio_for_utility(
     model,
     x,
@@ -126,12 +135,7 @@ def ratio_for_utility(
     (saves a pass over the test set per search). ``step`` in (1, 2]: the bracketing factor's first value
     (see ``_bracket``); below 2 when ``start_k`` is a close guess.
     """
-    if not 1 < float(step) <= 2:
-        raise UserError(f"the bracketing step must be in (1, 2], got {step}")
-    if not 0 <= float(tolerance) < 1:
-        raise UserError(f"tolerance must be in [0, 1), got {tolerance}")
-    if len(x) < 2 or len(x) != len(y):
-        raise UserError(f"the search needs at least 2 test images with one label each, got {len(x)} and {len(y)}")
+    _check_search(x, y, tolerance, step)
     model.eval()
     (xs, ys), (xh, yh) = split_halves(x, y)
     if original is not None:
@@ -176,12 +180,28 @@ def ratio_for_utility(
         mid = (lo + hi) // 2
         lo, hi = (lo, mid) if meets(mid) else (mid, hi)
     best, scanned, complete = _walk_down(meets, hi, window, max_scan)
-    return _choice(model, sweep, ranking, best, (xs, ys), (xh, yh), batch, t, tolerance, (acc0, acc0_h), bracket,
-                   len(cache), scanned, complete, locked_at)  # fmt: skip
+    return _choice(
+        model,
+        sweep,
+        ranking,
+        best,
+        (xs, ys),
+        (xh, yh),
+        batch,
+        t,
+        tolerance,
+        (acc0, acc0_h),
+        bracket,
+        len(cache),
+        scanned,
+        complete,
+        locked_at,
+    )
 
 
-def _choice(model, sweep, ranking, best, sel, held, batch, t, tolerance, acc0s, bracket, evals, scanned, complete,
-            locked_at):  # fmt: skip
+def _choice(
+    model, sweep, ranking, best, sel, held, batch, t, tolerance, acc0s, bracket, evals, scanned, complete, locked_at
+):
     """The ``UtilityChoice`` of k = ``best``: accuracies on both halves and the extracted share."""
     sweep.set_k(best)  # the counts of the extracted share
     locked = locked_at(best)

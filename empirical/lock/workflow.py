@@ -90,8 +90,11 @@ def lock_file(
     ``target_accuracy``. ``evaluate``: also measure the locked model's test accuracy (printed by the CLI)."""
     _check_lock_args(ratio, k, target_accuracy, mode, fill, window)
     src, out_model, key_path = checkpoint_path(checkpoint), Path(out_model), Path(key_path)
-    inputs = {"--checkpoint": src, **({"--sign-with": Path(sign_with)} if sign_with else {}),
-              **({"--model": builder.path} if builder is not None else {})}  # fmt: skip
+    inputs = {
+        "--checkpoint": src,
+        **({"--sign-with": Path(sign_with)} if sign_with else {}),
+        **({"--model": builder.path} if builder is not None else {}),
+    }
     outputs = {"--out-model": out_model, "--key": key_path}
     recover_pending([*inputs.values(), *outputs.values()])  # an interrupted command's commit first
     refuse_aliasing(inputs, outputs)
@@ -214,8 +217,12 @@ def unlock_file(
         if not (len(expect_sha256) == 64 and all(c in "0123456789abcdef" for c in expect_sha256)):
             raise UserError("--expect-sha256 must be 64 hexadecimal digits")
     src, key_path, out = checkpoint_path(checkpoint), Path(key_path), Path(out)
-    inputs = {"--checkpoint": src, "--key": key_path, **({"--verify-with": Path(verify_with)} if verify_with else {}),
-              **({"--model": builder.path} if builder is not None else {})}  # fmt: skip
+    inputs = {
+        "--checkpoint": src,
+        "--key": key_path,
+        **({"--verify-with": Path(verify_with)} if verify_with else {}),
+        **({"--model": builder.path} if builder is not None else {}),
+    }
     recover_pending([*inputs.values(), out])  # an interrupted command's commit first
     refuse_aliasing(inputs, {"--out": out})
     refuse_existing({"--out": out}, force)

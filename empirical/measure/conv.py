@@ -149,9 +149,10 @@ def conv_columns(st, rows, frames, summary, c, cache, exact: bool) -> None:
             w_norm=u.w_norm if single else float("nan"),
             lipschitz_bound_original=lip_o[m],
             lambda_measured=lam_meas,
-            assumptions=ASSUMPTIONS[st_m.kind] if single or st_m.kind in ("residual", "dense", "opaque") else
-            f"{len(units)} affine units chained (pre-activation layer)",
-        )  # fmt: skip
+            assumptions=ASSUMPTIONS[st_m.kind]
+            if single or st_m.kind in ("residual", "dense", "opaque")
+            else f"{len(units)} affine units chained (pre-activation layer)",
+        )
         # Property 5 as printed (biases ignored): ‖y*⁽ᵐ⁾‖₂ <= (Lλ)^m‖x‖₂, with Property 4's λ (printed C²λ) and
         # with λ measured (the largest Lipschitz bound of stages 1..m); BN shifts make the second fail (E-P2-BIAS)
         yn = st.per["y_norm"][m]

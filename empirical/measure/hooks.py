@@ -49,12 +49,18 @@ def parametrised_layers(model: nn.Module) -> tuple[list[tuple[str, nn.Module]], 
     for name, mod in model.named_modules():
         if not any(True for _ in mod.parameters(recurse=False)):
             continue
-        if isinstance(mod, LAYERS) and not (isinstance(mod, (nn.BatchNorm1d, nn.BatchNorm2d)) and
-                                            not mod.track_running_stats):  # fmt: skip
+        if isinstance(mod, LAYERS) and not (
+            isinstance(mod, (nn.BatchNorm1d, nn.BatchNorm2d)) and not mod.track_running_stats
+        ):
             measured.append((name, mod))
         else:
-            skipped.append((name, f"{type(mod).__name__}: measured layers are Linear, Conv1d, Conv2d and BatchNorm "
-                                  "with running statistics"))  # fmt: skip
+            skipped.append(
+                (
+                    name,
+                    f"{type(mod).__name__}: measured layers are Linear, Conv1d, Conv2d and BatchNorm "
+                    "with running statistics",
+                )
+            )
     return measured, skipped
 
 
@@ -90,8 +96,11 @@ def layer_norms(mod_o: nn.Module, mod_l: nn.Module, in_shape) -> dict:
     as2d = (lambda t: t.unsqueeze(2)) if conv1d else (lambda t: t)  # noqa: E731
 
     def norm(t):
-        return 0.0 if not bool(t.any()) else bounds.conv_operator_norm_upper_general(as2d(t).numpy(), shape, pad, dil,
-                                                                                     mod_o.groups)  # fmt: skip
+        return (
+            0.0
+            if not bool(t.any())
+            else bounds.conv_operator_norm_upper_general(as2d(t).numpy(), shape, pad, dil, mod_o.groups)
+        )
 
     method = "FFT upper bound (zero padding, any stride, groups, dilation)"
     if mod_o.padding_mode != "zeros":
@@ -116,8 +125,11 @@ def chain_positions(model: nn.Module, names: list[str]) -> dict[str, dict]:
         while why is None:
             inputs = [a for a in cur.all_input_nodes]
             if len(inputs) != 1:
-                kind = "a sum (residual connection)" if cur.target in (operator.add, torch.add) or (
-                    cur.op == "call_method" and cur.target == "add") else f"{cur.name}, which has {len(inputs)} inputs"  # fmt: skip
+                kind = (
+                    "a sum (residual connection)"
+                    if cur.target in (operator.add, torch.add) or (cur.op == "call_method" and cur.target == "add")
+                    else f"{cur.name}, which has {len(inputs)} inputs"
+                )
                 why = f"not applicable: its input passes through {kind}"
                 break
             prev = inputs[0]
@@ -132,8 +144,12 @@ def chain_positions(model: nn.Module, names: list[str]) -> dict[str, dict]:
             elif prev.op == "call_module" and isinstance(mods[prev.target], ONE_LIPSCHITZ):
                 pass
             elif prev.op == "call_module" and isinstance(mods[prev.target], nn.MaxPool2d):
-                k, s = (lambda v: v if isinstance(v, int) else v[0])(mods[prev.target].kernel_size), \
-                    (lambda v: v if isinstance(v, int) else v[0])(mods[prev.target].stride or mods[prev.target].kernel_size)  # fmt: skip
+                k, s = (
+                    (lambda v: v if isinstance(v, int) else v[0])(mods[prev.target].kernel_size),
+                    (lambda v: v if isinstance(v, int) else v[0])(
+                        mods[prev.target].stride or mods[prev.target].kernel_size
+                    ),
+                )
                 L *= math.ceil(k / s)
             elif prev.op == "call_function" and prev.target in ONE_LIPSCHITZ_FUNCS:
                 pass
@@ -172,6 +188,7 @@ def measure_module(original: nn.Module, locked: nn.Module, x, y, batch: int = 25
         def fn(mod, inputs, output, name=None):
             if record["on"]:  # copies: an in-place ReLU or += later in the forward would change them
                 calls.setdefault((tag, fn.name), []).append((inputs[0].clone(), output.clone()))
+
         return fn
 
     handles = []
@@ -189,16 +206,20 @@ def measure_module(original: nn.Module, locked: nn.Module, x, y, batch: int = 25
             try:
                 out_o, out_l = orig(xb), lock(xb)
             except Exception as exc:  # noqa: BLE001  (the user's forward)
-                raise UserError(f"the model's forward fails on inputs of shape {list(xb.shape)} "
-                                f"({type(exc).__name__}: {str(exc).splitlines()[0][:160]})") from None  # fmt: skip
+                raise UserError(
+                    f"the model's forward fails on inputs of shape {list(xb.shape)} "
+                    f"({type(exc).__name__}: {str(exc).splitlines()[0][:160]})"
+                ) from None
             for j, logits in enumerate((out_o, out_l)):
                 hits[j, 0] += float((logits.argmax(1) == yb).sum())
             record["on"] = False
             for name in names:
                 co, cl = calls.get(("o", name), []), calls.get(("l", name), [])
                 if len(co) > 1:
-                    raise UserError(f"module {name!r} is called {len(co)} times in one forward (a shared layer): its "
-                                    "input and output are not one layer's; measure a model with unshared layers")  # fmt: skip
+                    raise UserError(
+                        f"module {name!r} is called {len(co)} times in one forward (a shared layer): its "
+                        "input and output are not one layer's; measure a model with unshared layers"
+                    )
                 if not co:
                     continue
                 unused.discard(name)
@@ -221,40 +242,69 @@ def measure_module(original: nn.Module, locked: nn.Module, x, y, batch: int = 25
             continue
         mo, ml = dict(orig.named_modules())[name], lmods[name]
         norms[name] = layer_norms(mo, ml, shapes[name])
-        d, G, e, yp, xn = (torch.cat(per[k][name]).numpy() for k in ("d", "G", "e", "y_prev", "x_norm"))
-        _, b = _affine(mo)
-        _, bl = _affine(ml)
-        positions = int(np.prod(_out_positions(mo, shapes[name])))
-        db = float((bl - b).double().norm()) * math.sqrt(positions)
-        B = norms[name]["mu"] * yp + db
-        tol = RTOL * (d + G + B + 1.0)
-        row = dict(layer=name, kind=type(mo).__name__, n_extracted=int(sum(int((p != q).sum()) for p, q in
-                   zip(mo.parameters(), ml.parameters()))), mu=norms[name]["mu"], w_norm=norms[name]["w_norm"],
-                   norm_method=norms[name]["norm_method"], bias_change=db, d_median=float(np.median(d)),
-                   G_median=float(np.median(G)), e_median=float(np.median(e)), B_median=float(np.median(B)),
-                   sandwich_holds_frac=float(np.mean(d <= G + B + tol)), e_within_B_frac=float(np.mean(e <= B + tol)),
-                   theorem2_holds_frac=float(np.mean(d >= G - tol)),
-                   sandwich_tightness_median=float(np.median((G + B)[d > tol] / d[d > tol])) if (d > tol).any()
-                   else float("nan"))  # fmt: skip
-        c = chain[name]
-        if "why" in c:
-            row.update(chain_bound=c["why"])
-        else:
-            lam = max([norms[b]["w_norm"] for b in c["before"] if b in norms] or [1.0])
-            bound = G + norms[name]["mu"] * c["L"] * lam ** (c["m"] - 1) * xn
-            row.update(chain_bound=f"Theorem 3, m = {c['m']} on a chain from the input", chain_L=c["L"],
-                       chain_lambda=lam, theorem3_holds_frac=float(np.mean(d <= bound + tol)),
-                       theorem3_tightness_median=float(np.median(bound[d > tol] / d[d > tol])) if (d > tol).any()
-                       else float("nan"))  # fmt: skip
+        cols = {k: torch.cat(per[k][name]).numpy() for k in ("d", "G", "e", "y_prev", "x_norm")}
+        row, frame = _layer_row(name, mo, ml, shapes[name], norms, chain[name], cols)
         rows.append(row)
-        frames.append(pd.DataFrame(dict(sample=np.arange(len(d)), layer=name, d=d, G=G, e=e, B=B, y_prev_norm=yp)))
+        frames.append(frame)
     n = len(x)
-    summary = dict(n_samples=n, acc_original=hits[0, 0] / n, acc_extracted=hits[1, 0] / n, n_layers=len(rows),
-                   sandwich_all_hold=bool(all(r["sandwich_holds_frac"] == 1.0 for r in rows)),
-                   not_measured=[f"{n_}: {why}" for n_, why in skipped] +
-                   [f"{n_}: never called in the forward (an unused branch?)" for n_ in sorted(unused)])  # fmt: skip
-    return {"layers": pd.DataFrame(rows), "samples": pd.concat(frames, ignore_index=True) if frames else
-            pd.DataFrame(), "summary": summary}  # fmt: skip
+    summary = dict(
+        n_samples=n,
+        acc_original=hits[0, 0] / n,
+        acc_extracted=hits[1, 0] / n,
+        n_layers=len(rows),
+        sandwich_all_hold=bool(all(r["sandwich_holds_frac"] == 1.0 for r in rows)),
+        not_measured=[f"{n_}: {why}" for n_, why in skipped]
+        + [f"{n_}: never called in the forward (an unused branch?)" for n_ in sorted(unused)],
+    )
+    return {
+        "layers": pd.DataFrame(rows),
+        "samples": pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(),
+        "summary": summary,
+    }
+
+
+def _layer_row(name, mo, ml, in_shape, norms: dict, chain: dict, cols: dict) -> tuple[dict, pd.DataFrame]:
+    """One layer's row (d, G, e, B, the sandwich, Theorem 2's share, the chain bound where it applies) and its
+    per-sample frame, from the per-sample norms ``cols``."""
+    d, G, e, yp, xn = (cols[k] for k in ("d", "G", "e", "y_prev", "x_norm"))
+    _, b = _affine(mo)
+    _, bl = _affine(ml)
+    db = float((bl - b).double().norm()) * math.sqrt(int(np.prod(_out_positions(mo, in_shape))))
+    B = norms[name]["mu"] * yp + db
+    tol = RTOL * (d + G + B + 1.0)
+    moved = d > tol
+    median_ratio = lambda upper: float(np.median(upper[moved] / d[moved])) if moved.any() else float("nan")  # noqa: E731
+    row = dict(
+        layer=name,
+        kind=type(mo).__name__,
+        n_extracted=int(sum(int((p != q).sum()) for p, q in zip(mo.parameters(), ml.parameters()))),
+        mu=norms[name]["mu"],
+        w_norm=norms[name]["w_norm"],
+        norm_method=norms[name]["norm_method"],
+        bias_change=db,
+        d_median=float(np.median(d)),
+        G_median=float(np.median(G)),
+        e_median=float(np.median(e)),
+        B_median=float(np.median(B)),
+        sandwich_holds_frac=float(np.mean(d <= G + B + tol)),
+        e_within_B_frac=float(np.mean(e <= B + tol)),
+        theorem2_holds_frac=float(np.mean(d >= G - tol)),
+        sandwich_tightness_median=median_ratio(G + B),
+    )
+    if "why" in chain:
+        row.update(chain_bound=chain["why"])
+    else:
+        lam = max([norms[b]["w_norm"] for b in chain["before"] if b in norms] or [1.0])
+        bound = G + norms[name]["mu"] * chain["L"] * lam ** (chain["m"] - 1) * xn
+        row.update(
+            chain_bound=f"Theorem 3, m = {chain['m']} on a chain from the input",
+            chain_L=chain["L"],
+            chain_lambda=lam,
+            theorem3_holds_frac=float(np.mean(d <= bound + tol)),
+            theorem3_tightness_median=median_ratio(bound),
+        )
+    frame = pd.DataFrame(dict(sample=np.arange(len(d)), layer=name, d=d, G=G, e=e, B=B, y_prev_norm=yp))
+    return row, frame
 
 
 def _out_positions(mod: nn.Module, in_shape) -> tuple:

@@ -242,10 +242,16 @@ def affine_norms(units_o, units_l, in_shape, out_shape, cache: dict | None = Non
 
     if wm is None:  # a lone BN: a diagonal map, norm = max |a|
         return AffineNorms(
-            kind="bn", n_in=in_shape[-1] if len(in_shape) > 1 else 1, c_in=W.numel(), c_out=W.numel(),
-            w_norm=float(W.abs().max()), w_norm_locked=float(Wl.abs().max()), mu=float(dW.abs().max()),
-            bias_change=bias_change, n_changed_units=int((dW != 0).sum() + ((db != 0) & (dW == 0)).sum()),
-        )  # fmt: skip
+            kind="bn",
+            n_in=in_shape[-1] if len(in_shape) > 1 else 1,
+            c_in=W.numel(),
+            c_out=W.numel(),
+            w_norm=float(W.abs().max()),
+            w_norm_locked=float(Wl.abs().max()),
+            mu=float(dW.abs().max()),
+            bias_change=bias_change,
+            n_changed_units=int((dW != 0).sum() + ((db != 0) & (dW == 0)).sum()),
+        )
     if isinstance(wm, nn.Linear):
         dense = lambda t: t.detach().cpu().numpy()  # noqa: E731 — in the measurement's dtype
         nz = torch.nonzero(dW)
@@ -254,19 +260,33 @@ def affine_norms(units_o, units_l, in_shape, out_shape, cache: dict | None = Non
             shape=tuple(dW.shape),
         )
         return AffineNorms(
-            kind="linear", n_in=1, c_in=W.shape[1], c_out=W.shape[0],
-            w_norm=cached(lambda: bounds.spectral_norm(dense(W))), mu=bounds.spectral_norm(dsp),
-            bias_change=bias_change, n_changed_units=int((dW != 0).sum()),
+            kind="linear",
+            n_in=1,
+            c_in=W.shape[1],
+            c_out=W.shape[0],
+            w_norm=cached(lambda: bounds.spectral_norm(dense(W))),
+            mu=bounds.spectral_norm(dsp),
+            bias_change=bias_change,
+            n_changed_units=int((dW != 0).sum()),
             _locked=(lambda: bounds.spectral_norm(dense(Wl))) if changed else None,
-        )  # fmt: skip
+        )
     n, p, s = in_shape[-1], wm.padding[0], wm.stride[0]
     return AffineNorms(
-        kind="conv", n_in=n, c_in=W.shape[1], c_out=W.shape[0], q=W.shape[2], stride=s, padding=p,
-        w_norm=cached(lambda: _conv_norm(W, n, p)), mu=_conv_norm(dW, n, p), bias_change=bias_change,
+        kind="conv",
+        n_in=n,
+        c_in=W.shape[1],
+        c_out=W.shape[0],
+        q=W.shape[2],
+        stride=s,
+        padding=p,
+        w_norm=cached(lambda: _conv_norm(W, n, p)),
+        mu=_conv_norm(dW, n, p),
+        bias_change=bias_change,
         n_changed_units=int((dW.reshape(W.shape[0] * W.shape[1], -1) != 0).any(dim=1).sum()),
-        w_eff=W.detach().double().cpu().numpy(), dw_eff=dW.double().cpu().numpy(),
+        w_eff=W.detach().double().cpu().numpy(),
+        dw_eff=dW.double().cpu().numpy(),
         _locked=(lambda: _conv_norm(Wl, n, p)) if changed else None,
-    )  # fmt: skip
+    )
 
 
 def affine_units(mods: list[nn.Module]) -> list[tuple]:

@@ -46,8 +46,9 @@ def as_sequential(model: nn.Module) -> nn.Sequential:
     if isinstance(model, FCN) or (isinstance(model, nn.Sequential) and is_mlp(model)):
         layers = fc_layers(model)
         # a leading Flatten stays: image-shaped inputs (your own data) reach the first Linear flattened
-        mods: list[nn.Module] = [nn.Flatten()] if isinstance(model, nn.Sequential) and isinstance(model[0],
-                                                                                                  nn.Flatten) else []  # fmt: skip
+        mods: list[nn.Module] = (
+            [nn.Flatten()] if isinstance(model, nn.Sequential) and isinstance(model[0], nn.Flatten) else []
+        )
         for m, layer in enumerate(layers):
             mods.append(layer)
             if m < len(layers) - 1:

@@ -138,7 +138,9 @@ def read_checkpoint(path) -> tuple[dict[str, torch.Tensor], dict]:
         with open(path, "rb") as fh:
             head = fh.read(2)
         if head == b"PK" and _is_npz(path):
-            raise UserError(f"{path} is a NumPy .npz archive (data?), not a checkpoint; a data set goes to --data") from None
+            raise UserError(
+                f"{path} is a NumPy .npz archive (data?), not a checkpoint; a data set goes to --data"
+            ) from None
         if head == b"PK" or head[:1] == b"\x80":  # a torch.save zip archive or a raw pickle
             raise UserError(
                 f"{path} is a torch.save file, not a checkpoint: convert it first with `corelocker-bounds import "
@@ -173,8 +175,10 @@ def check_float32(tensors: dict, where) -> None:
     odd = sorted({str(t.dtype) for t in tensors.values() if t.is_floating_point() and t.dtype != torch.float32})
     if odd:
         names = [k for k, t in tensors.items() if str(t.dtype) == odd[0]][:2]
-        raise UserError(f"{where} holds {', '.join(odd)} tensors (e.g. {', '.join(names)}): checkpoints hold float32 "
-                        "weights (convert the model with .float() before import)")  # fmt: skip
+        raise UserError(
+            f"{where} holds {', '.join(odd)} tensors (e.g. {', '.join(names)}): checkpoints hold float32 "
+            "weights (convert the model with .float() before import)"
+        )
 
 
 _SPEC_TYPES = {  # spec field -> (test, what it must be); fields a forged spec could give the wrong type
@@ -183,17 +187,24 @@ _SPEC_TYPES = {  # spec field -> (test, what it must be); fields a forged spec c
     "arch": (lambda v: isinstance(v, str), "a string"),
     "builder": (lambda v: isinstance(v, str), "a string"),
     "builder_function": (lambda v: isinstance(v, str), "a string"),
-    "input_shape": (lambda v: isinstance(v, list) and 0 < len(v) <= 4
-                    and all(isinstance(d, int) and not isinstance(d, bool) and 0 < d <= 1 << 20 for d in v),
-                    "a list of 1-4 positive whole numbers"),
+    "input_shape": (
+        lambda v: (
+            isinstance(v, list)
+            and 0 < len(v) <= 4
+            and all(isinstance(d, int) and not isinstance(d, bool) and 0 < d <= 1 << 20 for d in v)
+        ),
+        "a list of 1-4 positive whole numbers",
+    ),
     "seed": (lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**63, "a whole number >= 0"),
     "hidden_layers": (lambda v: isinstance(v, int) and not isinstance(v, bool), "a whole number"),
     "width": (lambda v: isinstance(v, int) and not isinstance(v, bool), "a whole number"),
     "epochs": (lambda v: isinstance(v, int) and not isinstance(v, bool), "a whole number"),
-    "n_classes": (lambda v: isinstance(v, int) and not isinstance(v, bool) and 2 <= v <= 1 << 20,
-                  "a whole number >= 2"),
+    "n_classes": (
+        lambda v: isinstance(v, int) and not isinstance(v, bool) and 2 <= v <= 1 << 20,
+        "a whole number >= 2",
+    ),
     "data_fingerprint": (lambda v: isinstance(v, str), "a string"),
-}  # fmt: skip
+}
 
 
 def check_spec_types(spec: dict, where) -> None:

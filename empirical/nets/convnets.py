@@ -125,9 +125,13 @@ def preresnet(hidden_layers: int, width: int) -> nn.Sequential:
             stride = 2 if stage > 0 and block == 0 else 1
             c_out = width << stage
             branch = nn.Sequential(
-                nn.BatchNorm2d(c), nn.ReLU(), nn.Conv2d(c, c_out, 3, stride, 1, bias=False),
-                nn.BatchNorm2d(c_out), nn.ReLU(), nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False),
-            )  # fmt: skip
+                nn.BatchNorm2d(c),
+                nn.ReLU(),
+                nn.Conv2d(c, c_out, 3, stride, 1, bias=False),
+                nn.BatchNorm2d(c_out),
+                nn.ReLU(),
+                nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False),
+            )
             mods.append(Residual(branch, ShortcutA(c, c_out, stride), nn.Identity()))
             c = c_out
     return nn.Sequential(
@@ -170,8 +174,12 @@ def make_conv(arch: str, hidden_layers: int, width: int, seed: int | None = None
 
 def depth(arch: str, hidden_layers: int) -> int:
     """Weight layers on the longest path, as the papers name them (ResNet-20, DenseNet-40)."""
-    return {"vgg": 3 * hidden_layers + 1, "resnet": 6 * hidden_layers + 2, "preresnet": 6 * hidden_layers + 2,
-            "densenet": 3 * hidden_layers + 4}[arch]  # fmt: skip
+    return {
+        "vgg": 3 * hidden_layers + 1,
+        "resnet": 6 * hidden_layers + 2,
+        "preresnet": 6 * hidden_layers + 2,
+        "densenet": 3 * hidden_layers + 4,
+    }[arch]
 
 
 def describe(arch: str, hidden_layers: int, width: int) -> str:

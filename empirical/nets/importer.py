@@ -204,8 +204,10 @@ def _probe_input_shape(model: nn.Module, shapes=([INPUT_DIM], [1, 28, 28]), clas
         if isinstance(y, torch.Tensor) and y.shape == (2, classes):
             return list(shape)
     tried = " or ".join(f"[batch, {', '.join(map(str, s))}]" for s in shapes)
-    raise UserError(f"the model gives no [batch, {classes}] logits for inputs of shape {tried}"
-                    + ("" if len(shapes) == 1 else "; pass --input-shape C,H,W"))  # fmt: skip
+    raise UserError(
+        f"the model gives no [batch, {classes}] logits for inputs of shape {tried}"
+        + ("" if len(shapes) == 1 else "; pass --input-shape C,H,W")
+    )
 
 
 def parse_input_shape(text: str | None) -> list[int] | None:
@@ -245,9 +247,12 @@ def import_module(
         missing, extra = sorted(set(want) - set(got)), sorted(set(got) - set(want))
         shapes = sorted(k for k in set(want) & set(got) if want[k] != got[k])
         what = (
-            f"missing {missing[:3]}" if missing else f"unexpected {extra[:3]}" if extra else
-            f"shape of {shapes[0]}: the model has {want[shapes[0]]}, the file {got[shapes[0]]}"
-        )  # fmt: skip
+            f"missing {missing[:3]}"
+            if missing
+            else f"unexpected {extra[:3]}"
+            if extra
+            else f"shape of {shapes[0]}: the model has {want[shapes[0]]}, the file {got[shapes[0]]}"
+        )
         raise UserError(f"{path} does not fit the model {model_text} builds ({what})")
     model.load_state_dict(state)
     check_float32(model.state_dict(), f"the model {model_text} builds")  # before probing it with float32 inputs
@@ -256,7 +261,7 @@ def import_module(
         **builder.spec_fields(),
         "input_shape": _probe_input_shape(
             model, [shape] if shape else ([INPUT_DIM], [1, 28, 28]), data.get("n_classes", N_CLASSES)
-        ),  # fmt: skip
+        ),
         **data,
         "dataset": dataset,
         "normalization": normalization,

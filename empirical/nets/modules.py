@@ -52,15 +52,21 @@ class Builder:
         shared = overlapping_tensors(model.state_dict())
         if shared:  # a key is one set of weights: tied ones cannot be locked apart
             a, b = shared
-            raise UserError(f"--model {self.text}: {a} and {b} share memory (tied parameters or overlapping views); "
-                            "untie them (e.g. clone the weight) to lock the model")  # fmt: skip
+            raise UserError(
+                f"--model {self.text}: {a} and {b} share memory (tied parameters or overlapping views); "
+                "untie them (e.g. clone the weight) to lock the model"
+            )
         return model.eval()
 
     def spec_fields(self) -> dict:
         # the file's name, not its path: a shared locked model carries the spec, and the owner's folders are theirs
-        return {"builder": f"{self.path.name}:{self.function}", "builder_file": self.path.name,
-                "builder_sha256": self.sha256, "builder_function": self.function,
-                "builder_code_sha256": self.code_sha256}  # fmt: skip
+        return {
+            "builder": f"{self.path.name}:{self.function}",
+            "builder_file": self.path.name,
+            "builder_sha256": self.sha256,
+            "builder_function": self.function,
+            "builder_code_sha256": self.code_sha256,
+        }
 
 
 def code_fingerprint(source: bytes, function: str) -> str:

@@ -9,7 +9,6 @@ epoch and ends bit-identical to an uninterrupted one (same device and threads).
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import json
 import logging
 import math
@@ -22,15 +21,15 @@ from pathlib import Path
 import pandas as pd
 import torch
 import torch.nn.functional as nnf
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
-from empirical._io import atomic_path, write_csv, write_text
-from empirical.errors import CorruptResumePoint, UserError
+from empirical._io import write_csv, write_text
+from empirical.errors import UserError
+from empirical.kinds import dir_kind
 from empirical.nets import data as data_mod
-from empirical.nets.checkpoint import params_sha256, save_checkpoint
+from empirical.nets.checkpoint import save_checkpoint
 from empirical.nets.models import make_model
+from empirical.nets.resume import load_state, save_state
 from empirical.nets.spec import (  # noqa: F401  (re-exported: TrainSpec has always been importable from here)
     OPTIMIZERS,
     RECIPE_FIELDS,
@@ -38,7 +37,7 @@ from empirical.nets.spec import (  # noqa: F401  (re-exported: TrainSpec has alw
     TrainSpec,
 )
 from empirical.nets.threads import follow_threads, strict_fp32
-from empirical.safety import dir_kind, file_lock
+from empirical.safety import file_lock
 
 log = logging.getLogger(__name__)
 THREADS_EVERY = 25  # steps between two reads of RunOptions.threads_file (a stat and a read: microseconds)
@@ -206,70 +205,10 @@ def _add_bn_sparsity(model, s: float) -> None:
                     bn.weight.grad.add_(torch.sign(bn.weight), alpha=s)
 
 
-EXTRA_PREFIX = "extra."  # resume-point metadata that belongs to the caller (RunOptions.state_extra)
-
-
-def _save_state(path: Path, model, opt, epoch: int, log_rows: list[dict], spec: TrainSpec, extra=None) -> None:
-    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    for i, st in opt.state_dict()["state"].items():
-        for name, t in st.items():
-            tensors[f"opt.{i}.{name}"] = t.detach().cpu().reshape(t.shape).contiguous()
-    meta = {"epoch": str(epoch), "log": json.dumps(log_rows), "spec_key": spec.key(), "digest_version": "2"}
-    meta.update({f"{EXTRA_PREFIX}{k}": str(v) for k, v in (extra or {}).items()})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    meta["state_sha256"] = _state_digest(tensors, meta)
-    with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata=meta)
-
-
-def _state_digest(tensors, meta) -> str:
-    """Version 2 covers every metadata entry (the spec key and the caller's extras included); version 1 (resume
-    points written before it, no ``digest_version``) covered the epoch and the log only."""
-    if meta.get("digest_version") == "2":
-        covered = json.dumps({k: v for k, v in sorted(meta.items()) if k != "state_sha256"})
-    else:
-        covered = json.dumps([meta["epoch"], meta["log"]])
-    return hashlib.sha256((params_sha256(tensors) + covered).encode()).hexdigest()
-
-
-def _load_state(path: Path, model, opt, device, spec: TrainSpec):
-
-    bad = f"resume point {path} is corrupt or was edited; run the same command with --restart to train from scratch"
-    try:
-        with safe_open(str(path), framework="pt") as fh:
-            meta = fh.metadata() or {}
-        tensors = load_file(str(path))
-        ok = meta.get("state_sha256") == _state_digest(tensors, meta)
-    except (SafetensorError, OSError, ValueError, KeyError, RuntimeError):
-        ok = False
-    if not ok:
-        raise CorruptResumePoint(bad)
-    if meta.get("spec_key") != spec.key():  # a version-1 digest does not cover the key: it must be there and match
-        raise CorruptResumePoint(f"resume point {path} belongs to another training spec "
-                                 f"({meta.get('spec_key', 'none recorded')})")  # fmt: skip
-    expected = {f"model.{k}" for k in model.state_dict()}
-    if {k for k in tensors if k.startswith("model.")} != expected:
-        raise CorruptResumePoint(f"resume point {path} does not hold this model's tensors")
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-    sd = opt.state_dict()
-    state: dict[int, dict] = {}
-    for k, v in tensors.items():
-        if k.startswith("opt."):
-            _, i, name = k.split(".", 2)
-            state.setdefault(int(i), {})[name] = v.to(device) if name != "step" else v
-    sd["state"] = state
-    try:
-        opt.load_state_dict(sd)
-    except (ValueError, RuntimeError, KeyError) as exc:
-        raise CorruptResumePoint(f"resume point {path}: the optimizer state does not fit ({exc})") from None
-    extra = {k[len(EXTRA_PREFIX) :]: v for k, v in meta.items() if k.startswith(EXTRA_PREFIX)}
-    return int(meta["epoch"]), json.loads(meta["log"]), extra
-
-
 def _adopt_legacy(path: Path, model, opt, spec: TrainSpec, options: RunOptions) -> tuple[int, list]:
     """Resume from an untagged resume point only if ``on_resume`` accepts it; a refusal (CorruptResumePoint)
     goes to the caller, which restarts under its own name and never deletes this file (it may be another run's)."""
-    start, log_rows, extra = _load_state(path, model, opt, options.device, spec)
+    start, log_rows, extra = load_state(path, model, opt, options.device, spec)
     model.eval()
     options.on_resume(start, model, log_rows, extra)
     log.info("resuming %s after epoch %d (adopted %s)", _name(spec), start, path)
@@ -335,22 +274,30 @@ def _name(spec: TrainSpec) -> str:
 
 def _run_lock(out: Path):
     """One training process per run directory: a second one is refused (it would replace the first's files)."""
-    return file_lock(out / ".train.lock", f"another training run is writing into {out}; wait for it or choose "
-                                          "another --out")  # fmt: skip
+    return file_lock(
+        out / ".train.lock", f"another training run is writing into {out}; wait for it or choose another --out"
+    )
+
+
+def _check_out_dir(spec: TrainSpec, out: Path, spec_path: Path, final: Path, state_path: Path, options) -> None:
+    """Refuse weights of unknown origin or of another spec, and a directory of another kind of run (checked
+    before ``--restart`` deletes anything). A resume point kept elsewhere is keyed by the spec, checked on load."""
+    started = final.exists() or (options.state_dir is None and state_path.exists())
+    if started and not spec_path.exists():  # weights of unknown origin: never reuse them as this spec's
+        raise UserError(
+            f"{out} holds {final.name if final.exists() else state_path.name} but no spec.json: "
+            "not a training run of this toolkit; choose another --out"
+        )
+    if started and _read_spec(spec_path) != spec.as_dict():
+        raise UserError(f"{out} holds a run of another spec ({spec_path}); choose another --out")
+    if not started and dir_kind(out) not in (None, "train", "checkpoint"):
+        raise UserError(f"{out} holds a {dir_kind(out)} run; choose another --out for training")
 
 
 def _train_locked(spec: TrainSpec, out: Path, options: RunOptions) -> Path:
     spec_path, final, state_path = out / "spec.json", out / "model.safetensors", options.state_path(spec, out)
     spec_json = json.dumps(spec.as_dict(), indent=1, sort_keys=True)
-    # weights in out_dir (a resume point kept elsewhere is keyed by the spec and checked when loaded)
-    started = final.exists() or (options.state_dir is None and state_path.exists())
-    if started and not spec_path.exists():  # weights of unknown origin: never reuse them as this spec's
-        raise UserError(f"{out} holds {final.name if final.exists() else state_path.name} but no spec.json: "
-                        "not a training run of this toolkit; choose another --out")  # fmt: skip
-    if started and _read_spec(spec_path) != spec.as_dict():  # checked before --restart deletes anything
-        raise UserError(f"{out} holds a run of another spec ({spec_path}); choose another --out")
-    if not started and dir_kind(out) not in (None, "train", "checkpoint"):
-        raise UserError(f"{out} holds a {dir_kind(out)} run; choose another --out for training")
+    _check_out_dir(spec, out, spec_path, final, state_path, options)
     if options.restart:
         state_path.unlink(missing_ok=True)
     write_text(spec_path, spec_json)
@@ -369,7 +316,7 @@ def _train_locked(spec: TrainSpec, out: Path, options: RunOptions) -> Path:
     opt = make_optimizer(model, spec, device)
     start, log_rows, legacy = 0, [], options.legacy_state_path(spec)
     if state_path.exists():
-        start, log_rows, extra = _load_state(state_path, model, opt, device, spec)
+        start, log_rows, extra = load_state(state_path, model, opt, device, spec)
         log.info("resuming %s after epoch %d (%s)", _name(spec), start, state_path)
         if options.on_resume is not None:
             model.eval()
@@ -385,8 +332,12 @@ def _train_locked(spec: TrainSpec, out: Path, options: RunOptions) -> Path:
         if options.stop_after_epochs is not None and epoch >= options.stop_after_epochs:
             return state_path
         if options.deadline is not None and clock() + slowest > options.deadline:
-            log.info("%s: stopping before epoch %d: the slowest epoch (%.0f s) would end after the deadline",
-                     _name(spec), epoch + 1, slowest)  # fmt: skip
+            log.info(
+                "%s: stopping before epoch %d: the slowest epoch (%.0f s) would end after the deadline",
+                _name(spec),
+                epoch + 1,
+                slowest,
+            )
             return state_path
         t_epoch = clock()
         t0 = time.perf_counter()
@@ -415,16 +366,29 @@ def _train_locked(spec: TrainSpec, out: Path, options: RunOptions) -> Path:
         if options.on_epoch is not None:
             options.on_epoch(epoch + 1, model, row)
         log_rows.append(row)
-        log.info("%s epoch %d: loss %.4f train %.4f test %.4f (%.1fs)", _name(spec), row["epoch"], row["loss"],
-                 row["train_acc"], row["test_acc"], row["seconds"])  # fmt: skip
-        _save_state(state_path, model, opt, epoch + 1, log_rows, spec,
-                    options.state_extra() if options.state_extra else None)  # fmt: skip
+        log.info(
+            "%s epoch %d: loss %.4f train %.4f test %.4f (%.1fs)",
+            _name(spec),
+            row["epoch"],
+            row["loss"],
+            row["train_acc"],
+            row["test_acc"],
+            row["seconds"],
+        )
+        save_state(
+            state_path, model, opt, epoch + 1, log_rows, spec, options.state_extra() if options.state_extra else None
+        )
         write_csv(out / "train_log.csv", pd.DataFrame(log_rows))
         slowest = max(slowest, clock() - t_epoch)
         if legacy is not None:  # adopted and now saved under this run's own name
             legacy.unlink(missing_ok=True)
             legacy = None
 
+    return _finish(spec, model, fp, log_rows, final, state_path)
+
+
+def _finish(spec: TrainSpec, model, fp: str, log_rows: list, final: Path, state_path: Path) -> Path:
+    """The trained network as a checkpoint (spec, data fingerprint, final test accuracy); the resume point goes."""
     model.eval()
     full_spec = {
         **spec.as_dict(),

@@ -11,7 +11,18 @@ from empirical.experiments.ablation.run import run as _run_cells
 from empirical.experiments.common.rundir import Options
 
 Config = AblationConfig
-__all__ = ["page", "DESCRIPTION", "KIND", "PRESETS", "Config", "add_arguments", "configure", "run", "summary", "write_report"]
+__all__ = [
+    "page",
+    "DESCRIPTION",
+    "KIND",
+    "PRESETS",
+    "Config",
+    "add_arguments",
+    "configure",
+    "run",
+    "summary",
+    "write_report",
+]
 
 
 def run(config: AblationConfig, run_dir, options: Options | None = None):

@@ -20,24 +20,37 @@ RECIPES = {
     "sgd": dict(optimizer="sgd", lr=0.1, momentum=0.9, weight_decay=1e-4, schedule="step"),
     "bn-init": dict(optimizer="adam", lr=1e-3, bn_init=0.5),
     "sparsity": dict(optimizer="adam", lr=1e-3, bn_sparsity=1e-4),
-    "all": dict(optimizer="sgd", lr=0.1, momentum=0.9, weight_decay=1e-4, schedule="step", bn_init=0.5,
-                bn_sparsity=1e-4),
+    "all": dict(
+        optimizer="sgd", lr=0.1, momentum=0.9, weight_decay=1e-4, schedule="step", bn_init=0.5, bn_sparsity=1e-4
+    ),
     # review cells (issue 29): Adam as long as the SGD recipes (recipe and length no longer confounded), and
     # "all" with Network Slimming's sparsity *dose*: s·Σlr/(1 − momentum) ≈ 3 over our ~1,400 steps (NS's
     # s = 1e-4 over 160 CIFAR epochs gives ≈ 3.3; our "all" gives ≈ 0.075); see sparsity_dose
     "adam-long": dict(optimizer="adam", lr=1e-3, length="sgd"),
-    "all-ns-dose": dict(optimizer="sgd", lr=0.1, momentum=0.9, weight_decay=1e-4, schedule="step", bn_init=0.5,
-                        bn_sparsity=4e-3),
-}  # fmt: skip
+    "all-ns-dose": dict(
+        optimizer="sgd", lr=0.1, momentum=0.9, weight_decay=1e-4, schedule="step", bn_init=0.5, bn_sparsity=4e-3
+    ),
+}
 # the cells the review asked for, beyond the arch × recipe grid at seed 0: (arch, recipe, seed), in run order
 REVIEW_CELLS = (
     *((a, "all-ns-dose", 0) for a in ("resnet", "preresnet", "vgg")),
     # within 5 pp of the lock threshold (chance + 5 pp) for bn-scale or l1 filters at seed 0
-    *((a, r, s) for s in (1, 2) for a, r in (("resnet", "sgd"), ("resnet", "all"), ("preresnet", "all"),
-                                             ("vgg", "all"), ("vgg", "adam"), ("vgg", "sgd"),
-                                             ("preresnet", "sgd"), ("preresnet", "sparsity"))),
+    *(
+        (a, r, s)
+        for s in (1, 2)
+        for a, r in (
+            ("resnet", "sgd"),
+            ("resnet", "all"),
+            ("preresnet", "all"),
+            ("vgg", "all"),
+            ("vgg", "adam"),
+            ("vgg", "sgd"),
+            ("preresnet", "sgd"),
+            ("preresnet", "sparsity"),
+        )
+    ),
     *((a, "adam-long", 0) for a in ("resnet", "preresnet", "vgg")),
-)  # fmt: skip
+)
 VARIANTS = {  # name: (indicator, mode, random seed)
     "bn-scale (global |γ|)": ("bn-scale", "global", 0),
     "bn-scale (per layer)": ("bn-scale", "per-layer", 0),
@@ -98,9 +111,16 @@ class AblationConfig:
         length = rec.pop("length", rec["optimizer"])  # whose epoch count: the SGD recipes' or Adam's
         epochs = self.epochs_sgd if length == "sgd" else self.epochs_adam
         return TrainSpec(
-            hidden_layers=int(h), width=int(w), epochs=epochs, seed=self.seed if seed is None else seed,
-            dataset=self.dataset, train_subset=self.train_subset, arch=arch, channels_last=self.channels_last, **rec,
-        )  # fmt: skip
+            hidden_layers=int(h),
+            width=int(w),
+            epochs=epochs,
+            seed=self.seed if seed is None else seed,
+            dataset=self.dataset,
+            train_subset=self.train_subset,
+            arch=arch,
+            channels_last=self.channels_last,
+            **rec,
+        )
 
 
 def cell_name(arch: str, recipe: str, seed: int = 0) -> str:
@@ -127,8 +147,10 @@ def _merge(old: dict, new: dict) -> dict:
     field must match."""
     diff = differing_fields(old, new, ("extra_cells",), {"extra_cells": []})
     if diff:
-        raise UserError(f"this run holds an ablation with another configuration (differs in: {', '.join(diff)}); "
-                        "choose another --out")  # fmt: skip
+        raise UserError(
+            f"this run holds an ablation with another configuration (differs in: {', '.join(diff)}); "
+            "choose another --out"
+        )
     cells = [list(c) for c in old.get("extra_cells", [])]
     cells += [list(c) for c in new.get("extra_cells", []) if list(c) not in cells]
     return {**old, "extra_cells": cells}

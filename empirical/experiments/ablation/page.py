@@ -32,6 +32,25 @@ def glance() -> str:
     return f"* *Table 1, bn-scale locks conv nets*: {bn_scale_glance()}; {dose_glance()} ([ablation](@docs/results/ablation.md)).\n"
 
 
+def _largest_layer_share(g: pd.DataFrame) -> dict:
+    """Per (arch, recipe): the share of the global |γ| key that lands in one BN layer (the largest)."""
+    out = {}
+    for r in g.itertuples():
+        counts = json.loads(r.counts_per_layer)
+        out[(r.arch, r.recipe)] = max(counts.values()) / sum(counts.values())
+    return out
+
+
+def _spread_text(gam: pd.DataFrame, models: pd.DataFrame, cfg: dict) -> str:
+    """How far training moved |γ| from its initial value, per recipe (with its length)."""
+    init = {r: 0.5 if r in ("bn-init", "all") else 1.0 for r in cfg["recipes"]}
+    spread = {r: (g.gamma_q05.min() / init[r], g.gamma_max.max() / init[r]) for r, g in gam.groupby("recipe")}
+    recipe_epochs = models.groupby("recipe")["epochs"].first()
+    return "; ".join(
+        f"{r} ({recipe_epochs[r]:.0f} epochs): {lo:.2f}–{hi:.2f}× its init" for r, (lo, hi) in spread.items()
+    )
+
+
 def page(run=Path(RUN)) -> str:
 
     cfg = json.loads((run / "config.json").read_text())
@@ -56,10 +75,7 @@ def page(run=Path(RUN)) -> str:
     l1_locks = int((wide["l1 filters"] <= LOCK_THRESHOLD).sum())
     # where the global raw-|γ| ranking puts its channels: the share that lands in the network's last BN layer
     g = locked[locked.variant == "bn-scale (global |γ|)"]
-    last_share = {}
-    for r in g.itertuples():
-        counts = json.loads(r.counts_per_layer)
-        last_share[(r.arch, r.recipe)] = max(counts.values()) / sum(counts.values())
+    last_share = _largest_layer_share(g)
     one_layer = [k for k, v in last_share.items() if v == 1.0]
     unlocked_share = [v for k, v in last_share.items() if glob[k] > LOCK_THRESHOLD + 0.05]  # clear misses
     near = [f"{a} / {r} ({pct(v)} %)" for (a, r), v in glob.items() if LOCK_THRESHOLD < v <= LOCK_THRESHOLD + 0.05]
@@ -72,13 +88,7 @@ def page(run=Path(RUN)) -> str:
     gl = locked[locked.variant.isin(["l1 filters", "bn-scale (global |γ|)"])]
     share = gl.pivot_table(index=["arch", "recipe"], columns="variant", values="key_share_of_parameters")
     key_x = (share["l1 filters"] / share["bn-scale (global |γ|)"]).agg(["min", "max"])  # against the global key
-    gam = grid(with_seed_gammas(run))
-    init = {r: 0.5 if r in ("bn-init", "all") else 1.0 for r in cfg["recipes"]}
-    spread = {r: (g.gamma_q05.min() / init[r], g.gamma_max.max() / init[r]) for r, g in gam.groupby("recipe")}
-    recipe_epochs = models.groupby("recipe")["epochs"].first()
-    spread_text = "; ".join(
-        f"{r} ({recipe_epochs[r]:.0f} epochs): {lo:.2f}–{hi:.2f}× its init" for r, (lo, hi) in spread.items()
-    )
+    spread_text = _spread_text(grid(with_seed_gammas(run)), models, cfg)
     dose = "; ".join(f"{r}: {v:.3f}" for r, v in doses_of(cfg).items()) or "none"
     rnd_cost = (wide["original"] - wide["random filters (mean)"]).agg(["min", "max"])
     epochs = models.groupby("optimizer")["epochs"].first().to_dict()
@@ -87,8 +97,11 @@ def page(run=Path(RUN)) -> str:
     counts = bn_scale_counts(all_locked, cfg["recipes"])
     close = [k for k, v in glob.items() if LOCK_THRESHOLD - 0.05 < v <= LOCK_THRESHOLD + 0.05]
     close_seeds = [int(seeds.get(k, 1)) for k in close]
-    close_text = ("rest on one seed each" if max(close_seeds, default=1) == 1 else
-                  f"have {span(close_seeds)} seeds each; the review cells below give their ranges")  # fmt: skip
+    close_text = (
+        "rest on one seed each"
+        if max(close_seeds, default=1) == 1
+        else f"have {span(close_seeds)} seeds each; the review cells below give their ranges"
+    )
     text = f"""Table 1's bn-scale column (10.00 / 10.01 / 10.00 % in the paper) does not reproduce in `table1` above. The
 ablation trains each architecture under each recipe of Network Slimming (Liu et al., 2017), whose models the
 authors' demo locks, and locks every model with every variant the paper's text allows. Fashion-MNIST (first
@@ -169,13 +182,18 @@ def length_bullet(locked: pd.DataFrame, models: pd.DataFrame, run: Path) -> str:
     gam = with_seed_gammas(run)
     gam = gam[(gam.recipe == "adam-long") & (gam.seed == 0)]
     moved = f"; γ after it: {gam.gamma_q05.min():.2f}–{gam.gamma_max.max():.2f}× its init" if len(gam) else ""
-    cells = "; ".join(f"{a}: adam {pct(r['adam'])} % ({ep.loc[a, 'adam']:.0f} ep), adam-long {pct(r['adam-long'])} % "
-                      f"({ep.loc[a, 'adam-long']:.0f} ep), sgd {pct(r['sgd'])} % ({ep.loc[a, 'sgd']:.0f} ep)"
-                      for a, r in acc.iterrows())  # fmt: skip
+    cells = "; ".join(
+        f"{a}: adam {pct(r['adam'])} % ({ep.loc[a, 'adam']:.0f} ep), adam-long {pct(r['adam-long'])} % "
+        f"({ep.loc[a, 'adam-long']:.0f} ep), sgd {pct(r['sgd'])} % ({ep.loc[a, 'sgd']:.0f} ep)"
+        for a, r in acc.iterrows()
+    )
     length = (acc["adam-long"] - acc["adam"]).abs()
     recipe = (acc["sgd"] - acc["adam-long"]).abs()
-    which = ("the recipe, not the length, moves it" if bool((recipe > length).all()) else
-             "length moves it as much as the recipe in " + ", ".join(acc.index[recipe <= length]))  # fmt: skip
+    which = (
+        "the recipe, not the length, moves it"
+        if bool((recipe > length).all())
+        else "length moves it as much as the recipe in " + ", ".join(acc.index[recipe <= length])
+    )
     return (
         f". With Adam trained as long as SGD (`adam-long`, one seed{moved}), bn-scale (global |γ|) gives {cells}: "
         f"{which} (|adam-long − adam| {pp_span(length)} pp, |sgd − adam-long| {pp_span(recipe)} pp; one seed, "
@@ -211,8 +229,9 @@ def review_section(locked: pd.DataFrame, models: pd.DataFrame, cfg: dict) -> str
     if not len(new):
         return f"**Review cells** (`ablation --review-cells`): none measured yet; to run: {', '.join(todo)}.\n"
     table = new.map(pct).reset_index()
-    table["sparsity dose"] = [f"{doses[tuple(i)]:.3g}" if doses[tuple(i)] == doses[tuple(i)] else "— (Adam)"
-                              for i in new.index]  # fmt: skip
+    table["sparsity dose"] = [
+        f"{doses[tuple(i)]:.3g}" if doses[tuple(i)] == doses[tuple(i)] else "— (Adam)" for i in new.index
+    ]
     sizes = wide.groupby(level=[0, 1]).size()
     ranges = []
     for a, r in sizes[sizes > 1].index:

@@ -36,13 +36,22 @@ def verdict_rows(locked: pd.DataFrame, trained: float = 0.5) -> pd.DataFrame:
         reach = per[per["max"] <= LOCK_THRESHOLD]
         border = per[(per["min"] <= LOCK_THRESHOLD) & (per["max"] > LOCK_THRESHOLD)]
         lo, hi = len(reach), len(reach) + len(border)
-        rows.append(dict(arch=arch, variant=variant, recipes_trained=len(per),
-                         seeds=", ".join(f"{r}: {int(c)}" for r, c in per["count"].items() if c > 1) or "1 each",
-                         best_accuracy=float(ok["accuracy"].min()) if len(ok) else float("nan"),
-                         recipes_locking=f"{lo}" if lo == hi else f"{lo}–{hi}",
-                         recipes_reaching_chance_plus_5pp=", ".join(reach.index) or "none",
-                         borderline=", ".join(f"{r} ({100 * a:.1f}–{100 * b:.1f} %)" for r, a, b in
-                                              zip(border.index, border["min"], border["max"])) or "—"))  # fmt: skip
+        rows.append(
+            dict(
+                arch=arch,
+                variant=variant,
+                recipes_trained=len(per),
+                seeds=", ".join(f"{r}: {int(c)}" for r, c in per["count"].items() if c > 1) or "1 each",
+                best_accuracy=float(ok["accuracy"].min()) if len(ok) else float("nan"),
+                recipes_locking=f"{lo}" if lo == hi else f"{lo}–{hi}",
+                recipes_reaching_chance_plus_5pp=", ".join(reach.index) or "none",
+                borderline=", ".join(
+                    f"{r} ({100 * a:.1f}–{100 * b:.1f} %)"
+                    for r, a, b in zip(border.index, border["min"], border["max"])
+                )
+                or "—",
+            )
+        )
     return pd.DataFrame(rows)
 
 
@@ -53,8 +62,12 @@ def _spread_section(spread: pd.DataFrame) -> list[str]:
     g = spread.groupby(["arch", "recipe", "seed", "epoch"], as_index=False).agg(
         gamma_q05=("gamma_q05", "min"), gamma_median=("gamma_median", "median"), gamma_q95=("gamma_q95", "max")
     )
-    return ["## |γ| spread after every epoch (5th percentile: lowest layer; median of layer medians; 95th: highest)",
-            "", md_table(g.round(4)), ""]  # fmt: skip
+    return [
+        "## |γ| spread after every epoch (5th percentile: lowest layer; median of layer medians; 95th: highest)",
+        "",
+        md_table(g.round(4)),
+        "",
+    ]
 
 
 def write_report(run_dir) -> Path:
@@ -69,15 +82,17 @@ def write_report(run_dir) -> Path:
     else:
         spread = gammas.iloc[:0]
     conf = _config_of(cfg)
-    models["sparsity_dose"] = [sparsity_dose(conf.spec(a, r, s))
-                               for a, r, s in zip(models["arch"], models["recipe"], models["seed"])]  # fmt: skip
+    models["sparsity_dose"] = [
+        sparsity_dose(conf.spec(a, r, s)) for a, r, s in zip(models["arch"], models["recipe"], models["seed"])
+    ]
     paths = []
     if len(gammas):
         base = gammas[gammas["seed"] == 0]
         paths.append(figures.save(gamma_distributions(base), run_dir / "figures" / "gamma_by_layer.png"))
     wide = locked.pivot_table(index=["arch", "recipe", "seed"], columns="variant", values="accuracy", sort=False) * 100
-    bn = locked[locked["indicator"] == "bn-scale"][["arch", "recipe", "seed", "mode", "accuracy", "counts_per_layer",
-                                                     "top_class_share", "class_histogram"]]  # fmt: skip
+    bn = locked[locked["indicator"] == "bn-scale"][
+        ["arch", "recipe", "seed", "mode", "accuracy", "counts_per_layer", "top_class_share", "class_histogram"]
+    ]
     keys = locked[locked["variant"].isin(["l1 filters", "random filters (seed 0)", "bn-scale (global |γ|)"])]
     parts = (
         [
@@ -131,7 +146,7 @@ def write_report(run_dir) -> Path:
                 ]
             )
             if len(gammas)
-            else "",  # fmt: skip
+            else "",
             "",
         ]
         + _spread_section(spread)

@@ -75,8 +75,9 @@ def gamma_table(model, arch: str, recipe: str, seed: int = 0, epoch: int | None 
         row = dict(arch=arch, recipe=recipe, seed=seed, epoch=epoch, bn_index=i, bn=name, channels=bn.num_features)
         for label, v in (("gamma", g), ("folded", folded)):
             q = torch.quantile(v, torch.tensor([0.05, 0.5, 0.95], dtype=torch.float64)).tolist()
-            row.update({f"{label}_q05": q[0], f"{label}_median": q[1], f"{label}_q95": q[2],
-                        f"{label}_max": float(v.max())})  # fmt: skip
+            row.update(
+                {f"{label}_q05": q[0], f"{label}_median": q[1], f"{label}_q95": q[2], f"{label}_max": float(v.max())}
+            )
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -89,11 +90,20 @@ def locked_rows(model, x, y, config: AblationConfig, arch: str, recipe: str, see
     hist0 = np.bincount(preds0.cpu().numpy(), minlength=10)
     rows = [
         dict(
-            arch=arch, recipe=recipe, seed=seed, variant="original", indicator="—", mode="—",
-            accuracy=float((preds0 == y).float().mean()), k=0, key_share_of_parameters=0.0, counts_per_layer="{}",
-            class_histogram=json.dumps(hist0.tolist()), top_class_share=float(hist0.max() / len(y)),
+            arch=arch,
+            recipe=recipe,
+            seed=seed,
+            variant="original",
+            indicator="—",
+            mode="—",
+            accuracy=float((preds0 == y).float().mean()),
+            k=0,
+            key_share_of_parameters=0.0,
+            counts_per_layer="{}",
+            class_histogram=json.dumps(hist0.tolist()),
+            top_class_share=float(hist0.max() / len(y)),
         )
-    ]  # fmt: skip
+    ]
     for variant, (indicator, mode, random_seed) in VARIANTS.items():  # (the random ranking's seed, not training's)
         try:
             locked, key = extract(model, config.ratio, indicator, mode=mode, seed=random_seed)
@@ -104,18 +114,26 @@ def locked_rows(model, x, y, config: AblationConfig, arch: str, recipe: str, see
         hist = np.bincount(preds.cpu().numpy(), minlength=10)
         rows.append(
             dict(
-                arch=arch, recipe=recipe, seed=seed, variant=variant, indicator=indicator, mode=mode,
-                accuracy=float((preds == y).float().mean()), k=key.meta["k_total"],
+                arch=arch,
+                recipe=recipe,
+                seed=seed,
+                variant=variant,
+                indicator=indicator,
+                mode=mode,
+                accuracy=float((preds == y).float().mean()),
+                k=key.meta["k_total"],
                 key_share_of_parameters=key.n_values / n_params,
                 counts_per_layer=json.dumps({k: v for k, v in key.meta["counts"].items() if v}),
-                class_histogram=json.dumps(hist.tolist()), top_class_share=float(hist.max() / len(y)),
+                class_histogram=json.dumps(hist.tolist()),
+                top_class_share=float(hist.max() / len(y)),
             )
-        )  # fmt: skip
+        )
     return pd.DataFrame(rows)
 
 
-def run_cell(arch: str, recipe: str, config: AblationConfig, rd: RunDir, device="cpu", progress=True,
-             seed: int | None = None) -> None:  # fmt: skip
+def run_cell(
+    arch: str, recipe: str, config: AblationConfig, rd: RunDir, device="cpu", progress=True, seed: int | None = None
+) -> None:
     seed = config.seed if seed is None else seed
     spec = config.spec(arch, recipe, seed)
     cdir = rd.cell_dir(cell_name(arch, recipe, seed))
@@ -130,16 +148,30 @@ def run_cell(arch: str, recipe: str, config: AblationConfig, rd: RunDir, device=
     model.eval()
     x, y = test_set_for(meta["spec"], device=device)
     h, w = config.sizes[arch]
-    models = pd.DataFrame([dict(arch=arch, recipe=recipe, seed=seed, network=describe(arch, int(h), int(w)),
-                                epochs=spec.epochs, n_parameters=sum(p.numel() for p in model.parameters()),
-                                acc_original=meta.get("test_acc"), seconds=round(time.perf_counter() - t0, 1),
-                                sparsity_dose=sparsity_dose(spec),
-                                **{k: v for k, v in RECIPES[recipe].items() if k != "length"})])  # fmt: skip
+    models = pd.DataFrame(
+        [
+            dict(
+                arch=arch,
+                recipe=recipe,
+                seed=seed,
+                network=describe(arch, int(h), int(w)),
+                epochs=spec.epochs,
+                n_parameters=sum(p.numel() for p in model.parameters()),
+                acc_original=meta.get("test_acc"),
+                seconds=round(time.perf_counter() - t0, 1),
+                sparsity_dose=sparsity_dose(spec),
+                **{k: v for k, v in RECIPES[recipe].items() if k != "length"},
+            )
+        ]
+    )
     final = gamma_table(model, arch, recipe, seed, spec.epochs)
     if per_epoch and int(per_epoch[-1]["epoch"].iloc[0]) == spec.epochs:  # a resumed run logs its later epochs only
         per_epoch = per_epoch[:-1]
-    tables = dict(locked=locked_rows(model, x, y, config, arch, recipe, seed),
-                  gammas=pd.concat([*per_epoch, final], ignore_index=True), models=models)  # fmt: skip
+    tables = dict(
+        locked=locked_rows(model, x, y, config, arch, recipe, seed),
+        gammas=pd.concat([*per_epoch, final], ignore_index=True),
+        models=models,
+    )
     rd.finish(cell_name(arch, recipe, seed), tables, {"arch": arch, "recipe": recipe, "seed": seed})
 
 
@@ -196,10 +228,15 @@ def configure(args) -> tuple[AblationConfig, Options]:
     pick(PRESETS, args.preset, "ablation preset")
     review = args.review_cells or args.preset == "review"
     config = AblationConfig(
-        archs=archs, sizes=parse_sizes(args.size, archs), recipes=recipes, epochs_adam=args.epochs_adam,
-        epochs_sgd=args.epochs_sgd, train_subset=args.train_subset, ratio=args.ratio,
+        archs=archs,
+        sizes=parse_sizes(args.size, archs),
+        recipes=recipes,
+        epochs_adam=args.epochs_adam,
+        epochs_sgd=args.epochs_sgd,
+        train_subset=args.train_subset,
+        ratio=args.ratio,
         extra_cells=REVIEW_CELLS if review else (),
-    )  # fmt: skip
+    )
     only = tuple(c.strip() for c in args.only.split(",") if c.strip()) if args.only else None
     return config, Options(device=args.device, progress=not args.no_progress, only=only)
 

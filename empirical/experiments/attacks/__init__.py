@@ -19,8 +19,19 @@ from empirical.experiments.attacks.run import (
 from empirical.experiments.attacks.run import run as _run_cells
 
 Config = AttackConfig
-__all__ = ["page", "DESCRIPTION", "KIND", "PRESETS", "AttackOptions", "Config", "add_arguments", "configure", "run",
-           "summary", "write_report"]
+__all__ = [
+    "page",
+    "DESCRIPTION",
+    "KIND",
+    "PRESETS",
+    "AttackOptions",
+    "Config",
+    "add_arguments",
+    "configure",
+    "run",
+    "summary",
+    "write_report",
+]
 
 
 def run(config: AttackConfig, run_dir, options: AttackOptions | None = None):

@@ -46,8 +46,10 @@ def _prune_rows(locked, m, data, config: AttackConfig) -> pd.DataFrame:
     xa, ya = x_tr[idx], y_tr[idx]
     rows = []
     for frac in config.prune_fractions:
-        for method, pruned in (("magnitude", atk.magnitude_prune(locked, frac)),
-                               ("fine-pruning", atk.fine_prune(locked, xa, frac))):  # fmt: skip
+        for method, pruned in (
+            ("magnitude", atk.magnitude_prune(locked, frac)),
+            ("fine-pruning", atk.fine_prune(locked, xa, frac)),
+        ):
             rows.append(dict(attack=method, fraction=frac, fine_tuned=False, accuracy=atk.accuracy(pruned, x_te, y_te)))
             tuned = atk.fine_tune(pruned, xa, ya, "FTAL", atk.FineTune(epochs=config.prune_ft_epochs))
             rows.append(dict(attack=method, fraction=frac, fine_tuned=True, accuracy=atk.accuracy(tuned, x_te, y_te)))
@@ -82,8 +84,10 @@ def prune_test_rows(locked, m, data, config: AttackConfig) -> pd.DataFrame:
     base = _correct(locked, x_te, y_te)
     configs = []
     for frac in config.prune_fractions:
-        for method, pruned in (("magnitude", atk.magnitude_prune(locked, frac)),
-                               ("fine-pruning", atk.fine_prune(locked, xa, frac))):  # fmt: skip
+        for method, pruned in (
+            ("magnitude", atk.magnitude_prune(locked, frac)),
+            ("fine-pruning", atk.fine_prune(locked, xa, frac)),
+        ):
             configs.append((method, frac, False, _correct(pruned, x_te, y_te)))
             tuned = atk.fine_tune(pruned, xa, ya, "FTAL", atk.FineTune(epochs=config.prune_ft_epochs))
             configs.append((method, frac, True, _correct(tuned, x_te, y_te)))
@@ -91,11 +95,24 @@ def prune_test_rows(locked, m, data, config: AttackConfig) -> pd.DataFrame:
     for scope, pool in zip(PRUNE_TEST_SCOPES, (configs, [c for c in configs if not c[2]])):
         method, frac, tuned, best = max(pool, key=lambda c: c[3][even].mean())
         test, diff = mcnemar(best[odd], base[odd]), paired_difference(best[odd], base[odd])
-        rows.append(dict(scope=scope, chosen=method, fraction=frac, fine_tuned=tuned, configurations=len(pool),
-                         acc_even_pruned=float(best[even].mean()), acc_odd_locked=float(base[odd].mean()),
-                         acc_odd_pruned=float(best[odd].mean()), only_pruned_right=test["only_a"],
-                         only_locked_right=test["only_b"], p_mcnemar=test["p"], diff=diff["diff"],
-                         diff_low=diff["low"], diff_high=diff["high"]))  # fmt: skip
+        rows.append(
+            dict(
+                scope=scope,
+                chosen=method,
+                fraction=frac,
+                fine_tuned=tuned,
+                configurations=len(pool),
+                acc_even_pruned=float(best[even].mean()),
+                acc_odd_locked=float(base[odd].mean()),
+                acc_odd_pruned=float(best[odd].mean()),
+                only_pruned_right=test["only_a"],
+                only_locked_right=test["only_b"],
+                p_mcnemar=test["p"],
+                diff=diff["diff"],
+                diff_low=diff["low"],
+                diff_high=diff["high"],
+            )
+        )
     return pd.DataFrame(rows)
 
 
@@ -130,8 +147,11 @@ def detector_table(locked, key, m, data, config: AttackConfig) -> pd.DataFrame:
     epochs = max(config.targeted_epochs)
     for r in rows:
         trained = r is best or r is control
-        restored = atk.targeted_restore(locked, found[r["detector"]], xa, ya, epochs=epochs) if trained and r[
-            "detected"] else locked  # fmt: skip
+        restored = (
+            atk.targeted_restore(locked, found[r["detector"]], xa, ya, epochs=epochs)
+            if trained and r["detected"]
+            else locked
+        )
         r["restored_accuracy"] = atk.accuracy(restored, x_te, y_te) if trained else float("nan")
         r["restore_epochs"] = epochs if trained else 0
     return pd.DataFrame(rows)

@@ -10,13 +10,46 @@ from empirical.errors import UserError
 from empirical.nets.train import TrainSpec
 
 MODELS = (
-    dict(name="fcn-7x400", arch="fcn", dataset="mnist", hidden_layers=7, width=400, epochs=15, indicator="l1",
-         lock="chance+5pp", fractions=(0.01, 0.05, 0.1), seeds=5, ft_epochs=20),
-    dict(name="fcn-13x400", arch="fcn", dataset="mnist", hidden_layers=13, width=400, epochs=15, indicator="l1",
-         lock="chance+5pp", fractions=(0.01, 0.05, 0.1), seeds=5, ft_epochs=20),
-    dict(name="vgg", arch="vgg", dataset="fashion-mnist", hidden_layers=2, width=16, epochs=4, indicator="l1",
-         lock=0.05, fractions=(0.05, 0.1), seeds=5, ft_epochs=10),
-)  # fmt: skip
+    dict(
+        name="fcn-7x400",
+        arch="fcn",
+        dataset="mnist",
+        hidden_layers=7,
+        width=400,
+        epochs=15,
+        indicator="l1",
+        lock="chance+5pp",
+        fractions=(0.01, 0.05, 0.1),
+        seeds=5,
+        ft_epochs=20,
+    ),
+    dict(
+        name="fcn-13x400",
+        arch="fcn",
+        dataset="mnist",
+        hidden_layers=13,
+        width=400,
+        epochs=15,
+        indicator="l1",
+        lock="chance+5pp",
+        fractions=(0.01, 0.05, 0.1),
+        seeds=5,
+        ft_epochs=20,
+    ),
+    dict(
+        name="vgg",
+        arch="vgg",
+        dataset="fashion-mnist",
+        hidden_layers=2,
+        width=16,
+        epochs=4,
+        indicator="l1",
+        lock=0.05,
+        fractions=(0.05, 0.1),
+        seeds=5,
+        ft_epochs=10,
+    ),
+)
 CORE_TABLES = ("summary", "finetune", "prune", "keypos")  # what every cell has written since the first run
 # added by the review (issue 28): McNemar on the chosen pruning, and every key-position detector per fill
 TABLES = (*CORE_TABLES, "prune_test", "detectors")
@@ -55,20 +88,31 @@ def _merge(old: dict, new: dict) -> dict:
     every other field must match. Runs written before ``fill_version`` existed used version 1."""
 
     def strip(c):
-        return {**c, "models": [{k: v for k, v in m.items() if k != "seeds"} for m in c.get("models", [])],
-                "fill_version": None}  # fmt: skip
+        return {
+            **c,
+            "models": [{k: v for k, v in m.items() if k != "seeds"} for m in c.get("models", [])],
+            "fill_version": None,
+        }
 
     diff = sorted(k for k in set(old) | set(new) if strip(old).get(k) != strip(new).get(k))
     if diff:
-        raise UserError(f"this run holds attacks with another configuration (differs in: {', '.join(diff)}); "
-                        "choose another --out")  # fmt: skip
+        raise UserError(
+            f"this run holds attacks with another configuration (differs in: {', '.join(diff)}); choose another --out"
+        )
     fewer = [m["name"] for m, o in zip(new["models"], old["models"]) if m["seeds"] < o["seeds"]]
     if fewer or new.get("fill_version", 1) < old.get("fill_version", 1):
-        raise UserError(f"this run holds more seeds ({', '.join(fewer)}) or a newer fill than asked; choose another "
-                        "--out")  # fmt: skip
+        raise UserError(
+            f"this run holds more seeds ({', '.join(fewer)}) or a newer fill than asked; choose another --out"
+        )
     return new
 
 
 def _spec(m: dict) -> TrainSpec:
-    return TrainSpec(hidden_layers=m["hidden_layers"], width=m["width"], epochs=m["epochs"], dataset=m["dataset"],
-                     arch=m["arch"], channels_last=m["arch"] != "fcn")  # fmt: skip
+    return TrainSpec(
+        hidden_layers=m["hidden_layers"],
+        width=m["width"],
+        epochs=m["epochs"],
+        dataset=m["dataset"],
+        arch=m["arch"],
+        channels_last=m["arch"] != "fcn",
+    )

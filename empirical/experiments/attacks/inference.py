@@ -34,26 +34,37 @@ def _iut(attack: pd.DataFrame, base: pd.DataFrame, level: float = 0.05) -> list[
             continue
         w = welch(a.to_numpy(), g["accuracy"].to_numpy())
         welch_one = w["p"] / 2 if w["diff"] > 0 else 1 - w["p"] / 2
-        row = dict(baseline=name, mean=g["accuracy"].mean(), n=len(g), steps=g["steps"].median(), **w,
-                   p_welch_one_sided=welch_one,
-                   bound_welch=welch(a.to_numpy(), g["accuracy"].to_numpy(), level=1 - 2 * level)["low"])  # fmt: skip
+        row = dict(
+            baseline=name,
+            mean=g["accuracy"].mean(),
+            n=len(g),
+            steps=g["steps"].median(),
+            **w,
+            p_welch_one_sided=welch_one,
+            bound_welch=welch(a.to_numpy(), g["accuracy"].to_numpy(), level=1 - 2 * level)["low"],
+        )
         b = g.set_index("seed")["accuracy"]
         shared = sorted(set(a.index) & set(b.index))
         if len(shared) >= 2:
             pt = paired_t(a[shared].to_numpy(), b[shared].to_numpy(), level=1 - level)
-            row.update(design="paired", pairs=len(shared), p_one_sided=pt["p_greater"], bound=pt["bound"],
-                       paired_diff=pt["diff"])  # fmt: skip
+            row.update(
+                design="paired",
+                pairs=len(shared),
+                p_one_sided=pt["p_greater"],
+                bound=pt["bound"],
+                paired_diff=pt["diff"],
+            )
         else:
-            row.update(design="unpaired", pairs=0, p_one_sided=welch_one, bound=row["bound_welch"],
-                       paired_diff=float("nan"))  # fmt: skip
+            row.update(
+                design="unpaired", pairs=0, p_one_sided=welch_one, bound=row["bound_welch"], paired_diff=float("nan")
+            )
         tests.append(row)
     return tests
 
 
 def strength(p: float) -> str:
     """The word for a (paired) IUT p-value (module doc)."""
-    return ("clearly" if p < 0.01 else "at α = 0.05" if p < 0.05 else "borderline" if p < 0.10
-            else "not established")  # fmt: skip
+    return "clearly" if p < 0.01 else "at α = 0.05" if p < 0.05 else "borderline" if p < 0.10 else "not established"
 
 
 def _verdict(attack: str, tests: list[dict], p: float, level: float) -> str:
@@ -64,8 +75,9 @@ def _verdict(attack: str, tests: list[dict], p: float, level: float) -> str:
     return "not established"
 
 
-def converged_verdicts(finetune: pd.DataFrame, converged: pd.DataFrame, level: float = 0.05,
-                       attack: str = PRIMARY_ATTACK) -> pd.DataFrame:  # fmt: skip
+def converged_verdicts(
+    finetune: pd.DataFrame, converged: pd.DataFrame, level: float = 0.05, attack: str = PRIMARY_ATTACK
+) -> pd.DataFrame:
     """Per model and data share: does ``attack`` (zero fill) beat the attacker's training from scratch to
     convergence (module doc)? Rows only where both sides have two or more seeds."""
     ft = finetune[(finetune["fill"] == "zero") & (finetune["attack"] == attack)]
@@ -80,15 +92,30 @@ def converged_verdicts(finetune: pd.DataFrame, converged: pd.DataFrame, level: f
             continue
         worst = max(t["p_one_sided"] for t in tests)
         best_base = max(tests, key=lambda t: t["mean"])
-        rows.append(dict(model=m, fraction=frac, attack=attack, attack_mean=a.mean(), attack_seeds=len(a),
-                         best_baseline=best_base["baseline"], baseline_mean=best_base["mean"],
-                         baseline_seeds=best_base["n"], baseline_median_steps=best_base["steps"],
-                         diff_vs_best=a.mean() - best_base["mean"], diff_low=best_base["low"],
-                         diff_high=best_base["high"], bound_every=min(t["bound"] for t in tests), p_iut=worst,
-                         p_iut_welch=max(t["p_welch_one_sided"] for t in tests),
-                         design="paired" if all(t["design"] == "paired" for t in tests) else "unpaired",
-                         pairs=min(t["pairs"] for t in tests), baselines=len(tests), strength=strength(worst),
-                         verdict=_verdict(attack, tests, worst, level)))  # fmt: skip
+        rows.append(
+            dict(
+                model=m,
+                fraction=frac,
+                attack=attack,
+                attack_mean=a.mean(),
+                attack_seeds=len(a),
+                best_baseline=best_base["baseline"],
+                baseline_mean=best_base["mean"],
+                baseline_seeds=best_base["n"],
+                baseline_median_steps=best_base["steps"],
+                diff_vs_best=a.mean() - best_base["mean"],
+                diff_low=best_base["low"],
+                diff_high=best_base["high"],
+                bound_every=min(t["bound"] for t in tests),
+                p_iut=worst,
+                p_iut_welch=max(t["p_welch_one_sided"] for t in tests),
+                design="paired" if all(t["design"] == "paired" for t in tests) else "unpaired",
+                pairs=min(t["pairs"] for t in tests),
+                baselines=len(tests),
+                strength=strength(worst),
+                verdict=_verdict(attack, tests, worst, level),
+            )
+        )
     out = pd.DataFrame(rows)
     if len(out) and attack == PRIMARY_ATTACK:
         out = out.drop(columns="attack")  # the primary's table, as it has always been
@@ -103,8 +130,21 @@ def secondary_verdicts(finetune: pd.DataFrame, converged: pd.DataFrame, level: f
     if rows is None:
         return pd.DataFrame()
     rows["p_holm"] = rows.groupby(["model", "fraction"])["p_iut"].transform(lambda p: holm(p.to_numpy()))
-    rows["verdict"] = [v if p < level or not v.endswith("every baseline") else "not established after Holm"
-                       for v, p in zip(rows["verdict"], rows["p_holm"])]  # fmt: skip
-    cols = ["model", "fraction", "attack", "attack_mean", "attack_seeds", "best_baseline", "baseline_mean",
-            "diff_vs_best", "p_iut", "p_holm", "verdict"]  # fmt: skip
+    rows["verdict"] = [
+        v if p < level or not v.endswith("every baseline") else "not established after Holm"
+        for v, p in zip(rows["verdict"], rows["p_holm"])
+    ]
+    cols = [
+        "model",
+        "fraction",
+        "attack",
+        "attack_mean",
+        "attack_seeds",
+        "best_baseline",
+        "baseline_mean",
+        "diff_vs_best",
+        "p_iut",
+        "p_holm",
+        "verdict",
+    ]
     return rows[cols].sort_values(["model", "fraction", "attack"], ignore_index=True)

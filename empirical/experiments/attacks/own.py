@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from empirical.errors import UserError
+from empirical.kinds import claim_dir, mark_dir
 from empirical.lock.attacks import attack_locked, stratified_subset
 from empirical.lock.detectors import detector_rows
 from empirical.lock.keys import AccessKey
@@ -19,7 +20,7 @@ from empirical.nets.checkpoint import load_checkpoint
 from empirical.nets.data import test_set_for, train_set_for
 from empirical.nets.models import make_model
 from empirical.nets.modules import MODULE_ARCH, load_builder
-from empirical.safety import claim_dir, commit_files, mark_dir, output_lock
+from empirical.safety import commit_files, output_lock
 
 log = logging.getLogger("empirical.attacks")
 
@@ -67,8 +68,18 @@ def attack_checkpoint(own: OwnAttack, out: Path, device: str = "cpu") -> dict[st
             return make_model(arch, int(spec["hidden_layers"]), int(spec["width"])).to(device)
 
     train, test = train_set_for(spec, own.data_root, device), test_set_for(spec, own.data_root, device)
-    rows = attack_locked(locked, make, train, test, list(own.fractions), own.seeds, key, own.epochs, own.baseline,
-                         progress=lambda text: log.info("attack: %s", text))  # fmt: skip
+    rows = attack_locked(
+        locked,
+        make,
+        train,
+        test,
+        list(own.fractions),
+        own.seeds,
+        key,
+        own.epochs,
+        own.baseline,
+        progress=lambda text: log.info("attack: %s", text),
+    )
     tables = {"attacks": pd.DataFrame(rows)}
     if key is not None:  # where is the key? every detector, the gradient one on the smallest share's data
         idx = stratified_subset(train[1], min(own.fractions), seed=0)
@@ -88,12 +99,16 @@ def own_summary(tables: dict[str, pd.DataFrame]) -> str:
     seeds = attacked["seed"].nunique()
     means = attacked.groupby(["attack", "recipe", "fraction"], sort=False)["accuracy"].mean().unstack("fraction")
     lines = [f"{r['attack']}: test accuracy {r['accuracy']:.4f}" for _, r in table[table["fraction"] == 0].iterrows()]
-    lines += [f"mean test accuracy after each attack ({seeds} seed(s) per share; columns: the attacker's share "
-              "of the training data):", means.round(4).to_string()]  # fmt: skip
+    lines += [
+        f"mean test accuracy after each attack ({seeds} seed(s) per share; columns: the attacker's share "
+        "of the training data):",
+        means.round(4).to_string(),
+    ]
     kp = attacked[attacked["attack"] == "key positions"].iloc[0]
     scores = f", precision {kp['precision']:.3f}, recall {kp['recall']:.3f}" if "recall" in kp else ""
-    lines.append(f"key-position detector (exact zeros, silenced BN channels): {int(kp['detected'])} values flagged"
-                 f"{scores}")  # fmt: skip
+    lines.append(
+        f"key-position detector (exact zeros, silenced BN channels): {int(kp['detected'])} values flagged{scores}"
+    )
     if "detectors" in tables:
         lines.append(tables["detectors"].round(4).to_string(index=False))
     return "\n".join(lines)

@@ -12,6 +12,15 @@ import pandas as pd
 
 from empirical.experiments.attacks.cells import RANDOM_CONTROL
 from empirical.experiments.attacks.config import SCRATCH_ADAM
+from empirical.experiments.attacks.glance import (
+    RUN,
+    _f3,
+    attack_seeds_glance,
+    converged_glance,
+    key_glance,
+    leak_attribution,
+    pruning_glance,
+)
 from empirical.experiments.attacks.inference import PRIMARY_ATTACK, converged_verdicts
 from empirical.experiments.attacks.report import (
     LOCK_THRESHOLD,
@@ -24,9 +33,10 @@ from empirical.experiments.attacks.report import (
 )
 from empirical.experiments.common.markdown import md_table, pct, span
 
-RUN = "results/attacks"
 PAGE = "docs/results/attacks.md"
-TITLE = "Attacks on a locked model: Tables 2–3 and the key positions (`corelocker-bounds attacks --out results/attacks`)"
+TITLE = (
+    "Attacks on a locked model: Tables 2–3 and the key positions (`corelocker-bounds attacks --out results/attacks`)"
+)
 NAV = "Attacks (Tables 2-3)"  # its entry in the docs' navigation
 
 
@@ -48,12 +58,18 @@ def page(run=Path(RUN)) -> str:
     order = list(z.index)
     key_values = kp[kp.fill == "zero"].groupby("model")["key_values"].first()
     locked_rows = [
-        {"model": m, "indicator": r.indicator, "key (units)": int(r.k), "key (values)": int(key_values[m]),
-         "ratio": f"{r.ratio:.3g}",
-         "original (%)": pct(r.acc_original), "locked, zeros (%)": pct(r.acc_locked),
-         "locked, noise fill (%)": pct(summ[(summ.model == m) & (summ.fill == "noise")].acc_locked.iloc[0])}
+        {
+            "model": m,
+            "indicator": r.indicator,
+            "key (units)": int(r.k),
+            "key (values)": int(key_values[m]),
+            "ratio": f"{r.ratio:.3g}",
+            "original (%)": pct(r.acc_original),
+            "locked, zeros (%)": pct(r.acc_locked),
+            "locked, noise fill (%)": pct(summ[(summ.model == m) & (summ.fill == "noise")].acc_locked.iloc[0]),
+        }
         for m, r in z.iterrows()
-    ]  # fmt: skip
+    ]
     zf = ft[ft.fill == "zero"]
     mean = zf.groupby(["model", "fraction", "attack"])["accuracy"].mean().unstack("attack")
     n = zf.groupby(["model", "fraction"])["seed"].nunique().rename("seeds")
@@ -192,15 +208,27 @@ def noise_fill_bullet(run: Path, kp: pd.DataFrame) -> str:
             for r in restored[restored.detector != RANDOM_CONTROL].itertuples()
         )
         leak = leak_attribution(det)
-        verdict = ("No detector built here beats the null on the noise-filled key in any model." if not len(above) else
-                   "So the noise fill does not hide the key from every detector: " + "; ".join(
-                       f"{r.model} {r.detector} recall {r.recall:.2f} (×{r.lift:.1f} chance)" for r in
-                       above.loc[above.groupby("model")["lift"].idxmax()].itertuples()) + ". "
-                   + "The same detector on the zero-filled key: " + "; ".join(
-                       f"{r.model} precision {_f3(r.precision_zero)} (noise {r.precision_noise:.3f}, chance "
-                       f"{r.chance:.3f})" for r in leak.itertuples())
-                   + (": the leak is the ℓ1 ranking's (the largest weights pull the largest gradients once zeroed or "
-                      "refilled), not the fill's." if (leak.beats_null_zero & leak.beats_null_noise).all() else "."))  # fmt: skip
+        verdict = (
+            "No detector built here beats the null on the noise-filled key in any model."
+            if not len(above)
+            else "So the noise fill does not hide the key from every detector: "
+            + "; ".join(
+                f"{r.model} {r.detector} recall {r.recall:.2f} (×{r.lift:.1f} chance)"
+                for r in above.loc[above.groupby("model")["lift"].idxmax()].itertuples()
+            )
+            + ". "
+            + "The same detector on the zero-filled key: "
+            + "; ".join(
+                f"{r.model} precision {_f3(r.precision_zero)} (noise {r.precision_noise:.3f}, chance {r.chance:.3f})"
+                for r in leak.itertuples()
+            )
+            + (
+                ": the leak is the ℓ1 ranking's (the largest weights pull the largest gradients once zeroed or "
+                "refilled), not the fill's."
+                if (leak.beats_null_zero & leak.beats_null_noise).all()
+                else "."
+            )
+        )
         return f"""* **`lock --fill noise`** (fill version {version}) writes fresh values drawn from each layer's remaining-unit
   distribution, with no exact zero and no duplicated |w| at the key positions. Every detector against each fill
   (recall at k = the key's size; "found" means recall ≥ 0.5; chance = key values / candidate values, the mean of
@@ -225,19 +253,36 @@ def converged_section(run: Path, ft: pd.DataFrame, models: list) -> str:
     v = converged_verdicts(ft[ft.seed.notna()], sc)
     done = [m for m in models if len(v) and m in set(v.model)]
     missing = [m for m in models if m not in done]
-    tab = pd.DataFrame([{
-        "model": r.model, "data": f"{100 * r.fraction:g} %", f"{PRIMARY_ATTACK} (%)": f"{pct(r.attack_mean)} ({r.attack_seeds} seeds)",
-        "best baseline": r.best_baseline, "baseline (%)": f"{pct(r.baseline_mean)} ({r.baseline_seeds} seeds)",
-        "baseline steps (median)": f"{r.baseline_median_steps:.0f}",
-        "difference (pp, Welch 95 %)": f"{100 * r.diff_vs_best:+.1f} [{100 * r.diff_low:+.1f}, {100 * r.diff_high:+.1f}]",
-        "bound (pp, paired one-sided 95 %, every baseline)": f"{100 * r.bound_every:+.2f}",
-        "p (paired IUT)": f"{r.p_iut:.2g}", "p (Welch IUT)": f"{r.p_iut_welch:.2g}", "strength": r.strength,
-        "verdict": r.verdict} for r in v.itertuples()])  # fmt: skip
+    tab = pd.DataFrame(
+        [
+            {
+                "model": r.model,
+                "data": f"{100 * r.fraction:g} %",
+                f"{PRIMARY_ATTACK} (%)": f"{pct(r.attack_mean)} ({r.attack_seeds} seeds)",
+                "best baseline": r.best_baseline,
+                "baseline (%)": f"{pct(r.baseline_mean)} ({r.baseline_seeds} seeds)",
+                "baseline steps (median)": f"{r.baseline_median_steps:.0f}",
+                "difference (pp, Welch 95 %)": f"{100 * r.diff_vs_best:+.1f} [{100 * r.diff_low:+.1f}, {100 * r.diff_high:+.1f}]",
+                "bound (pp, paired one-sided 95 %, every baseline)": f"{100 * r.bound_every:+.2f}",
+                "p (paired IUT)": f"{r.p_iut:.2g}",
+                "p (Welch IUT)": f"{r.p_iut_welch:.2g}",
+                "strength": r.strength,
+                "verdict": r.verdict,
+            }
+            for r in v.itertuples()
+        ]
+    )
     capped = int((sc.steps >= sc.step_cap).sum())
-    cap_text = (f"none of the {len(sc)} baseline runs reached the step cap (each stopped early)" if not capped else
-                f"**{capped} of {len(sc)} baseline runs reached the step cap** (not converged by this rule)")  # fmt: skip
-    status = ("all models measured" if not missing else
-              f"**in progress**: measured so far {', '.join(done) or 'none'}; still to run {', '.join(missing)}")  # fmt: skip
+    cap_text = (
+        f"none of the {len(sc)} baseline runs reached the step cap (each stopped early)"
+        if not capped
+        else f"**{capped} of {len(sc)} baseline runs reached the step cap** (not converged by this rule)"
+    )
+    status = (
+        "all models measured"
+        if not missing
+        else f"**in progress**: measured so far {', '.join(done) or 'none'}; still to run {', '.join(missing)}"
+    )
     return f"""**Against training from scratch to convergence** (`attacks --converged-baselines`; {status}). The primary
 attack, declared before these runs, is {PRIMARY_ATTACK}. The attacker trains from scratch with Adam 1e-3 and
 early stopping on a stratified 20 % of their own share (patience 5 epochs and 300 steps, cap 10× the
@@ -253,132 +298,3 @@ established). The {PRIMARY_ATTACK} seeds are the committed run's.
 
 {md_table(tab) if len(tab) else "(no cell with both sides measured yet)"}
 """
-
-
-def attack_seeds_glance() -> str:
-    """How many seeds stand behind each attack row and each baseline row."""
-    run = Path(RUN)
-    ft = pd.read_csv(run / "finetune.csv").groupby("model")["seed"].nunique()
-    base = pd.read_csv(run / "scratch_converged.csv").groupby("model")["seed"].nunique()
-    return f"three architectures; {span(ft)} seeds per attack, {span(base)} per baseline"
-
-
-def pruning_glance() -> str:
-    """The pruning attack: McNemar's test where the run has it, else the best configuration without a test."""
-    run = Path(RUN)
-    if (run / "prune_test.csv").exists():
-        test = pd.read_csv(run / "prune_test.csv")
-        if "scope" not in test:
-            test["scope"] = "any configuration"
-        attack, alone = (test[test.scope == s].set_index("model") for s in ("any configuration", "pruning alone"))
-        models = ", ".join(attack.index)
-        moved = ", ".join(f"{100 * r.acc_odd_locked:.1f} → {100 * r.acc_odd_pruned:.1f} %" for r in attack.itertuples())
-        p = max(attack.p_mcnemar)
-        p_text = "p < 1e-300" if p == 0 else f"p ≤ {p:.2g}"
-        tuned = "with its short fine-tune " if attack.fine_tuned.all() else ""
-        ok = attack[(attack.p_mcnemar < 0.05) & (attack.only_pruned_right > attack.only_locked_right)]
-        verb = "recovers" if len(ok) == len(attack) else f"recovers {', '.join(ok.index) or 'none'} of"
-        text = (f"The best pruning {tuned}{verb} {models} (McNemar {p_text} on the odd test images, chosen on the "
-                f"even: {moved})")  # fmt: skip
-        if len(alone):
-            diffs = "; ".join(f"{m} {100 * r['diff']:+.1f} pp [{100 * r.diff_low:+.1f}, {100 * r.diff_high:+.1f}] "
-                              f"({r.chosen} pruning of {100 * r.fraction:g} %: {100 * r.acc_odd_locked:.1f} → "
-                              f"{100 * r.acc_odd_pruned:.1f} %)"
-                              for m, r in alone.iterrows())  # fmt: skip
-            holds = [m for m, r in alone.iterrows() if r.diff_high < 0.01]
-            fails = [m for m, r in alone.iterrows() if r.diff_low > 0.01]
-            text += (f"; pruning alone moves it {diffs} (paired 95 %), so Table 3's \"< 1 pp\" holds for "
-                     f"{', '.join(holds) or 'none'} and fails for {', '.join(fails) or 'none'}")  # fmt: skip
-        return text + "."
-    prune, summ = pd.read_csv(run / "prune.csv"), pd.read_csv(run / "summary.csv")
-    locked = summ[summ.fill == "zero"].set_index("model")["acc_locked"]
-    best = prune.groupby(["model", "fine_tuned"])["accuracy"].max().unstack()
-    alone = ", ".join(f"{m} {100 * locked[m]:.1f} → {100 * best.loc[m, False]:.1f} %" for m in best.index)
-    tuned = ", ".join(f"{m} {100 * best.loc[m, True]:.1f} %" for m in best.index)
-    return (
-        f"Pruning alone restores little (best of the configurations, picked after the fact, no test: {alone}); "
-        f"pruning followed by fine-tuning reaches {tuned}."
-    )
-
-
-def _f3(v, digits: int = 3) -> str:
-    return "—" if v != v else f"{v:.{digits}f}"
-
-
-def leak_attribution(det: pd.DataFrame) -> pd.DataFrame:
-    """Per model, the detector that best beats the empirical null on the noise-filled key, beside the same
-    detector on the zero-filled key: where it beats the null with both fills, the leak is the ℓ1 ranking's (the
-    largest weights, zeroed or refilled, pull the largest gradients), not the fill's."""
-    det = det[det.detector != RANDOM_CONTROL]
-    noise = det[(det.fill == "noise") & det.precision.notna()]
-    best = noise.loc[noise.groupby("model")["lift"].idxmax()]
-    zero = det[det.fill == "zero"].set_index(["model", "detector"])
-    rows = []
-    for r in best.itertuples():
-        z = zero.loc[(r.model, r.detector)] if (r.model, r.detector) in zero.index else None
-        rows.append(dict(model=r.model, detector=r.detector, precision_noise=r.precision, p_noise=r.p_null,
-                         precision_zero=float("nan") if z is None else z.precision,
-                         p_zero=float("nan") if z is None else z.p_null,
-                         chance=r.chance, beats_null_noise=bool(r.p_null < 0.05),
-                         beats_null_zero=bool(z is not None and z.p_null < 0.05)))  # fmt: skip
-    return pd.DataFrame(rows)
-
-
-def key_glance() -> str:
-    """Which detector finds the key positions, per fill, judged against the empirical null over the key's
-    possible positions, and where the leak comes from."""
-    run = Path(RUN)
-    if not (run / "detectors.csv").exists():
-        return "Key positions: the detector table is still to run"
-    models = json.loads((run / "config.json").read_text())["models"]
-    det = with_chance(pd.read_csv(run / "detectors.csv"), models)
-    found = det[(det.fill == "zero") & (det.detector != RANDOM_CONTROL)].groupby("model")["recall"].max()
-    leak = leak_attribution(det)
-    cells = ", ".join(f"{r.model} {r.detector.split(' (')[0]} precision {r.precision_noise:.2f} noise / "
-                      f"{_f3(r.precision_zero, 2)} zero vs chance {r.chance:.2f}" for r in leak.itertuples())  # fmt: skip
-    both = leak.beats_null_noise & leak.beats_null_zero
-    where = ("with both fills in every model, so the leak is the ℓ1 ranking's, not the fill's" if both.all() else
-             f"with both fills in {int(both.sum())} of {len(leak)} models")  # fmt: skip
-    return (f"Key positions (empirical null over candidate units, {NULL_DRAWS:,} draws): zero fill: exact zeros find "
-            f"the key (recall {found.min():.2f}{'' if found.min() == found.max() else f'–{found.max():.2f}'}); "
-            f"noise fill: no detector finds half of it, but the best beats the null ({cells}) — {where}")
-
-
-def converged_glance() -> str:
-    """The primary attack against converged from-scratch baselines: how many cells it beats every baseline in, by
-    the paired IUT's strength (``inference.strength``), the borderline and failing cells named."""
-    path = Path(RUN) / "scratch_converged.csv"
-    if not path.exists():
-        return "not measured yet"
-    v = converged_verdicts(load_finetune(Path(RUN)), pd.read_csv(path))
-    cell = lambda r: f"{r.model} at {100 * r.fraction:g} % ({100 * r.diff_vs_best:+.1f} pp, p {r.p_iut:.2g})"  # noqa: E731
-    counts = v.groupby("strength").size()
-    parts = [f"{int(counts.get('clearly', 0))} of {len(v)} cells clearly (paired IUT p < 0.01)"]
-    at05 = v[v.strength == "at α = 0.05"]
-    if len(at05):
-        parts.append(f"{len(at05)} at α = 0.05 ({'; '.join(cell(r) for r in at05.itertuples())})")
-    weak = v[v.strength.isin(["borderline", "not established"])]
-    if len(weak):
-        parts.append("not established: " + "; ".join(f"{cell(r)}, {r.strength}" for r in weak.itertuples()))
-    seeds = int(v.pairs.min()) if len(v) else 0
-    return f"{PRIMARY_ATTACK} (primary) beats every baseline in " + ", ".join(parts) + f" ({seeds} paired seeds per cell)"
-
-
-    path = Path(RUN) / "scratch_converged.csv"
-    if not path.exists():
-        return "not measured yet"
-    v = converged_verdicts(load_finetune(Path(RUN)), pd.read_csv(path))
-    parts = []
-    for m, g in v.groupby("model", sort=False):
-        diffs = "/".join(f"{100 * d:+.1f}" for d in g.diff_vs_best)
-        shares = "/".join(f"{100 * f:g}" for f in g.fraction)
-        verdicts = g.verdict.iloc[0] + " at every share" if g.verdict.nunique() == 1 else "/".join(g.verdict)
-        parts.append(f"{m} at {shares} % of the data: {verdicts} ({diffs} pp against the best baseline, IUT p "
-                     f"{'/'.join(f'{p:.2g}' for p in g.p_iut)})")  # fmt: skip
-    measured = set(v.model) if len(v) else set()
-    rest = [m for m in ("fcn-7x400", "fcn-13x400", "vgg") if m not in measured]
-    return (
-        f"{PRIMARY_ATTACK} (primary) — "
-        + "; ".join(parts or ["no cell yet"])
-        + (f"; {', '.join(rest)} still to run" if rest else "")
-    )

@@ -26,8 +26,9 @@ from empirical.lock.utility import CHANCE
 from empirical.nets.models import make_model
 from figures.attacks import recovered_vs_data
 
-PAPER_TABLE2 = "CIFAR-10, bn-scale at 0.05, 3 trials: fine-tuning with 5 % / 10 % of the training data recovers " \
-               "+15–17 / +24–30 pp"  # fmt: skip
+PAPER_TABLE2 = (
+    "CIFAR-10, bn-scale at 0.05, 3 trials: fine-tuning with 5 % / 10 % of the training data recovers +15–17 / +24–30 pp"
+)
 PAPER_TABLE3 = "Fashion-MNIST: pruning 20–40 % recovers < 1 pp"
 
 
@@ -48,6 +49,71 @@ def _mean_sd(df: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     return out
 
 
+def later_sections(t: dict, pr: pd.DataFrame, summ: pd.DataFrame, kp: pd.DataFrame) -> list[str]:
+    """The report's pruning, detector and key-position sections."""
+    parts: list[str] = []
+    if len(pr):
+        parts += [
+            "## Pruning (magnitude per layer, Fine-Pruning), without and with a short fine-tune",
+            "",
+            f"Paper, Table 3: {PAPER_TABLE3}.",
+            "",
+            md_table(pr),
+            "",
+        ]
+        parts += (
+            ["Descriptive: the best row is picked after seeing every row. The verdict is McNemar's test below.", ""]
+            if len(t.get("prune_test", ()))
+            else verdict_prune(pr, summ)
+        )
+    if len(t.get("prune_test", ())):
+        parts += [
+            "### The pruning tests: paired images, chosen on the even, tested on the odd",
+            "",
+            "Every configuration above is scored on the even test images; the best one (`any configuration`) "
+            "and the best without the fine-tune (`pruning alone`) are compared with the locked model on the odd "
+            "images: McNemar's exact test (`only_pruned_right`, `only_locked_right`: the discordant images) "
+            "and the paired difference's 95 % Wald interval (`diff_low`, `diff_high`). The attack recovers the "
+            "model where `p_mcnemar` < 0.05 *and* the pruned model is the better one; Table 3's \"pruning "
+            "recovers < 1 pp\" holds for pruning alone where the interval's upper end is below 1 pp.",
+            "",
+            md_table(t["prune_test"].round(4)),
+            "",
+        ] + verdict_prune_test(t["prune_test"])
+    if len(t.get("detectors", ())):
+        det = with_chance(t["detectors"], t["config"]["models"])
+        parts += [
+            "## Where is the key? Every detector against each fill",
+            "",
+            "Precision and recall on the key's values; the top-k detectors flag k = the key's weight values "
+            "(an attacker who knows the key's size); `chance` is the mean precision of the empirical null (random "
+            "sets of candidate units as large as the detector's, drawn whole where the key is made of units), "
+            "`lift` the precision over it, `p_null` its +1-corrected p against the null (`p_exact`: the "
+            "hypergeometric tail). The "
+            "gradient detectors use the smallest data share. "
+            "Targeted restoration (`restored_accuracy`) trains only the positions of the detector with the "
+            "best F1 — chosen with the real key, so it is the most these detectors can give an attacker — "
+            "and, as its control, on as many positions drawn at random (`random positions (control)`): "
+            "restoration that the control matches comes from retraining that many weights, not from finding "
+            "the key.",
+            "",
+            md_table(det.round(4)),
+            "",
+        ] + verdict_detectors(det)
+    if len(kp):
+        parts += [
+            "## The key-position attack",
+            "",
+            "Detection: every exact zero of a weight and every BN channel with γ = β = 0 is guessed to be a key "
+            "position (precision and recall on the values of the real key). Targeted restoration: only the "
+            "detected positions are trained (SGD lr 0.01), everything else stays bit for bit.",
+            "",
+            md_table(kp),
+            "",
+        ] + verdict_keypos(kp, summ)
+    return parts
+
+
 def write_report(run_dir) -> Path:
     """``report.md`` (tables beside the paper's Tables 2–3, verdicts) and the recovered-accuracy figure."""
     run_dir = Path(run_dir)
@@ -56,63 +122,57 @@ def write_report(run_dir) -> Path:
     paths = (
         [figures.save(recovered_vs_data(ft, summ), run_dir / "figures" / "recovered_vs_data.png")] if len(ft) else []
     )
-    parts = ["# Attacks on locked models (Tables 2–3, the key-position attack, the noise fill)", "",
-             "## The locked models", "", md_table(summ), ""]  # fmt: skip
+    parts = [
+        "# Attacks on locked models (Tables 2–3, the key-position attack, the noise fill)",
+        "",
+        "## The locked models",
+        "",
+        md_table(summ),
+        "",
+    ]
     if len(ft):
-        parts += ["## Fine-tuning (Adi et al.) vs training from scratch on the attacker's data (mean ± sd over seeds)",
-                  "", f"Paper, Table 2: {PAPER_TABLE2}.", "",
-                  md_table(_mean_sd(ft, ["model", "fill", "attack", "fraction"])), ""]  # fmt: skip
+        parts += [
+            "## Fine-tuning (Adi et al.) vs training from scratch on the attacker's data (mean ± sd over seeds)",
+            "",
+            f"Paper, Table 2: {PAPER_TABLE2}.",
+            "",
+            md_table(_mean_sd(ft, ["model", "fill", "attack", "fraction"])),
+            "",
+        ]
         conv = read_table(run_dir / "scratch_converged.csv", required=False)
-        parts += (["The from-scratch rows above stop at fine-tuning's step count, far from convergence: they are "
-                   "descriptive, not the verdict, which is the converged test below.", ""] if len(conv) else
-                  verdict_finetune(ft, summ))  # fmt: skip
+        parts += (
+            [
+                "The from-scratch rows above stop at fine-tuning's step count, far from convergence: they are "
+                "descriptive, not the verdict, which is the converged test below.",
+                "",
+            ]
+            if len(conv)
+            else verdict_finetune(ft, summ)
+        )
         v = converged_verdicts(ft[ft["seed"].notna()], conv) if len(conv) else pd.DataFrame()
         if len(v):
-            parts += [f"## {PRIMARY_ATTACK} (the primary attack, declared before the runs) against training from "
-                      "scratch to convergence", "",
-                      "Each baseline: Adam 1e-3, batch 100, early stopping on a stratified 20 % of the attacker's "
-                      "data (patience 5 epochs and 300 steps, cap 10× fine-tuning's steps), 5 seeds; the attacker's "
-                      "choice of architecture. The verdict needs the attack to beat *every* architecture: an "
-                      "intersection-union test of one-sided Welch tests at α = 0.05 (`p_iut`: the largest of them).",
-                      "", md_table(v.round(4)), ""]  # fmt: skip
+            parts += [
+                f"## {PRIMARY_ATTACK} (the primary attack, declared before the runs) against training from "
+                "scratch to convergence",
+                "",
+                "Each baseline: Adam 1e-3, batch 100, early stopping on a stratified 20 % of the attacker's "
+                "data (patience 5 epochs and 300 steps, cap 10× fine-tuning's steps), 5 seeds; the attacker's "
+                "choice of architecture. The verdict needs the attack to beat *every* architecture: an "
+                "intersection-union test of one-sided Welch tests at α = 0.05 (`p_iut`: the largest of them).",
+                "",
+                md_table(v.round(4)),
+                "",
+            ]
             sec = secondary_verdicts(ft[ft["seed"].notna()], conv)
             if len(sec):
-                parts += [f"Secondary attacks ({', '.join(SECONDARY_ATTACKS)}): the same test, Holm-corrected over the "
-                          "three within each model and data share (`p_holm`).", "",
-                          md_table(sec.round(4)), ""]  # fmt: skip
-    if len(pr):
-        parts += ["## Pruning (magnitude per layer, Fine-Pruning), without and with a short fine-tune", "",
-                  f"Paper, Table 3: {PAPER_TABLE3}.", "", md_table(pr), ""]  # fmt: skip
-        parts += (["Descriptive: the best row is picked after seeing every row. The verdict is McNemar's test "
-                   "below.", ""] if len(t.get("prune_test", ())) else verdict_prune(pr, summ))  # fmt: skip
-    if len(t.get("prune_test", ())):
-        parts += ["### The pruning tests: paired images, chosen on the even, tested on the odd", "",
-                  "Every configuration above is scored on the even test images; the best one (`any configuration`) "
-                  "and the best without the fine-tune (`pruning alone`) are compared with the locked model on the odd "
-                  "images: McNemar's exact test (`only_pruned_right`, `only_locked_right`: the discordant images) "
-                  "and the paired difference's 95 % Wald interval (`diff_low`, `diff_high`). The attack recovers the "
-                  "model where `p_mcnemar` < 0.05 *and* the pruned model is the better one; Table 3's \"pruning "
-                  "recovers < 1 pp\" holds for pruning alone where the interval's upper end is below 1 pp.", "",
-                  md_table(t["prune_test"].round(4)), ""] + verdict_prune_test(t["prune_test"])  # fmt: skip
-    if len(t.get("detectors", ())):
-        det = with_chance(t["detectors"], t["config"]["models"])
-        parts += ["## Where is the key? Every detector against each fill", "",
-                  "Precision and recall on the key's values; the top-k detectors flag k = the key's weight values "
-                  "(an attacker who knows the key's size); `chance` is the precision of as many positions drawn at "
-                  "random, `lift` the precision over it, `p_above_chance` its one-sided binomial p-value. The "
-                  "gradient detectors use the smallest data share. "
-                  "Targeted restoration (`restored_accuracy`) trains only the positions of the detector with the "
-                  "best F1 — chosen with the real key, so it is the most these detectors can give an attacker — "
-                  "and, as its control, on as many positions drawn at random (`random positions (control)`): "
-                  "restoration that the control matches comes from retraining that many weights, not from finding "
-                  "the key.", "",
-                  md_table(det.round(4)), ""] + verdict_detectors(det)  # fmt: skip
-    if len(kp):
-        parts += ["## The key-position attack", "",
-                  "Detection: every exact zero of a weight and every BN channel with γ = β = 0 is guessed to be a key "
-                  "position (precision and recall on the values of the real key). Targeted restoration: only the "
-                  "detected positions are trained (SGD lr 0.01), everything else stays bit for bit.", "",
-                  md_table(kp), ""] + verdict_keypos(kp, summ)  # fmt: skip
+                parts += [
+                    f"Secondary attacks ({', '.join(SECONDARY_ATTACKS)}): the same test, Holm-corrected over the "
+                    "three within each model and data share (`p_holm`).",
+                    "",
+                    md_table(sec.round(4)),
+                    "",
+                ]
+    parts += later_sections(t, pr, summ, kp)
     parts += [f"![{p.stem}](figures/{p.name})" for p in paths] + [""]
     path = run_dir / "report.md"
     write_text(path, "\n".join(parts))
@@ -136,10 +196,12 @@ def verdict_finetune(ft: pd.DataFrame, summ: pd.DataFrame) -> list[str]:
         if scratch <= LOCK_THRESHOLD:  # no from-scratch recipe trained: the baseline understates the attacker
             note = " (from scratch did not train, so the baseline is weak)"
         which = (" (Adam)" if base.idxmax() == SCRATCH_ADAM else " (SGD)") if len(base) > 1 else ""
-        lines.append(f"* {model}, {100 * frac:g} % of the training data: best fine-tuning {best.idxmax()} "
-                     f"{100 * best.max():.2f} % (from {100 * locked:.2f} % locked) vs from scratch{which} "
-                     f"{100 * scratch:.2f} %{note}; claim \"fine-tuning recovers less than training from "
-                     f"scratch\": **{verdict}**")  # fmt: skip
+        lines.append(
+            f"* {model}, {100 * frac:g} % of the training data: best fine-tuning {best.idxmax()} "
+            f"{100 * best.max():.2f} % (from {100 * locked:.2f} % locked) vs from scratch{which} "
+            f'{100 * scratch:.2f} %{note}; claim "fine-tuning recovers less than training from '
+            f'scratch": **{verdict}**'
+        )
     return lines + [""]
 
 
@@ -160,8 +222,10 @@ def verdict_prune(pr: pd.DataFrame, summ: pd.DataFrame, n_test: int = 10_000) ->
         gain = (best - locked) * 100
         two_se = 200 * np.sqrt(best * (1 - best) / n_test)
         verdict = "PASS" if gain + two_se < 1 else "FAIL" if gain - two_se > 1 else "INCONCLUSIVE"
-        lines.append(f"* {model}: the best pruning leaves {100 * best:.2f} % ({gain:+.2f} ± {two_se:.2f} pp from "
-                     f"the locked {100 * locked:.2f} %): **{verdict}**")  # fmt: skip
+        lines.append(
+            f"* {model}: the best pruning leaves {100 * best:.2f} % ({gain:+.2f} ± {two_se:.2f} pp from "
+            f"the locked {100 * locked:.2f} %): **{verdict}**"
+        )
     return lines + [""]
 
 
@@ -170,10 +234,12 @@ def verdict_keypos(kp: pd.DataFrame, summ: pd.DataFrame) -> list[str]:
     for (model, fill), g in kp.groupby(["model", "fill"]):
         s = summ[(summ["model"] == model) & (summ["fill"] == fill)].iloc[0]
         best = g.loc[g["accuracy"].idxmax()]
-        lines.append(f"* {model}, fill {fill}: detection precision {g['precision'].iloc[0]:.3f}, recall "
-                     f"{g['recall'].iloc[0]:.3f}; targeted restoration reaches {100 * best['accuracy']:.2f} % "
-                     f"(original {100 * s['acc_original']:.2f} %, locked {100 * s['acc_locked']:.2f} %) with "
-                     f"{100 * best['fraction']:g} % of the data and {int(best['epochs'])} epoch(s)")  # fmt: skip
+        lines.append(
+            f"* {model}, fill {fill}: detection precision {g['precision'].iloc[0]:.3f}, recall "
+            f"{g['recall'].iloc[0]:.3f}; targeted restoration reaches {100 * best['accuracy']:.2f} % "
+            f"(original {100 * s['acc_original']:.2f} %, locked {100 * s['acc_locked']:.2f} %) with "
+            f"{100 * best['fraction']:g} % of the data and {int(best['epochs'])} epoch(s)"
+        )
     return lines + [""]
 
 
@@ -191,9 +257,11 @@ def verdict_prune_test(test: pd.DataFrame, alpha: float = 0.05, claim_pp: float 
         if sc == "pruning alone":
             lo, hi = 100 * r["diff_low"], 100 * r["diff_high"]
             verdict = "PASS" if hi < claim_pp else "FAIL" if lo > claim_pp else "INCONCLUSIVE"
-            out.append(f"- **{r['model']}, pruning alone**: {what} on the odd images {moved} "
-                       f"({100 * r['diff']:+.2f} pp, {100 * (1 - alpha):g} % interval [{lo:+.2f}, {hi:+.2f}] pp); "
-                       f"Table 3's \"< {claim_pp:g} pp\": **{verdict}**.")  # fmt: skip
+            out.append(
+                f"- **{r['model']}, pruning alone**: {what} on the odd images {moved} "
+                f"({100 * r['diff']:+.2f} pp, {100 * (1 - alpha):g} % interval [{lo:+.2f}, {hi:+.2f}] pp); "
+                f'Table 3\'s "< {claim_pp:g} pp": **{verdict}**.'
+            )
             continue
         better = r["only_pruned_right"] > r["only_locked_right"]
         verdict = "recovers accuracy" if better and r["p_mcnemar"] < alpha else "does not recover accuracy"
@@ -259,18 +327,24 @@ def verdict_detectors(det: pd.DataFrame, found: float = 0.5, alpha: float = 0.05
     for (model, fill), g in det[det["detector"] != RANDOM_CONTROL].groupby(["model", "fill"], sort=False):
         hits = g[g["recall"] >= found]
         if len(hits):
-            which = ", ".join(f"{r.detector} (recall {r.recall:.2f}, precision {r.precision:.2f})"
-                              for r in hits.itertuples())  # fmt: skip
+            which = ", ".join(
+                f"{r.detector} (recall {r.recall:.2f}, precision {r.precision:.2f})" for r in hits.itertuples()
+            )
             out.append(f"- **{model}, {fill} fill**: found by {which}.")
             continue
         best = g.loc[g["recall"].idxmax()]
-        line = f"- **{model}, {fill} fill**: no detector finds {found:.0%} of the key; the best, {best.detector}, " \
-               f"recalls {best.recall:.2f}"  # fmt: skip
+        line = (
+            f"- **{model}, {fill} fill**: no detector finds {found:.0%} of the key; the best, {best.detector}, "
+            f"recalls {best.recall:.2f}"
+        )
         if "p_above_chance" in g:
             above = g[g["p_above_chance"] < alpha]
             line += f" (chance {best.chance:.3f}, ×{best.lift:.1f}). " + (
-                "Above the empirical null (α = 0.05): " + ", ".join(
-                    f"{r.detector} ×{r.lift:.1f}" for r in above.itertuples()) + ", so the key is not hidden."
-                if len(above) else "No detector beats the empirical null (α = 0.05).")  # fmt: skip
+                "Above the empirical null (α = 0.05): "
+                + ", ".join(f"{r.detector} ×{r.lift:.1f}" for r in above.itertuples())
+                + ", so the key is not hidden."
+                if len(above)
+                else "No detector beats the empirical null (α = 0.05)."
+            )
         out.append(line + ("" if line.endswith(".") else "."))
     return out + [""]

@@ -27,8 +27,8 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from empirical._io import write_csv
 from empirical.errors import UserError
+from empirical.experiments.attacks.baselines import run_scratch_adam, run_scratch_converged
 from empirical.experiments.attacks.cells import (  # noqa: F401  (re-exported)
     RANDOM_CONTROL,
     _finetune_rows,
@@ -62,8 +62,7 @@ from empirical.lock.extraction import extract
 from empirical.lock.fill import fill_key_positions
 from empirical.lock.utility import ratio_for_utility
 from empirical.nets.checkpoint import load_checkpoint
-from empirical.nets.models import make_model
-from empirical.nets.train import RunOptions, TrainSpec, load_tensors, train
+from empirical.nets.train import RunOptions, load_tensors, train
 
 log = logging.getLogger(__name__)
 
@@ -78,11 +77,25 @@ DESCRIPTION = (
 PRESETS = {
     "default": AttackConfig(),
     "quick": AttackConfig(  # tiny models and shares: a smoke test, minutes
-        models=(dict(name="fcn-3x32", arch="fcn", dataset="mnist", hidden_layers=3, width=32, epochs=1, indicator="l1",
-                     lock="chance+5pp", fractions=(0.01, 0.02), seeds=1, ft_epochs=1),),
-        prune_fractions=(0.2,), targeted_epochs=(1,),
+        models=(
+            dict(
+                name="fcn-3x32",
+                arch="fcn",
+                dataset="mnist",
+                hidden_layers=3,
+                width=32,
+                epochs=1,
+                indicator="l1",
+                lock="chance+5pp",
+                fractions=(0.01, 0.02),
+                seeds=1,
+                ft_epochs=1,
+            ),
+        ),
+        prune_fractions=(0.2,),
+        targeted_epochs=(1,),
     ),
-}  # fmt: skip
+}
 
 
 @dataclass(frozen=True)
@@ -120,13 +133,25 @@ def run_cell(m: dict, fill: str, config: AttackConfig, rd: RunDir, device: str =
     locked, key = _lock(model, m, data[2], data[3], fill)
     base = dict(model=m["name"], fill=fill)
     acc0, acc_locked = atk.accuracy(model, data[2], data[3]), atk.accuracy(locked, data[2], data[3])
-    summary = pd.DataFrame([dict(**base, indicator=m["indicator"], k=key.meta["k_total"], ratio=key.meta["ratio"],
-                                 acc_original=acc0, acc_locked=acc_locked)])  # fmt: skip
+    summary = pd.DataFrame(
+        [
+            dict(
+                **base,
+                indicator=m["indicator"],
+                k=key.meta["k_total"],
+                ratio=key.meta["ratio"],
+                acc_original=acc0,
+                acc_locked=acc_locked,
+            )
+        ]
+    )
     log.info("%s/%s: locked %d units, %.4f → %.4f", m["name"], fill, key.meta["k_total"], acc0, acc_locked)
     tables = {"summary": summary, "finetune": _finetune_rows(locked, spec, m, data, fill)}
-    tables["prune"] = _prune_rows(locked, m, data, config) if fill == "zero" else pd.DataFrame(
-        columns=["attack", "fraction", "fine_tuned", "accuracy"]
-    )  # fmt: skip
+    tables["prune"] = (
+        _prune_rows(locked, m, data, config)
+        if fill == "zero"
+        else pd.DataFrame(columns=["attack", "fraction", "fine_tuned", "accuracy"])
+    )
     tables["keypos"] = _keypos_rows(locked, key, m, data, config)
     tables["prune_test"] = prune_test_rows(locked, m, data, config) if fill == "zero" else pd.DataFrame()
     tables["detectors"] = detector_table(locked, key, m, data, config)
@@ -162,9 +187,17 @@ def extend_cell(m: dict, fill: str, config: AttackConfig, rd: RunDir, device: st
     acc_locked = atk.accuracy(locked, data[2], data[3])
     if int(rec["k"]) != key.meta["k_total"] or abs(float(rec["acc_locked"]) - acc_locked) > 1e-9:
         host = json.loads((cdir / "done.json").read_text()).get("host", "an unrecorded host")
-        log.warning("%s: the lock does not reproduce the recorded one (recorded on %s: k %s, locked accuracy %.4f; "
-                    "retrained on %s: k %d, %.4f); running the cell again", name, host, rec["k"], rec["acc_locked"],
-                    cpu_model(), key.meta["k_total"], acc_locked)  # fmt: skip
+        log.warning(
+            "%s: the lock does not reproduce the recorded one (recorded on %s: k %s, locked accuracy %.4f; "
+            "retrained on %s: k %d, %.4f); running the cell again",
+            name,
+            host,
+            rec["k"],
+            rec["acc_locked"],
+            cpu_model(),
+            key.meta["k_total"],
+            acc_locked,
+        )
         (cdir / "done.json").unlink()
         return
     ft = old["finetune"]
@@ -205,104 +238,6 @@ def _needs_extension(rd: RunDir, m: dict, fill: str, config: AttackConfig) -> bo
     return (int(ft["seed"].max()) + 1 if len(ft) else 0) < m["seeds"]
 
 
-def scratch_adam_rows(m: dict, device: str = "cpu", seeds=None) -> pd.DataFrame:
-    """Training from scratch with Adam (lr 1e-3, batch 100, the model's fine-tuning epochs) on the same
-    stratified subsets as the fine-tuning attacks: a stronger alternative than Adi et al.'s SGD recipe, which
-    does not train a deep plain FCN. ``seeds``: default all of the model's."""
-    spec = _spec(m)
-    (x_tr, y_tr, x_te, y_te), _ = load_tensors(spec, None, device)
-    ft = atk.FineTune(epochs=m["ft_epochs"], lr=1e-3, optimizer="adam")
-    make = lambda: make_model(spec.arch, spec.hidden_layers, spec.width).to(device)  # noqa: E731
-    rows = []
-    for frac in m["fractions"]:
-        for seed in range(m["seeds"]) if seeds is None else seeds:
-            idx = atk.stratified_subset(y_tr, frac, seed)
-            acc = atk.accuracy(atk.from_scratch(make, x_tr[idx], y_tr[idx], ft, seed), x_te, y_te)
-            rows.append(dict(model=m["name"], fill="zero", attack=SCRATCH_ADAM, fraction=frac, seed=seed,
-                             n_images=len(idx), accuracy=acc))  # fmt: skip
-            log.info("%s: from scratch (Adam) with %.0f%% of the data, seed %d: %.4f", m["name"], 100 * frac, seed, acc)
-    return pd.DataFrame(rows)
-
-
-def run_scratch_adam(config: AttackConfig, rd: RunDir, device: str = "cpu") -> None:
-    """``scratch_adam.csv``: the Adam baseline per model, added to a run (committed runs included) without
-    touching its cells; a model's seeds already in the table are kept and only the missing ones run (the run
-    grew), the table is rewritten atomically after each model."""
-    path = rd.path / "scratch_adam.csv"
-    have = read_table(path, required=False)
-    frames = [have] if len(have) else []
-    for m in config.models:
-        done = set(have[have["model"] == m["name"]]["seed"].astype(int)) if len(have) else set()
-        todo = [s for s in range(m["seeds"]) if s not in done]
-        if not todo:
-            continue
-        frames.append(scratch_adam_rows(m, device, todo))
-        write_csv(path, pd.concat(frames, ignore_index=True))
-
-
-SCRATCH_BASELINES = ("own architecture", "MLP 2 × 400", "small CNN")  # the attacker's choices of architecture
-CONVERGED_SEEDS = 5
-
-
-def _baseline_model(name: str, spec: TrainSpec):
-    """A freshly initialised network of the attacker's choice (seeded by the caller)."""
-    if name == "own architecture":
-        return make_model(spec.arch, spec.hidden_layers, spec.width)
-    if name == "MLP 2 × 400":
-        return make_model("fcn", 2, 400)
-    return make_model("vgg", 1, 8)  # takes the flat images of every model's data
-
-
-def run_scratch_converged(config: AttackConfig, rd: RunDir, device: str = "cpu", seeds: int = CONVERGED_SEEDS):
-    """``scratch_converged.csv``: the attacker's from-scratch training run to convergence
-    (``empirical.lock.attacks.from_scratch_converged``: Adam 1e-3, batch 100, early stopping on a stratified 20 %
-    of the attacker's own share, patience 5 epochs and 300 steps, cap 10× the fine-tuning attack's steps) for
-    each model, data
-    share, architecture (``SCRATCH_BASELINES``) and seed, with the steps taken and the stopping epoch. Added to
-    a finished run without touching its cells; rows already in the table are kept (resumable row by row)."""
-    path = rd.path / "scratch_converged.csv"
-    have = read_table(path, required=False)
-    done = set(map(tuple, have[["model", "baseline", "fraction", "seed"]].to_numpy())) if len(have) else set()
-    frames = [have] if len(have) else []
-    for m in config.models:
-        spec = _spec(m)
-        (x_tr, y_tr, x_te, y_te), _ = load_tensors(spec, None, device)
-        for frac in m["fractions"]:
-            for seed in range(seeds):
-                idx = atk.stratified_subset(y_tr, frac, seed)
-                cap = 10 * m["ft_epochs"] * -(-len(idx) // 100)  # 10× the fine-tuning attack's steps
-                for name in SCRATCH_BASELINES:
-                    if (m["name"], name, frac, seed) in done:
-                        continue
-                    make = lambda n=name: _baseline_model(n, spec).to(device)  # noqa: E731
-                    run = atk.from_scratch_converged(make, x_tr[idx], y_tr[idx], patience=5, max_steps=cap, seed=seed)
-                    row = dict(
-                        model=m["name"],
-                        baseline=name,
-                        fraction=frac,
-                        seed=seed,
-                        n_images=len(idx),
-                        steps=run.steps,
-                        step_cap=cap,
-                        best_epoch=run.best_epoch,
-                        stop_epoch=run.stop_epoch,
-                        heldout_accuracy=run.heldout_accuracy,
-                        accuracy=atk.accuracy(run.model, x_te, y_te),
-                    )
-                    frames.append(pd.DataFrame([row]))
-                    write_csv(path, pd.concat(frames, ignore_index=True))
-                    log.info(
-                        "%s: %s from scratch, %.0f%% of the data, seed %d: %.4f after %d steps",
-                        m["name"],
-                        name,
-                        100 * frac,
-                        seed,
-                        row["accuracy"],
-                        run.steps,
-                    )
-    return read_table(path, required=False)
-
-
 def run(config: AttackConfig, run_dir, options: AttackOptions = AttackOptions()) -> dict[str, pd.DataFrame]:
     """Every cell not finished yet (``options.only``: a subset), the Adam baseline, then the report. With
     ``options.converged_baselines`` only the converged from-scratch baselines are added (an extension: the cells
@@ -323,8 +258,9 @@ def run(config: AttackConfig, run_dir, options: AttackOptions = AttackOptions())
                 (rd.cell_dir(name) / "done.json").unlink()
             elif _needs_extension(rd, m, fill, config):
                 extend_cell(m, fill, config, rd, options.device)
-        tables = rd.run_cells(list(cells), lambda name: run_cell(*cells[name], config, rd, options.device),
-                              options.only)  # fmt: skip
+        tables = rd.run_cells(
+            list(cells), lambda name: run_cell(*cells[name], config, rd, options.device), options.only
+        )
         if options.only is None:
             run_scratch_adam(config, rd, options.device)
     return tables
@@ -336,8 +272,12 @@ def add_arguments(p) -> None:
     p.add_argument(
         "--checkpoint", type=Path, help="a locked model (from `lock`) to attack instead of the built-in ones"
     )
-    p.add_argument("--key", type=Path, help="with --checkpoint: its key, for the original's accuracy and the "
-                   "key-position attack's precision and recall (never used by an attack)")  # fmt: skip
+    p.add_argument(
+        "--key",
+        type=Path,
+        help="with --checkpoint: its key, for the original's accuracy and the "
+        "key-position attack's precision and recall (never used by an attack)",
+    )
     p.add_argument("--model", help="with --checkpoint: FILE.py:FUNCTION building your own nn.Module")
     p.add_argument(
         "--fractions",
@@ -363,9 +303,16 @@ def add_arguments(p) -> None:
 def configure(args) -> tuple[AttackConfig, AttackOptions]:
     own = None
     if args.checkpoint is not None:
-        own = OwnAttack(checkpoint=args.checkpoint, key=args.key, model=args.model, data_root=args.data_root,
-                        fractions=tuple(args.fractions), seeds=args.seeds, epochs=args.epochs,
-                        baseline=not args.no_baseline)  # fmt: skip
+        own = OwnAttack(
+            checkpoint=args.checkpoint,
+            key=args.key,
+            model=args.model,
+            data_root=args.data_root,
+            fractions=tuple(args.fractions),
+            seeds=args.seeds,
+            epochs=args.epochs,
+            baseline=not args.no_baseline,
+        )
     else:
         given = [f"--{n}" for n in ("key", "model", "data_root") if getattr(args, n) is not None]
         if given:
@@ -373,8 +320,7 @@ def configure(args) -> tuple[AttackConfig, AttackOptions]:
     pick(PRESETS, args.preset, "attacks preset")
     config = PRESETS["quick" if args.quick else args.preset]
     only = tuple(c.strip() for c in args.only.split(",") if c.strip()) if args.only else None
-    return config, AttackOptions(device=args.device, only=only, converged_baselines=args.converged_baselines,
-                                 own=own)  # fmt: skip
+    return config, AttackOptions(device=args.device, only=only, converged_baselines=args.converged_baselines, own=own)
 
 
 def summary(config: AttackConfig, tables: dict[str, pd.DataFrame]) -> str:

@@ -31,8 +31,22 @@ from empirical.experiments.audit.run import AuditData
 from empirical.nets.checkpoint import params_sha256
 
 Config = AuditConfig
-__all__ = ["page", "DESCRIPTION", "KIND", "PRESETS", "AuditData", "AuditOptions", "AuditResult", "Config",
-           "add_arguments", "audit", "configure", "run", "summary", "write_report"]
+__all__ = [
+    "page",
+    "DESCRIPTION",
+    "KIND",
+    "PRESETS",
+    "AuditData",
+    "AuditOptions",
+    "AuditResult",
+    "Config",
+    "add_arguments",
+    "audit",
+    "configure",
+    "run",
+    "summary",
+    "write_report",
+]
 
 
 def run(config: AuditConfig, run_dir, options: AuditOptions | None = None):
@@ -59,8 +73,13 @@ def audit(model, data, target: float, budget: str = "quick", shares=None, owner_
     tables as ``corelocker-bounds audit`` (written into ``out``, or a temporary directory)."""
     data = data if isinstance(data, AuditData) else AuditData(*data)
     sha = params_sha256({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()})
-    config = AuditConfig(target=target, budget=budget, shares=tuple(shares) if shares else None,
-                         owner_share=owner_share, model_sha256=sha)  # fmt: skip
+    config = AuditConfig(
+        target=target,
+        budget=budget,
+        shares=tuple(shares) if shares else None,
+        owner_share=owner_share,
+        model_sha256=sha,
+    )
     run_dir = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="corelocker-audit-"))
     audit_into(run_dir, model.eval(), data, config, progress=False)
     write_report(run_dir)

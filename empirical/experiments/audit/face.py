@@ -41,12 +41,23 @@ def add_arguments(p) -> None:
     p.add_argument("--checkpoint", type=Path, required=True, help="the trained model (.safetensors or run dir)")
     p.add_argument("--model", help="FILE.py:FUNCTION building your nn.Module (for a checkpoint made by import --model)")
     p.add_argument("--data", "--data-root", dest="data_root", help=DATA_HELP)
-    p.add_argument("--target-accuracy", type=float, required=True,
-                   help="the accuracy the locked model should have (e.g. 0.15 for chance + 5 pp with 10 classes)")  # fmt: skip
-    p.add_argument("--budget", default="quick", help="quick (1 seed, 2 unit kinds, shares 1 %% and 5 %%; minutes), "
-                   "standard (3 seeds, every unit kind, 1/5/10 %%), thorough (5 seeds)")  # fmt: skip
-    p.add_argument("--attacker-share", type=float_list, help="the attacker's shares of the training data, e.g. "
-                   "0.01,0.05,0.1 (default: the budget's)")  # fmt: skip
+    p.add_argument(
+        "--target-accuracy",
+        type=float,
+        required=True,
+        help="the accuracy the locked model should have (e.g. 0.15 for chance + 5 pp with 10 classes)",
+    )
+    p.add_argument(
+        "--budget",
+        default="quick",
+        help="quick (1 seed, 2 unit kinds, shares 1 %% and 5 %%; minutes), "
+        "standard (3 seeds, every unit kind, 1/5/10 %%), thorough (5 seeds)",
+    )
+    p.add_argument(
+        "--attacker-share",
+        type=float_list,
+        help="the attacker's shares of the training data, e.g. 0.01,0.05,0.1 (default: the budget's)",
+    )
     p.add_argument("--owner-share", type=float, help="the share the recommendation is judged at (default: the largest)")
     p.add_argument("--out", type=Path, required=True, help="run directory (resumed if it exists)")
     p.add_argument("--no-progress", action="store_true", help="no progress lines")
@@ -58,18 +69,28 @@ def load_inputs(options: AuditOptions):
     builder = load_builder(options.model) if options.model else None
     model, meta = load_checkpoint(options.checkpoint, options.device, builder=builder)
     spec = meta["spec"]
-    (x_tr, y_tr), (x_te, y_te) = (train_set_for(spec, options.data_root, options.device),
-                                  test_set_for(spec, options.data_root, options.device))  # fmt: skip
+    (x_tr, y_tr), (x_te, y_te) = (
+        train_set_for(spec, options.data_root, options.device),
+        test_set_for(spec, options.data_root, options.device),
+    )
     sha = params_sha256({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()})
     return model.eval(), AuditData(x_tr, y_tr, x_te, y_te), sha
 
 
 def configure(args) -> tuple[AuditConfig, AuditOptions]:
-    config = AuditConfig(target=args.target_accuracy, budget=args.budget,
-                         shares=tuple(args.attacker_share) if args.attacker_share else None,
-                         owner_share=args.owner_share)  # fmt: skip
-    options = AuditOptions(device=args.device, progress=not args.no_progress, checkpoint=args.checkpoint,
-                           model=args.model, data_root=args.data_root)  # fmt: skip
+    config = AuditConfig(
+        target=args.target_accuracy,
+        budget=args.budget,
+        shares=tuple(args.attacker_share) if args.attacker_share else None,
+        owner_share=args.owner_share,
+    )
+    options = AuditOptions(
+        device=args.device,
+        progress=not args.no_progress,
+        checkpoint=args.checkpoint,
+        model=args.model,
+        data_root=args.data_root,
+    )
     return config, options
 
 
@@ -83,16 +104,22 @@ def expected_minutes(model, data: AuditData, config: AuditConfig) -> float:
     return kinds * (6 * params * images / 2e10 + 6 * params * len(data.y_test) * 40 / 2e10) / 60
 
 
-def audit_into(run_dir, model, data: AuditData, config: AuditConfig, inputs: dict | None = None,
-               progress: bool = True) -> dict[str, pd.DataFrame]:  # fmt: skip
+def audit_into(
+    run_dir, model, data: AuditData, config: AuditConfig, inputs: dict | None = None, progress: bool = True
+) -> dict[str, pd.DataFrame]:
     """Every unit kind not audited yet into ``run_dir`` (resumable: a finished kind is read back, not redone)."""
     acc = check_reachable(model, data, config.target)
     kinds = applicable_kinds(model, config.budget)
     rd = RunDir(run_dir, KIND, config.to_json(), TABLES)
     with rd.open():
         if progress:
-            log.info("audit: %s, %d unit kind(s) (%s), about %.0f min on this machine", config.budget, len(kinds),
-                     ", ".join(kinds), expected_minutes(model, data, config))  # fmt: skip
+            log.info(
+                "audit: %s, %d unit kind(s) (%s), about %.0f min on this machine",
+                config.budget,
+                len(kinds),
+                ", ".join(kinds),
+                expected_minutes(model, data, config),
+            )
         write_csv(Path(run_dir) / "model.csv", model_rows(model, data, acc))
         write_text(Path(run_dir) / "audit_inputs.json", json.dumps(inputs or {}, indent=1) + "\n")
 

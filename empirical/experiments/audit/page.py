@@ -25,10 +25,17 @@ def glance() -> str:
     parts = []
     for r in runs:
         rec = json.loads((r / "summary.json").read_text())["recommendation"]
-        what = (f"ship the {rec['unit_kind']} key, k = {rec['k']}, {rec['fill']} fill" if rec["status"] == "recommended"
-                else f"no key meets all three conditions (best: {rec.get('unit_kind')}, k = {rec.get('k')}: " + "; ".join(rec.get("fails", [])) + ")")
+        what = (
+            f"ship the {rec['unit_kind']} key, k = {rec['k']}, {rec['fill']} fill"
+            if rec["status"] == "recommended"
+            else f"no key meets all three conditions (best: {rec.get('unit_kind')}, k = {rec.get('k')}: "
+            + "; ".join(rec.get("fails", []))
+            + ")"
+        )
         parts.append(f"{r.name.removeprefix('audit-')}: {what}")
-    return "* *Audit* (which key to ship, `standard` budget): " + "; ".join(parts) + " ([page](@docs/results/audit.md)).\n"
+    return (
+        "* *Audit* (which key to ship, `standard` budget): " + "; ".join(parts) + " ([page](@docs/results/audit.md)).\n"
+    )
 
 
 def page() -> str:
@@ -50,5 +57,7 @@ Budgets: `quick` (1 seed, 2 unit kinds, shares 1 % and 5 %), `standard` (3 seeds
     if not runs:
         return body + "\nThe example audits (`fcn-7x400` and `vgg` at `standard`) are still to run.\n"
     for r in runs:
-        body += f"\n## {r.name}\n\n" + (r / "audit.md").read_text().split("\n", 2)[2].replace("](figures/", f"]({r}/figures/")
+        body += f"\n## {r.name}\n\n" + (r / "audit.md").read_text().split("\n", 2)[2].replace(
+            "](figures/", f"]({r}/figures/"
+        )
     return body

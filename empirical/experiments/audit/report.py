@@ -34,9 +34,18 @@ def finetune_tests(rows: pd.DataFrame) -> pd.DataFrame:
         base = rows[(rows.attack == "from scratch") & (rows.unit_kind == kind) & np.isclose(rows.share, share)]
         a, b = g.set_index("seed")["accuracy"], base.set_index("seed")["accuracy"]
         seeds = sorted(set(a.index) & set(b.index))
-        row = dict(unit_kind=kind, share=share, attack=attack, seeds=len(seeds), recovered=float(a.mean()),
-                   from_scratch=float(b.mean()), margin=float((a[seeds] - b[seeds]).mean()) if seeds else np.nan,
-                   margin_low=np.nan, margin_high=np.nan, p_beats_scratch=np.nan)  # fmt: skip
+        row = dict(
+            unit_kind=kind,
+            share=share,
+            attack=attack,
+            seeds=len(seeds),
+            recovered=float(a.mean()),
+            from_scratch=float(b.mean()),
+            margin=float((a[seeds] - b[seeds]).mean()) if seeds else np.nan,
+            margin_low=np.nan,
+            margin_high=np.nan,
+            p_beats_scratch=np.nan,
+        )
         if len(seeds) >= 2:
             t = paired_t(a[seeds].to_numpy(), b[seeds].to_numpy())
             row.update(margin_low=t["low"], margin_high=t["high"], p_beats_scratch=t["p_greater"])
@@ -45,11 +54,16 @@ def finetune_tests(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def headline(t: pd.Series) -> str:
-    """"with x % of the data, fine-tuning recovers y %, z pp above training from scratch [interval]"."""
-    ci = f" [{100 * t.margin_low:+.1f}, {100 * t.margin_high:+.1f}]" if t.margin_low == t.margin_low else \
-        " (one seed: no interval)"  # fmt: skip
-    return (f"with {100 * t.share:g} % of the data, {t.attack} recovers {100 * t.recovered:.1f} %, "
-            f"{100 * t.margin:+.1f} pp against training from scratch{ci}")  # fmt: skip
+    """ "with x % of the data, fine-tuning recovers y %, z pp above training from scratch [interval]"."""
+    ci = (
+        f" [{100 * t.margin_low:+.1f}, {100 * t.margin_high:+.1f}]"
+        if t.margin_low == t.margin_low
+        else " (one seed: no interval)"
+    )
+    return (
+        f"with {100 * t.share:g} % of the data, {t.attack} recovers {100 * t.recovered:.1f} %, "
+        f"{100 * t.margin:+.1f} pp against training from scratch{ci}"
+    )
 
 
 def recommend(keys: pd.DataFrame, finetune: pd.DataFrame, exposure: pd.DataFrame, cfg: dict) -> dict:
@@ -72,11 +86,15 @@ def recommend(keys: pd.DataFrame, finetune: pd.DataFrame, exposure: pd.DataFrame
             leaks = e[e.beats_null]
             fails = []
             if not r.meets_target:
-                fails.append(f"held-out accuracy {100 * r.accuracy_heldout:.1f} % > target {100 * cfg['target']:.1f} % "
-                             f"+ {100 * TOLERANCE:.0f} pp")  # fmt: skip
+                fails.append(
+                    f"held-out accuracy {100 * r.accuracy_heldout:.1f} % > target {100 * cfg['target']:.1f} % "
+                    f"+ {100 * TOLERANCE:.0f} pp"
+                )
             if not ft_ok and worst is not None:
-                fails.append(f"{worst['attack']} recovers {100 * worst['recovered']:.1f} % with {100 * share:g} % of the "
-                             f"data, {100 * worst['margin']:+.1f} pp over training from scratch")  # fmt: skip
+                fails.append(
+                    f"{worst['attack']} recovers {100 * worst['recovered']:.1f} % with {100 * share:g} % of the "
+                    f"data, {100 * worst['margin']:+.1f} pp over training from scratch"
+                )
             if len(leaks):
                 fails.append(f"{len(leaks)} detector(s) beat their null ({', '.join(leaks.detector)})")
             cands.append(dict(unit_kind=r.unit_kind, fill=fill, k=r.k, key_values=r.key_values, fails=fails))
@@ -98,8 +116,12 @@ def lock_command(rec: dict, summary: dict) -> str:
         parts.append(f"--model {summary['model_builder']}")
     if summary.get("data"):
         parts.append(f"--data {summary['data']}")
-    parts += [f"--indicator {rec['unit_kind']}", f"--k {int(rec['k'])}", f"--fill {rec['fill']}",
-              "--out-model locked.safetensors --key key.safetensors"]  # fmt: skip
+    parts += [
+        f"--indicator {rec['unit_kind']}",
+        f"--k {int(rec['k'])}",
+        f"--fill {rec['fill']}",
+        "--out-model locked.safetensors --key key.safetensors",
+    ]
     return " ".join(parts)
 
 
@@ -109,41 +131,98 @@ def render(t: dict, rec: dict, summary: dict) -> str:
     keys, model, ft, exp, pr, bounds = (t[k] for k in ("keys", "model", "finetune", "exposure", "pruning", "bounds"))
     tests = finetune_tests(ft)
     share = rec["share"]
-    lines = [f"# Audit: which key to ship ({summary.get('checkpoint', 'the model')})", "",
-             f"Target accuracy {100 * cfg['target']:.1f} % (held out, within {100 * TOLERANCE:.0f} pp), budget "
-             f"`{cfg['budget']}` ({BUDGETS[cfg['budget']]['seeds']} seed(s) per attack), the attacker's shares "
-             f"{', '.join(f'{100 * s:g} %' for s in sorted(set(ft.share)))}; the recommendation is judged at "
-             f"{100 * share:g} %.", "", f"**Threat model.** {THREAT_MODEL}", ""]  # fmt: skip
+    lines = [
+        f"# Audit: which key to ship ({summary.get('checkpoint', 'the model')})",
+        "",
+        f"Target accuracy {100 * cfg['target']:.1f} % (held out, within {100 * TOLERANCE:.0f} pp), budget "
+        f"`{cfg['budget']}` ({BUDGETS[cfg['budget']]['seeds']} seed(s) per attack), the attacker's shares "
+        f"{', '.join(f'{100 * s:g} %' for s in sorted(set(ft.share)))}; the recommendation is judged at "
+        f"{100 * share:g} %.",
+        "",
+        f"**Threat model.** {THREAT_MODEL}",
+        "",
+    ]
     acc = float(model["test_accuracy"].iloc[0])
-    lines += ["## 1. The model", "", f"{int(model.parameters.sum()):,} parameters in {len(model)} modules; test "
-              f"accuracy {100 * acc:.2f} % (chance {100 * float(model['chance'].iloc[0]):.1f} %).", "",
-              md_table(model.drop(columns=["test_accuracy", "chance"])), ""]  # fmt: skip
-    lines += ["## 2. The key for the target", "", "Per unit kind, the smallest key whose locked accuracy on the even "
-              "test images is at most the target, checked on the odd ones (bytes: float32 values and int64 "
-              "positions).", "", md_table(keys.drop(columns=["units"]).assign(
-                  unit_kind=[f"{k} ({UNIT_KINDS.get(k, k)})" for k in keys.unit_kind])), "",
-              "![utility curves](figures/utility_curves.png)", ""]  # fmt: skip
-    lines += ["## 3. The bounds at that key", "", "Per named layer: the measured disparity d against Theorem 2's G, "
-              "the sandwich d <= G + B (must hold on every sample), and the chain bound where the layer is on a "
-              "chain.", "", md_table(bounds), ""]  # fmt: skip
-    lines += ["## 4. Resistance to fine-tuning", "", "Each attack against the attacker's training from scratch to "
-              "convergence on the same subset (paired by seed; one-sided p that the attack is better).", "",
-              *[f"* {r.unit_kind}: {headline(r)}" + (f", p = {r.p_beats_scratch:.2g}" if r.p_beats_scratch ==
-                r.p_beats_scratch else "") for r in tests.itertuples()], "", md_table(tests), ""]  # fmt: skip
-    lines += ["## 5. Key-position exposure", "", "Every detector against the key with the zero fill and the noise "
-              f"fill; p against a null of random candidate units ({ALPHA:g} level); the best detector's positions "
-              "retrained (restored accuracy).", "", md_table(exp), ""]  # fmt: skip
-    lines += ["## 6. Pruning", "", "Magnitude pruning and Fine-Pruning, alone and with a short fine-tune on the "
-              "smallest share.", "", md_table(pr), ""]  # fmt: skip
+    lines += [
+        "## 1. The model",
+        "",
+        f"{int(model.parameters.sum()):,} parameters in {len(model)} modules; test "
+        f"accuracy {100 * acc:.2f} % (chance {100 * float(model['chance'].iloc[0]):.1f} %).",
+        "",
+        md_table(model.drop(columns=["test_accuracy", "chance"])),
+        "",
+    ]
+    lines += [
+        "## 2. The key for the target",
+        "",
+        "Per unit kind, the smallest key whose locked accuracy on the even "
+        "test images is at most the target, checked on the odd ones (bytes: float32 values and int64 "
+        "positions).",
+        "",
+        md_table(
+            keys.drop(columns=["units"]).assign(unit_kind=[f"{k} ({UNIT_KINDS.get(k, k)})" for k in keys.unit_kind])
+        ),
+        "",
+        "![utility curves](figures/utility_curves.png)",
+        "",
+    ]
+    lines += [
+        "## 3. The bounds at that key",
+        "",
+        "Per named layer: the measured disparity d against Theorem 2's G, "
+        "the sandwich d <= G + B (must hold on every sample), and the chain bound where the layer is on a "
+        "chain.",
+        "",
+        md_table(bounds),
+        "",
+    ]
+    lines += [
+        "## 4. Resistance to fine-tuning",
+        "",
+        "Each attack against the attacker's training from scratch to "
+        "convergence on the same subset (paired by seed; one-sided p that the attack is better).",
+        "",
+        *[
+            f"* {r.unit_kind}: {headline(r)}"
+            + (f", p = {r.p_beats_scratch:.2g}" if r.p_beats_scratch == r.p_beats_scratch else "")
+            for r in tests.itertuples()
+        ],
+        "",
+        md_table(tests),
+        "",
+    ]
+    lines += [
+        "## 5. Key-position exposure",
+        "",
+        "Every detector against the key with the zero fill and the noise "
+        f"fill; p against a null of random candidate units ({ALPHA:g} level); the best detector's positions "
+        "retrained (restored accuracy).",
+        "",
+        md_table(exp),
+        "",
+    ]
+    lines += [
+        "## 6. Pruning",
+        "",
+        "Magnitude pruning and Fine-Pruning, alone and with a short fine-tune on the smallest share.",
+        "",
+        md_table(pr),
+        "",
+    ]
     lines += ["## 7. The recommendation", ""]
     if rec["status"] == "recommended":
-        lines += [f"Ship the **{rec['unit_kind']}** key of k = {int(rec['k'])} units ({int(rec['key_values']):,} "
-                  f"values) with the **{rec['fill']}** fill: it meets the target, no fine-tuning attack beats "
-                  f"training from scratch with {100 * share:g} % of the data, and no detector beats its null."]  # fmt: skip
+        lines += [
+            f"Ship the **{rec['unit_kind']}** key of k = {int(rec['k'])} units ({int(rec['key_values']):,} "
+            f"values) with the **{rec['fill']}** fill: it meets the target, no fine-tuning attack beats "
+            f"training from scratch with {100 * share:g} % of the data, and no detector beats its null."
+        ]
     else:
-        lines += [f"No candidate meets all three conditions. The best trade-off: the {rec.get('unit_kind')} key "
-                  f"(k = {rec.get('k')}) with the {rec.get('fill')} fill, which fails: "
-                  + "; ".join(rec.get("fails", [])) + "."]  # fmt: skip
+        lines += [
+            f"No candidate meets all three conditions. The best trade-off: the {rec.get('unit_kind')} key "
+            f"(k = {rec.get('k')}) with the {rec.get('fill')} fill, which fails: "
+            + "; ".join(rec.get("fails", []))
+            + "."
+        ]
     lines += ["", "Lock it with (the audit never writes a key):", "", "```bash", lock_command(rec, summary), "```", ""]
     return "\n".join(lines)
 
@@ -155,11 +234,23 @@ def write_report(run_dir) -> Path:
     meta_path = run_dir / "audit_inputs.json"
     summary = json.loads(meta_path.read_text()) if meta_path.exists() else {}
     rec = recommend(t["keys"], t["finetune"], t["exposure"], t["config"])
-    figures.save(utility_curves(t["curve"], t["keys"], t["config"]["target"]), run_dir / "figures" /
-                 "utility_curves.png")  # fmt: skip
+    figures.save(
+        utility_curves(t["curve"], t["keys"], t["config"]["target"]), run_dir / "figures" / "utility_curves.png"
+    )
     tests = finetune_tests(t["finetune"])
-    write_text(run_dir / "summary.json", json.dumps(dict(recommendation=rec, lock_command=lock_command(rec, summary),
-               headlines=[f"{r.unit_kind}: {headline(r)}" for r in tests.itertuples()],
-               keys=t["keys"].to_dict("records")), indent=1, default=float) + "\n")  # fmt: skip
+    write_text(
+        run_dir / "summary.json",
+        json.dumps(
+            dict(
+                recommendation=rec,
+                lock_command=lock_command(rec, summary),
+                headlines=[f"{r.unit_kind}: {headline(r)}" for r in tests.itertuples()],
+                keys=t["keys"].to_dict("records"),
+            ),
+            indent=1,
+            default=float,
+        )
+        + "\n",
+    )
     write_text(run_dir / "audit.md", render(t, rec, summary))
     return run_dir / "audit.md"

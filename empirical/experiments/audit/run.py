@@ -88,10 +88,19 @@ def key_row(model, data: AuditData, target: float, indicator: str) -> tuple[dict
     locked, key = extract(model, k=choice.k, indicator=indicator)
     values = value_counts(key_positions(key, locked))
     n_params = sum(p.numel() for p in model.parameters())
-    row = dict(unit_kind=indicator, units=UNIT_KINDS.get(indicator, indicator), k=choice.k, ratio=choice.ratio,
-               key_values=values, key_bytes=values * 4 + choice.k * 8, share_of_parameters=values / n_params,
-               accuracy_selection=choice.accuracy, accuracy_heldout=choice.accuracy_heldout,
-               accuracy_original=choice.accuracy_original, meets_target=bool(choice.accuracy_heldout <= target + TOLERANCE))  # fmt: skip
+    row = dict(
+        unit_kind=indicator,
+        units=UNIT_KINDS.get(indicator, indicator),
+        k=choice.k,
+        ratio=choice.ratio,
+        key_values=values,
+        key_bytes=values * 4 + choice.k * 8,
+        share_of_parameters=values / n_params,
+        accuracy_selection=choice.accuracy,
+        accuracy_heldout=choice.accuracy_heldout,
+        accuracy_original=choice.accuracy_original,
+        meets_target=bool(choice.accuracy_heldout <= target + TOLERANCE),
+    )
     return row, locked.eval(), key
 
 
@@ -109,13 +118,39 @@ def bounds_rows(model, locked, data: AuditData, n: int = 200) -> pd.DataFrame:
     x, y = data.x_test[:n], data.y_test[:n]
     if supports_stages(model):
         layers = measure(model, locked, x, y).layers
-        cols = [c for c in ("layer", "module", "n_extracted", "d_median", "G_median", "sandwich_holds_frac",
-                            "theorem2_holds_frac", "theorem3_meas_tightness_median", "theorem3_probability_vacuous",
-                            "theorem4_meas_tightness_median") if c in layers]  # fmt: skip
+        cols = [
+            c
+            for c in (
+                "layer",
+                "module",
+                "n_extracted",
+                "d_median",
+                "G_median",
+                "sandwich_holds_frac",
+                "theorem2_holds_frac",
+                "theorem3_meas_tightness_median",
+                "theorem3_probability_vacuous",
+                "theorem4_meas_tightness_median",
+            )
+            if c in layers
+        ]
         return layers[cols].assign(method="stages")
     layers = measure_module(model, locked, x, y)["layers"]
-    cols = [c for c in ("layer", "kind", "n_extracted", "d_median", "G_median", "sandwich_holds_frac",
-                        "theorem2_holds_frac", "chain_bound", "theorem3_tightness_median") if c in layers]  # fmt: skip
+    cols = [
+        c
+        for c in (
+            "layer",
+            "kind",
+            "n_extracted",
+            "d_median",
+            "G_median",
+            "sandwich_holds_frac",
+            "theorem2_holds_frac",
+            "chain_bound",
+            "theorem3_tightness_median",
+        )
+        if c in layers
+    ]
     return layers[cols].assign(method="hooks")
 
 
@@ -132,12 +167,25 @@ def finetune_rows(model, locked, data: AuditData, shares, budget: str) -> pd.Dat
             x, y = data.x_train[idx], data.y_train[idx]
             for mode in modes:
                 tuned = atk.fine_tune(locked, x, y, mode, ft, seed)
-                rows.append(dict(share=share, seed=seed, attack=mode, accuracy=atk.accuracy(tuned, data.x_test,
-                                                                                              data.y_test)))  # fmt: skip
-            run = atk.from_scratch_converged(lambda s=seed: fresh_copy(model, s), x, y, seed=seed,
-                                             max_steps=max(600, 10 * b["epochs"] * -(-len(idx) // 100)))  # fmt: skip
-            rows.append(dict(share=share, seed=seed, attack="from scratch", accuracy=atk.accuracy(
-                run.model, data.x_test, data.y_test), steps=run.steps))  # fmt: skip
+                rows.append(
+                    dict(share=share, seed=seed, attack=mode, accuracy=atk.accuracy(tuned, data.x_test, data.y_test))
+                )
+            run = atk.from_scratch_converged(
+                lambda s=seed: fresh_copy(model, s),
+                x,
+                y,
+                seed=seed,
+                max_steps=max(600, 10 * b["epochs"] * -(-len(idx) // 100)),
+            )
+            rows.append(
+                dict(
+                    share=share,
+                    seed=seed,
+                    attack="from scratch",
+                    accuracy=atk.accuracy(run.model, data.x_test, data.y_test),
+                    steps=run.steps,
+                )
+            )
     return pd.DataFrame(rows)
 
 
@@ -172,9 +220,18 @@ def exposure_rows(locked, key, indicator: str, data: AuditData, share: float) ->
             s = detection_scores(pos, truth)
             hits = round((s["precision"] if s["precision"] == s["precision"] else 0) * s["detected"])
             chance, p = _null_p(hits, s["detected"], s["key_values"], cands) if s["detected"] else (float("nan"), 1.0)
-            row = dict(fill=fill, detector=name, detected=s["detected"], key_values=s["key_values"],
-                       precision=s["precision"], recall=s["recall"], chance=chance, p_null=p,
-                       beats_null=bool(p < ALPHA), restored_accuracy=float("nan"))  # fmt: skip
+            row = dict(
+                fill=fill,
+                detector=name,
+                detected=s["detected"],
+                key_values=s["key_values"],
+                precision=s["precision"],
+                recall=s["recall"],
+                chance=chance,
+                p_null=p,
+                beats_null=bool(p < ALPHA),
+                restored_accuracy=float("nan"),
+            )
             rows.append(row)
             if s["detected"] and (best is None or (s["recall"] or 0) > (best[1]["recall"] or 0)):
                 best = (pos, row)
@@ -191,14 +248,22 @@ def pruning_rows(locked, data: AuditData, fractions, share: float, epochs: int) 
     x, y = data.x_train[idx], data.y_train[idx]
     ft = replace(atk.RECIPES["adam"], epochs=max(1, epochs // 2))
     rows = []
-    for method, prune in (("magnitude", lambda f: atk.magnitude_prune(locked, f)),
-                          ("fine-pruning", lambda f: atk.fine_prune(locked, x, f))):  # fmt: skip
+    for method, prune in (
+        ("magnitude", lambda f: atk.magnitude_prune(locked, f)),
+        ("fine-pruning", lambda f: atk.fine_prune(locked, x, f)),
+    ):
         for f in fractions:
             pruned = prune(f)
             tuned = atk.fine_tune(pruned, x, y, "FTAL", ft, 0)
             for tuned_too, m in ((False, pruned), (True, tuned)):
-                rows.append(dict(method=method, fraction=f, fine_tuned=tuned_too,
-                                 accuracy=atk.accuracy(m, data.x_test, data.y_test)))  # fmt: skip
+                rows.append(
+                    dict(
+                        method=method,
+                        fraction=f,
+                        fine_tuned=tuned_too,
+                        accuracy=atk.accuracy(m, data.x_test, data.y_test),
+                    )
+                )
     return pd.DataFrame(rows)
 
 
@@ -210,11 +275,14 @@ def audit_kind(model, data: AuditData, config: AuditConfig, indicator: str) -> d
     b = BUDGETS[config.budget]
     tables["bounds"] = bounds_rows(model, locked, data).assign(unit_kind=indicator)
     tables["finetune"] = finetune_rows(model, locked, data, config.attacker_shares(), config.budget).assign(
-        unit_kind=indicator)  # fmt: skip
+        unit_kind=indicator
+    )
     tables["exposure"] = exposure_rows(locked, access, indicator, data, min(config.attacker_shares())).assign(
-        unit_kind=indicator)  # fmt: skip
+        unit_kind=indicator
+    )
     tables["pruning"] = pruning_rows(locked, data, b["prune"], min(config.attacker_shares()), b["epochs"]).assign(
-        unit_kind=indicator)  # fmt: skip
+        unit_kind=indicator
+    )
     return tables
 
 
@@ -223,17 +291,25 @@ def check_reachable(model, data: AuditData, target: float) -> float:
     at chance. Returns the original accuracy on the whole test set."""
     acc = atk.accuracy(model, data.x_test, data.y_test)
     if acc <= data.chance + 0.01:
-        raise UserError(f"the model is already at chance ({100 * acc:.1f} % with {round(1 / data.chance)} classes): "
-                        "there is nothing to lock")  # fmt: skip
+        raise UserError(
+            f"the model is already at chance ({100 * acc:.1f} % with {round(1 / data.chance)} classes): "
+            "there is nothing to lock"
+        )
     check_target(target, acc, data.chance)
     return acc
 
 
 def model_rows(model, data: AuditData, accuracy: float) -> pd.DataFrame:
     """Parameters per named module with its own parameters, and the test accuracy."""
-    rows = [dict(module=name or "(model)", kind=type(m).__name__,
-                 parameters=sum(p.numel() for p in m.parameters(recurse=False)))
-            for name, m in model.named_modules() if any(True for _ in m.parameters(recurse=False))]  # fmt: skip
+    rows = [
+        dict(
+            module=name or "(model)",
+            kind=type(m).__name__,
+            parameters=sum(p.numel() for p in m.parameters(recurse=False)),
+        )
+        for name, m in model.named_modules()
+        if any(True for _ in m.parameters(recurse=False))
+    ]
     return pd.DataFrame(rows).assign(test_accuracy=accuracy, chance=data.chance)
 
 

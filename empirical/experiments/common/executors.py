@@ -160,8 +160,11 @@ def run_local(jobs, fn, workers: int, threads: int, on_done, describe=None) -> N
                 proc.join()
             conn.close()
     if failed:
-        raise UserError(f"{len(failed)} of {len(jobs)} cells failed, the others finished: " + "; ".join(failed)
-                        + "; run the same command again to retry them")  # fmt: skip
+        raise UserError(
+            f"{len(failed)} of {len(jobs)} cells failed, the others finished: "
+            + "; ".join(failed)
+            + "; run the same command again to retry them"
+        )
 
 
 def run_ray(jobs, fn, executor: str, workers: int, threads: int, device: str, on_done) -> None:

@@ -31,10 +31,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from empirical.errors import UserError
-from empirical.safety import article, dir_kind
+from empirical.kinds import article, dir_kind
 
-FACE = ("KIND", "DESCRIPTION", "Config", "PRESETS", "add_arguments", "configure", "run", "summary",
-        "write_report", "page")  # fmt: skip
+FACE = (
+    "KIND",
+    "DESCRIPTION",
+    "Config",
+    "PRESETS",
+    "add_arguments",
+    "configure",
+    "run",
+    "summary",
+    "write_report",
+    "page",
+)
 PAGE_FACE = ("PAGE", "TITLE", "NAV", "page", "glance")  # the docs page module: its path, title, body and README lines
 
 
@@ -91,15 +101,33 @@ def write_report(run_dir, **options) -> Path:
 
 
 register("grid", "empirical.experiments.grid", "train, lock and measure the depth × width grid (resumable)")
-register("paper-widths", "empirical.experiments.paper_widths",
-         "Figure 5 at the paper's own widths, evaluated after every epoch (resumable)")
-register("table1", "empirical.experiments.table1",
-         "Table 1 / Figure 6 at CPU scale: VGG, ResNet, DenseNet on Fashion-MNIST (resumable)")
-register("ablation", "empirical.experiments.ablation",
-         "Table 1 as the authors ran it: which ingredient makes bn-scale lock (resumable)")
-register("attacks", "empirical.experiments.attacks",
-         "fine-tuning, pruning and key-position attacks on locked models, with and without --fill noise")
-register("other-archs", "empirical.experiments.other_archs",
-         "Tables 6-7 at CPU scale: lock a ViT (Fashion-MNIST) and an LSTM (MNIST); resumable")
-register("audit", "empirical.experiments.audit",
-         "tell a model owner which key to ship: key size, bounds, fine-tuning, pruning and exposure (resumable)")
+register(
+    "paper-widths",
+    "empirical.experiments.paper_widths",
+    "Figure 5 at the paper's own widths, evaluated after every epoch (resumable)",
+)
+register(
+    "table1",
+    "empirical.experiments.table1",
+    "Table 1 / Figure 6 at CPU scale: VGG, ResNet, DenseNet on Fashion-MNIST (resumable)",
+)
+register(
+    "ablation",
+    "empirical.experiments.ablation",
+    "Table 1 as the authors ran it: which ingredient makes bn-scale lock (resumable)",
+)
+register(
+    "attacks",
+    "empirical.experiments.attacks",
+    "fine-tuning, pruning and key-position attacks on locked models, with and without --fill noise",
+)
+register(
+    "other-archs",
+    "empirical.experiments.other_archs",
+    "Tables 6-7 at CPU scale: lock a ViT (Fashion-MNIST) and an LSTM (MNIST); resumable",
+)
+register(
+    "audit",
+    "empirical.experiments.audit",
+    "tell a model owner which key to ship: key size, bounds, fine-tuning, pruning and exposure (resumable)",
+)

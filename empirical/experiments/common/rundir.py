@@ -8,7 +8,7 @@ cells' tables alone (checkpoints are a local cache), i.e. from committed results
 
 Order of work (each step before the next, so a refused run changes nothing):
 1. the configuration is validated by its dataclass (before this module sees it);
-2. ``open`` refuses a directory of another kind (``empirical.safety.claim_dir``), takes the run's
+2. ``open`` refuses a directory of another kind (``empirical.kinds.claim_dir``), takes the run's
    lock (a second writer is refused, or waits with ``wait=True``), and only then writes
    ``config.json`` — or compares it with the one there (another configuration is refused, naming
    the fields; a ``config.json`` that is not a JSON object of this kind is refused);
@@ -32,7 +32,8 @@ from empirical._io import write_csv, write_text
 from empirical.errors import UserError
 from empirical.experiments.common.validate import validate
 from empirical.host import cpu_model
-from empirical.safety import article, claim_dir, dir_kind, file_lock
+from empirical.kinds import article, claim_dir, dir_kind
+from empirical.safety import file_lock
 
 log = logging.getLogger(__name__)
 
@@ -264,7 +265,12 @@ class RunDir:
 
 
 def load_tables(
-    run_dir, tables: Iterable[str], required: str, kind: str, command: str, columns: Iterable[str] = (),
+    run_dir,
+    tables: Iterable[str],
+    required: str,
+    kind: str,
+    command: str,
+    columns: Iterable[str] = (),
     schemas: dict[str, Iterable[str]] | None = None,
 ) -> dict[str, pd.DataFrame]:
     """The top-level tables of a finished or partial run, for reports: ``required`` must exist, match

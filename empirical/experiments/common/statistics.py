@@ -106,8 +106,17 @@ def elasticity_rows(cells: pd.DataFrame, value: str, label: str) -> pd.DataFrame
         fit = elasticities(cells, value, inter)
         ci = fit.ci()
         for i, name in enumerate(fit.names[1:], start=1):
-            rows.append(dict(quantity=label, model="with interaction" if inter else "additive", term=name,
-                             estimate=fit.coef[i], ci_low=ci[i, 0], ci_high=ci[i, 1], n_cells=fit.n))  # fmt: skip
+            rows.append(
+                dict(
+                    quantity=label,
+                    model="with interaction" if inter else "additive",
+                    term=name,
+                    estimate=fit.coef[i],
+                    ci_low=ci[i, 0],
+                    ci_high=ci[i, 1],
+                    n_cells=fit.n,
+                )
+            )
         w = np.zeros(len(fit.coef))
         w[1], w[2] = -1.0, 1.0  # c − b: > 0 when the quantity falls faster with depth than with width
         est, (lo, hi) = fit.contrast(w)
@@ -191,8 +200,16 @@ def extrapolation(train: pd.DataFrame, test: pd.DataFrame, value: str) -> pd.Dat
         pred = _design(form, test) @ fit.coef
         for (_, cell), p in zip(test.iterrows(), pred):
             where = dict(hidden_layers=int(cell["hidden_layers"]), width=int(cell["width"]))
-            rows.append(dict(form=form, aic_train=aic, **where, predicted=float(p), measured=float(cell[value]),
-                             error=float(p - cell[value])))  # fmt: skip
+            rows.append(
+                dict(
+                    form=form,
+                    aic_train=aic,
+                    **where,
+                    predicted=float(p),
+                    measured=float(cell[value]),
+                    error=float(p - cell[value]),
+                )
+            )
     return pd.DataFrame(rows)
 
 
@@ -226,8 +243,9 @@ def paired_t(a, b, level: float = 0.95) -> dict:
         t = mean / se
         p_two, p_greater = float(2 * stats.t.sf(abs(t), n - 1)), float(stats.t.sf(t, n - 1))
     q2, q1 = stats.t.ppf(0.5 + level / 2, n - 1), stats.t.ppf(level, n - 1)
-    return dict(diff=mean, low=mean - q2 * se, high=mean + q2 * se, p=p_two, p_greater=p_greater,
-                bound=mean - q1 * se, pairs=n)  # fmt: skip
+    return dict(
+        diff=mean, low=mean - q2 * se, high=mean + q2 * se, p=p_two, p_greater=p_greater, bound=mean - q1 * se, pairs=n
+    )
 
 
 def holm(pvalues) -> np.ndarray:

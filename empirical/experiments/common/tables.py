@@ -20,5 +20,6 @@ GRID_REQUIRED = {
 
 def load_grid_run(run_dir) -> dict[str, pd.DataFrame]:
     """The top-level tables of a grid run (``results.csv`` is required), validated, and its ``config``."""
-    return load_tables(run_dir, GRID_TABLES, "results", "grid", "grid", columns=GRID_REQUIRED["results"],
-                       schemas=GRID_REQUIRED)
+    return load_tables(
+        run_dir, GRID_TABLES, "results", "grid", "grid", columns=GRID_REQUIRED["results"], schemas=GRID_REQUIRED
+    )

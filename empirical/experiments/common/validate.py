@@ -19,8 +19,21 @@ import pandas as pd
 
 from empirical.errors import UserError
 
-WHOLE = ("hidden_layers", "width", "seed", "epoch", "epochs", "k", "n_extracted", "n_values", "random_seed",
-         "epochs_planned", "epochs_reached", "n_parameters", "evaluations")  # fmt: skip
+WHOLE = (
+    "hidden_layers",
+    "width",
+    "seed",
+    "epoch",
+    "epochs",
+    "k",
+    "n_extracted",
+    "n_values",
+    "random_seed",
+    "epochs_planned",
+    "epochs_reached",
+    "n_parameters",
+    "evaluations",
+)
 SHARE = re.compile(r"^(ratio|share_of_parameters|share|fraction)$")
 ACCURACY = re.compile(r"^(acc_\w+|\w+_acc|accuracy(_\w+)?|top1|top3|top3_\w+)$")
 NOT_A_LEVEL = re.compile(r"drop|diff|delta|gain")  # differences of accuracies may be negative
@@ -36,8 +49,10 @@ def _numeric(df: pd.DataFrame, col: str, path: Path) -> pd.Series:
     bad = values.isna() & raw.notna() & (raw.astype(str).str.strip() != "")
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise UserError(f"{path}: line {i + 2}, column {col!r} holds {raw.iloc[i]!r}, not a number "
-                        "(a hand-edited or foreign table?)")  # fmt: skip
+        raise UserError(
+            f"{path}: line {i + 2}, column {col!r} holds {raw.iloc[i]!r}, not a number "
+            "(a hand-edited or foreign table?)"
+        )
     return values
 
 
@@ -58,7 +73,10 @@ def validate(df: pd.DataFrame, path, required=(), numeric=()) -> pd.DataFrame:
         values = _numeric(df, col, path)
         seen = values[np.isfinite(values)]
         if whole and ((seen < 0).any() or (seen != np.round(seen)).any()):
-            raise UserError(f"{path}: column {col!r} must hold whole numbers >= 0 (found {seen[(seen < 0) | (seen != np.round(seen))].iloc[0]!r})")  # noqa: E501  # fmt: skip
+            raise UserError(
+                f"{path}: column {col!r} must hold whole numbers >= 0 "
+                f"(found {seen[(seen < 0) | (seen != np.round(seen))].iloc[0]!r})"
+            )  # noqa: E501
         if (share or acc) and ((seen < 0) | (seen > 1)).any():
             worst = seen[(seen < 0) | (seen > 1)].iloc[0]
             hint = " (a table in percent? accuracies and ratios are fractions)" if 1 < worst <= 100 else ""

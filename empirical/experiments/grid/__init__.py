@@ -19,5 +19,17 @@ from empirical.experiments.grid.run import (
 )
 
 Config = GridConfig
-__all__ = ["page", "DESCRIPTION", "KIND", "PRESETS", "Config", "GridOptions", "add_arguments", "configure", "run", "run_grid",
-           "summary", "write_report"]
+__all__ = [
+    "page",
+    "DESCRIPTION",
+    "KIND",
+    "PRESETS",
+    "Config",
+    "GridOptions",
+    "add_arguments",
+    "configure",
+    "run",
+    "run_grid",
+    "summary",
+    "write_report",
+]

@@ -30,8 +30,9 @@ def glance() -> str:
     crit_rows = cl[(cl["where"] == "Figure 5") & cl["claim"].str.contains("critical ratio", regex=False)]
     words50 = "; ".join(f"{r.claim.split(' (')[0]}: {r.verdict}" for r in crit_rows.itertuples())
     bounds = cl[cl["where"].str.startswith(("Theorem 2", "Theorem 3", "Theorem 1"))]
-    theorem_words = "; ".join(f"{r['where'].split(' (')[0]}, {r.claim.split(' (')[0]}: {r.verdict}"
-                              for _, r in bounds.iterrows())  # fmt: skip
+    theorem_words = "; ".join(
+        f"{r['where'].split(' (')[0]}, {r.claim.split(' (')[0]}: {r.verdict}" for _, r in bounds.iterrows()
+    )
     return f"""* *Figure 5 at 1/10 of the paper's widths* (`cpu` grid, 80 cells, 15 epochs, one seed per cell; the
   collapse claims themselves are judged at the paper's widths below): 0.002 % moves accuracy by
   {100 * at.acc_drop.min():+.2f} to {100 * at.acc_drop.max():+.2f} pp; the depth and width effects on that drop

@@ -25,27 +25,24 @@ Per cell, after training (the cost), everything is cheap and streamed:
 from __future__ import annotations
 
 import importlib.util
-import json
 import logging
 import os
 import threading
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from bounds.fcn_grid import n_parameters
 from empirical.errors import CorruptResumePoint, UserError
 from empirical.experiments.common import executors, presets
 from empirical.experiments.common.arguments import _common_device, float_list, int_list
-from empirical.experiments.common.presets import TABLES, Preset
+from empirical.experiments.common.presets import TABLES
 from empirical.experiments.common.rundir import Options, RunDir, read_config, read_table
 from empirical.experiments.grid.cells import _with_ident, bound_check_tables, critical_ratio_table, sweep_table
-from empirical.lock.ratio import check_ratio
-from empirical.lock.utility import CHANCE
+from empirical.experiments.grid.config import Cell, GridConfig
 from empirical.measure.variance_mc import theorem1_monte_carlo
 from empirical.nets.checkpoint import load_checkpoint
 from empirical.nets.data import load_dataset
@@ -59,107 +56,6 @@ DESCRIPTION = (
     "finds critical ratios and checks the bounds per layer. Safe to interrupt: run the same command again to continue."
 )
 PRESETS = presets.PRESETS
-
-
-@dataclass(frozen=True)
-class GridConfig:
-    """Everything that determines a grid's results (its ``config.json``)."""
-
-    widths: tuple[int, ...]
-    hidden_layers: tuple[int, ...]
-    epochs: int
-    ratios: tuple[float, ...]
-    seeds: tuple[int, ...] = (0,)
-    random_seeds: int = 3
-    precision: str = "fp32"
-    lr: float = 1e-3
-    batch_size: int = 128
-    train_subset: int | None = None
-    dataset: str = "mnist"
-    normalization: str = "standardize"
-    indicator: str = "l1"
-    n_check: int = 1000  # test images for the per-layer bound checks
-    targets: tuple[float, ...] = (0.5, 0.15)  # critical-ratio accuracies: 50 % and chance + 5 pp
-    mc_networks: int = 32  # re-initialised networks for Theorem 1's Monte Carlo
-    preset: str = "custom"
-
-    def __post_init__(self):
-        for name in ("widths", "hidden_layers", "seeds"):
-            vals = getattr(self, name)
-            if not vals:
-                raise UserError(f"--{name.replace('_', '-')} is empty")
-        if min(self.widths) < 1 or max(self.widths) > 100_000:
-            raise UserError(f"widths must be in 1..100000, got {list(self.widths)}")
-        if min(self.hidden_layers) < 2 or max(self.hidden_layers) > 1000:
-            raise UserError(f"hidden layers must be in 2..1000 (the hidden scope needs W⁽²⁾), got {self.hidden_layers}")
-        if self.epochs < 1:
-            raise UserError(f"epochs must be >= 1, got {self.epochs}")
-        if not self.ratios:
-            raise UserError("no ratios given")
-        for r in self.ratios:
-            check_ratio(r)
-        if self.random_seeds < 1:
-            raise UserError(f"random seeds must be >= 1, got {self.random_seeds}")
-        if not 1 <= self.n_check <= 10_000 or self.mc_networks < 2:
-            raise UserError("n_check must be in 1..10000 (the test set) and mc_networks >= 2")
-        if self.train_subset is not None and not 1 <= self.train_subset <= 60_000:
-            raise UserError(f"train_subset must be in 1..60000, got {self.train_subset}")
-        if any(not 0 <= s < 2**63 for s in self.seeds) or not 1 <= self.random_seeds <= 1000:
-            raise UserError("training seeds must be in 0 .. 2^63 - 1 and random seeds in 1..1000")
-        if not 0 < self.lr < 10 or not 1 <= self.batch_size <= 60_000 or self.epochs > 100_000:
-            raise UserError("lr must be in (0, 10), batch_size in 1..60000 and epochs <= 100000")
-        for t in self.targets:
-            if not CHANCE < t < 1:
-                raise UserError(f"critical-ratio targets must lie in (chance {CHANCE}, 1), got {t}")
-        if self.precision not in ("fp32", "bf16"):
-            raise UserError(f"precision must be fp32 or bf16, got {self.precision!r}")
-
-    @classmethod
-    def from_preset(cls, preset: Preset, **overrides) -> GridConfig:
-        base = dict(
-            widths=preset.widths,
-            hidden_layers=preset.hidden_layers,
-            epochs=preset.epochs,
-            ratios=preset.ratios,
-            random_seeds=preset.random_seeds,
-            precision=preset.precision,
-            lr=preset.lr,
-            batch_size=preset.batch_size,
-            train_subset=preset.train_subset,
-            indicator=preset.indicator,
-            n_check=preset.n_check,
-            mc_networks=preset.mc_networks,
-            preset=preset.name,
-        )
-        base.update({k: (tuple(v) if isinstance(v, list) else v) for k, v in overrides.items() if v is not None})
-        if any(k in overrides and overrides[k] is not None for k in ("widths", "hidden_layers", "epochs", "ratios")):
-            base["preset"] = f"{preset.name}+custom"
-        for k in ("widths", "hidden_layers", "ratios", "seeds", "targets"):
-            if k in base:
-                base[k] = tuple(sorted(set(base[k]))) if k != "targets" else tuple(base[k])
-        return cls(**base)
-
-    def to_json(self) -> dict:
-        return json.loads(json.dumps(asdict(self)))  # tuples → lists, as read back from disk
-
-    def cells(self) -> list[Cell]:
-        return [Cell(h, w, s) for h in self.hidden_layers for w in self.widths for s in self.seeds]
-
-
-@dataclass(frozen=True)
-class Cell:
-    hidden_layers: int
-    width: int
-    seed: int
-
-    @property
-    def name(self) -> str:
-        return f"h{self.hidden_layers:02d}_w{self.width:05d}_s{self.seed}"
-
-    @property
-    def n_parameters(self) -> int:
-
-        return n_parameters(self.hidden_layers, self.width)
 
 
 @dataclass(frozen=True)
@@ -189,9 +85,11 @@ def run_lock(run_dir: Path, config: GridConfig | None = None):
 def done_cells(run_dir: Path, config: GridConfig | None = None) -> set[str]:
     """Names of the finished cells (``done.json`` and every table present)."""
     rd = RunDir(run_dir, "grid", {}, TABLES)
-    names = [c.name for c in config.cells()] if config is not None else [
-        p.parent.name for p in (Path(run_dir) / "cells").glob("*/done.json")
-    ]  # fmt: skip
+    names = (
+        [c.name for c in config.cells()]
+        if config is not None
+        else [p.parent.name for p in (Path(run_dir) / "cells").glob("*/done.json")]
+    )
     return set(rd.finished_cells(names))
 
 
@@ -209,10 +107,17 @@ def collect(run_dir: Path, config: GridConfig | None = None) -> dict[str, pd.Dat
 def _train_cell(cell: Cell, config: GridConfig, cdir: Path, options: GridOptions):
     """Train (or reuse) the cell's network; returns (spec, seconds)."""
     spec = TrainSpec(
-        hidden_layers=cell.hidden_layers, width=cell.width, epochs=config.epochs, lr=config.lr,
-        batch_size=config.batch_size, seed=cell.seed, dataset=config.dataset, normalization=config.normalization,
-        train_subset=config.train_subset, precision=config.precision,
-    )  # fmt: skip
+        hidden_layers=cell.hidden_layers,
+        width=cell.width,
+        epochs=config.epochs,
+        lr=config.lr,
+        batch_size=config.batch_size,
+        seed=cell.seed,
+        dataset=config.dataset,
+        normalization=config.normalization,
+        train_subset=config.train_subset,
+        precision=config.precision,
+    )
     t0 = time.perf_counter()
     opts = RunOptions(device=options.device, progress=False, data_root=options.data_root)
     try:
@@ -257,8 +162,9 @@ def run_cell(cell: Cell, config: GridConfig, run_dir, options: GridOptions = Gri
         "torch_threads": torch.get_num_threads(),
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    tables = dict(results=res, bounds_checks=checks, disparities=disp, critical_ratios=crit, theorem1_mc=mc,
-                  train_log=log_df)  # fmt: skip
+    tables = dict(
+        results=res, bounds_checks=checks, disparities=disp, critical_ratios=crit, theorem1_mc=mc, train_log=log_df
+    )
     rd.finish(cell.name, tables, done)
     return done
 
@@ -272,8 +178,9 @@ def _dispatch(pending, config, run_dir, options, on_done) -> None:
         on_done(pending[i], info)
 
     if options.executor == "local":
-        executors.run_local(jobs, run_cell, options.workers, options.threads, done,
-                            describe=lambda i: f"cell {pending[i].name}")
+        executors.run_local(
+            jobs, run_cell, options.workers, options.threads, done, describe=lambda i: f"cell {pending[i].name}"
+        )
     else:
         executors.run_ray(jobs, run_cell, options.executor, options.workers, options.threads, options.device, done)
 
@@ -380,13 +287,25 @@ def configure(args) -> tuple[GridConfig, GridOptions]:
             raise UserError(f"--{name.replace('_', '-')} is empty")
     precision = "bf16" if args.bf16 else "fp32" if args.fp32 else None
     config = GridConfig.from_preset(
-        presets.get_preset(args.preset), widths=args.widths, hidden_layers=args.hidden_layers, epochs=args.epochs,
-        ratios=args.ratios, seeds=args.seeds, random_seeds=args.random_seeds, precision=precision,
+        presets.get_preset(args.preset),
+        widths=args.widths,
+        hidden_layers=args.hidden_layers,
+        epochs=args.epochs,
+        ratios=args.ratios,
+        seeds=args.seeds,
+        random_seeds=args.random_seeds,
+        precision=precision,
         train_subset=args.train_subset,
-    )  # fmt: skip
-    options = GridOptions(device=args.device, progress=not args.no_progress, workers=args.workers,
-                          threads=args.threads, executor=args.executor, data_root=args.data_root,
-                          max_cells=args.max_cells)  # fmt: skip
+    )
+    options = GridOptions(
+        device=args.device,
+        progress=not args.no_progress,
+        workers=args.workers,
+        threads=args.threads,
+        executor=args.executor,
+        data_root=args.data_root,
+        max_cells=args.max_cells,
+    )
     return config, options
 
 

@@ -11,7 +11,18 @@ from empirical.experiments.other_archs.run import DESCRIPTION, KIND, add_argumen
 from empirical.experiments.other_archs.run import run as _run_cells
 
 Config = OtherArchsConfig
-__all__ = ["page", "DESCRIPTION", "KIND", "PRESETS", "Config", "add_arguments", "configure", "run", "summary", "write_report"]
+__all__ = [
+    "page",
+    "DESCRIPTION",
+    "KIND",
+    "PRESETS",
+    "Config",
+    "add_arguments",
+    "configure",
+    "run",
+    "summary",
+    "write_report",
+]
 
 
 def run(config: OtherArchsConfig, run_dir, options: Options | None = None):

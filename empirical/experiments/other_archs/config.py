@@ -55,15 +55,26 @@ class OtherArchsConfig:
         return json.loads(json.dumps(asdict(self)))
 
     def spec(self, m: dict) -> TrainSpec:
-        return TrainSpec(hidden_layers=m["hidden_layers"], width=m["width"], epochs=m["epochs"], dataset=m["dataset"],
-                         arch=m["arch"], train_subset=self.train_subset)  # fmt: skip
+        return TrainSpec(
+            hidden_layers=m["hidden_layers"],
+            width=m["width"],
+            epochs=m["epochs"],
+            dataset=m["dataset"],
+            arch=m["arch"],
+            train_subset=self.train_subset,
+        )
 
 
 PRESETS = {
     "default": OtherArchsConfig(),
     "quick": OtherArchsConfig(  # tiny models, one epoch on 2,000 images: a smoke test
-        models=(dict(name="vit", arch="vit", dataset="fashion-mnist", hidden_layers=1, width=16, epochs=1),
-                dict(name="lstm", arch="lstm", dataset="mnist", hidden_layers=1, width=16, epochs=1)),
-        train_subset=2000, random_seeds=2, check_samples=50, curve=(0.01, 0.1),
+        models=(
+            dict(name="vit", arch="vit", dataset="fashion-mnist", hidden_layers=1, width=16, epochs=1),
+            dict(name="lstm", arch="lstm", dataset="mnist", hidden_layers=1, width=16, epochs=1),
+        ),
+        train_subset=2000,
+        random_seeds=2,
+        check_samples=50,
+        curve=(0.01, 0.1),
     ),
-}  # fmt: skip
+}

@@ -25,13 +25,17 @@ def glance(run=Path(RUN)) -> str:
     t6, bins = pd.read_csv(run / "table6.csv"), pd.read_csv(run / "bins.csv")
     cfg_ratio = json.loads((run / "config.json").read_text())["ratio"]
     by = t6.groupby(["model", "variant"], sort=False)["accuracy"].mean().unstack()
-    cells = ", ".join(f"{m} {100 * r['original']:.1f} → {100 * r['CoreLocker ℓ1 (weights)']:.1f} %" for m, r in by.iterrows())
+    cells = ", ".join(
+        f"{m} {100 * r['original']:.1f} → {100 * r['CoreLocker ℓ1 (weights)']:.1f} %" for m, r in by.iterrows()
+    )
     locked = [m for m, r in by.iterrows() if r["CoreLocker ℓ1 (weights)"] <= LOCK_THRESHOLD]
     levels = bins[bins.indicator == "l1"].groupby("model")["utility_bin"].nunique()
-    return (f"* *Tables 6–7, model independence* (a small ViT and an LSTM, one seed each): ℓ1 at {cfg_ratio:g} locks "
-            f"{len(locked)} of {len(by)} ({cells}); the ℓ1 utility curves pass through "
-            f"{'/'.join(str(int(v)) for v in levels)} ten-point utility levels ({', '.join(levels.index)}) "
-            "([page](@docs/results/other-archs.md)).\n")
+    return (
+        f"* *Tables 6–7, model independence* (a small ViT and an LSTM, one seed each): ℓ1 at {cfg_ratio:g} locks "
+        f"{len(locked)} of {len(by)} ({cells}); the ℓ1 utility curves pass through "
+        f"{'/'.join(str(int(v)) for v in levels)} ten-point utility levels ({', '.join(levels.index)}) "
+        "([page](@docs/results/other-archs.md)).\n"
+    )
 
 
 def page(run=Path(RUN)) -> str:
@@ -42,8 +46,14 @@ def page(run=Path(RUN)) -> str:
     for m in models.itertuples():
         g = t6[t6.model == m.model]
         acc = g.groupby("variant", sort=False)["accuracy"].mean()
-        rows.append({"model": f"{m.model}: {m.network}", "data": m.dataset, "epochs": m.epochs,
-                     **{k: pct(v) for k, v in acc.items()}})  # fmt: skip
+        rows.append(
+            {
+                "model": f"{m.model}: {m.network}",
+                "data": m.dataset,
+                "epochs": m.epochs,
+                **{k: pct(v) for k, v in acc.items()},
+            }
+        )
     t = pd.DataFrame(rows).fillna("—")
     vit = curves[(curves.model == "vit") & (curves.indicator == "l1")].groupby("ratio")["top1"].mean()
     stages = pd.read_csv(run / "stages.csv")

@@ -20,8 +20,18 @@ def write_report(run_dir) -> Path:
     summary = t6.groupby(["model", "variant"], sort=False)["accuracy"].agg(["mean", "std", "count"]).reset_index()
     summary[["mean", "std"]] *= 100
     paper = pd.DataFrame([dict(model=k, original=v[0], corelocker=v[1]) for k, v in PAPER_TABLE6.items()])
-    cols = ["model", "layer", "kind", "n_extracted", "chain_bound", "d_median", "G_median", "e_median",
-            "sandwich_holds_frac", "theorem2_holds_frac"]  # fmt: skip
+    cols = [
+        "model",
+        "layer",
+        "kind",
+        "n_extracted",
+        "chain_bound",
+        "d_median",
+        "G_median",
+        "e_median",
+        "sandwich_holds_frac",
+        "theorem2_holds_frac",
+    ]
     parts = [
         "# Tables 6–7 at CPU scale: a ViT and an LSTM",
         "",

@@ -46,12 +46,28 @@ def table6_rows(model, x, y, config: OtherArchsConfig, name: str) -> pd.DataFram
         except UserError as exc:  # no LayerNorm in an LSTM
             log.info("%s: %s: %s", name, variant, exc)
             continue
-        rows.append(dict(model=name, variant=variant, indicator=indicator, seed=0, k=key.meta["k_total"],
-                         accuracy=accuracy(locked, x, y)[0]))  # fmt: skip
+        rows.append(
+            dict(
+                model=name,
+                variant=variant,
+                indicator=indicator,
+                seed=0,
+                k=key.meta["k_total"],
+                accuracy=accuracy(locked, x, y)[0],
+            )
+        )
     for s in range(config.random_seeds):
         locked, key = extract(model, config.ratio, "random", seed=s)
-        rows.append(dict(model=name, variant="random weights", indicator="random", seed=s, k=key.meta["k_total"],
-                         accuracy=accuracy(locked, x, y)[0]))  # fmt: skip
+        rows.append(
+            dict(
+                model=name,
+                variant="random weights",
+                indicator="random",
+                seed=s,
+                k=key.meta["k_total"],
+                accuracy=accuracy(locked, x, y)[0],
+            )
+        )
     return pd.DataFrame(rows)
 
 
@@ -62,16 +78,26 @@ def run_cell(m: dict, config: OtherArchsConfig, rd: RunDir, device="cpu", progre
     model.eval()
     x, y = test_set_for(meta["spec"], device=device)
     t6 = table6_rows(model, x, y, config, m["name"])
-    curves = pd.concat([accuracy_curve(model, x, y, config.curve, ind) for ind in ("l1", "l1-neuron")],
-                       ignore_index=True)  # fmt: skip
+    curves = pd.concat(
+        [accuracy_curve(model, x, y, config.curve, ind) for ind in ("l1", "l1-neuron")], ignore_index=True
+    )
     bins = utility_bins(curves, width=0.1)
     locked, _ = extract(model, config.ratio, "l1")
     n = config.check_samples
     stages = measure(model, locked, x[:n], y[:n], batch=250).layers
     n_params = sum(p.numel() for p in model.parameters())
-    models = pd.DataFrame([dict(model=m["name"], network=describe_other(m["arch"], m["hidden_layers"], m["width"]),
-                                dataset=m["dataset"], epochs=m["epochs"], n_parameters=n_params,
-                                acc_original=meta.get("test_acc"))])  # fmt: skip
+    models = pd.DataFrame(
+        [
+            dict(
+                model=m["name"],
+                network=describe_other(m["arch"], m["hidden_layers"], m["width"]),
+                dataset=m["dataset"],
+                epochs=m["epochs"],
+                n_parameters=n_params,
+                acc_original=meta.get("test_acc"),
+            )
+        ]
+    )
     tables = dict(table6=t6, curves=curves, bins=bins, stages=stages, models=models)
     for df in tables.values():
         if "model" not in df:
@@ -84,8 +110,11 @@ def run(config: OtherArchsConfig, run_dir, options: Options = Options()) -> dict
     models = {m["name"]: m for m in config.models}
     check_only(options.only, models)
     with rd.open():
-        tables = rd.run_cells(list(models), lambda name: run_cell(models[name], config, rd, options.device,
-                                                                  options.progress), options.only)  # fmt: skip
+        tables = rd.run_cells(
+            list(models),
+            lambda name: run_cell(models[name], config, rd, options.device, options.progress),
+            options.only,
+        )
     return tables
 
 
@@ -111,5 +140,3 @@ def configure(args) -> tuple[OtherArchsConfig, Options]:
 
 def summary(config: OtherArchsConfig, tables: dict[str, pd.DataFrame]) -> str:
     return tables["table6"].groupby(["model", "variant"], sort=False)["accuracy"].mean().round(4).to_string()
-
-

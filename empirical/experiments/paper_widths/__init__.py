@@ -17,5 +17,16 @@ from empirical.experiments.paper_widths.run import (
 )
 
 Config = PaperWidthsConfig
-__all__ = ["page", "DESCRIPTION", "KIND", "PRESETS", "Config", "PaperWidthsOptions", "add_arguments", "configure", "run",
-           "summary", "write_report"]
+__all__ = [
+    "page",
+    "DESCRIPTION",
+    "KIND",
+    "PRESETS",
+    "Config",
+    "PaperWidthsOptions",
+    "add_arguments",
+    "configure",
+    "run",
+    "summary",
+    "write_report",
+]

@@ -31,11 +31,23 @@ TOLERANCE_PP = 1.0
 CHANCE_PLUS_5 = 0.15
 PAPER_DEPTHS, PAPER_WIDTHS = tuple(range(4, 14)), tuple(range(1000, 8001, 1000))
 CLAIMS = (
-    dict(key="claim 1", name="claim 1 (> 6 layers, > 3000 neurons: loses more than half)", depth=6, width=3000,
-         criterion="half", threshold="at most half the original accuracy"),
-    dict(key="claim 2", name="claim 2 (> 9 layers, > 5000 neurons: drops to about 10 %)", depth=9, width=5000,
-         criterion="0.15", threshold="at most 15 % (chance + 5 pp)"),
-)  # fmt: skip
+    dict(
+        key="claim 1",
+        name="claim 1 (> 6 layers, > 3000 neurons: loses more than half)",
+        depth=6,
+        width=3000,
+        criterion="half",
+        threshold="at most half the original accuracy",
+    ),
+    dict(
+        key="claim 2",
+        name="claim 2 (> 9 layers, > 5000 neurons: drops to about 10 %)",
+        depth=9,
+        width=5000,
+        criterion="0.15",
+        threshold="at most 15 % (chance + 5 pp)",
+    ),
+)
 
 
 def claim_region(h: int, w: int, claim: dict) -> str:
@@ -104,12 +116,28 @@ def cell_verdicts(cells: pd.DataFrame) -> pd.DataFrame:
             at_50 = bool(r.epoch >= PAPER_EPOCHS)
             cell = f"{r.hidden_layers} × {r.width}"
             when = f"epoch {int(r.epoch)}{'' if at_50 else ' of 50, provisional'}, {_seeds(r.seeds)}"
-            words = (f"{'met' if meets else 'not met'} at {cell} ({when}: {100 * r.acc_original:.2f} → "
-                     f"{100 * r.acc_extracted:.2f} % at 0.002 %, level {100 * lvl:.2f} %)")  # fmt: skip
-            rows.append(dict(claim=claim["key"], cell=cell, hidden_layers=r.hidden_layers, width=r.width,
-                             region=region, epoch=int(r.epoch), seeds=r.seeds, acc_original=r.acc_original,
-                             acc_at_paper_ratio=r.acc_extracted, level=lvl, meets=meets, measured_at_50=at_50,
-                             run=r.run, words=words))  # fmt: skip
+            words = (
+                f"{'met' if meets else 'not met'} at {cell} ({when}: {100 * r.acc_original:.2f} → "
+                f"{100 * r.acc_extracted:.2f} % at 0.002 %, level {100 * lvl:.2f} %)"
+            )
+            rows.append(
+                dict(
+                    claim=claim["key"],
+                    cell=cell,
+                    hidden_layers=r.hidden_layers,
+                    width=r.width,
+                    region=region,
+                    epoch=int(r.epoch),
+                    seeds=r.seeds,
+                    acc_original=r.acc_original,
+                    acc_at_paper_ratio=r.acc_extracted,
+                    level=lvl,
+                    meets=meets,
+                    measured_at_50=at_50,
+                    run=r.run,
+                    words=words,
+                )
+            )
     return pd.DataFrame(rows)
 
 
@@ -121,7 +149,11 @@ def claim_verdicts(cells: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for claim in CLAIMS:
         n = len(region_cells(claim))
-        v = per_cell[(per_cell["claim"] == claim["key"]) & (per_cell["region"] == "inside")] if len(per_cell) else per_cell
+        v = (
+            per_cell[(per_cell["claim"] == claim["key"]) & (per_cell["region"] == "inside")]
+            if len(per_cell)
+            else per_cell
+        )
         done = v[v["measured_at_50"]] if len(v) else v
         short = v[~v["measured_at_50"]] if len(v) else v
         met, unmet = (int(done["meets"].sum()), int((~done["meets"]).sum())) if len(done) else (0, 0)
@@ -133,12 +165,30 @@ def claim_verdicts(cells: pd.DataFrame) -> pd.DataFrame:
             verdict = "NOT DECIDED"
         measured = f"{len(done)} of {n} cells measured at epoch 50"
         if len(done):
-            agree = ("every measured cell meets it" if unmet == 0 else "no measured cell meets it" if met == 0
-                     else f"{met} meet it, {unmet} do not")  # fmt: skip
+            agree = (
+                "every measured cell meets it"
+                if unmet == 0
+                else "no measured cell meets it"
+                if met == 0
+                else f"{met} meet it, {unmet} do not"
+            )
             measured += f" ({', '.join(done['cell'])}; {agree})"
-        sentence = f"{claim['name']}: **{verdict}**" + (f": {measured}" if verdict == "NOT DECIDED" else f" — {measured}")
+        sentence = f"{claim['name']}: **{verdict}**" + (
+            f": {measured}" if verdict == "NOT DECIDED" else f" — {measured}"
+        )
         if len(short):
             sentence += "; provisional, not counted: " + "; ".join(short["words"])
-        rows.append(dict(claim=claim["key"], name=claim["name"], region_cells=n, measured_at_50=len(done), met=met,
-                         not_met=unmet, provisional=len(short), verdict=verdict, sentence=sentence))  # fmt: skip
+        rows.append(
+            dict(
+                claim=claim["key"],
+                name=claim["name"],
+                region_cells=n,
+                measured_at_50=len(done),
+                met=met,
+                not_met=unmet,
+                provisional=len(short),
+                verdict=verdict,
+                sentence=sentence,
+            )
+        )
     return pd.DataFrame(rows)

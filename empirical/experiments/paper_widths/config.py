@@ -8,12 +8,16 @@ import json
 from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 
+import pandas as pd
+
+from empirical._io import write_csv
 from empirical.errors import UserError
 from empirical.experiments.common.presets import PAPER_RATIO, RATIOS, pick
-from empirical.experiments.common.rundir import RunDir, differing_fields, read_config
+from empirical.experiments.common.rundir import RunDir, differing_fields, read_config, read_table
 from empirical.lock.ratio import check_ratio
 from empirical.lock.utility import CHANCE
 from empirical.nets.train import TrainSpec
+from empirical.safety import file_lock
 
 TABLES = ("epochs", "critical", "epoch_log")
 HALF = "half"  # the critical-ratio target "half the original accuracy" (claim 1's own threshold)
@@ -116,8 +120,10 @@ def _region_cells() -> tuple[tuple[int, int, int], ...]:
     6000–8000, among them), 50 epochs each: the corners first (7 × 4000, 10 × 6000, 13 × 8000, 13 × 4000,
     7 × 8000), then the rest by size (smallest first, so a slice of a GPU window finishes as many as it can)."""
     corners = [(7, 4000), (10, 6000), (13, 8000), (13, 4000), (7, 8000)]
-    rest = sorted(((h, w) for h in range(7, 14) for w in range(4000, 8001, 1000) if (h, w) not in corners),
-                  key=lambda c: ((c[0] - 1) * c[1] ** 2, c))  # fmt: skip
+    rest = sorted(
+        ((h, w) for h in range(7, 14) for w in range(4000, 8001, 1000) if (h, w) not in corners),
+        key=lambda c: ((c[0] - 1) * c[1] ** 2, c),
+    )
     return tuple((h, w, 50) for h, w in corners + rest)
 
 
@@ -204,8 +210,10 @@ def rundir(run_dir, config: PaperWidthsConfig) -> RunDir:
         old_cells, new_cells = [list(c) for c in old.get("cells", [])], [list(c) for c in new["cells"]]
         if diff or any(c not in new_cells for c in old_cells):
             what = ", ".join(diff) or "cells (a cell measured here is not in the new configuration)"
-            raise UserError(f"{run_dir} holds a paper-widths run with another configuration (differs in: {what}); "
-                            "choose another --out")  # fmt: skip
+            raise UserError(
+                f"{run_dir} holds a paper-widths run with another configuration (differs in: {what}); "
+                "choose another --out"
+            )
         return {**old, "cells": old_cells + [c for c in new_cells if c not in old_cells]}
 
     return RunDir(run_dir, "paper-widths", config.to_json(), TABLES, merge=merge)
@@ -231,3 +239,31 @@ def load_config(run_dir) -> PaperWidthsConfig:
         return PaperWidthsConfig(**_config_from_json(d))
     except (KeyError, ValueError, TypeError) as exc:
         raise UserError(f"{path}: not a paper-widths configuration ({exc})") from None
+
+
+def collect(run_dir, config: PaperWidthsConfig | None = None) -> dict[str, pd.DataFrame]:
+    """Concatenate every cell's tables (finished or not) and write the top-level ones; ``cells.csv`` says
+    how far each cell got."""
+    run_dir = Path(run_dir)
+    config = config or load_config(run_dir)
+    rd = rundir(run_dir, config)
+    tables = rd.collect(_cell_names(config), write=False, partial=True)
+    status = []
+    for (h, w, planned), name in zip(config.cells, _cell_names(config)):
+        log_df = read_table(rd.cell_dir(name) / "epoch_log.csv", required=False)
+        status.append(
+            dict(
+                hidden_layers=h,
+                width=w,
+                seed=config.seed,
+                epochs_planned=planned,
+                epochs_reached=int(log_df["epoch"].max()) if len(log_df) else 0,
+                finished=rd.is_finished(name),
+            )
+        )
+    tables["cells"] = pd.DataFrame(status)
+    with file_lock(run_dir / ".collect.lock"):
+        for t, df in tables.items():
+            if len(df):
+                write_csv(run_dir / f"{t}.csv", df)
+    return tables

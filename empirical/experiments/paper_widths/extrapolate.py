@@ -28,10 +28,13 @@ def extrapolation_section(crit: pd.DataFrame, grid: dict, target: float = 0.5) -
     score = (
         ex.assign(abs_error=ex["error"].abs())
         .groupby("form", as_index=False)
-        .agg(aic_on_grid=("aic_train", "first"), max_abs_error_decades=("abs_error", "max"),
-             mean_error_decades=("error", "mean"))
+        .agg(
+            aic_on_grid=("aic_train", "first"),
+            max_abs_error_decades=("abs_error", "max"),
+            mean_error_decades=("error", "mean"),
+        )
         .sort_values("max_abs_error_decades")
-    )  # fmt: skip
+    )
     ruled_out = score[score["max_abs_error_decades"] > 1.0]["form"].tolist()
     return [
         f"## Extrapolating the critical ratio ({target:.0%}) from `{grid_run}` to the widths measured here",

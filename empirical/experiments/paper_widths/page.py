@@ -35,7 +35,11 @@ def _runs() -> dict[str, dict]:
 def glance() -> str:
     """The README's line: each collapse claim's verdict with the region's count behind it."""
     v = claim_verdicts(measured_cells(_runs()))
-    return "* *Figure 5 at the paper's widths*: " + "; ".join(v["sentence"]) + " ([page](@docs/results/paper-widths.md)).\n"
+    return (
+        "* *Figure 5 at the paper's widths*: "
+        + "; ".join(v["sentence"])
+        + " ([page](@docs/results/paper-widths.md)).\n"
+    )
 
 
 def cell_rows(runs: dict[str, dict]) -> pd.DataFrame:
@@ -52,12 +56,23 @@ def cell_rows(runs: dict[str, dict]) -> pd.DataFrame:
         e = elog[(elog.hidden_layers == r.hidden_layers) & (elog.width == r.width)]
         ratio = lambda k: f"{100 * latest[k].ratio:.3g} (ep {int(latest[k].epoch)})" if k in latest else "—"  # noqa: E731
         regions = [f"claim {i + 1}: {claim_region(r.hidden_layers, r.width, cl)}" for i, cl in enumerate(CLAIMS)]
-        rows.append({"cell": f"{r.hidden_layers} × {r.width}", "run": r.run, "regions": ", ".join(regions),
-                     "epochs": f"{r.epoch} of {PAPER_EPOCHS}", "test acc. (%)": f"{100 * r.acc_original:.2f}",
-                     "ℓ1 0.002 %: weights": int(r.n_extracted), "acc. after (%)": f"{100 * r.acc_extracted:.2f}",
-                     "r_half (%)": ratio(HALF), "r50 (%)": ratio("0.5"), "r15 (%)": ratio("0.15"),
-                     "train s / epoch": f"{e.train_seconds.median():.0f}", "eval s / epoch": f"{e.eval_seconds.median():.0f}",
-                     "host": r.host})  # fmt: skip
+        rows.append(
+            {
+                "cell": f"{r.hidden_layers} × {r.width}",
+                "run": r.run,
+                "regions": ", ".join(regions),
+                "epochs": f"{r.epoch} of {PAPER_EPOCHS}",
+                "test acc. (%)": f"{100 * r.acc_original:.2f}",
+                "ℓ1 0.002 %: weights": int(r.n_extracted),
+                "acc. after (%)": f"{100 * r.acc_extracted:.2f}",
+                "r_half (%)": ratio(HALF),
+                "r50 (%)": ratio("0.5"),
+                "r15 (%)": ratio("0.15"),
+                "train s / epoch": f"{e.train_seconds.median():.0f}",
+                "eval s / epoch": f"{e.eval_seconds.median():.0f}",
+                "host": r.host,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -67,14 +82,19 @@ def backtest_text(bt: pd.DataFrame) -> str:
         return "(no paper-width cell measured long enough to backtest)"
     own = bt[bt.run != "epoch-trend"]
     lines = []
-    for (run, cell, crit, window, epochs), g in own.groupby(["run", "cell", "criterion", "fit_epochs", "predicted_epochs"]):
+    for (run, cell, crit, window, epochs), g in own.groupby(
+        ["run", "cell", "criterion", "fit_epochs", "predicted_epochs"]
+    ):
         forms = ", ".join(f"{r.form} {r.mean_error:+.2f} (worst {r.worst_error:.2f})" for r in g.itertuples())
         lines.append(f"* {cell} ({run}), r_{crit}: fitted on epochs {window}, predicting {epochs}: {forms} decades")
     trend = bt[bt.run == "epoch-trend"]
     for window, g in trend.groupby("fit_epochs"):
         worst = g.groupby("form")["worst_error"].max()
-        lines.append(f"* `epoch-trend` (width 400, 3 cells × 2 criteria), fitted on epochs {window}, predicting 50: worst "
-                     + ", ".join(f"{f} {v:.2f}" for f, v in worst.items()) + " decades")
+        lines.append(
+            f"* `epoch-trend` (width 400, 3 cells × 2 criteria), fitted on epochs {window}, predicting 50: worst "
+            + ", ".join(f"{f} {v:.2f}" for f, v in worst.items())
+            + " decades"
+        )
     return "\n".join(lines)
 
 
@@ -86,9 +106,15 @@ def gpu_table() -> pd.DataFrame:
         params = 784 * w + w + (h - 1) * (w * w + w) + 10 * w + 10
         flop = 6 * params * 60_000 * epochs
         regions = ", ".join(f"claim {i + 1}" for i, cl in enumerate(CLAIMS) if claim_region(h, w, cl) == "inside")
-        rows.append({"cell": f"{h} × {w}", "in": regions, "parameters (M)": f"{params / 1e6:.0f}",
-                     "training PFLOP (50 epochs)": f"{flop / 1e15:.1f}",
-                     f"minutes at {H100_FP32_TFLOPS:g} TFLOP/s": f"{flop / H100_FP32_TFLOPS / 1e12 / 60:.1f}"})  # fmt: skip
+        rows.append(
+            {
+                "cell": f"{h} × {w}",
+                "in": regions,
+                "parameters (M)": f"{params / 1e6:.0f}",
+                "training PFLOP (50 epochs)": f"{flop / 1e15:.1f}",
+                f"minutes at {H100_FP32_TFLOPS:g} TFLOP/s": f"{flop / H100_FP32_TFLOPS / 1e12 / 60:.1f}",
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -101,14 +127,20 @@ def page() -> str:
     bt = pwr.paper_backtests(runs, pwr.load_run(TREND))
     region = runs["paper-region"]
     share = pwr.eval_share(region["epoch_log"]) if len(region["epoch_log"]) else pd.DataFrame()
-    projections = pd.concat([pwr.projection_rows(t["critical"], noise).assign(run=n) for n, t in runs.items()],
-                            ignore_index=True)  # fmt: skip
+    projections = pd.concat(
+        [pwr.projection_rows(t["critical"], noise).assign(run=n) for n, t in runs.items()], ignore_index=True
+    )
     sentences = []
     if len(projections):
         for (run, h, w, crit), g in projections.groupby(["run", "hidden_layers", "width", "criterion"]):
             sentences.append(f"* {int(h)} × {int(w)} ({run}), r_{crit}: {pwr.projection_sentence(g)}")
-    rerun = (diffs.groupby(["cell", "source", "quantity", "unit"], as_index=False)["difference"]
-             .agg(epochs="count", largest=lambda d: d.abs().max()) if len(diffs) else pd.DataFrame())  # fmt: skip
+    rerun = (
+        diffs.groupby(["cell", "source", "quantity", "unit"], as_index=False)["difference"].agg(
+            epochs="count", largest=lambda d: d.abs().max()
+        )
+        if len(diffs)
+        else pd.DataFrame()
+    )
     n1, n2 = (len(region_cells(c)) for c in CLAIMS)
     return f"""Section 5.1.2 of the paper: *"the performance of most networks with more than 6 hidden layers and more than
 3,000 neurons in each layer decreases by more than 50 %, and networks with more than 9 hidden layers and more than
@@ -167,4 +199,3 @@ with, not a measurement (evaluation adds to it):
 The epoch trend at a small width (`--preset epoch-trend`, 50 epochs; [`results/epoch-trend/report.md`](results/epoch-trend/report.md)):
 {md_table(cell_rows({"epoch-trend": pwr.load_run(TREND)}).drop(columns=["regions", "r_half (%)"]))}
 """
-

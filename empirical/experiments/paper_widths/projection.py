@@ -93,8 +93,9 @@ def project(
         reps = block_bootstrap(form, t, y, grid, n_boot, seed=seed)
         lo, hi = np.quantile(reps, [(1 - level) / 2, (1 + level) / 2], axis=0)
         fit = fit_form(form, t, y)(grid)
-        rows.append(dict(form=form, projected=float(fit[-1]), low=float(lo[-1]), high=float(hi[-1]),
-                         aicc=aicc(form, t, y)))  # fmt: skip
+        rows.append(
+            dict(form=form, projected=float(fit[-1]), low=float(lo[-1]), high=float(hi[-1]), aicc=aicc(form, t, y))
+        )
         bands.append(pd.DataFrame(dict(form=form, epoch=grid, fit=fit, low=lo, high=hi)))
     out = pd.DataFrame(rows)
     if len(out):
@@ -127,8 +128,11 @@ def project_pair(t, y_high, t_low, y_low, horizon: int = 50, n_boot: int = 1000,
             out.append(("low", high_fit + gap_fit, high_reps + gap_reps, aicc(form, t_gap, gap)))
         for series, fit, reps, crit in out:
             lo, hi = np.quantile(reps, [(1 - level) / 2, (1 + level) / 2], axis=0)
-            rows.append(dict(series=series, form=form, projected=float(fit[-1]), low=float(lo[-1]),
-                             high=float(hi[-1]), aicc=crit))  # fmt: skip
+            rows.append(
+                dict(
+                    series=series, form=form, projected=float(fit[-1]), low=float(lo[-1]), high=float(hi[-1]), aicc=crit
+                )
+            )
             bands.append(pd.DataFrame(dict(series=series, form=form, epoch=grid, fit=fit, low=lo, high=hi)))
     out = pd.DataFrame(rows)
     if len(out):
@@ -161,9 +165,17 @@ def backtest(series: pd.DataFrame, fit_epochs: tuple[int, int] = (2, 18), horizo
                 at = g[g["epoch"] == e]
                 if len(at):
                     pred = float(f(e))
-                    rows.append(dict(cell=cell, form=form, fit_epochs=f"{fit_epochs[0]}-{fit_epochs[1]}", epoch=e,
-                                     predicted=pred, measured=float(at["y"].iloc[0]),
-                                     error=pred - float(at["y"].iloc[0])))  # fmt: skip
+                    rows.append(
+                        dict(
+                            cell=cell,
+                            form=form,
+                            fit_epochs=f"{fit_epochs[0]}-{fit_epochs[1]}",
+                            epoch=e,
+                            predicted=pred,
+                            measured=float(at["y"].iloc[0]),
+                            error=pred - float(at["y"].iloc[0]),
+                        )
+                    )
     return pd.DataFrame(rows)
 
 

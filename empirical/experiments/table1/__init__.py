@@ -10,8 +10,19 @@ from empirical.experiments.table1.run import DESCRIPTION, KIND, Table1Options, a
 from empirical.experiments.table1.run import run as _run_cells
 
 Config = Table1Config
-__all__ = ["page", "DESCRIPTION", "KIND", "PRESETS", "Config", "Table1Options", "add_arguments", "configure", "run", "summary",
-           "write_report"]
+__all__ = [
+    "page",
+    "DESCRIPTION",
+    "KIND",
+    "PRESETS",
+    "Config",
+    "Table1Options",
+    "add_arguments",
+    "configure",
+    "run",
+    "summary",
+    "write_report",
+]
 
 
 def run(config: Table1Config, run_dir, options: Table1Options | None = None):

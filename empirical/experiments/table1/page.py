@@ -26,8 +26,12 @@ PAPER_PARAMS = {"densenet": ("DenseNet-40", 1.0e6), "resnet": ("ResNet-164", 1.7
 
 def size_ratios(t: pd.DataFrame) -> str:
     """How many times larger the paper's networks are than ours, by parameter count (one phrase per family)."""
-    parts = [f"{PAPER_PARAMS[r.arch][0]} ≈ {PAPER_PARAMS[r.arch][1] / 1e6:g} M against our {r.n_parameters:,}: "
-             f"about {PAPER_PARAMS[r.arch][1] / r.n_parameters:.0f}×" for r in t.itertuples() if r.arch in PAPER_PARAMS]  # fmt: skip
+    parts = [
+        f"{PAPER_PARAMS[r.arch][0]} ≈ {PAPER_PARAMS[r.arch][1] / 1e6:g} M against our {r.n_parameters:,}: "
+        f"about {PAPER_PARAMS[r.arch][1] / r.n_parameters:.0f}×"
+        for r in t.itertuples()
+        if r.arch in PAPER_PARAMS
+    ]
     return "; ".join(parts)
 
 
@@ -38,8 +42,10 @@ def glance(run=RUN) -> str:
     t = pd.read_csv(run / "table1.csv")
     n = int((t.l1 <= LOCKED_PCT).sum())
     cells = ", ".join(f"{r.arch} {r.original:.1f} → {r.l1:.1f} %" for r in t.itertuples())
-    return (f"* *Table 1, ℓ1 locks conv nets at {cfg['ratio']:g}* (Fashion-MNIST, {len(t)} CPU-scale networks, one seed "
-            f"each): {n} of {len(t)} reach chance + 5 pp ({cells}) ([Table 1](@docs/results/table1.md)).\n")  # fmt: skip
+    return (
+        f"* *Table 1, ℓ1 locks conv nets at {cfg['ratio']:g}* (Fashion-MNIST, {len(t)} CPU-scale networks, one seed "
+        f"each): {n} of {len(t)} reach chance + 5 pp ({cells}) ([Table 1](@docs/results/table1.md)).\n"
+    )
 
 
 def page(run=RUN) -> str:

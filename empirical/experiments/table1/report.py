@@ -52,8 +52,7 @@ def _check_section(checks: pd.DataFrame) -> list[str]:
 
     lines += [
         "",
-        "Verdicts on the conv-layer claims (`empirical.experiments.common.bound_claims.conv_claims`, all architectures and "
-        "indicators):",
+        "Verdicts on the conv-layer claims (`common.bound_claims.conv_claims`, all architectures and indicators):",
         "",
         md_table(pd.DataFrame(conv_claims(checks))),
         "",
@@ -73,8 +72,10 @@ def write_report(run_dir, tables: dict[str, pd.DataFrame] | None = None) -> Path
     cfg = read_config(run_dir / "config.json")
     missing = [k for k in CONFIG_FIELDS if k not in cfg]
     if missing:
-        raise UserError(f"{run_dir / 'config.json'} is not a complete table1 configuration (no {missing[0]!r}); "
-                        "rerun `corelocker-bounds table1 --out DIR` to write one")  # fmt: skip
+        raise UserError(
+            f"{run_dir / 'config.json'} is not a complete table1 configuration (no {missing[0]!r}); "
+            "rerun `corelocker-bounds table1 --out DIR` to write one"
+        )
     if tables is None:
         tables = collect(run_dir)
     tables = {k: validate(v, run_dir / f"{k}.csv") if len(v) else v for k, v in tables.items()}

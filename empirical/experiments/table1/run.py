@@ -69,9 +69,16 @@ def run_arch(arch: str, config: Table1Config, run_dir, device: str = "cpu", prog
     cell = Path(run_dir) / "cells" / arch
     h, w = config.sizes[arch]
     spec = TrainSpec(
-        int(h), int(w), config.epochs, seed=config.seed, dataset=config.dataset, train_subset=config.train_subset,
-        precision=config.precision, arch=arch, channels_last=config.channels_last,
-    )  # fmt: skip
+        int(h),
+        int(w),
+        config.epochs,
+        seed=config.seed,
+        dataset=config.dataset,
+        train_subset=config.train_subset,
+        precision=config.precision,
+        arch=arch,
+        channels_last=config.channels_last,
+    )
     t0 = time.perf_counter()
     path = train(spec, cell, RunOptions(device=device, progress=progress))
     t_train = time.perf_counter() - t0
@@ -80,13 +87,21 @@ def run_arch(arch: str, config: Table1Config, run_dir, device: str = "cpu", prog
     t1 = time.perf_counter()
     curves = []
     jobs = [("l1", 0, config.ratios), ("bn-scale", 0, config.ratios)]
-    jobs += [("random", s, config.ratios if s < config.curve_random_seeds else [config.ratio])
-             for s in range(config.random_seeds)]  # fmt: skip
+    jobs += [
+        ("random", s, config.ratios if s < config.curve_random_seeds else [config.ratio])
+        for s in range(config.random_seeds)
+    ]
     for indicator, s, ratios in jobs:
         c = accuracy_curve(model, x, y, ratios, indicator=indicator, seed=s)
         curves.append(c)
-        log.info("%s: %s seed %d: top-1 at %.3g = %.4f", arch, indicator, s, config.ratio,
-                 float(c.loc[c.ratio == config.ratio, "top1"].iloc[0]))  # fmt: skip
+        log.info(
+            "%s: %s seed %d: top-1 at %.3g = %.4f",
+            arch,
+            indicator,
+            s,
+            config.ratio,
+            float(c.loc[c.ratio == config.ratio, "top1"].iloc[0]),
+        )
     curves = pd.concat(curves, ignore_index=True)
     curves.insert(0, "arch", arch)
     t_sweep = time.perf_counter() - t1
@@ -111,8 +126,11 @@ def run_arch(arch: str, config: Table1Config, run_dir, device: str = "cpu", prog
         ]
     )
     rd = RunDir(run_dir, "table1", {}, CELL_TABLES)
-    rd.finish(arch, dict(curves=curves, bounds_checks=checks, models=models),
-              {"arch": arch, "finished": time.strftime("%Y-%m-%dT%H:%M:%S")})  # fmt: skip
+    rd.finish(
+        arch,
+        dict(curves=curves, bounds_checks=checks, models=models),
+        {"arch": arch, "finished": time.strftime("%Y-%m-%dT%H:%M:%S")},
+    )
 
 
 def bound_checks(arch, model, meta, config: Table1Config, device: str = "cpu") -> pd.DataFrame:
@@ -165,9 +183,12 @@ def run(config: Table1Config, run_dir, options: Table1Options = Table1Options())
     check_only(options.only, config.archs)
     rd = rundir(run_dir, config.to_json())
     with rd.open():
-        tables = rd.run_cells(list(config.archs), lambda arch: run_arch(arch, config, run_dir, options.device,
-                                                                       options.progress),
-                              options.only, collect=lambda: collect(run_dir))  # fmt: skip
+        tables = rd.run_cells(
+            list(config.archs),
+            lambda arch: run_arch(arch, config, run_dir, options.device, options.progress),
+            options.only,
+            collect=lambda: collect(run_dir),
+        )
     return tables
 
 
@@ -186,8 +207,13 @@ def add_arguments(p) -> None:
     p.add_argument("--curve-random-seeds", type=int, default=2, help="of those, swept over all --ratios (default 2)")
     p.add_argument("--check-samples", type=int, default=500, help="test images for the bound checks")
     p.add_argument("--train-subset", type=int, help="train on the first N training images only")
-    p.add_argument("--size", action="append", default=[], metavar="ARCH=H,W",
-                   help="override an architecture's (hidden_layers, width), e.g. resnet=1,8; repeatable")  # fmt: skip
+    p.add_argument(
+        "--size",
+        action="append",
+        default=[],
+        metavar="ARCH=H,W",
+        help="override an architecture's (hidden_layers, width), e.g. resnet=1,8; repeatable",
+    )
     p.add_argument("--no-progress", action="store_true")
     p.add_argument(
         "--recheck",
@@ -201,9 +227,16 @@ def configure(args) -> tuple[Table1Config, Table1Options]:
     pick(PRESETS, args.preset, "table1 preset")
     archs = tuple(a.strip() for a in args.archs.split(",") if a.strip())
     sizes = {**{a: list(DEFAULTS[a]) for a in CONV_ARCHS}, **parse_sizes(args.size, CONV_ARCHS)}
-    kw = dict(archs=archs, sizes=sizes, epochs=args.epochs, ratio=args.ratio, random_seeds=args.random_seeds,
-              curve_random_seeds=min(args.curve_random_seeds, args.random_seeds), check_samples=args.check_samples,
-              train_subset=args.train_subset)  # fmt: skip
+    kw = dict(
+        archs=archs,
+        sizes=sizes,
+        epochs=args.epochs,
+        ratio=args.ratio,
+        random_seeds=args.random_seeds,
+        curve_random_seeds=min(args.curve_random_seeds, args.random_seeds),
+        check_samples=args.check_samples,
+        train_subset=args.train_subset,
+    )
     if args.ratios:
         kw["ratios"] = tuple(args.ratios)
     options = Table1Options(device=args.device, progress=not args.no_progress, recheck=args.recheck)
@@ -215,5 +248,3 @@ def summary(config: Table1Config, tables: dict[str, pd.DataFrame]) -> str:
     if not len(t):
         return "no architecture has finished yet"
     return t[["arch", "original", "random_mean", "random_sd", "l1", "bn_scale"]].round(2).to_string(index=False)
-
-

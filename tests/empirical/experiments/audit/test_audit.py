@@ -14,8 +14,8 @@ import torch.nn as nn
 import empirical
 from empirical.cli import main
 from empirical.lock.utility import split_halves
-from empirical.nets.checkpoint import load_checkpoint
 from empirical.nets import data as data_mod
+from empirical.nets.checkpoint import load_checkpoint
 from empirical.nets.modules import load_builder
 
 BUILDER = textwrap.dedent(

@@ -13,7 +13,7 @@ import pytest
 from empirical.cli import main
 from empirical.experiments.common import registry
 from empirical.host import cpu_model
-from empirical.safety import dir_kind
+from empirical.kinds import dir_kind
 
 TOY = '''
 """A toy experiment: cell i writes the table squares with the row (i, i * i)."""

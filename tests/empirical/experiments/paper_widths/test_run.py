@@ -10,7 +10,8 @@ import pytest
 
 from empirical.cli import main
 from empirical.errors import UserError
-from empirical.experiments.paper_widths import claims
+from empirical.experiments.paper_widths import claims, resume
+from empirical.experiments.paper_widths import evaluate as ev
 from empirical.experiments.paper_widths import report as pwr
 from empirical.host import cpu_model
 from empirical.nets.train import RunOptions, train
@@ -68,7 +69,7 @@ def test_critical_ratio_between_sweeps_matches_a_fresh_search(tiny_run, mnist):
 
     model, meta = load_checkpoint(path)
     x, y = test_set_for(meta["spec"])
-    _, fresh = pw.evaluate_epoch(model, x, y, TINY, full_sweep=True, with_random=False)
+    _, fresh = ev.evaluate_epoch(model, x, y, TINY, full_sweep=True, with_random=False)
     ref = fresh[fresh.target == 0.5].iloc[0]
     assert ref.status == row.status
     if row.status == "found":
@@ -141,7 +142,7 @@ def _forge(path, tamper: str) -> None:
     from safetensors import safe_open
     from safetensors.torch import load_file, save_file
 
-    from empirical.nets.train import _state_digest
+    from empirical.nets.resume import state_digest
 
     tensors = load_file(str(path))
     with safe_open(str(path), framework="pt") as fh:
@@ -150,7 +151,7 @@ def _forge(path, tamper: str) -> None:
         tensors["model.layers.0.weight"].zero_()
     else:
         meta["spec_key"] = "0" * 16
-    meta["state_sha256"] = _state_digest(tensors, meta)
+    meta["state_sha256"] = state_digest(tensors, meta)
     save_file(tensors, str(path), metadata=meta)
 
 
@@ -351,7 +352,7 @@ def test_accuracy_by_halves_equals_the_whole_set_accuracy_exactly(n):
     g = torch.Generator().manual_seed(n)
     x, y = torch.randn(n, 784, generator=g), torch.randint(0, 10, (n,), generator=g)
     model = make_fcn(2, 16, seed=0).eval()
-    acc, top3, (a_s, a_h) = pw.accuracy_by_halves(model, x, y)
+    acc, top3, (a_s, a_h) = ev.accuracy_by_halves(model, x, y)
     assert (acc, top3) == top_accuracy(model, x, y)
     assert (a_s, a_h) == (top_accuracy(model, x[0::2], y[0::2])[0], top_accuracy(model, x[1::2], y[1::2])[0])
     from empirical.nets.train import accuracy
@@ -371,8 +372,8 @@ def test_the_shared_test_pass_changes_no_row():
     with torch.no_grad():  # the model's own labels: accuracy 1, so both critical-ratio targets are searched
         y = model(x).argmax(dim=1)
     config = pw.PaperWidthsConfig(cells=((2, 32, 1),), ratios=(0.00002, 0.1, 0.5, 0.9), targets=(0.5, 0.3))
-    alone = pw.evaluate_epoch(model, x, y, config, True, False)
-    shared = pw.evaluate_epoch(model, x, y, config, True, False, original=pw.accuracy_by_halves(model, x, y))
+    alone = ev.evaluate_epoch(model, x, y, config, True, False)
+    shared = ev.evaluate_epoch(model, x, y, config, True, False, original=ev.accuracy_by_halves(model, x, y))
     assert (alone[1]["status"] == "found").all()
     for a, b in zip(alone, shared):
         pd.testing.assert_frame_equal(a, b)
@@ -414,7 +415,7 @@ def test_runs_that_evaluate_alike_share_nothing_else(tiny_run, tmp_path):
     running one never moves, refuses or deletes the other's."""
     cfg, state = _one_cell(), tmp_path / "state"
     other = pw.PaperWidthsConfig(**{**pw._config_from_json(cfg.to_json()), "random_seeds": 1})
-    assert pw.state_tag(cfg) != pw.state_tag(other)
+    assert resume.state_tag(cfg) != resume.state_tag(other)
     pw.run(cfg, tmp_path / "a", pw.PaperWidthsOptions(progress=False, stop_after_epoch=2, state_dir=state))
     (mine,) = state.glob("*.train_state.safetensors")
     before = mine.read_bytes()
@@ -452,7 +453,7 @@ def test_a_resume_point_without_its_spec_key_is_refused(tiny_run, tmp_path, capl
     from safetensors import safe_open
     from safetensors.torch import load_file, save_file
 
-    from empirical.nets.train import _state_digest
+    from empirical.nets.resume import state_digest
 
     cfg, state = _one_cell(), tmp_path / "state"
     run = tmp_path / "run"
@@ -464,7 +465,7 @@ def test_a_resume_point_without_its_spec_key_is_refused(tiny_run, tmp_path, capl
     for k in ("spec_key", "digest_version"):  # a version-1 resume point without its key
         meta.pop(k)
     meta = {k: v for k, v in meta.items() if not k.startswith("extra.")}
-    meta["state_sha256"] = _state_digest(tensors, meta)
+    meta["state_sha256"] = state_digest(tensors, meta)
     save_file(tensors, str(path), metadata=meta)
     with caplog.at_level("INFO"):
         pw.run(cfg, run, pw.PaperWidthsOptions(progress=False, stop_after_epoch=1, state_dir=state))
