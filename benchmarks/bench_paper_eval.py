@@ -42,7 +42,7 @@ from empirical.lock.sweep import LockedSweep, accuracy_curve, rank_units, top_ac
 from empirical.lock.utility import ratio_for_utility  # noqa: E402
 from empirical.nets.data import load_mnist, normalize  # noqa: E402
 from empirical.nets.models import make_fcn  # noqa: E402
-from empirical.nets.train import reuse_freed_memory  # noqa: E402
+from empirical.nets.threads import reuse_freed_memory  # noqa: E402
 
 pw = importlib.import_module("empirical.experiments.paper_widths.run")  # the module (the package's `run` is the face)
 

@@ -5,7 +5,7 @@ For each cell (default 7 × 3000 and 13 × 8000, batch 128, fp32, fused Adam, th
 
 * ``default``: glibc's allocator as it comes — every tensor above 32 MiB is its own mmap, so each
   step maps and page-faults its big gradients and activations again;
-* ``ours``: ``empirical.nets.train.reuse_freed_memory`` (mmap off, no trimming: freed memory is reused).
+* ``ours``: ``empirical.nets.threads.reuse_freed_memory`` (mmap off, no trimming: freed memory is reused).
 
 Per step: total, forward, forward + backward, the Adam step and zero_grad, as seconds and as a share
 of the step; the achieved rate 6·#params·batch / step time against the fp32 matmul peak measured in
@@ -33,7 +33,7 @@ import torch.nn.functional as F
 cfg = json.loads(sys.argv[1])
 torch.set_num_threads(cfg["threads"])
 if cfg["mode"] == "ours":
-    from empirical.nets.train import reuse_freed_memory
+    from empirical.nets.threads import reuse_freed_memory
     assert reuse_freed_memory()
 from empirical.nets.models import make_fcn
 

@@ -145,7 +145,7 @@ def conv_operator_norm_upper_general(weight, in_size, padding=(0, 0), dilation=(
     kh, kw = (F.shape[2] - 1) * dh + 1, (F.shape[3] - 1) * dw + 1
     K = max(kh, kw)
     dilated = np.zeros(F.shape[:2] + (K, K), dtype=F.dtype)
-    dilated[:, :, : kh : dh, : kw : dw] = F
+    dilated[:, :, :kh:dh, :kw:dw] = F
     H, W = (int(v) for v in in_size)
     ph, pw = (int(v) for v in padding)
     N = max(H + 2 * ph, W + 2 * pw, K)

@@ -45,7 +45,7 @@ __all__ = sorted(_API)
 
 def __getattr__(name: str):
     if name in _API:
-        value = getattr(importlib.import_module(_API[name]), name)
+        value = getattr(importlib.import_module(_API[name]), name)  # lazy: the public API, imported on first use
         globals()[name] = value  # once imported, a plain attribute
         return value
     raise AttributeError(f"module 'empirical' has no attribute {name!r}")

@@ -37,25 +37,79 @@ def _lazy_api() -> dict[str, str]:
 LAZY = _lazy_api()
 
 
+IMPORTERS = ("__import__", "import_module")
+
+
+def _lazy_reason(lines: list[str], lineno: int) -> bool:
+    """An import the checker cannot resolve is allowed only with a stated reason ("lazy:") on its line or the
+    line above."""
+    return any("lazy:" in lines[i] for i in (lineno - 1, lineno - 2) if 0 <= i < len(lines))
+
+
 def imports(path: Path, source: str | None = None) -> set[str]:
-    """Every module ``path`` imports (absolute names; ``from m import x`` gives m and m.x)."""
+    """Every module ``path`` imports (absolute names; ``from m import x`` gives m and m.x), including names reached
+    through the ``empirical`` package or an alias of it (``import empirical as e; e.lock_file``), ``__import__`` and
+    ``import_module`` with a literal or a literal-relative name; an import that cannot be resolved (a non-literal
+    or f-string name, ``sys.modules``) appears as ``<unresolved: …>`` unless its line says why ("lazy:")."""
     name = module_name(path)
     package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
-    out = set()
-    for node in ast.walk(ast.parse(source if source is not None else path.read_text())):
+    text = source if source is not None else path.read_text()
+    lines = text.splitlines()
+    tree = ast.parse(text)
+    out, aliases = set(), {}
+    from_importlib = {a.asname or a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module ==
+                      "importlib" for a in n.names}  # fmt: skip
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            out.update(a.name for a in node.names)
+            for a in node.names:
+                out.add(a.name)
+                if a.name.split(".")[0] in OURS:
+                    aliases[a.asname or a.name.split(".")[0]] = a.name if a.asname else a.name.split(".")[0]
         elif isinstance(node, ast.ImportFrom):
             base = package[: len(package) - node.level + 1] if node.level else []
             mod = ".".join(base + ([node.module] if node.module else []))
             out.add(mod)
             out.update(f"{mod}.{a.name}" for a in node.names)
-        elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
+            for a in node.names:
+                if mod.split(".")[0] in OURS:
+                    aliases[a.asname or a.name] = f"{mod}.{a.name}"
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in aliases:
+            out.add(f"{aliases[node.value.id]}.{node.attr}")  # e.lock_file, empirical.lock_file
+        elif isinstance(node, ast.Subscript) and _dotted(node.value) == "sys.modules":
+            if not _lazy_reason(lines, node.lineno):
+                out.add(f"<unresolved: sys.modules at line {node.lineno}>")
+        elif isinstance(node, ast.Call):
             fn = node.func
             called = fn.attr if isinstance(fn, ast.Attribute) else getattr(fn, "id", None)
-            if called in ("__import__", "import_module") and isinstance(node.args[0].value, str):
-                out.add(node.args[0].value)
+            if called not in IMPORTERS or not node.args:
+                continue
+            if called == "import_module" and not (
+                (isinstance(fn, ast.Attribute) and _dotted(fn.value) == "importlib") or "import_module" in from_importlib
+            ):
+                continue  # a function of ours that happens to share the name (nets.importer.import_module)
+            arg = node.args[0]
+            if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+                target = arg.value
+                if target.startswith("."):  # relative: resolved against a literal package argument
+                    pkg = node.args[1] if len(node.args) > 1 else None
+                    if isinstance(pkg, ast.Constant) and isinstance(pkg.value, str):
+                        out.add(pkg.value + target)
+                    elif not _lazy_reason(lines, node.lineno):
+                        out.add(f"<unresolved: relative {called} at line {node.lineno}>")
+                else:
+                    out.add(target)
+            elif not _lazy_reason(lines, node.lineno):
+                out.add(f"<unresolved: {called} of a computed name at line {node.lineno}>")
     return {LAZY.get(m.split(".", 1)[1], m) if m.startswith("empirical.") else m for m in out}
+
+
+def _dotted(node) -> str:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        return f"{_dotted(node.value)}.{node.attr}"
+    return ""
 
 
 def _part(module: str) -> str | None:
@@ -78,8 +132,10 @@ def violations(path: Path, source: str | None = None) -> list[str]:
         return []  # the package's lazy re-exports (checked where they point: LAZY)
     if here not in LAYER:
         return [f"{rel}: put new modules in a sub-package (or list a shared base module in LAYER)"]
-    bad = []
+    bad = sorted(m for m in mods if m.startswith("<unresolved"))
     for mod in mods:
+        if mod.startswith("<unresolved"):
+            continue
         there = _part(mod)
         if there is None or there == here or there not in LAYER:
             continue
@@ -131,12 +187,21 @@ def test_no_import_cycles():
 
 PROBES = {  # each hides an upward import a naive scan misses
     "a lazy top-level name": ("empirical/nets/probe.py", "from empirical import lock_file\n"),
+    "the package's attribute": ("empirical/nets/probe.py", "import empirical\nf = empirical.lock_file\n"),
+    "an alias of the package": ("empirical/nets/probe.py", "import empirical as e\nf = e.lock_file\n"),
     "a relative import": ("empirical/nets/probe.py", "from ..experiments import grid\n"),
     "bounds importing empirical": ("bounds/probe.py", "import empirical.nets.models\n"),
     "nets importing figures": ("empirical/nets/probe.py", "def f():\n    import figures\n"),
     "__import__": ("empirical/lock/probe.py", "m = __import__('empirical.cli.parsers')\n"),
     "importlib.import_module": ("empirical/measure/probe.py",
                                 "import importlib\nm = importlib.import_module('empirical.lock.sweep')\n"),
+    "a non-literal import_module": ("empirical/nets/probe.py",
+                                    "import importlib\nname = 'empirical.cli'\nm = importlib.import_module(name)\n"),
+    "a relative import_module": ("empirical/nets/probe.py",
+                                 "import importlib\nm = importlib.import_module('.cli', 'empirical')\n"),
+    "an f-string import_module": ("empirical/nets/probe.py",
+                                  "import importlib\nx = 'cli'\nm = importlib.import_module(f'empirical.{x}')\n"),
+    "sys.modules": ("empirical/nets/probe.py", "import sys\nm = sys.modules['empirical.cli']\n"),
 }  # fmt: skip
 
 
@@ -169,3 +234,23 @@ def test_function_level_imports_are_a_handful_and_say_why():
             found[f"{path.relative_to(ROOT)}:{lineno}"] = "lazy:" in text or ("try:" in above and "lazy:" in above)
     assert len(found) <= 10, f"{len(found)} function-level imports: {sorted(found)}"
     assert all(found.values()), f"no reason given: {[k for k, ok in found.items() if not ok]}"
+
+
+def test_the_registry_names_experiment_packages_only():
+    """A ``register()`` string is an import the registry performs: each must name a package under
+    ``empirical.experiments`` (never the CLI), and each must exist."""
+    tree = ast.parse((ROOT / "empirical/experiments/common/registry.py").read_text())
+    modules = [c.args[1].value for c in ast.walk(tree) if isinstance(c, ast.Call) and getattr(c.func, "id", None) ==
+               "register" and len(c.args) > 1 and isinstance(c.args[1], ast.Constant)]  # fmt: skip
+    assert len(modules) >= 7
+    for m in modules:
+        assert m.startswith("empirical.experiments.") and m.count(".") == 2, m
+        assert (ROOT / m.replace(".", "/") / "__init__.py").exists(), m
+
+
+def test_a_register_string_naming_the_cli_is_caught():
+    """The eighth probe: a registry line that names a cli module."""
+    bad = 'register("x", "empirical.cli.parsers", "help")'
+    tree = ast.parse(bad)
+    (call,) = [c for c in ast.walk(tree) if isinstance(c, ast.Call)]
+    assert not (call.args[1].value.startswith("empirical.experiments.") and call.args[1].value.count(".") == 2)

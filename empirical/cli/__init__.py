@@ -54,6 +54,7 @@ def _run(args) -> int:
     module, func = args.handler.split(":")
     with guard_inputs(), logging_redirect_tqdm():  # log lines print above a progress bar instead of breaking it
         _note_inputs(args)
+        # lazy: the handler module named by the parser (one of empirical.cli's own), so --help imports none
         return getattr(importlib.import_module(f"empirical.cli.{module}"), func)(args)
 
 

@@ -108,11 +108,11 @@ def load_builder(text: str) -> Builder:
     name = f"corelocker_user_model_{hashlib.sha256(data).hexdigest()[:12]}"
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
+    sys.modules[name] = module  # lazy: the user's --model file, registered under a hashed name while it runs
     try:
         spec.loader.exec_module(module)
     except (Exception, SystemExit) as exc:  # a module-level sys.exit() must not end the command with exit 0
-        sys.modules.pop(name, None)
+        sys.modules.pop(name, None)  # lazy: (the same registration, withdrawn)
         raise UserError(f"--model {text}: importing {path} failed ({type(exc).__name__}: {exc})") from None
     fn = getattr(module, function, None)
     if not callable(fn):

@@ -8,7 +8,6 @@ epoch and ends bit-identical to an uninterrupted one (same device and threads).
 
 from __future__ import annotations
 
-import ctypes
 import json
 import logging
 import math
@@ -36,7 +35,7 @@ from empirical.nets.spec import (  # noqa: F401  (re-exported: TrainSpec has alw
     SCHEDULES,
     TrainSpec,
 )
-from empirical.nets.threads import follow_threads, strict_fp32
+from empirical.nets.threads import follow_threads, reuse_freed_memory, strict_fp32
 from empirical.safety import file_lock
 
 log = logging.getLogger(__name__)
@@ -136,31 +135,6 @@ def accuracy(model, x, y, batch=2000, topk=(1,)) -> list[float]:
         for j, k in enumerate(topk):
             hits[j] += int(match[:, :k].any(dim=1).sum())
     return [h / len(x) for h in hits]
-
-
-_HEAP_KEPT = False
-
-
-def reuse_freed_memory() -> bool:
-    """Make glibc's malloc keep freed memory for reuse instead of returning it to the OS (once per process).
-
-    By default every tensor above 32 MiB is its own mmap: freed at once, the next step maps it again
-    and the kernel zeroes every page on first touch. At batch 128 that page-fault work costs more
-    than the matmuls: a 13 × 8000 FCN's training step takes 14.2 s with the default and 4.1 s with
-    mmap disabled and trimming off (``benchmarks/bench_paper_training.py``). The price: the process
-    keeps its peak heap until it exits. No-op where glibc's ``mallopt`` is absent; set
-    ``CORELOCKER_DEFAULT_MALLOC=1`` to leave the allocator alone. Returns whether it took effect.
-    """
-    global _HEAP_KEPT
-    if _HEAP_KEPT or os.environ.get("CORELOCKER_DEFAULT_MALLOC"):
-        return _HEAP_KEPT
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        m_trim_threshold, m_mmap_max = -1, -4
-        _HEAP_KEPT = bool(libc.mallopt(m_mmap_max, 0)) and bool(libc.mallopt(m_trim_threshold, 1 << 40))
-    except (OSError, AttributeError):
-        _HEAP_KEPT = False
-    return _HEAP_KEPT
 
 
 def make_optimizer(model, spec: TrainSpec, device: str):

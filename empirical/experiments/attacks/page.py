@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import pandas as pd
+from scipy import stats as sps
 
 from empirical.experiments.attacks.cells import RANDOM_CONTROL
 from empirical.experiments.attacks.config import SCRATCH_ADAM
@@ -89,8 +90,6 @@ def page(run=Path(RUN)) -> str:
     gap = mean[attacks_].max(axis=1) - scratch
     weak_sgd = [f"{m} with {100 * f:g} %" for (m, f), v in mean["from scratch"].items() if v <= LOCK_THRESHOLD]
     # Welch's t-test of the best attack against the better baseline, per cell (both chosen after the runs)
-    from scipy import stats as sps
-
     pvals = []
     for (m, f), row in mean.iterrows():
         a = zf[(zf.model == m) & (zf.fraction == f) & (zf.attack == row[attacks_].astype(float).idxmax())].accuracy

@@ -75,7 +75,7 @@ def experiment(kind: str):
     """The module of run kind ``kind`` (imported now), checked to have the whole face."""
     if kind not in _ENTRIES:
         raise UserError(f"no experiment writes {article(kind)} {kind} run (known kinds: {', '.join(kinds())})")
-    mod = importlib.import_module(_ENTRIES[kind].module)
+    mod = importlib.import_module(_ENTRIES[kind].module)  # lazy: a registered experiment package (tests/test_layers.py)
     missing = [name for name in FACE if not hasattr(mod, name)]
     missing += [f"page.{name}" for name in PAGE_FACE if hasattr(mod, "page") and not hasattr(mod.page, name)]
     if hasattr(mod, "run") and not callable(mod.run):
