@@ -70,7 +70,7 @@ ERRATA: tuple[Erratum, ...] = (
     Erratum(
         "E-P2-BIAS",
         "Properties 2 and 5 (used by Theorems 3, 4)",
-        "‖y*⁽ᵐ⁾‖₂ ≤ (Lλ)ᵐ‖x‖₂ for the network of Section 2.1 (which has biases)",
+        "‖y∗⁽ᵐ⁾‖₂ ≤ (Lλ)ᵐ‖x‖₂ for the network of Section 2.1 (which has biases)",
         "holds for bias-free networks only; with biases rₘ = L(λ rₘ₋₁ + ‖b⁽ᵐ⁾‖₂) "
         "(``bounds.output_norm_bound_with_bias``)",
         "gap",
@@ -88,7 +88,7 @@ ERRATA: tuple[Erratum, ...] = (
     Erratum(
         "E-P2-PROB",
         "Property 2 and Theorems 3–4, probability steps",
-        "P{‖y*⁽ᵐ⁾‖₂ <= (Lλ)ᵐ‖x‖₂} = P{‖W*⁽ᵏ⁾‖₂ <= λ ∀k} (conditioning on that event), and P{bound} = P{A}·P{B}",
+        "P{‖y∗⁽ᵐ⁾‖₂ <= (Lλ)ᵐ‖x‖₂} = P{‖W∗⁽ᵏ⁾‖₂ <= λ ∀k} (conditioning on that event), and P{bound} = P{A}·P{B}",
         "≥, not =: given the norm event the bound holds surely, and it can hold outside it too (W = diag(3, 0.1), "
         "λ = 1, x = e₂: ‖Wx‖ = 0.1 <= λ‖x‖ although ‖W‖₂ = 3 > λ). The printed probabilities remain valid "
         "lower bounds",
@@ -207,10 +207,10 @@ ERRATA: tuple[Erratum, ...] = (
     Erratum(
         "E-T2-LB",
         "Theorem 2, eq. (1)",
-        "‖y⁽ᵐ⁾ − y*⁽ᵐ⁾‖₂ ≥ G⁽ᵐ⁾ when extracting the largest weights",
-        "not guaranteed. The broken step is y⁽ᵐ⁻¹⁾ ≤ y*⁽ᵐ⁻¹⁾ ⇒ Wᵢy⁽ᵐ⁻¹⁾ ≤ Wᵢy*⁽ᵐ⁻¹⁾, false when the "
-        "remaining weights are negative — even when footnote 4's y⁽ᵐ⁻¹⁾ ≤ y*⁽ᵐ⁻¹⁾ holds: W*⁽¹⁾ = [5; 1], "
-        "W*⁽²⁾ = [1, −6], x = 1, ReLU, top-2 extraction gives y⁽¹⁾ = (0, 1) ≤ y*⁽¹⁾ = (5, 1) and "
+        "‖y⁽ᵐ⁾ − y∗⁽ᵐ⁾‖₂ ≥ G⁽ᵐ⁾ when extracting the largest weights",
+        "not guaranteed. The broken step is y⁽ᵐ⁻¹⁾ ≤ y∗⁽ᵐ⁻¹⁾ ⇒ Wᵢy⁽ᵐ⁻¹⁾ ≤ Wᵢy∗⁽ᵐ⁻¹⁾, false when the "
+        "remaining weights are negative — even when footnote 4's y⁽ᵐ⁻¹⁾ ≤ y∗⁽ᵐ⁻¹⁾ holds: W∗⁽¹⁾ = [5; 1], "
+        "W∗⁽²⁾ = [1, −6], x = 1, ReLU, top-2 extraction gives y⁽¹⁾ = (0, 1) ≤ y∗⁽¹⁾ = (5, 1) and "
         "d⁽²⁾ = 0 < G⁽²⁾ = 5 (a two-neuron output layer gives d = 0 < G = 1 too). The toolkit reports the "
         "fraction of samples where it holds",
         "wrong",
@@ -221,7 +221,7 @@ ERRATA: tuple[Erratum, ...] = (
         "Theorem 2, probability",
         '"G⁽ᵐ⁾ ≥ μ … with a probability at most N^{m−1}(D_wC_w)^m/μ" presented as a lower bound on G',
         "Markov bounds the upper tail: it says G is unlikely to be large, never that it is large; "
-        "and G⁽¹⁾ = ‖φ(W⁽¹⁾x + b) − φ(W⁽¹⁾x + b)‖ = 0 for every network by definition (y*⁽⁰⁾ = y⁽⁰⁾ = x), "
+        "and G⁽¹⁾ = ‖φ(W⁽¹⁾x + b) − φ(W⁽¹⁾x + b)‖ = 0 for every network by definition (y∗⁽⁰⁾ = y⁽⁰⁾ = x), "
         "so the first step of the recursion bounds a zero",
         "wrong",
         "test_e_t2_first_layer_zero",
@@ -229,7 +229,7 @@ ERRATA: tuple[Erratum, ...] = (
     Erratum(
         "E-T3-IND",
         "Theorems 3 and 4, probability",
-        "P{both events} = P{‖ΔW‖ ≤ μ}·P{‖y*⁽ᵐ⁻¹⁾‖ ≤ …}",
+        "P{both events} = P{‖ΔW‖ ≤ μ}·P{‖y∗⁽ᵐ⁻¹⁾‖ ≤ …}",
         "a product needs independence (per-layer extraction); a global threshold couples the layers. "
         "The union bound 1 − p_W − 2(m−1)e^{−τ²} is valid without it and never larger",
         "gap",
@@ -238,8 +238,8 @@ ERRATA: tuple[Erratum, ...] = (
     Erratum(
         "E-T4-GEQ",
         "Theorem 4, proof",
-        "P{… ≤ G + η} = P{‖W − W*‖ ≥ μ}·…",
-        "the event needed is ‖W − W*‖₂ ≤ μ (as in Theorem 3); when ‖ΔW‖₂ > μ the bound fails. The final "
+        "P{… ≤ G + η} = P{‖W − W∗‖ ≥ μ}·…",
+        "the event needed is ‖W − W∗‖₂ ≤ μ (as in Theorem 3); when ‖ΔW‖₂ > μ the bound fails. The final "
         "printed probability is the one for the ≤ event, so the theorem stands (a slip in the proof)",
         "harmless",
         "test_e_t4_event_direction",
@@ -251,7 +251,7 @@ ERRATA: tuple[Erratum, ...] = (
         "applied in Table 1 to BN networks locked by their scaling factors",
         "the model has no batch norm. Eval-mode BN folds into the conv (filters a·F, bias a·b + c, "
         "a = γ/√(σ²+ε)), so bn-scale locking (γ, β → 0) changes the folded *bias* too, and the bound "
-        "needs a ‖Δb‖ term: d <= G + L(μ‖y*⁽ᵐ⁻¹⁾‖₂ + ‖Δb‖₂). One neuron, x = 1, w = 1, γ = 1, β = 2 "
+        "needs a ‖Δb‖ term: d <= G + L(μ‖y∗⁽ᵐ⁻¹⁾‖₂ + ‖Δb‖₂). One neuron, x = 1, w = 1, γ = 1, β = 2 "
         "(mean 0, var 1): y* = 3, locked y = 0, μ = 1, so d = 3 > G + μ‖x‖ = 1. ``empirical.measure_net`` "
         "folds BN and carries the bias term",
         "gap",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -39,9 +40,22 @@ def relink(text: str, depth: int) -> str:
     return text.replace("](results/", f"]({'../' * depth}runs/")
 
 
+def figures_of(page, body: str) -> str:
+    """Every figure of the page's runs (``FIGURES``) that its text does not show yet, as images."""
+    shown = [
+        f"![{png.stem.replace('_', ' ')}]({png.as_posix()})"
+        for run in getattr(page, "FIGURES", ())
+        for png in sorted((ROOT / run / "figures").glob("*.png"))
+        if not re.search(rf"!\[[^\]]*\]\({re.escape(run)}/figures/{re.escape(png.name)}\)", body)
+        for png in [png.relative_to(ROOT)]
+    ]
+    return ("\n\n## Figures\n\n" + "\n\n".join(shown)) if shown else ""
+
+
 def render(page) -> str:
     depth = len(Path(page.PAGE).relative_to("docs").parts) - 1
-    return f"# {page.TITLE}\n\n{GENERATED}\n\n{relink(page.page().strip(), depth)}\n"
+    body = page.page().strip()
+    return f"# {page.TITLE}\n\n{GENERATED}\n\n{relink(body + figures_of(page, body), depth)}\n"
 
 
 def render_readme(block: str) -> str:

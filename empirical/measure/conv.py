@@ -5,15 +5,15 @@ folded in, a pre-activation BN-ReLU-conv layer, or a whole residual/dense block)
 measured in eval mode — BN is then a fixed affine map, which is what a locked model runs — and
 in float64. Per stage and sample:
 
-  d⁽ᵐ⁾ = ‖y⁽ᵐ⁾ − y*⁽ᵐ⁾‖₂, G⁽ᵐ⁾ = ‖fₘ(y⁽ᵐ⁻¹⁾) − fₘ(y*⁽ᵐ⁻¹⁾)‖₂ (fₘ the locked stage, so G carries the
-  change that arrives from earlier stages), e⁽ᵐ⁾ = ‖fₘ(y*⁽ᵐ⁻¹⁾) − f*ₘ(y*⁽ᵐ⁻¹⁾)‖₂ (this stage's own change);
+  d⁽ᵐ⁾ = ‖y⁽ᵐ⁾ − y∗⁽ᵐ⁾‖₂, G⁽ᵐ⁾ = ‖fₘ(y⁽ᵐ⁻¹⁾) − fₘ(y∗⁽ᵐ⁻¹⁾)‖₂ (fₘ the locked stage, so G carries the
+  change that arrives from earlier stages), e⁽ᵐ⁾ = ‖fₘ(y∗⁽ᵐ⁻¹⁾) − f*ₘ(y∗⁽ᵐ⁻¹⁾)‖₂ (this stage's own change);
   the sandwich d <= G + e <= G + B (B the stage's chain bound; for a single conv stage
-  B = L·(μ‖y*⁽ᵐ⁻¹⁾‖₂ + ‖Δb‖)) must hold on every sample — a self-check; Theorem 2's d >= G is
+  B = L·(μ‖y∗⁽ᵐ⁻¹⁾‖₂ + ‖Δb‖)) must hold on every sample — a self-check; Theorem 2's d >= G is
   reported as the fraction that holds.
 
 Per conv stage also μ = ‖ΔW⁽ᵐ⁾‖₂ three ways — zero-padded (the layer's real operator: Lanczos with
 conv2d/conv_transpose2d), circular (Lemma 4's FFT on the stage's own n×n input) and Property 4's
-deterministic bound (E-P4-L1 corrected: C·q^{3/2}·max‖ΔF‖₂) — ‖W*‖₂ the same ways with Property 4's λ
+deterministic bound (E-P4-L1 corrected: C·q^{3/2}·max‖ΔF‖₂) — ‖W∗‖₂ the same ways with Property 4's λ
 (as printed, C²λ, and corrected), and Theorem 4's bound G + μL^mλ^{m−1}‖x‖₂ with λ measured
 (max over earlier stages of their Lipschitz bound) and from Property 4, with its probability
 and vacuity flags. Residual and dense blocks get the sandwich and the chain bound only:
@@ -55,7 +55,7 @@ def _zero_padded(w, u) -> float:
 
 
 def _conv_norm_columns(row, u, m, cache, exact, C_w, lam_p4, lam_p4c) -> float:
-    """A single conv stage's μ and ‖W*‖ three ways (exact zero-padded, circular, Property 4) and Property 4's
+    """A single conv stage's μ and ‖W∗‖ three ways (exact zero-padded, circular, Property 4) and Property 4's
     and 6's checks; returns the μ Theorem 4 uses (exact when ``exact``)."""
     mu = u.mu
     if exact:
@@ -153,7 +153,7 @@ def conv_columns(st, rows, frames, summary, c, cache, exact: bool) -> None:
             if single or st_m.kind in ("residual", "dense", "opaque")
             else f"{len(units)} affine units chained (pre-activation layer)",
         )
-        # Property 5 as printed (biases ignored): ‖y*⁽ᵐ⁾‖₂ <= (Lλ)^m‖x‖₂, with Property 4's λ (printed C²λ) and
+        # Property 5 as printed (biases ignored): ‖y∗⁽ᵐ⁾‖₂ <= (Lλ)^m‖x‖₂, with Property 4's λ (printed C²λ) and
         # with λ measured (the largest Lipschitz bound of stages 1..m); BN shifts make the second fail (E-P2-BIAS)
         yn = st.per["y_norm"][m]
         row["property5_p4_holds_frac"] = (

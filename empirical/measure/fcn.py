@@ -1,11 +1,11 @@
 """The FCN's own columns (Sections 4.3–4.4.1): Theorems 1 and 3, Properties 1–3, Assumption 2's statistics.
 
 Added to the shared stage rows of ``empirical.measure.core`` for a network that is our FCN or a
-Linear/ReLU MLP (``empirical.nets.models.fc_layers``). Per layer m: ‖W*‖₂ vs λ (Property 1;
+Linear/ReLU MLP (``empirical.nets.models.fc_layers``). Per layer m: ‖W∗‖₂ vs λ (Property 1;
 λ = √N + C_sK_s²(√N + τ), N the widest layer, K_s the largest row norm), μ = ‖ΔW‖₂ vs 6C_eC_w√D_w
 (Property 3) and C_w√D (deterministic), Theorem 3's d <= G + μL^mλ^{m−1}‖x‖₂ with λ from Property 1
-and with λ measured (max_{k<m} ‖W*⁽ᵏ⁾‖₂) — holds fraction, tightness and probability terms —, the
-second-moment recursion of Theorem 1 against the measured mean ‖y*⁽ᵐ⁾‖², Property 2 per sample
+and with λ measured (max_{k<m} ‖W∗⁽ᵏ⁾‖₂) — holds fraction, tightness and probability terms —, the
+second-moment recursion of Theorem 1 against the measured mean ‖y∗⁽ᵐ⁾‖², Property 2 per sample
 (printed, bias-free; and with biases, deterministic) and each layer's weight statistics.
 """
 
@@ -111,7 +111,7 @@ def fcn_columns(st, rows, frames, summary, c, seed, initial, cache) -> None:
     K_s = float(row_norm.max())
     lam_p1 = float(bounds.fc_lambda(N, K_s, c.C_s, c.tau))
     lam_p1_layer = np.array([float(bounds.fc_lambda(N, k, c.C_s, c.tau)) for k in row_norm])
-    lam_meas = np.array([w_norm[:m].max() if m else 0.0 for m in range(M)])  # max_{k<m} ‖W*⁽ᵏ⁾‖, 0-based
+    lam_meas = np.array([w_norm[:m].max() if m else 0.0 for m in range(M)])  # max_{k<m} ‖W∗⁽ᵏ⁾‖, 0-based
     x_norm = st.x_norm
     x_sq = float(np.mean(x_norm**2))
     s_bound = bounds.second_moment_bounds(x_sq, widths, sigma_w, sigma_b, L)  # Theorem 1, every layer
@@ -133,7 +133,7 @@ def fcn_columns(st, rows, frames, summary, c, seed, initial, cache) -> None:
             mean_sq_norm_original=float(st.per["sq_orig"][m].mean()),
             mean_sq_norm_locked=float(st.per["sq_lock"][m].mean()),
             bias_std=sigma_b[m],
-            # Property 2 per sample: bias-free with λ = max_{k<=m} ‖W*⁽ᵏ⁾‖₂ (as printed), and with biases and
+            # Property 2 per sample: bias-free with λ = max_{k<=m} ‖W∗⁽ᵏ⁾‖₂ (as printed), and with biases and
             # each layer's own norm (a deterministic bound, so it must always hold)
             property2_holds_frac=float(
                 np.mean(out_norm <= bounds.output_norm_bound(x_norm, m + 1, w_norm[: m + 1].max(), L) * (1 + st.rtol))

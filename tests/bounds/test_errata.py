@@ -194,8 +194,8 @@ def test_e_t2_lower_bound_counterexample():
     G = np.linalg.norm(W @ y_prev - W @ y_prev_star)
     assert (d, G) == (0.0, 1.0)
     assert d < G
-    # footnote 4's condition y⁽¹⁾ <= y*⁽¹⁾ holds and the claim still fails (issue 9's review):
-    # W*⁽¹⁾ = [5; 1], W*⁽²⁾ = [1, −6], x = 1, ReLU; top-2 by |w| extracts the 5 and the −6
+    # footnote 4's condition y⁽¹⁾ <= y∗⁽¹⁾ holds and the claim still fails (issue 9's review):
+    # W∗⁽¹⁾ = [5; 1], W∗⁽²⁾ = [1, −6], x = 1, ReLU; top-2 by |w| extracts the 5 and the −6
     W1s, W2s, x = np.array([[5.0], [1.0]]), np.array([[1.0, -6.0]]), np.array([1.0])
     W1, W2 = np.array([[0.0], [1.0]]), np.array([[1.0, 0.0]])
     y1s, y1 = relu(W1s @ x), relu(W1 @ x)

@@ -25,6 +25,7 @@ RUN = "results/fashion-mnist-ablation"
 PAGE = "docs/results/ablation.md"
 TITLE = "When bn-scale locks: the ablation (`corelocker-bounds ablation --out results/fashion-mnist-ablation --review-cells`)"
 NAV = "The bn-scale ablation"  # its entry in the docs' navigation
+FIGURES = (RUN,)  # the runs whose figures the page shows (scripts/docs.py appends any not in the text)
 
 
 def glance() -> str:

@@ -39,6 +39,7 @@ TITLE = (
     "Attacks on a locked model: Tables 2–3 and the key positions (`corelocker-bounds attacks --out results/attacks`)"
 )
 NAV = "Attacks (Tables 2-3)"  # its entry in the docs' navigation
+FIGURES = (RUN,)  # the runs whose figures the page shows (scripts/docs.py appends any not in the text)
 
 
 def glance() -> str:

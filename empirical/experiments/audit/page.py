@@ -11,6 +11,7 @@ RUNS = ("results/audit-fcn-7x400", "results/audit-vgg")
 PAGE = "docs/results/audit.md"
 TITLE = "Audit your own model (`corelocker-bounds audit`)"
 NAV = "Audit your own model"
+FIGURES = RUNS  # the runs whose figures the page shows (scripts/docs.py appends any not in the text)
 
 
 def _committed() -> list[Path]:

@@ -134,10 +134,10 @@ def conv_claims(checks: pd.DataFrame | None) -> list[dict]:
         r = conv["w_norm"] / conv[f"lambda_property4_{col}"]
         rows.append(
             _row(
-                f"‖W*⁽ᵐ⁾‖₂ (zero-padded, BN folded) <= {label}, C_s = 1, τ = 2, K_s measured",
+                f"‖W∗⁽ᵐ⁾‖₂ (zero-padded, BN folded) <= {label}, C_s = 1, τ = 2, K_s measured",
                 "Property 4",
                 "PASS" if ok.all() else "FAIL",
-                f"{ok.sum()} of {len(conv)} conv stages ({nets} networks, every indicator); ‖W*‖₂/bound "
+                f"{ok.sum()} of {len(conv)} conv stages ({nets} networks, every indicator); ‖W∗‖₂/bound "
                 f"{r.min():.2g}..{r.max():.2g}",
                 "exact (Lanczos)",
             )
@@ -148,7 +148,7 @@ def conv_claims(checks: pd.DataFrame | None) -> list[dict]:
             frac = checks[f"property5_{col}_holds_frac"].dropna()
             rows.append(
                 _row(
-                    f"‖y*⁽ᵐ⁾‖₂ <= (Lλ)ᵐ‖x‖₂ per sample, {label}",
+                    f"‖y∗⁽ᵐ⁾‖₂ <= (Lλ)ᵐ‖x‖₂ per sample, {label}",
                     "Property 5" + ("" if col == "p4" else " (E-P2-BIAS)"),
                     "PASS" if len(frac) and frac.min() == 1 else "FAIL",
                     f"smallest fraction of samples over {len(frac)} stages: {frac.min():.4f}",
@@ -156,7 +156,7 @@ def conv_claims(checks: pd.DataFrame | None) -> list[dict]:
                 )
             )
     else:
-        rows.append(_row("‖y*⁽ᵐ⁾‖₂ <= (LC²λ)ᵐ‖x‖₂ for conv layers", "Property 5", "NOT TESTED", "not in these tables"))
+        rows.append(_row("‖y∗⁽ᵐ⁾‖₂ <= (LC²λ)ᵐ‖x‖₂ for conv layers", "Property 5", "NOT TESTED", "not in these tables"))
     ex = conv[conv["mu_zero_padded"] > 0]
     if len(ex):
         rows += _theorem4_claims(ex)
@@ -181,10 +181,10 @@ def property_claims(chk: pd.DataFrame) -> list[dict]:
         ratio = chk["w_norm"] / chk["lambda_property1"]
         rows.append(
             _row(
-                "‖W*⁽ᵐ⁾‖₂ <= λ = √N + C_sK_s²(√N + τ) (C_s = 1, τ = 2, K_s measured)",
+                "‖W∗⁽ᵐ⁾‖₂ <= λ = √N + C_sK_s²(√N + τ) (C_s = 1, τ = 2, K_s measured)",
                 "Property 1",
                 "PASS" if bool(chk["w_norm_within_property1"].all()) else "FAIL",
-                f"{len(chk)} checks (cells × indicators × ratios × layers); ‖W*‖₂/λ from {ratio.min():.3g} "
+                f"{len(chk)} checks (cells × indicators × ratios × layers); ‖W∗‖₂/λ from {ratio.min():.3g} "
                 f"to {ratio.max():.3g}",
                 "exact (Lanczos, rel. 1e-8)",
             )
@@ -192,7 +192,7 @@ def property_claims(chk: pd.DataFrame) -> list[dict]:
         p2, p2b = chk["property2_holds_frac"].min(), chk["property2_bias_holds_frac"].min()
         rows.append(
             _row(
-                "‖y*⁽ᵐ⁾‖₂ <= (Lλ)ᵐ‖x‖₂ with λ = max ‖W*⁽ᵏ⁾‖₂, biases ignored (as printed)",
+                "‖y∗⁽ᵐ⁾‖₂ <= (Lλ)ᵐ‖x‖₂ with λ = max ‖W∗⁽ᵏ⁾‖₂, biases ignored (as printed)",
                 "Property 2",
                 "PASS" if p2 == 1 else "FAIL",
                 f"smallest fraction of samples that satisfy it: {p2:.4f}",
@@ -201,7 +201,7 @@ def property_claims(chk: pd.DataFrame) -> list[dict]:
         )
         rows.append(
             _row(
-                "with biases: rₘ = L(‖W*⁽ᵐ⁾‖₂ rₘ₋₁ + ‖b⁽ᵐ⁾‖₂) (E-P2-BIAS, deterministic)",
+                "with biases: rₘ = L(‖W∗⁽ᵐ⁾‖₂ rₘ₋₁ + ‖b⁽ᵐ⁾‖₂) (E-P2-BIAS, deterministic)",
                 "Property 2 (corrected)",
                 "PASS" if p2b == 1 else "FAIL",
                 f"smallest fraction {p2b:.4f}",
@@ -259,7 +259,7 @@ def theorem23_claims(chk: pd.DataFrame) -> list[dict]:
     if len(ex):
         rows.append(
             _row(
-                "d⁽ᵐ⁾ <= G⁽ᵐ⁾ + Lμ⁽ᵐ⁾‖y*⁽ᵐ⁻¹⁾‖₂ on every sample (deterministic; a self-check)",
+                "d⁽ᵐ⁾ <= G⁽ᵐ⁾ + Lμ⁽ᵐ⁾‖y∗⁽ᵐ⁻¹⁾‖₂ on every sample (deterministic; a self-check)",
                 "Theorem 3, proof",
                 "PASS" if bool((chk["sandwich_holds_frac"] == 1).all()) else "FAIL",
                 f"largest violation {chk['sandwich_max_violation'].max():.2g} (<= 0 means none)",

@@ -17,7 +17,7 @@ import scipy.stats as stats
 
 THEORY_QUANTITIES = {
     "lambda_property1": "λ (Property 1, measured K_s)",
-    "lambda_measured": "λ measured (max ‖W*‖₂)",
+    "lambda_measured": "λ measured (max ‖W∗‖₂)",
     "mu_max": "μ measured (max ‖ΔW‖₂)",
     "eta_measured_deep": "η at layer H (λ measured)",
     "theorem3_property1_deep_median": "Theorem 3 bound at layer H (λ Prop. 1)",

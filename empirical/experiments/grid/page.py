@@ -15,6 +15,7 @@ RUN = "results/cpu"
 PAGE = "docs/results/cpu.md"
 TITLE = "Figure 5, `cpu` preset (`corelocker-bounds reproduce --preset cpu --out results/cpu`)"
 NAV = "Figure 5, cpu preset"  # its entry in the docs' navigation
+FIGURES = (RUN,)  # the runs whose figures the page shows (scripts/docs.py appends any not in the text)
 
 
 def glance() -> str:

@@ -25,6 +25,7 @@ REGION, CORNER, TREND = "results/paper-region", "results/paper-corner", "results
 PAGE = "docs/results/paper-widths.md"
 TITLE = "Figure 5 at the paper's own widths, epoch by epoch"
 NAV = "Figure 5 at the paper's widths"
+FIGURES = (REGION,)  # the runs whose figures the page shows (scripts/docs.py appends any not in the text)
 H100_FP32_TFLOPS = 30.0  # an assumed sustained fp32 (TF32 off) throughput for the GPU-time estimates, not a measurement
 
 

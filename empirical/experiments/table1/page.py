@@ -17,6 +17,7 @@ RUN = "results/fashion-mnist"
 PAGE = "docs/results/table1.md"
 TITLE = "Table 1 and Figure 6 at CPU scale (`corelocker-bounds table1 --out results/fashion-mnist`)"
 NAV = "Table 1 and Figure 6"  # its entry in the docs' navigation
+FIGURES = (RUN,)  # the runs whose figures the page shows (scripts/docs.py appends any not in the text)
 LOCKED_PCT = 100 * (CHANCE + 0.05)  # "locked": within 5 pp of chance
 # the paper's networks by their standard parameter counts (DenseNet-40 with k = 12: Huang et al. 2017, Table 2;
 # ResNet-164 (pre-activation bottleneck): He et al. 2016, Table 2; VGG-19 for 10 classes as Network Slimming

@@ -30,7 +30,7 @@ def test_property_claims_pass_and_fail():
     assert set(_verdicts(report.property_claims(_checks())).values()) >= {"PASS", "VACUOUS"}
     bad = _verdicts(report.property_claims(_checks(w_norm_within_property1=[True, False], mu=[0.0, 4.0])))
     assert bad["‖ΔW⁽ᵐ⁾‖₂ <= 6C_eC_w√D_w (C_e = 1; the printed bound on E‖ΔW‖₂)"] == "FAIL"
-    assert any(k.startswith("‖W*⁽ᵐ⁾‖₂ <= λ") and v == "FAIL" for k, v in bad.items())
+    assert any(k.startswith("‖W∗⁽ᵐ⁾‖₂ <= λ") and v == "FAIL" for k, v in bad.items())
 
 
 def test_tail_verdicts_are_vacuous_or_non_vacuous_never_pass():
@@ -46,10 +46,10 @@ def test_tail_verdicts_are_vacuous_or_non_vacuous_never_pass():
 def test_theorem23_claims_pass_and_fail():
     ok = _verdicts(report.theorem23_claims(_checks()))
     assert ok["d⁽ᵐ⁾ >= G⁽ᵐ⁾ when the largest weights are extracted"] == "PASS"
-    assert ok["d⁽ᵐ⁾ <= G⁽ᵐ⁾ + Lμ⁽ᵐ⁾‖y*⁽ᵐ⁻¹⁾‖₂ on every sample (deterministic; a self-check)"] == "PASS"
+    assert ok["d⁽ᵐ⁾ <= G⁽ᵐ⁾ + Lμ⁽ᵐ⁾‖y∗⁽ᵐ⁻¹⁾‖₂ on every sample (deterministic; a self-check)"] == "PASS"
     bad = _verdicts(report.theorem23_claims(_checks(theorem2_holds_frac=[1.0, 0.9], sandwich_holds_frac=[1.0, 0.5])))
     assert bad["d⁽ᵐ⁾ >= G⁽ᵐ⁾ when the largest weights are extracted"] == "FAIL"
-    assert bad["d⁽ᵐ⁾ <= G⁽ᵐ⁾ + Lμ⁽ᵐ⁾‖y*⁽ᵐ⁻¹⁾‖₂ on every sample (deterministic; a self-check)"] == "FAIL"
+    assert bad["d⁽ᵐ⁾ <= G⁽ᵐ⁾ + Lμ⁽ᵐ⁾‖y∗⁽ᵐ⁻¹⁾‖₂ on every sample (deterministic; a self-check)"] == "FAIL"
 
 
 def test_theorem1_claims():
