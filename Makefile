@@ -43,6 +43,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/bench_cnn.py
 	$(BIN)/python benchmarks/bench_paper_training.py
 	$(BIN)/python benchmarks/bench_paper_eval.py
+	$(BIN)/python benchmarks/bench_audit.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -209,9 +209,11 @@ def accuracy_curves(curves: pd.DataFrame, targets=(), chance: float = 0.1, title
             g = sub.groupby("ratio")[col]
             mean, sd = g.mean(), g.std().fillna(0)
             x = mean.index.to_numpy()
-            ax.plot(x * 100, mean * 100, "o-", ms=3, label=ind if sub["seed"].nunique() == 1 else f"{ind} (mean ± sd)")
-            if sub["seed"].nunique() > 1:
-                ax.fill_between(x * 100, (mean - sd) * 100, (mean + sd) * 100, alpha=0.25)
+            (line,) = ax.plot(
+                x * 100, mean * 100, "o-", ms=3, label=ind if sub["seed"].nunique() == 1 else f"{ind} (mean ± sd)"
+            )
+            if sub["seed"].nunique() > 1:  # the band in its own line's colour
+                ax.fill_between(x * 100, (mean - sd) * 100, (mean + sd) * 100, alpha=0.25, color=line.get_color())
         ax.axhline(chance * 100 * (3 if col == "top3" else 1), color="gray", ls=":", label="chance")
         for i, t in enumerate(targets):
             ax.axhspan(

@@ -125,8 +125,8 @@ def _add_lock(sub):
     how.add_argument("--k", help="extract exactly this many units (global ranking), e.g. from ratio-for-utility")
     how.add_argument(
         "--target-accuracy",
-        type=float,
-        help="lock at the smallest extraction whose test accuracy is at or below this (ratio-for-utility)",
+        help="lock at the smallest extraction whose test accuracy is at or below this (ratio-for-utility); "
+        "`chance` or `chance+2pp` for a model at chance",
     )
     _extraction_args(p)
     p.add_argument(
@@ -306,7 +306,7 @@ def _add_predict_ratio(sub):
         "empirical baseline (see empirical/predict.py).",
     )
     p.add_argument("--run", type=Path, required=True, help="grid run directory (results.csv)")
-    p.add_argument("--target", type=float, required=True, help="target top-1 accuracy, e.g. 0.5")
+    p.add_argument("--target", required=True, help="target top-1 accuracy, e.g. 0.5, or chance[+Npp] (chance + N pp)")
     p.add_argument("--out", type=Path, help="write predictions.csv, heldout_one_network.csv, heldout_across.csv")
     p.add_argument("--json", action="store_true", help="print the held-out summary as one JSON object")
     p.set_defaults(handler="experiments:cmd_predict_ratio")

@@ -194,7 +194,8 @@ def accuracy_curve(
 ) -> pd.DataFrame:
     """One row per ratio: ``ratio, n_extracted, n_values, share_of_parameters, top1, top3`` (ratios ascending).
 
-    Ranks once at the largest ratio and sweeps; never re-extracts from scratch.
+    Ranks once at the largest ratio and sweeps; never re-extracts from scratch; ratios that give the same number
+    of units (k) are evaluated once.
     """
     ratios = sorted({check_ratio(r) for r in ratios})
     if not ratios:
@@ -205,10 +206,13 @@ def accuracy_curve(
     n_params = sum(p.numel() for p in model.parameters())
     unit_values = np.array([unit_values_of(model, c) for c in ranking.cands])
     head, x_head = frozen_head(model, ranking, x)  # the first layer's output, when it never changes
-    rows = []
+    rows, seen = [], {}
     for r in ratios:
         locked = sweep.set_ratio(r)
-        top1, top3 = top_accuracy(tail(locked, head), x_head, y, batch)
+        k = int(sweep.counts.sum())
+        if k not in seen:  # ratios that round to the same k extract the same units: evaluated once
+            seen[k] = top_accuracy(tail(locked, head), x_head, y, batch)
+        top1, top3 = seen[k]
         n_values = int((sweep.counts * unit_values).sum())
         rows.append(
             dict(

@@ -23,6 +23,7 @@ accuracy on the other half (odd indices, ``held-out``) so the user sees how the 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -78,14 +79,25 @@ def split_halves(x, y):
     return (x[0::2], y[0::2]), (x[1::2], y[1::2])
 
 
+AT_CHANCE = re.compile(r"^chance(?:\s*\+\s*(\d+(?:\.\d+)?)\s*pp)?$")
+
+
 def check_target(target, original_accuracy: float, chance: float = CHANCE) -> float:
-    try:
-        t = float(target)
-    except (TypeError, ValueError):
-        raise UserError(f"target accuracy must be a number, got {target!r}") from None
+    """The target accuracy as a number in (chance, original]: a number, or ``chance`` (chance + 1 pp) or
+    ``chance+Npp`` (chance + N pp) for an owner who wants the model at chance — chance itself cannot be a target,
+    since no extraction is guaranteed to land exactly on it."""
+    m = AT_CHANCE.match(str(target).strip().lower())
+    if m:
+        t = chance + float(m.group(1) or 1) / 100
+    else:
+        try:
+            t = float(target)
+        except (TypeError, ValueError):
+            raise UserError(f"target accuracy must be a number or chance[+Npp], got {target!r}") from None
     if not (chance < t <= original_accuracy) or t != t:
+        hint = " (to lock at chance, give `chance` or `chance+2pp`: chance plus a tolerance)" if t <= chance else ""
         raise UserError(
-            f"target accuracy {target} is outside (chance {chance}, original accuracy {original_accuracy:.4f}]"
+            f"target accuracy {target} is outside (chance {chance}, original accuracy {original_accuracy:.4f}]{hint}"
         )
     return t
 
@@ -315,7 +327,7 @@ def utility_bins(curve: pd.DataFrame, width: float = 0.05) -> pd.DataFrame:
             {
                 "indicator": ind,
                 "utility_bin": f"{100 * b * width:.0f}–{100 * (b + 1) * width:.0f} %",
-                "bin_low": b * width,
+                "bin_low": round(b * width, 10),
                 "ratio_min": g["ratio"].min(),
                 "ratio_max": g["ratio"].max(),
                 "n_ratios": len(g),

@@ -7,14 +7,15 @@ import pandas as pd
 import pytest
 
 from empirical.cli import build_parser, main
+from empirical.experiments.common import registry
 
+# the commands of the CLI itself, and every registered experiment (a new one joins by its registry line alone)
 COMMANDS = [
     "theory",
     "train",
     "lock",
     "unlock",
     "check-bounds",
-    "grid",
     "reproduce",
     "figures",
     "report",
@@ -23,12 +24,8 @@ COMMANDS = [
     "predict-ratio",
     "keygen",
     "import",
-    "table1",
-    "paper-widths",
     "export",
-    "ablation",
-    "attacks",
-    "other-archs",
+    *registry.kinds(),
 ]
 
 

@@ -74,13 +74,11 @@ def test_d_G_and_B_match_a_hand_computation_on_the_projection_shortcut():
     np.testing.assert_allclose(samples["d"], flat(y_l - y_o), rtol=1e-10)
     np.testing.assert_allclose(samples["G"], flat(y_l - cross), rtol=1e-10)
     np.testing.assert_allclose(samples["e"], flat(cross - y_o), rtol=1e-10)
-    # μ: the exact operator norm of ΔW on 32 × 32 inputs (dense build) is at most the FFT bound used
-    dW = (lk.proj[0].weight - m.proj[0].weight).detach()
-    conv = nn.Conv2d(8, 16, 1, 2, bias=False).double()
-    conv.weight.data = dW
-    basis = torch.eye(8 * 32 * 32, dtype=torch.float64).reshape(-1, 8, 32, 32)
-    exact = float(np.linalg.svd(conv(basis).reshape(len(basis), -1).detach().numpy(), compute_uv=False)[0])
-    assert exact <= row["mu"] + 1e-9 and row["mu"] <= 1.01 * exact + 1e-12  # a 1×1 conv: the bound is tight
+    # μ: a 1 × 1 conv (any stride) acts on each kept position by its 16 × 8 channel matrix, so its exact operator
+    # norm is that matrix's largest singular value (dense SVD, by hand); the FFT bound used must equal it
+    dW = (lk.proj[0].weight - m.proj[0].weight).detach()[:, :, 0, 0].numpy()
+    exact = float(np.linalg.svd(dW, compute_uv=False)[0])
+    assert exact <= row["mu"] + 1e-9 and row["mu"] <= exact * (1 + 1e-9) + 1e-12
 
 
 def test_bad_models_are_one_line():

@@ -1,4 +1,4 @@
-"""The bn-scale ablation (``empirical.experiments.ablation.run``) end to end on tiny nets, and its extraction variants."""
+"""The bn-scale ablation (``empirical.experiments.ablation``) end to end on tiny nets, and its extraction variants."""
 
 import importlib
 import json

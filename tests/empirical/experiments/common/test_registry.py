@@ -116,7 +116,7 @@ def toy(tmp_path, monkeypatch):
 
 
 def test_every_kind_resolves_to_a_module_with_the_whole_face():
-    assert registry.kinds() == ["grid", "paper-widths", "table1", "ablation", "attacks", "other-archs"]
+    assert registry.kinds() == ["grid", "paper-widths", "table1", "ablation", "attacks", "other-archs", "audit"]
     for kind in registry.kinds():
         mod = registry.experiment(kind)  # raises when a name of the face is missing
         assert mod.KIND == kind
