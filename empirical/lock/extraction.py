@@ -13,18 +13,21 @@ import torch
 import torch.nn as nn
 
 from empirical.errors import UserError
+from empirical.lock.importance import Importance, importance
 from empirical.lock.keys import AccessKey, KeyEntry
 from empirical.lock.ranking import INDICATORS, MODES, SCOPES, candidates, make_contiguous, select
 from empirical.lock.ratio import check_ratio, n_extracted, ratio_for_k
 from empirical.nets.checkpoint import model_sha256
 
-__all__ = ["INDICATORS", "MODES", "SCOPES", "AccessKey", "KeyEntry", "candidates", "extract"]
+__all__ = ["INDICATORS", "MODES", "SCOPES", "AccessKey", "Importance", "KeyEntry", "candidates", "extract"]
 
 
 def extract(model: nn.Module, ratio=None, indicator="l1", scope="hidden", mode="global", seed=0, *, k=None):
     """CoreLocker extraction: ``(locked_model, key)``; ``key.restore(locked_model)`` is the original.
 
-    ``model`` is never modified. Give the ratio r (k = ⌈r·D⌉ of D candidate units, Definition 1) or,
+    ``indicator``: a registered name (``l1``, ``random``, ``bn-scale``, …) or an ``Importance`` object (your own
+    ranking: ``empirical.lock.importance``). ``model`` is never modified. Give the ratio r (k = ⌈r·D⌉ of D
+    candidate units, Definition 1) or,
     in global mode, ``k`` itself (the key then records the ratio for which ``extract`` takes exactly
     k units, ``ratio_for_k``). See ``empirical.lock.ranking`` for units, order and ties.
     """
@@ -67,7 +70,7 @@ def extract(model: nn.Module, ratio=None, indicator="l1", scope="hidden", mode="
                 )
                 lparams[name].view(c.n_units, -1)[pos.to(view.device)] = 0
     meta = {
-        "indicator": indicator,
+        "indicator": importance(indicator).name,
         "ratio": r,
         "scope": scope,
         "mode": mode,

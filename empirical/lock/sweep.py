@@ -20,6 +20,7 @@ import torch.nn as nn
 
 from empirical.errors import UserError
 from empirical.lock import ranking
+from empirical.lock.importance import importance
 from empirical.lock.ranking import MODES, Candidate, candidates, chunks, make_contiguous, select, unit_scores
 from empirical.lock.ratio import check_ratio, n_extracted
 from empirical.nets.models import FCN
@@ -216,7 +217,7 @@ def accuracy_curve(
         n_values = int((sweep.counts * unit_values).sum())
         rows.append(
             dict(
-                indicator=indicator,
+                indicator=importance(indicator).name,
                 seed=seed,
                 ratio=r,
                 n_extracted=int(sweep.counts.sum()),
