@@ -165,7 +165,14 @@ def bn_scale_counts(locked: pd.DataFrame, recipes, note: str = "") -> str:
 
     rows = verdict_rows(locked[locked.recipe.isin(recipes)])
     bn = rows[rows.variant == "bn-scale (global |γ|)"]
-    text = ", ".join(f"{r.arch} {r.recipes_locking} of {r.recipes_trained}" for r in bn.itertuples()) + " recipes"
+    runs = locked[locked.recipe.isin(recipes) & (locked.variant == "bn-scale (global |γ|)")]
+    per_seed = runs.groupby("arch", sort=False)["accuracy"].agg(
+        lambda a: f"{int((a <= LOCK_THRESHOLD).sum())} of {len(a)}"
+    )
+    text = ", ".join(
+        f"{r.arch} {r.recipes_locking} of {r.recipes_trained} recipes ({per_seed.get(r.arch, '—')} seed runs)"
+        for r in bn.itertuples()
+    )
     border = "; ".join(f"{r.arch}: {r.borderline}" for r in bn.itertuples() if r.borderline != "—")
     inside = "; ".join(x for x in (note, f"borderline {border}" if border else "") if x)
     return text + (f" ({inside})" if inside else "")
@@ -190,11 +197,17 @@ def length_bullet(locked: pd.DataFrame, models: pd.DataFrame, run: Path) -> str:
     )
     length = (acc["adam-long"] - acc["adam"]).abs()
     recipe = (acc["sgd"] - acc["adam-long"]).abs()
+    # one seed each side: say what the rows show, no more (issue 39). "Recipe" bundles optimizer, lr, momentum,
+    # weight decay and schedule; "length" is 3 against 6 epochs, where the paper trains 120-160
+    locks = lambda v: v <= LOCK_THRESHOLD  # noqa: E731
+    locked_long = [a for a, r in acc.iterrows() if locks(r["adam-long"])]
     which = (
-        "the recipe, not the length, moves it"
+        "the recipe, not the length, moves it: on every row the SGD recipe (optimizer, lr 0.1, momentum, weight "
+        "decay and schedule together) moves it more than 3 more epochs of Adam do"
         if bool((recipe > length).all())
         else "length moves it as much as the recipe in " + ", ".join(acc.index[recipe <= length])
     )
+    which += f"; adam-long locks in {', '.join(locked_long) if locked_long else 'none of them'}"
     return (
         f". With Adam trained as long as SGD (`adam-long`, one seed{moved}), bn-scale (global |γ|) gives {cells}: "
         f"{which} (|adam-long − adam| {pp_span(length)} pp, |sgd − adam-long| {pp_span(recipe)} pp; one seed, "
