@@ -3,7 +3,7 @@
 
 For one cell (default 7 × 3000: the paper's protocol, MNIST, batch 128, fp32) a network is trained for a
 few hundred Adam steps (so its critical ratios sit where a trained one's do), then every part of
-``empirical.experiments.paper_widths.run.evaluate_epoch`` is timed on the whole test set:
+``empirical.experiments.paper_widths.evaluate.evaluate_epoch`` is timed on the whole test set:
 
 * one training step (mean of the last 20), times the 469 steps of an epoch: the reference;
 * the original accuracy (top-1/top-3), the ℓ1 row at the paper's 0.002 % (every epoch);
@@ -23,7 +23,6 @@ Writes ``benchmarks/results/paper_eval.md`` (the load average is recorded: other
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import sys
 import time
@@ -38,13 +37,12 @@ from _util import machine_line, markdown_table  # noqa: E402
 
 from empirical.experiments.common.presets import PAPER_RATIO  # noqa: E402
 from empirical.experiments.paper_widths import evaluate as ev  # noqa: E402
+from empirical.experiments.paper_widths.config import PRESETS  # noqa: E402
 from empirical.lock.sweep import LockedSweep, accuracy_curve, rank_units, top_accuracy  # noqa: E402
 from empirical.lock.utility import ratio_for_utility  # noqa: E402
 from empirical.nets.data import load_mnist, normalize  # noqa: E402
 from empirical.nets.models import make_fcn  # noqa: E402
 from empirical.nets.threads import reuse_freed_memory  # noqa: E402
-
-pw = importlib.import_module("empirical.experiments.paper_widths.run")  # the module (the package's `run` is the face)
 
 
 def timed(fn):
@@ -63,7 +61,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     reuse_freed_memory()
     h, w = (int(v) for v in args.cell.split("x"))
-    config = pw.PRESETS["paper-corner"]
+    config = PRESETS["paper-corner"]
     x_tr, y_tr, x_te, y_te = load_mnist()
     x_tr, y_tr = normalize(x_tr, "standardize"), torch.from_numpy(y_tr)
     x, y = normalize(x_te, "standardize"), torch.from_numpy(y_te)
@@ -104,7 +102,7 @@ def main(argv=None) -> int:
     # the search from the previous epoch's answer when the answer has moved down by the committed runs' quartiles
     # and 90th percentile (×1.00, ×1.10, ×1.23, ×1.48): halving/doubling (step 2, before) against HINT_STEP
     for moved in (1.0, 1 / 1.1, 1 / 1.23, 1 / 1.48):
-        for step in (2.0, pw.HINT_STEP):
+        for step in (2.0, ev.HINT_STEP):
             for r in crit.itertuples():
                 if r.status != "found":
                     continue

@@ -80,12 +80,12 @@ def _option_rows(parser) -> list[str]:
             continue
         flags = ", ".join(f"`{f}`" for f in action.option_strings) or f"`{action.dest}`"
         default = action.default
+        text = (action.help or "").replace("|", "\\|").replace("\n", " ").replace("%%", "%")
         shown = (
             ""
-            if default in (None, False, argparse.SUPPRESS) or action.option_strings == []
+            if default in (None, False, argparse.SUPPRESS) or action.option_strings == [] or "default" in text
             else f" (default: `{default}`)"
         )
-        text = (action.help or "").replace("|", "\\|").replace("\n", " ")
         rows.append(f"| {flags} | {text}{shown} |")
     return rows
 
@@ -101,7 +101,7 @@ def render_cli() -> str:
         "",
         GENERATED.replace(
             "from the committed runs: edit the experiment's page module",
-            "from the parsers: edit empirical/cli/parsers.py or the experiment's add_arguments",
+            "from the parsers: edit empirical/cli/parsers.py, the experiment's Config options or its add_arguments",
         ),
         "",
         f"One entry point, `{PROG}`, with `--help` on every subcommand (instant: the parsers import no library "

@@ -37,8 +37,6 @@ def test_readme_is_a_front_door():
         assert needed in text
 
 
-
-
 class _Page(HTMLParser):
     """What the built page shows: text outside code, text inside <pre>, emphasised text, links and images."""
 

@@ -10,12 +10,15 @@ import numpy as np
 from empirical._io import write_csv
 from empirical.cli.common import check_writable_dir, device
 from empirical.errors import UserError
-from empirical.experiments.common import presets, registry
+from empirical.experiments.common import configure, registry
+from empirical.experiments.common.configure import pick
+from empirical.experiments.grid.config import PRESETS as GRID_PRESETS
 from empirical.experiments.grid.predict import evaluate, predict_ratios
 from empirical.experiments.grid.report import load_run, write_figures
 from empirical.experiments.grid.theory_table import Constants, format_summary, theory_table
 from empirical.kinds import claim_dir, mark_dir
 from empirical.lock.ratio import check_ratio
+from empirical.lock.utility import check_target
 from empirical.safety import commit_files, output_lock
 
 THEORY_OUTPUTS = ("theory.csv",)
@@ -23,7 +26,7 @@ PREDICT_OUTPUTS = ("predictions.csv", "heldout_one_network.csv", "heldout_across
 
 
 def cmd_theory(args) -> int:
-    preset = presets.get_preset(args.preset)
+    preset = pick(GRID_PRESETS, args.preset, "grid preset")
     for name in ("ratios", "widths", "hidden_layers"):
         if getattr(args, name) is not None and not getattr(args, name):
             raise UserError(f"--{name.replace('_', '-')} is empty")
@@ -57,8 +60,7 @@ def cmd_theory(args) -> int:
 
 
 def cmd_predict_ratio(args) -> int:
-    if not (0.1 < args.target < 1) or math.isnan(args.target):
-        raise UserError(f"target accuracy {args.target} is outside (chance 0.1, 1)")
+    args.target = check_target(args.target, 1.0)  # a number or chance[+Npp]; the run's accuracies bound it below
     if args.out:
         check_writable_dir(args.out)
         claim_dir(args.out, "predict-ratio", PREDICT_OUTPUTS)
@@ -115,7 +117,7 @@ def cmd_experiment(args) -> int:
     options, it runs (or resumes) into ``--out``, and its summary is printed; ``reproduce`` adds the report."""
     mod = registry.experiment(args.kind)
     args.device = device(args.device)
-    config, options = mod.configure(args)
+    config, options = configure.configure(args, mod)
     check_writable_dir(args.out)
     report = args.out / "report.md"
     before = report.stat().st_mtime_ns if report.exists() else None

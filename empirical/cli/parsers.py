@@ -2,8 +2,8 @@
 ``--help`` is instant). Each parser names its handler as ``"module:function"`` inside ``empirical.cli``;
 ``empirical.cli.main`` imports only the one that runs.
 
-The experiments' subcommands come from ``empirical.experiments.common.registry``: one per run kind, whose options the
-experiment adds itself (``add_arguments``). Only the experiment that runs is imported: ``build_parser(command)``
+The experiments' subcommands come from ``empirical.experiments.common.registry`` (their options from
+``empirical.experiments.common.configure``). Only the experiment that runs is imported: ``build_parser(command)``
 completes that one subcommand; ``build_parser()`` completes all (the reference, the tests)."""
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from empirical.cli.arguments import (  # noqa: F401  (float_list and friends: al
     seed_int,
 )
 from empirical.errors import UserError
-from empirical.experiments.common import registry
+from empirical.experiments.common import configure, registry
 
 PROG = "corelocker-bounds"
 DESCRIPTION = "Bounds, measurements and figures that put the theory of CoreLocker (IEEE S&P 2024) to the test."
@@ -318,7 +318,7 @@ def _add_experiment(sub, entry, complete: bool):
     if complete:  # imports the experiment (and torch): only for the subcommand that runs
         mod = registry.experiment(entry.kind)
         p.description = mod.DESCRIPTION
-        mod.add_arguments(p)
+        configure.add_experiment_arguments(p, mod)
     return p
 
 
@@ -330,7 +330,7 @@ def _add_reproduce(sub, complete: bool):
     )
     p.set_defaults(handler="experiments:cmd_experiment", kind="grid", report=True)
     if complete:
-        registry.experiment("grid").add_arguments(p)
+        configure.add_experiment_arguments(p, registry.experiment("grid"))
         p.add_argument(
             "--figure-ratio", type=float, help="also draw Figure 5 at this ratio (the closest one of the list)"
         )

@@ -6,7 +6,17 @@ from __future__ import annotations
 from empirical.experiments.ablation import page
 from empirical.experiments.ablation.config import AblationConfig
 from empirical.experiments.ablation.report import write_report
-from empirical.experiments.ablation.run import DESCRIPTION, KIND, PRESETS, add_arguments, configure, summary
+from empirical.experiments.ablation.run import (
+    DEFAULT_PRESET,
+    DESCRIPTION,
+    KIND,
+    ONLY,
+    PRESET_ALIASES,
+    PRESETS,
+    add_arguments,
+    options,
+    summary,
+)
 from empirical.experiments.ablation.run import run as _run_cells
 from empirical.experiments.common.rundir import Options
 
@@ -16,9 +26,12 @@ __all__ = [
     "DESCRIPTION",
     "KIND",
     "PRESETS",
+    "DEFAULT_PRESET",
+    "PRESET_ALIASES",
+    "ONLY",
     "Config",
     "add_arguments",
-    "configure",
+    "options",
     "run",
     "summary",
     "write_report",

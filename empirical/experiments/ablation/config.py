@@ -4,11 +4,13 @@ cells, the extraction variants, the config dataclass and the sparsity dose."""
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import pandas as pd
 
 from empirical.errors import UserError
+from empirical.experiments.common.configure import option
+from empirical.experiments.common.presets import check_sizes_given, parse_size, sizes_for, with_sizes
 from empirical.experiments.common.rundir import differing_fields
 from empirical.lock.ratio import check_ratio
 from empirical.lock.utility import CHANCE
@@ -31,6 +33,7 @@ RECIPES = {
         optimizer="sgd", lr=0.1, momentum=0.9, weight_decay=1e-4, schedule="step", bn_init=0.5, bn_sparsity=4e-3
     ),
 }
+GRID_RECIPES = ("adam", "sgd", "bn-init", "sparsity", "all")  # the archs × recipes grid (the others: review cells)
 # the cells the review asked for, beyond the arch × recipe grid at seed 0: (arch, recipe, seed), in run order
 REVIEW_CELLS = (
     *((a, "all-ns-dose", 0) for a in ("resnet", "preresnet", "vgg")),
@@ -68,13 +71,27 @@ TABLES = ("locked", "gammas", "models")
 
 @dataclass(frozen=True)
 class AblationConfig:
-    archs: tuple[str, ...] = ("vgg", "resnet", "preresnet")
-    sizes: dict = field(default_factory=lambda: {"vgg": [2, 16], "resnet": [2, 16], "preresnet": [2, 16]})
-    recipes: tuple[str, ...] = tuple(RECIPES)
-    epochs_adam: int = 3
-    epochs_sgd: int = 6  # SGD with a step schedule needs more epochs than Adam
-    train_subset: int | None = 30_000
-    ratio: float = 0.05
+    archs: tuple[str, ...] = field(
+        default=("vgg", "resnet", "preresnet"), metadata=option(f"architectures, a subset of {','.join(CONV_ARCHS)}")
+    )
+    sizes: dict = field(  # (hidden_layers, width) of each architecture run (its default where not given)
+        default_factory=dict,
+        metadata=option(
+            "an architecture's (hidden_layers, width), e.g. preresnet=2,16; repeatable",
+            flag="--size",
+            parse=parse_size,
+            repeat=True,
+            combine=with_sizes,
+            metavar="ARCH=H,W",
+        ),
+    )
+    recipes: tuple[str, ...] = field(
+        default=GRID_RECIPES, metadata=option(f"training recipes, a subset of {','.join(RECIPES)}")
+    )
+    epochs_adam: int = field(default=3, metadata=option("epochs of the Adam recipes"))
+    epochs_sgd: int = field(default=6, metadata=option("epochs of the SGD recipes (a step schedule needs more)"))
+    train_subset: int | None = field(default=30_000, metadata=option("train on the first N training images"))
+    ratio: float = field(default=0.05, metadata=option("the extraction ratio"))
     dataset: str = "fashion-mnist"
     seed: int = 0
     channels_last: bool = True
@@ -82,6 +99,8 @@ class AblationConfig:
     kind: str = "ablation"
 
     def __post_init__(self):
+        object.__setattr__(self, "archs", tuple(self.archs))
+        object.__setattr__(self, "recipes", tuple(self.recipes))
         extra = [tuple(c) for c in self.extra_cells]
         object.__setattr__(self, "extra_cells", tuple((str(a), str(r), int(s)) for a, r, s in extra))
         bad = [a for a in self.archs if a not in CONV_ARCHS] + [r for r in self.recipes if r not in RECIPES]
@@ -93,10 +112,17 @@ class AblationConfig:
             raise UserError("epochs must be in 1..1000")
         if self.train_subset is not None and not 1 <= self.train_subset <= 60_000:
             raise UserError(f"train_subset must be in 1..60000, got {self.train_subset}")
+        object.__setattr__(self, "sizes", sizes_for(self.archs, self.sizes))
         for a in self.archs:
-            h, w = self.sizes.get(a, (0, 0))
+            h, w = self.sizes[a]
             if not (1 <= int(h) <= 64 and 1 <= int(w) <= 1024):
                 raise UserError(f"size of {a}: expected hidden_layers in 1..64 and width in 1..1024, got {h}, {w}")
+
+    def overridden(self, **given) -> AblationConfig:
+        """This preset with the options given (``empirical.experiments.common.configure``)."""
+        config = replace(self, **given)
+        check_sizes_given(self.sizes, given.get("sizes", {}), config.archs)
+        return config
 
     def to_json(self) -> dict:
         return json.loads(json.dumps(asdict(self)))

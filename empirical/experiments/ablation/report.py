@@ -9,7 +9,7 @@ import pandas as pd
 
 import figures
 from empirical._io import write_text
-from empirical.experiments.ablation.config import (  # noqa: F401  (LOCK_THRESHOLD, with_seed: re-exported)
+from empirical.experiments.ablation.config import (
     LOCK_THRESHOLD,
     RECIPES,
     TABLES,

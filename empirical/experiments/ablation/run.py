@@ -33,7 +33,7 @@ import torch
 
 from empirical._io import write_csv
 from empirical.errors import UserError
-from empirical.experiments.ablation.config import (  # noqa: F401  (re-exported: the experiment's configuration)
+from empirical.experiments.ablation.config import (
     RECIPES,
     REVIEW_CELLS,
     TABLES,
@@ -45,12 +45,11 @@ from empirical.experiments.ablation.config import (  # noqa: F401  (re-exported:
     sparsity_dose,
     with_seed,
 )
-from empirical.experiments.common.arguments import _common_device
-from empirical.experiments.common.presets import parse_sizes, pick
+from empirical.experiments.common.configure import common_options
 from empirical.experiments.common.rundir import Options, RunDir, check_only
 from empirical.lock.extraction import extract
 from empirical.nets.checkpoint import load_checkpoint
-from empirical.nets.convnets import DEFAULTS, describe
+from empirical.nets.convnets import describe
 from empirical.nets.data import test_set_for
 from empirical.nets.train import RunOptions, train
 
@@ -62,7 +61,11 @@ DESCRIPTION = (
     "with each extraction variant at --ratio, record accuracy, extracted counts per layer, predicted-class histograms "
     "and the |γ| distributions; write report.md. Run the same command to resume."
 )
+# the run's grid, and the same extended by the review's cells (the run extends; finished cells are kept)
 PRESETS = {"default": AblationConfig(), "review": AblationConfig(extra_cells=REVIEW_CELLS)}
+DEFAULT_PRESET = "default"
+PRESET_ALIASES = {"--review-cells": "review"}
+ONLY = "vgg_adam,vgg_sgd,vgg_all_s1"
 
 
 def gamma_table(model, arch: str, recipe: str, seed: int = 0, epoch: int | None = None) -> pd.DataFrame:
@@ -198,47 +201,12 @@ def run(config: AblationConfig, run_dir, options: Options = Options()) -> dict[s
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--out", type=Path, required=True, help="run directory")
-    p.add_argument("--preset", default="default", help="default, or review (= --review-cells)")
-    p.add_argument("--archs", default="vgg,resnet,preresnet", help="subset of vgg,resnet,preresnet,densenet")
-    p.add_argument("--recipes", default="adam,sgd,bn-init,sparsity,all", help="subset of the recipes")
-    p.add_argument("--epochs-adam", type=int, default=3)
-    p.add_argument("--epochs-sgd", type=int, default=6)
-    p.add_argument("--train-subset", type=int, default=30000, help="first N training images (default 30000)")
-    p.add_argument("--ratio", type=float, default=0.05)
-    p.add_argument("--size", action="append", default=[], metavar="ARCH=H,W", help="e.g. preresnet=2,16")
-    p.add_argument("--only", help="cells to run now, e.g. vgg_adam,vgg_sgd,vgg_all_s1")
-    p.add_argument(
-        "--review-cells",
-        action="store_true",
-        help="extend the run by the review's cells: seeds 1-2 of the cells within 5 pp of the lock threshold, Adam "
-        "as long as SGD (adam-long) and Network Slimming's sparsity dose (all-ns-dose); the run extends, finished "
-        "cells are kept",
-    )
-    p.add_argument("--no-progress", action="store_true")
-    _common_device(p)
+    """How the ablation runs: nothing beyond the shared flags (its configuration's options come from
+    ``AblationConfig``; ``--review-cells`` is the review preset)."""
 
 
-def configure(args) -> tuple[AblationConfig, Options]:
-    archs = tuple(a.strip() for a in args.archs.split(",") if a.strip())
-    recipes = tuple(r.strip() for r in args.recipes.split(",") if r.strip())
-    bad = [a for a in archs if a not in DEFAULTS]
-    if bad:
-        raise UserError(f"unknown architecture(s) {bad}; choose from {', '.join(DEFAULTS)}")
-    pick(PRESETS, args.preset, "ablation preset")
-    review = args.review_cells or args.preset == "review"
-    config = AblationConfig(
-        archs=archs,
-        sizes=parse_sizes(args.size, archs),
-        recipes=recipes,
-        epochs_adam=args.epochs_adam,
-        epochs_sgd=args.epochs_sgd,
-        train_subset=args.train_subset,
-        ratio=args.ratio,
-        extra_cells=REVIEW_CELLS if review else (),
-    )
-    only = tuple(c.strip() for c in args.only.split(",") if c.strip()) if args.only else None
-    return config, Options(device=args.device, progress=not args.no_progress, only=only)
+def options(args) -> Options:
+    return Options(**common_options(args))
 
 
 def summary(config: AblationConfig, tables: dict[str, pd.DataFrame]) -> str:

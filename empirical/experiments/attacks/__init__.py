@@ -8,12 +8,15 @@ from empirical.experiments.attacks import page
 from empirical.experiments.attacks.config import AttackConfig
 from empirical.experiments.attacks.report import write_report
 from empirical.experiments.attacks.run import (
+    DEFAULT_PRESET,
     DESCRIPTION,
     KIND,
+    ONLY,
+    PRESET_ALIASES,
     PRESETS,
     AttackOptions,
     add_arguments,
-    configure,
+    options,
     summary,
 )
 from empirical.experiments.attacks.run import run as _run_cells
@@ -24,10 +27,13 @@ __all__ = [
     "DESCRIPTION",
     "KIND",
     "PRESETS",
+    "DEFAULT_PRESET",
+    "PRESET_ALIASES",
+    "ONLY",
     "AttackOptions",
     "Config",
     "add_arguments",
-    "configure",
+    "options",
     "run",
     "summary",
     "write_report",

@@ -9,28 +9,10 @@ import logging
 import pandas as pd
 
 from empirical._io import write_csv
-from empirical.experiments.attacks.cells import (  # noqa: F401  (re-exported)
-    RANDOM_CONTROL,
-    _finetune_rows,
-    _keypos_rows,
-    _prune_rows,
-    detector_table,
-    prune_test_rows,
-)
-from empirical.experiments.attacks.config import (  # noqa: F401  (re-exported: the experiment's configuration)
-    CORE_TABLES,
-    MODELS,
+from empirical.experiments.attacks.config import (
     SCRATCH_ADAM,
-    TABLES,
     AttackConfig,
-    _merge,
     _spec,
-)
-from empirical.experiments.attacks.inference import (  # noqa: F401  (re-exported)
-    PRIMARY_ATTACK,
-    SECONDARY_ATTACKS,
-    converged_verdicts,
-    secondary_verdicts,
 )
 from empirical.experiments.common.rundir import RunDir, read_table
 from empirical.lock import attacks as atk

@@ -29,7 +29,7 @@ import torch
 
 from empirical.errors import UserError
 from empirical.experiments.attacks.baselines import run_scratch_adam, run_scratch_converged
-from empirical.experiments.attacks.cells import (  # noqa: F401  (re-exported)
+from empirical.experiments.attacks.cells import (
     RANDOM_CONTROL,
     _finetune_rows,
     _keypos_rows,
@@ -37,24 +37,16 @@ from empirical.experiments.attacks.cells import (  # noqa: F401  (re-exported)
     detector_table,
     prune_test_rows,
 )
-from empirical.experiments.attacks.config import (  # noqa: F401  (re-exported: the experiment's configuration)
+from empirical.experiments.attacks.config import (
     CORE_TABLES,
-    MODELS,
-    SCRATCH_ADAM,
     TABLES,
     AttackConfig,
     _merge,
     _spec,
 )
-from empirical.experiments.attacks.inference import (  # noqa: F401  (re-exported)
-    PRIMARY_ATTACK,
-    SECONDARY_ATTACKS,
-    converged_verdicts,
-    secondary_verdicts,
-)
 from empirical.experiments.attacks.own import OwnAttack, attack_checkpoint, own_summary
-from empirical.experiments.common.arguments import DATA_HELP, _common_device, float_list
-from empirical.experiments.common.presets import pick
+from empirical.experiments.common.arguments import DATA_HELP, float_list
+from empirical.experiments.common.configure import common_options
 from empirical.experiments.common.rundir import Options, RunDir, check_only, read_table
 from empirical.host import cpu_model
 from empirical.lock import attacks as atk
@@ -96,6 +88,9 @@ PRESETS = {
         targeted_epochs=(1,),
     ),
 }
+DEFAULT_PRESET = "default"
+PRESET_ALIASES = {"--quick": "quick"}
+ONLY = "fcn-7x400_zero,vgg_noise"
 
 
 @dataclass(frozen=True)
@@ -267,8 +262,8 @@ def run(config: AttackConfig, run_dir, options: AttackOptions = AttackOptions())
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--out", type=Path, required=True, help="run directory (with --checkpoint: where attacks.csv goes)")
-    p.add_argument("--preset", default="default", help="default, or quick (= --quick)")
+    """How an attacks run goes: the built-in cells, or one locked model of the user's (``--checkpoint``; then
+    ``--out`` is where ``attacks.csv`` and ``report.md`` go)."""
     p.add_argument(
         "--checkpoint", type=Path, help="a locked model (from `lock`) to attack instead of the built-in ones"
     )
@@ -289,18 +284,15 @@ def add_arguments(p) -> None:
     p.add_argument("--epochs", type=int, default=20, help="with --checkpoint: fine-tuning epochs (default 20)")
     p.add_argument("--no-baseline", action="store_true", help="with --checkpoint: skip training from scratch")
     p.add_argument("--data-root", "--data", dest="data_root", help="with --checkpoint: " + DATA_HELP)
-    p.add_argument("--only", help="cells to run now, e.g. fcn-7x400_zero,vgg_noise")
-    p.add_argument("--quick", action="store_true", help="tiny models and shares (a smoke test, minutes)")
     p.add_argument(
         "--converged-baselines",
         action="store_true",
         help="only add scratch_converged.csv: from-scratch training to convergence (early stopping), 5 seeds, the "
         "model's own architecture, a 2 x 400 MLP and a small CNN (resumable; the run's cells are not touched)",
     )
-    _common_device(p)
 
 
-def configure(args) -> tuple[AttackConfig, AttackOptions]:
+def options(args) -> AttackOptions:
     own = None
     if args.checkpoint is not None:
         own = OwnAttack(
@@ -317,10 +309,7 @@ def configure(args) -> tuple[AttackConfig, AttackOptions]:
         given = [f"--{n}" for n in ("key", "model", "data_root") if getattr(args, n) is not None]
         if given:
             raise UserError(f"{given[0].replace('_', '-')} goes with --checkpoint (your own locked model)")
-    pick(PRESETS, args.preset, "attacks preset")
-    config = PRESETS["quick" if args.quick else args.preset]
-    only = tuple(c.strip() for c in args.only.split(",") if c.strip()) if args.only else None
-    return config, AttackOptions(device=args.device, only=only, converged_baselines=args.converged_baselines, own=own)
+    return AttackOptions(**common_options(args), converged_baselines=args.converged_baselines, own=own)
 
 
 def summary(config: AttackConfig, tables: dict[str, pd.DataFrame]) -> str:

@@ -4,9 +4,10 @@ trains), and the owner's threat model (the attacker's share of the training data
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from empirical.errors import UserError
+from empirical.experiments.common.configure import option
 
 TABLES = ("keys", "curve", "bounds", "finetune", "exposure", "pruning")  # one cell per unit kind
 BUDGETS = {  # seeds per attack, unit kinds tried, attack epochs, pruning fractions
@@ -29,14 +30,31 @@ class AuditConfig:
     """What determines an audit's results (``config.json``): the model (by the fingerprint of its weights), the
     target accuracy and tolerance, the budget, and the attacker's shares of the training data."""
 
-    target: float
-    budget: str = "quick"
-    shares: tuple[float, ...] | None = None  # None: the budget's
-    owner_share: float | None = None  # the share the recommendation is judged at (None: the largest)
+    target: float = field(
+        metadata=option(
+            "the accuracy the locked model should have (e.g. 0.15 for chance + 5 pp with 10 classes)",
+            flag="--target-accuracy",
+            required=True,
+        )
+    )
+    budget: str = "quick"  # the preset (--budget)
+    shares: tuple[float, ...] | None = field(  # None: the budget's
+        default=None,
+        metadata=option(
+            "the attacker's shares of the training data, e.g. 0.01,0.05,0.1",
+            flag="--attacker-share",
+            show=lambda v: "the budget's",
+        ),
+    )
+    owner_share: float | None = field(  # the share the recommendation is judged at (None: the largest)
+        default=None, metadata=option("the share the recommendation is judged at", show=lambda v: "the largest")
+    )
     model_sha256: str = ""
     kind: str = "audit"
 
     def __post_init__(self):
+        if self.shares is not None:
+            object.__setattr__(self, "shares", tuple(self.shares) or None)
         if self.budget not in BUDGETS:
             raise UserError(f"unknown --budget {self.budget!r}; choose one of {', '.join(BUDGETS)}")
         for s in self.attacker_shares():

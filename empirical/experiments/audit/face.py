@@ -15,7 +15,8 @@ from empirical._io import write_csv, write_text
 from empirical.errors import UserError
 from empirical.experiments.audit.config import BUDGETS, TABLES, AuditConfig
 from empirical.experiments.audit.run import AuditData, applicable_kinds, audit_kind, check_reachable, model_rows
-from empirical.experiments.common.arguments import DATA_HELP, _common_device, float_list
+from empirical.experiments.common.arguments import DATA_HELP
+from empirical.experiments.common.configure import common_options
 from empirical.experiments.common.rundir import Options, RunDir
 from empirical.nets.checkpoint import load_checkpoint, params_sha256
 from empirical.nets.data import test_set_for, train_set_for
@@ -23,6 +24,12 @@ from empirical.nets.modules import load_builder
 
 log = logging.getLogger(__name__)
 KIND = "audit"
+DEFAULT_PRESET = "quick"
+PRESET_FLAG = "--budget"
+PRESET_HELP = (
+    "quick (1 seed, 2 unit kinds, shares 1 %% and 5 %%; minutes; the default), standard (3 seeds, every unit kind, "
+    "1/5/10 %%), thorough (5 seeds); the options below replace its values"
+)
 DESCRIPTION = (
     "Tell a model owner which key to ship: per unit kind the smallest key that reaches --target-accuracy (held out), "
     "the bounds at it, fine-tuning against training from scratch, pruning and key-position exposure, and a "
@@ -38,30 +45,11 @@ class AuditOptions(Options):
 
 
 def add_arguments(p) -> None:
+    """What the audit runs on: the checkpoint, its builder and its data (its configuration's options come from
+    ``AuditConfig``; the budget is its preset)."""
     p.add_argument("--checkpoint", type=Path, required=True, help="the trained model (.safetensors or run dir)")
     p.add_argument("--model", help="FILE.py:FUNCTION building your nn.Module (for a checkpoint made by import --model)")
     p.add_argument("--data", "--data-root", dest="data_root", help=DATA_HELP)
-    p.add_argument(
-        "--target-accuracy",
-        type=float,
-        required=True,
-        help="the accuracy the locked model should have (e.g. 0.15 for chance + 5 pp with 10 classes)",
-    )
-    p.add_argument(
-        "--budget",
-        default="quick",
-        help="quick (1 seed, 2 unit kinds, shares 1 %% and 5 %%; minutes), "
-        "standard (3 seeds, every unit kind, 1/5/10 %%), thorough (5 seeds)",
-    )
-    p.add_argument(
-        "--attacker-share",
-        type=float_list,
-        help="the attacker's shares of the training data, e.g. 0.01,0.05,0.1 (default: the budget's)",
-    )
-    p.add_argument("--owner-share", type=float, help="the share the recommendation is judged at (default: the largest)")
-    p.add_argument("--out", type=Path, required=True, help="run directory (resumed if it exists)")
-    p.add_argument("--no-progress", action="store_true", help="no progress lines")
-    _common_device(p)
 
 
 def load_inputs(options: AuditOptions):
@@ -77,21 +65,8 @@ def load_inputs(options: AuditOptions):
     return model.eval(), AuditData(x_tr, y_tr, x_te, y_te), sha
 
 
-def configure(args) -> tuple[AuditConfig, AuditOptions]:
-    config = AuditConfig(
-        target=args.target_accuracy,
-        budget=args.budget,
-        shares=tuple(args.attacker_share) if args.attacker_share else None,
-        owner_share=args.owner_share,
-    )
-    options = AuditOptions(
-        device=args.device,
-        progress=not args.no_progress,
-        checkpoint=args.checkpoint,
-        model=args.model,
-        data_root=args.data_root,
-    )
-    return config, options
+def options(args) -> AuditOptions:
+    return AuditOptions(**common_options(args), checkpoint=args.checkpoint, model=args.model, data_root=args.data_root)
 
 
 def expected_minutes(model, data: AuditData, config: AuditConfig) -> float:

@@ -5,9 +5,13 @@ An experiment is one module with this face (``FACE``):
 
 * ``KIND`` and ``DESCRIPTION`` (its ``--help``; the one-line help of ``corelocker-bounds --help`` is
   registered here, so listing the commands imports no experiment);
-* ``Config``: the dataclass of everything that determines its results, and ``PRESETS``: named configs;
-* ``add_arguments(parser)``: its command-line options (argparse only);
-* ``configure(args) -> (config, options)``: those options validated (one error line for a bad one);
+* ``Config``: the dataclass of everything that determines its results (its fields with ``option`` metadata are
+  its command-line options), ``PRESETS``: named configs, and ``DEFAULT_PRESET``; a configuration is a preset with
+  the options given replacing its values (``empirical.experiments.common.configure``), the only way to one;
+* ``add_arguments(parser)``: the options of how it runs, beyond the shared ones (argparse only);
+* ``options(args) -> Options``: those validated (one error line for a bad one);
+* optional: ``ONLY`` (an example: the experiment takes ``--only``), ``DEADLINE`` (it takes ``--deadline``),
+  ``PRESET_FLAG``/``PRESET_HELP`` (the audit's ``--budget``) and ``PRESET_ALIASES`` (``--quick``);
 * ``run(config, run_dir, options) -> tables``: run or resume the cells not finished, write the report;
 * ``summary(config, tables) -> str``: what the command prints when it finishes;
 * ``write_report(run_dir, **options)``: the report from the committed tables, taking the options it knows
@@ -38,8 +42,9 @@ FACE = (
     "DESCRIPTION",
     "Config",
     "PRESETS",
+    "DEFAULT_PRESET",
     "add_arguments",
-    "configure",
+    "options",
     "run",
     "summary",
     "write_report",

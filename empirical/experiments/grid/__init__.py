@@ -4,15 +4,15 @@ face; ``run`` trains and measures, ``report`` writes ``report.md``, the docs pag
 from __future__ import annotations
 
 from empirical.experiments.grid import page
+from empirical.experiments.grid.config import PRESETS, GridConfig
 from empirical.experiments.grid.report import write_report
 from empirical.experiments.grid.run import (
+    DEFAULT_PRESET,
     DESCRIPTION,
     KIND,
-    PRESETS,
-    GridConfig,
     GridOptions,
     add_arguments,
-    configure,
+    options,
     run,
     run_grid,
     summary,
@@ -24,10 +24,11 @@ __all__ = [
     "DESCRIPTION",
     "KIND",
     "PRESETS",
+    "DEFAULT_PRESET",
     "Config",
     "GridOptions",
     "add_arguments",
-    "configure",
+    "options",
     "run",
     "run_grid",
     "summary",

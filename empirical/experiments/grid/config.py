@@ -4,39 +4,50 @@ the presets."""
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 
 from bounds.fcn_grid import n_parameters
 from empirical.errors import UserError
-from empirical.experiments.common.presets import Preset
+from empirical.experiments.common.configure import option
+from empirical.experiments.common.presets import RATIOS
 from empirical.lock.ratio import check_ratio
 from empirical.lock.utility import CHANCE
+
+PRECISIONS = ("fp32", "bf16")  # bf16: autocast training (see benchmarks/results/precision.md)
 
 
 @dataclass(frozen=True)
 class GridConfig:
     """Everything that determines a grid's results (its ``config.json``)."""
 
-    widths: tuple[int, ...]
-    hidden_layers: tuple[int, ...]
-    epochs: int
-    ratios: tuple[float, ...]
-    seeds: tuple[int, ...] = (0,)
-    random_seeds: int = 3
-    precision: str = "fp32"
+    widths: tuple[int, ...] = field(metadata=option("widths, e.g. 100,200"))
+    hidden_layers: tuple[int, ...] = field(metadata=option("hidden layers (depths), e.g. 4,8,13"))
+    epochs: int = field(metadata=option("training epochs"))
+    ratios: tuple[float, ...] = field(metadata=option("extraction ratios, e.g. 0.00002,0.001"))
+    seeds: tuple[int, ...] = field(default=(0,), metadata=option("training seeds, e.g. 0,1"))
+    random_seeds: int = field(default=3, metadata=option("seeds of the random-extraction baseline per network"))
+    precision: str = field(
+        default="fp32",
+        metadata=option("training precision (bf16: autocast; part of the configuration)", choices=PRECISIONS),
+    )
     lr: float = 1e-3
     batch_size: int = 128
-    train_subset: int | None = None
+    train_subset: int | None = field(
+        default=None, metadata=option("train on the first N training images", show=lambda v: v or "all 60000")
+    )
     dataset: str = "mnist"
     normalization: str = "standardize"
     indicator: str = "l1"
     n_check: int = 1000  # test images for the per-layer bound checks
     targets: tuple[float, ...] = (0.5, 0.15)  # critical-ratio accuracies: 50 % and chance + 5 pp
     mc_networks: int = 32  # re-initialised networks for Theorem 1's Monte Carlo
-    preset: str = "custom"
+    preset: str = "custom"  # the preset's name, "+custom" when the networks or ratios were changed
 
     def __post_init__(self):
-        for name in ("widths", "hidden_layers", "seeds"):
+        for name in ("widths", "hidden_layers", "ratios", "seeds"):  # sets, in order (as read back from disk)
+            object.__setattr__(self, name, tuple(sorted(set(getattr(self, name)))))
+        object.__setattr__(self, "targets", tuple(self.targets))
+        for name in ("widths", "hidden_layers", "ratios", "seeds"):
             vals = getattr(self, name)
             if not vals:
                 raise UserError(f"--{name.replace('_', '-')} is empty")
@@ -46,8 +57,6 @@ class GridConfig:
             raise UserError(f"hidden layers must be in 2..1000 (the hidden scope needs W⁽²⁾), got {self.hidden_layers}")
         if self.epochs < 1:
             raise UserError(f"epochs must be >= 1, got {self.epochs}")
-        if not self.ratios:
-            raise UserError("no ratios given")
         for r in self.ratios:
             check_ratio(r)
         if self.random_seeds < 1:
@@ -63,33 +72,14 @@ class GridConfig:
         for t in self.targets:
             if not CHANCE < t < 1:
                 raise UserError(f"critical-ratio targets must lie in (chance {CHANCE}, 1), got {t}")
-        if self.precision not in ("fp32", "bf16"):
+        if self.precision not in PRECISIONS:
             raise UserError(f"precision must be fp32 or bf16, got {self.precision!r}")
 
-    @classmethod
-    def from_preset(cls, preset: Preset, **overrides) -> GridConfig:
-        base = dict(
-            widths=preset.widths,
-            hidden_layers=preset.hidden_layers,
-            epochs=preset.epochs,
-            ratios=preset.ratios,
-            random_seeds=preset.random_seeds,
-            precision=preset.precision,
-            lr=preset.lr,
-            batch_size=preset.batch_size,
-            train_subset=preset.train_subset,
-            indicator=preset.indicator,
-            n_check=preset.n_check,
-            mc_networks=preset.mc_networks,
-            preset=preset.name,
-        )
-        base.update({k: (tuple(v) if isinstance(v, list) else v) for k, v in overrides.items() if v is not None})
-        if any(k in overrides and overrides[k] is not None for k in ("widths", "hidden_layers", "epochs", "ratios")):
-            base["preset"] = f"{preset.name}+custom"
-        for k in ("widths", "hidden_layers", "ratios", "seeds", "targets"):
-            if k in base:
-                base[k] = tuple(sorted(set(base[k]))) if k != "targets" else tuple(base[k])
-        return cls(**base)
+    def overridden(self, **given) -> GridConfig:
+        """This preset with the options given (``empirical.experiments.common.configure``); changing its networks,
+        epochs or ratios makes its name ``<preset>+custom``."""
+        custom = given.keys() & {"widths", "hidden_layers", "epochs", "ratios"}
+        return replace(self, **given, preset=f"{self.preset}+custom" if custom else self.preset)
 
     def to_json(self) -> dict:
         return json.loads(json.dumps(asdict(self)))  # tuples → lists, as read back from disk
@@ -112,3 +102,25 @@ class Cell:
     def n_parameters(self) -> int:
 
         return n_parameters(self.hidden_layers, self.width)
+
+
+PRESETS = {  # DESIGN.md's presets
+    # the paper's grid: a GPU (≈2.8e17 training FLOP)
+    "paper": GridConfig(tuple(range(1000, 8001, 1000)), tuple(range(4, 14)), 50, RATIOS, preset="paper"),
+    # hours on 2 CPU cores
+    "cpu": GridConfig(tuple(range(100, 801, 100)), tuple(range(4, 14)), 15, RATIOS, preset="cpu"),
+    # the README demo: minutes on 2 cores
+    "quick": GridConfig((64, 128, 256), tuple(range(4, 14)), 2, RATIOS, preset="quick"),
+    # tests
+    "tiny": GridConfig(
+        (16, 32),
+        (2, 3),
+        1,
+        (0.00002, 0.01, 0.1),
+        train_subset=2000,
+        random_seeds=2,
+        n_check=200,
+        mc_networks=8,
+        preset="tiny",
+    ),
+}

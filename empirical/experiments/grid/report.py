@@ -24,15 +24,13 @@ import figures
 from empirical._io import write_text
 from empirical.errors import UserError
 from empirical.experiments.common import statistics
-from empirical.experiments.common.bound_claims import (  # noqa: F401  (re-exported: the report's claim helpers)
-    NO_CONV,
+from empirical.experiments.common.bound_claims import (
     _lemma2_rows,
     _lemma4_row,
     _pct,
     _row,
     conv_claims,
     property_claims,
-    tail_verdict,
     theorem1_claims,
     theorem23_claims,
 )

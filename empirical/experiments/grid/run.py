@@ -37,8 +37,8 @@ import torch
 from tqdm.auto import tqdm
 
 from empirical.errors import CorruptResumePoint, UserError
-from empirical.experiments.common import executors, presets
-from empirical.experiments.common.arguments import _common_device, float_list, int_list
+from empirical.experiments.common import executors
+from empirical.experiments.common.configure import common_options
 from empirical.experiments.common.presets import TABLES
 from empirical.experiments.common.rundir import Options, RunDir, read_config, read_table
 from empirical.experiments.grid.cells import _with_ident, bound_check_tables, critical_ratio_table, sweep_table
@@ -55,7 +55,7 @@ DESCRIPTION = (
     "Figure 5's grid: each cell trains (or reuses its checkpoint), sweeps the ratios for l1 and the random baseline, "
     "finds critical ratios and checks the bounds per layer. Safe to interrupt: run the same command again to continue."
 )
-PRESETS = presets.PRESETS
+DEFAULT_PRESET = "quick"
 
 
 @dataclass(frozen=True)
@@ -255,58 +255,27 @@ run = run_grid
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--preset", default="quick", help="paper, cpu, quick (default), tiny")
-    p.add_argument("--widths", type=int_list, help="custom widths, e.g. 100,200 (overrides the preset)")
-    p.add_argument("--hidden-layers", type=int_list, help="custom depths, e.g. 4,8,13 (overrides the preset)")
-    p.add_argument("--epochs", type=int, help="training epochs (overrides the preset)")
-    p.add_argument("--ratios", type=float_list, help="extraction ratios, e.g. 0.00002,0.001 (overrides the preset)")
-    p.add_argument("--seeds", type=int_list, default=None, help="training seeds, e.g. 0,1 (default 0)")
-    p.add_argument("--random-seeds", type=int, help="seeds of the random-extraction baseline (preset default)")
-    p.add_argument("--train-subset", type=int, help="train on the first N training images (overrides the preset)")
-    p.add_argument("--bf16", action="store_true", help="train with bf16 autocast (part of the configuration)")
-    p.add_argument("--fp32", action="store_true", help="train in fp32 even if the preset says bf16")
+    """How a grid runs (its configuration's options come from ``GridConfig``)."""
     p.add_argument("--executor", default="local", help="local (default: worker processes), ray, ray://ADDRESS")
     p.add_argument("--workers", type=int, default=2, help="local worker processes (default 2: one per core)")
     p.add_argument("--threads", type=int, default=1, help="torch threads per worker (default 1)")
     p.add_argument("--max-cells", type=int, help="stop after this many cells (the run resumes later)")
     p.add_argument("--data-root", help="directory with the IDX files (default: cached MNIST)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--out", type=Path, required=True, help="run directory (resumed if it exists)")
-    _common_device(p)
 
 
-def configure(args) -> tuple[GridConfig, GridOptions]:
-    if args.bf16 and args.fp32:
-        raise UserError("--bf16 and --fp32 exclude each other")
-    for name in ("epochs", "random_seeds", "workers", "threads", "max_cells", "train_subset"):
+def options(args) -> GridOptions:
+    for name in ("workers", "threads", "max_cells"):
         v = getattr(args, name)
         if v is not None and v < 1:
             raise UserError(f"--{name.replace('_', '-')} must be >= 1, got {v}")
-    for name in ("widths", "hidden_layers", "ratios", "seeds"):
-        if getattr(args, name) is not None and not getattr(args, name):
-            raise UserError(f"--{name.replace('_', '-')} is empty")
-    precision = "bf16" if args.bf16 else "fp32" if args.fp32 else None
-    config = GridConfig.from_preset(
-        presets.get_preset(args.preset),
-        widths=args.widths,
-        hidden_layers=args.hidden_layers,
-        epochs=args.epochs,
-        ratios=args.ratios,
-        seeds=args.seeds,
-        random_seeds=args.random_seeds,
-        precision=precision,
-        train_subset=args.train_subset,
-    )
-    options = GridOptions(
-        device=args.device,
-        progress=not args.no_progress,
+    return GridOptions(
+        **common_options(args),
         workers=args.workers,
         threads=args.threads,
         executor=args.executor,
         data_root=args.data_root,
         max_cells=args.max_cells,
     )
-    return config, options
 
 
 def summary(config: GridConfig, tables: dict[str, pd.DataFrame]) -> str:

@@ -7,17 +7,8 @@ import numpy as np
 import pandas as pd
 
 from empirical.experiments.common import statistics
-from empirical.experiments.common.bound_claims import (  # noqa: F401  (re-exported: the report's claim helpers)
-    NO_CONV,
-    _lemma2_rows,
-    _lemma4_row,
-    _pct,
+from empirical.experiments.common.bound_claims import (
     _row,
-    conv_claims,
-    property_claims,
-    tail_verdict,
-    theorem1_claims,
-    theorem23_claims,
 )
 from empirical.experiments.grid import analysis
 

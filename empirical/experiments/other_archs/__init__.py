@@ -7,7 +7,15 @@ from empirical.experiments.common.rundir import Options
 from empirical.experiments.other_archs import page
 from empirical.experiments.other_archs.config import PRESETS, OtherArchsConfig
 from empirical.experiments.other_archs.report import write_report
-from empirical.experiments.other_archs.run import DESCRIPTION, KIND, add_arguments, configure, summary
+from empirical.experiments.other_archs.run import (
+    DEFAULT_PRESET,
+    DESCRIPTION,
+    KIND,
+    PRESET_ALIASES,
+    add_arguments,
+    options,
+    summary,
+)
 from empirical.experiments.other_archs.run import run as _run_cells
 
 Config = OtherArchsConfig
@@ -16,9 +24,11 @@ __all__ = [
     "DESCRIPTION",
     "KIND",
     "PRESETS",
+    "DEFAULT_PRESET",
+    "PRESET_ALIASES",
     "Config",
     "add_arguments",
-    "configure",
+    "options",
     "run",
     "summary",
     "write_report",

@@ -17,15 +17,13 @@ this machine can install, so there is no BERT row (the README says so). Per mode
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import pandas as pd
 
 from empirical.errors import UserError
-from empirical.experiments.common.arguments import _common_device
-from empirical.experiments.common.presets import pick
+from empirical.experiments.common.configure import common_options
 from empirical.experiments.common.rundir import Options, RunDir, check_only
-from empirical.experiments.other_archs.config import CURVE, PRESETS, TABLES, VARIANTS, OtherArchsConfig  # noqa: F401
+from empirical.experiments.other_archs.config import TABLES, VARIANTS, OtherArchsConfig
 from empirical.lock.extraction import extract
 from empirical.lock.sweep import accuracy_curve
 from empirical.lock.utility import utility_bins
@@ -119,6 +117,8 @@ def run(config: OtherArchsConfig, run_dir, options: Options = Options()) -> dict
 
 
 KIND = "other-archs"
+DEFAULT_PRESET = "default"
+PRESET_ALIASES = {"--quick": "quick"}
 DESCRIPTION = (
     "Train each model, lock it at --ratio (l1 weights, l1 neurons, LayerNorm scale, random), sweep the utility curve "
     "(Table 7's bins) and measure every block; write report.md."
@@ -126,16 +126,12 @@ DESCRIPTION = (
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--out", type=Path, required=True, help="run directory")
-    p.add_argument("--preset", default="default", help="default, or quick (= --quick)")
-    p.add_argument("--quick", action="store_true", help="tiny models, one epoch on 2,000 images (a smoke test)")
-    p.add_argument("--no-progress", action="store_true")
-    _common_device(p)
+    """How an other-archs run goes: nothing beyond the shared flags (``--quick`` is the quick preset: tiny models,
+    one epoch on 2,000 images, a smoke test)."""
 
 
-def configure(args) -> tuple[OtherArchsConfig, Options]:
-    pick(PRESETS, args.preset, "other-archs preset")
-    return PRESETS["quick" if args.quick else args.preset], Options(device=args.device, progress=not args.no_progress)
+def options(args) -> Options:
+    return Options(**common_options(args))
 
 
 def summary(config: OtherArchsConfig, tables: dict[str, pd.DataFrame]) -> str:

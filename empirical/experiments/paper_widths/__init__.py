@@ -7,11 +7,14 @@ from empirical.experiments.paper_widths import page
 from empirical.experiments.paper_widths.config import PRESETS, PaperWidthsConfig
 from empirical.experiments.paper_widths.report import write_report
 from empirical.experiments.paper_widths.run import (
+    DEADLINE,
+    DEFAULT_PRESET,
     DESCRIPTION,
     KIND,
+    ONLY,
     PaperWidthsOptions,
     add_arguments,
-    configure,
+    options,
     run,
     summary,
 )
@@ -22,10 +25,13 @@ __all__ = [
     "DESCRIPTION",
     "KIND",
     "PRESETS",
+    "DEFAULT_PRESET",
+    "ONLY",
+    "DEADLINE",
     "Config",
     "PaperWidthsOptions",
     "add_arguments",
-    "configure",
+    "options",
     "run",
     "summary",
     "write_report",

@@ -5,14 +5,16 @@ the critical-ratio targets, the evaluation cadence, the presets, and the run dir
 from __future__ import annotations
 
 import json
-from dataclasses import MISSING, asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
+from typing import NamedTuple
 
 import pandas as pd
 
 from empirical._io import write_csv
 from empirical.errors import UserError
-from empirical.experiments.common.presets import PAPER_RATIO, RATIOS, pick
+from empirical.experiments.common.configure import option, pick
+from empirical.experiments.common.presets import PAPER_RATIO, RATIOS
 from empirical.experiments.common.rundir import RunDir, differing_fields, read_config, read_table
 from empirical.lock.ratio import check_ratio
 from empirical.lock.utility import CHANCE
@@ -28,11 +30,32 @@ def criterion(target) -> str:
     return HALF if target == HALF else f"{float(target):g}"
 
 
+class Cell(NamedTuple):
+    """One network of the run: hidden layers × width, trained for ``epochs`` (``config.json``: a list of three)."""
+
+    hidden_layers: int
+    width: int
+    epochs: int
+
+
+def with_epochs(cells, epochs: int) -> tuple[Cell, ...]:
+    """Every cell trained for ``epochs`` (``--epochs``)."""
+    return tuple(Cell(c[0], c[1], epochs) for c in cells)
+
+
+def _epochs_shown(cells) -> str:
+    return "the preset's per cell: " + " or ".join(str(e) for e in sorted({c[2] for c in cells}, reverse=True))
+
+
 @dataclass(frozen=True)
 class PaperWidthsConfig:
     """Everything that determines the results (``config.json``; a different one is refused)."""
 
-    cells: tuple[tuple[int, int, int], ...]  # (hidden layers, width, planned epochs)
+    cells: tuple[Cell, ...] = field(
+        metadata=option(
+            "train every cell for this many epochs", flag="--epochs", parse=int, combine=with_epochs, show=_epochs_shown
+        )
+    )
     ratios: tuple[float, ...] = RATIOS
     random_seeds: int = 1
     sweep_every: int = 1  # full l1 sweep at epoch 1, every sweep_every-th epoch and the last planned one
@@ -58,10 +81,11 @@ class PaperWidthsConfig:
             raise UserError("no cells given")
         for cell in self.cells:
             if len(cell) != 3 or min(int(v) for v in cell) < 1:
-                raise UserError(f"a cell is (hidden layers, width, epochs), each >= 1; got {cell}")
+                raise UserError(f"a cell is (hidden layers, width, epochs), each >= 1; got {tuple(cell)}")
             if cell[0] < 2:
-                raise UserError(f"cell {cell}: the hidden scope needs at least 2 hidden layers")
-        if len({(h, w) for h, w, _ in self.cells}) != len(self.cells):
+                raise UserError(f"cell {tuple(cell)}: the hidden scope needs at least 2 hidden layers")
+        object.__setattr__(self, "cells", tuple(Cell(*(int(v) for v in c)) for c in self.cells))
+        if len({(c.hidden_layers, c.width) for c in self.cells}) != len(self.cells):
             raise UserError("a cell (hidden layers, width) is listed twice")
         if not self.ratios:
             raise UserError("no ratios given")
@@ -86,12 +110,12 @@ class PaperWidthsConfig:
     def to_json(self) -> dict:
         return json.loads(json.dumps(asdict(self)))
 
-    def train_spec(self, cell):
-        h, w, epochs = (int(v) for v in cell)
+    def train_spec(self, cell: Cell):
+        cell = Cell(*cell)
         return TrainSpec(
-            hidden_layers=h,
-            width=w,
-            epochs=epochs,
+            hidden_layers=cell.hidden_layers,
+            width=cell.width,
+            epochs=cell.epochs,
             lr=self.lr,
             batch_size=self.batch_size,
             seed=self.seed,
@@ -124,7 +148,7 @@ def _region_cells() -> tuple[tuple[int, int, int], ...]:
         ((h, w) for h in range(7, 14) for w in range(4000, 8001, 1000) if (h, w) not in corners),
         key=lambda c: ((c[0] - 1) * c[1] ** 2, c),
     )
-    return tuple((h, w, 50) for h, w in corners + rest)
+    return tuple(Cell(h, w, 50) for h, w in corners + rest)
 
 
 PRESETS = {
@@ -220,7 +244,7 @@ def rundir(run_dir, config: PaperWidthsConfig) -> RunDir:
 
 
 def _cell_names(config: PaperWidthsConfig) -> list[str]:
-    return [cell_name(h, w, config.seed) for h, w, _ in config.cells]
+    return [cell_name(c.hidden_layers, c.width, config.seed) for c in config.cells]
 
 
 def _config_from_json(d: dict) -> dict:
@@ -249,14 +273,14 @@ def collect(run_dir, config: PaperWidthsConfig | None = None) -> dict[str, pd.Da
     rd = rundir(run_dir, config)
     tables = rd.collect(_cell_names(config), write=False, partial=True)
     status = []
-    for (h, w, planned), name in zip(config.cells, _cell_names(config)):
+    for cell, name in zip(config.cells, _cell_names(config)):
         log_df = read_table(rd.cell_dir(name) / "epoch_log.csv", required=False)
         status.append(
             dict(
-                hidden_layers=h,
-                width=w,
+                hidden_layers=cell.hidden_layers,
+                width=cell.width,
                 seed=config.seed,
-                epochs_planned=planned,
+                epochs_planned=cell.epochs,
                 epochs_reached=int(log_df["epoch"].max()) if len(log_df) else 0,
                 finished=rd.is_finished(name),
             )

@@ -17,20 +17,13 @@ from empirical._io import write_csv
 from empirical.errors import UserError
 from empirical.experiments.common.presets import PAPER_RATIO
 from empirical.experiments.common.rundir import read_table
-from empirical.experiments.paper_widths.config import (  # noqa: F401
+from empirical.experiments.paper_widths.config import (
     HALF,
-    PRESETS,
     TABLES,
+    Cell,
     PaperWidthsConfig,
-    _cell_names,
-    _config_from_json,
-    cell_name,
     collect,
     criterion,
-    get_preset,
-    load_config,
-    parse_cells,
-    rundir,
 )
 from empirical.host import cpu_model
 from empirical.lock.sweep import accuracy_curve, top_accuracy
@@ -168,8 +161,9 @@ class EpochRecorder:
     ):
         self.config, self.run_dir, self.cdir, self.device = config, run_dir, cdir, device
         self.threads_file = threads_file
-        self.planned = cell[2]
-        self.ident = dict(hidden_layers=cell[0], width=cell[1], seed=config.seed)
+        cell = Cell(*cell)
+        self.planned = cell.epochs
+        self.ident = dict(hidden_layers=cell.hidden_layers, width=cell.width, seed=config.seed)
         self.x, self.y = data
         self.tables = {t: read_table(cdir / f"{t}.csv", required=False) for t in TABLES}
         self._original = None  # accuracy_by_halves of the model the training loop just tested

@@ -15,19 +15,9 @@ import pandas as pd
 from empirical._io import write_csv
 from empirical.errors import CorruptResumePoint
 from empirical.experiments.common.rundir import read_table
-from empirical.experiments.paper_widths.config import (  # noqa: F401  (re-exported: the experiment's face)
-    HALF,
-    PRESETS,
+from empirical.experiments.paper_widths.config import (
     TABLES,
     PaperWidthsConfig,
-    _cell_names,
-    _config_from_json,
-    cell_name,
-    criterion,
-    get_preset,
-    load_config,
-    parse_cells,
-    rundir,
 )
 from empirical.nets.train import accuracy
 

@@ -40,20 +40,13 @@ from threadpoolctl import threadpool_limits
 
 from empirical._io import write_text
 from empirical.errors import CorruptResumePoint, UserError
-from empirical.experiments.common.arguments import _common_device
+from empirical.experiments.common.configure import common_options
 from empirical.experiments.common.rundir import Options
-from empirical.experiments.paper_widths.config import (  # noqa: F401  (re-exported: the experiment's face)
-    HALF,
-    PRESETS,
-    TABLES,
+from empirical.experiments.paper_widths.config import (
+    Cell,
     PaperWidthsConfig,
-    _cell_names,
-    _config_from_json,
     cell_name,
     collect,
-    criterion,
-    get_preset,
-    load_config,
     parse_cells,
     rundir,
 )
@@ -66,6 +59,9 @@ from empirical.nets.train import RunOptions, default_state_dir, load_tensors, tr
 log = logging.getLogger(__name__)
 
 KIND = "paper-widths"
+DEFAULT_PRESET = "paper-corner"
+ONLY = "7x3000,13x3000"
+DEADLINE = True
 DESCRIPTION = (
     "Train each cell of a paper-widths preset with the paper's protocol and, after every epoch, sweep the ratios "
     "(l1 and random), find the critical ratios and log time and memory. Presets: paper-corner (7x3000, 7x4000, "
@@ -99,15 +95,14 @@ def run_cell(
 ) -> dict:
     """Train one cell epoch by epoch (resuming from ``state_dir``, the user cache by default), evaluating after
     every epoch; returns its status row."""
-    h, w, planned = cell
-    run_dir = Path(run_dir)
+    cell, run_dir = Cell(*cell), Path(run_dir)
     rd = rundir(run_dir, config)
-    cdir = rd.cell_dir(cell_name(h, w, config.seed))
+    cdir = rd.cell_dir(cell_name(cell.hidden_layers, cell.width, config.seed))
     spec = config.train_spec(cell)
-    ident = dict(hidden_layers=h, width=w, seed=config.seed)
+    ident = dict(hidden_layers=cell.hidden_layers, width=cell.width, seed=config.seed)
     with rd.cell_lock(cdir.name):
         if rd.is_finished(cdir.name):
-            log.info("%s: finished earlier (%d epochs)", cdir.name, planned)
+            log.info("%s: finished earlier (%d epochs)", cdir.name, cell.epochs)
             return json.loads((cdir / "done.json").read_text())
         state_dir = Path(state_dir) if state_dir is not None else default_state_dir()
         (_, _, x_te, y_te), _ = load_tensors(spec, None, device)
@@ -148,7 +143,7 @@ def run_cell(
             final = train(spec, cdir, with_recorder(rec, restart=True))
         if final.name != "model.safetensors":
             return {**ident, "finished": False}
-        done = {**ident, "epochs": planned, "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        done = {**ident, "epochs": cell.epochs, "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         write_text(cdir / "done.json", json.dumps(done, indent=1) + "\n")
         return done
 
@@ -160,11 +155,11 @@ def run(config: PaperWidthsConfig, run_dir, options: PaperWidthsOptions = PaperW
     cells = list(config.cells)
     if options.only is not None:
         only = parse_cells(",".join(options.only))
-        known = {(h, w) for h, w, _ in cells}
+        known = {(c.hidden_layers, c.width) for c in cells}
         bad = [f"{h}x{w}" for h, w in only if (h, w) not in known]
         if bad:
             raise UserError(f"cell(s) {', '.join(bad)} are not in this configuration")
-        cells = [c for c in cells if (c[0], c[1]) in set(only)]
+        cells = [c for c in cells if (c.hidden_layers, c.width) in set(only)]
     stop = options.stop_after_epoch
     if stop is not None and stop < 1:
         raise UserError(f"--stop-after-epoch must be >= 1, got {stop}")
@@ -181,9 +176,9 @@ def run(config: PaperWidthsConfig, run_dir, options: PaperWidthsOptions = PaperW
     strict_fp32(options.device)
     for cell in cells:
         if deadline is not None and nets_train.clock() >= deadline:
-            log.info("deadline reached: cell %dx%d not started", cell[0], cell[1])
+            log.info("deadline reached: cell %dx%d not started", cell.hidden_layers, cell.width)
             break
-        log.info("cell %dx%d: %d epochs planned", cell[0], cell[1], cell[2])
+        log.info("cell %dx%d: %d epochs planned", *cell)
         run_cell(
             cell,
             config,
@@ -199,17 +194,9 @@ def run(config: PaperWidthsConfig, run_dir, options: PaperWidthsOptions = PaperW
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--preset", default="paper-corner", help="paper-corner (default), paper-region, epoch-trend, tiny")
-    p.add_argument("--out", type=Path, required=True, help="run directory (resumed if it exists)")
-    p.add_argument("--only", help="cells to run now, e.g. 7x3000,13x3000 (default: all, in the preset's order)")
+    """How a paper-widths run goes (its configuration's options come from ``PaperWidthsConfig``)."""
     p.add_argument("--stop-after-epoch", type=int, help="stop each cell once it has reached this epoch (resumable)")
     p.add_argument("--threads", type=int, help="torch and BLAS threads (default: torch's)")
-    p.add_argument(
-        "--deadline",
-        type=float,
-        help="stop in time: no epoch starts unless the slowest so far ends "
-        "within this many seconds of the start (every finished epoch's rows are written; run again to go on)",
-    )
     p.add_argument(
         "--threads-file",
         type=Path,
@@ -222,30 +209,24 @@ def add_arguments(p) -> None:
         help="where the resume points live (default: the user cache, $XDG_CACHE_HOME/corelocker-bounds/state, "
         "keyed by each cell's training spec), so a fresh clone on this machine continues where the last run stopped",
     )
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    _common_device(p)
 
 
-def configure(args) -> tuple[PaperWidthsConfig, PaperWidthsOptions]:
-    config = get_preset(args.preset)
-    only = None
-    if args.only is not None:
-        only = tuple(f"{h}x{w}" for h, w in parse_cells(args.only))
+def options(args) -> PaperWidthsOptions:
+    common = common_options(args)
+    if common["only"] is not None:
+        common["only"] = tuple(f"{h}x{w}" for h, w in parse_cells(",".join(common["only"])))
     if args.state_dir is not None and args.state_dir.exists() and not args.state_dir.is_dir():
         raise UserError(f"--state-dir {args.state_dir} is not a directory")
     if args.state_dir is None:
         default_state_dir()  # CORELOCKER_STATE_DIR naming a file: refused before the run directory is touched
-    options = PaperWidthsOptions(
-        device=args.device,
-        progress=not args.no_progress,
-        only=only,
+    return PaperWidthsOptions(
+        **common,
         stop_after_epoch=args.stop_after_epoch,
         state_dir=args.state_dir,
         threads=args.threads,
         threads_file=args.threads_file,
         deadline=args.deadline,
     )
-    return config, options
 
 
 def summary(config: PaperWidthsConfig, tables: dict[str, pd.DataFrame]) -> str:

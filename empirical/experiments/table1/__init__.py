@@ -6,7 +6,16 @@ from __future__ import annotations
 from empirical.experiments.table1 import page
 from empirical.experiments.table1.config import PRESETS, Table1Config
 from empirical.experiments.table1.report import write_report
-from empirical.experiments.table1.run import DESCRIPTION, KIND, Table1Options, add_arguments, configure, summary
+from empirical.experiments.table1.run import (
+    DEFAULT_PRESET,
+    DESCRIPTION,
+    KIND,
+    ONLY,
+    Table1Options,
+    add_arguments,
+    options,
+    summary,
+)
 from empirical.experiments.table1.run import run as _run_cells
 
 Config = Table1Config
@@ -15,10 +24,12 @@ __all__ = [
     "DESCRIPTION",
     "KIND",
     "PRESETS",
+    "DEFAULT_PRESET",
+    "ONLY",
     "Config",
     "Table1Options",
     "add_arguments",
-    "configure",
+    "options",
     "run",
     "summary",
     "write_report",

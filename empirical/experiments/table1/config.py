@@ -4,7 +4,7 @@ run directory (a run may add architectures)."""
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -12,15 +12,18 @@ import pandas as pd
 
 from empirical._io import write_csv
 from empirical.errors import UserError
+from empirical.experiments.common.configure import option
+from empirical.experiments.common.presets import check_sizes_given, parse_size, sizes_for, with_sizes
 from empirical.experiments.common.rundir import RunDir, read_config
 from empirical.lock.ratio import check_ratio
-from empirical.nets.convnets import CONV_ARCHS, DEFAULTS
+from empirical.nets.convnets import CONV_ARCHS
 
 PAPER_FASHION = {  # Table 1, Fashion-MNIST column (%, ratio 0.05): DenseNet-40, ResNet-164, VGG-19
     "densenet": {"model": "DenseNet-40", "original": 94.62, "random": 91.17, "l1": 10.01, "bn-scale": 10.00},
     "resnet": {"model": "ResNet-164", "original": 94.88, "random": 88.24, "l1": 10.00, "bn-scale": 10.01},
     "vgg": {"model": "VGG-19", "original": 93.50, "random": 82.30, "l1": 9.72, "bn-scale": 10.00},
 }
+TABLE1_ARCHS = ("vgg", "resnet", "densenet")  # the paper's Table 1 (as VGG-19, ResNet-164, DenseNet-40)
 TABLES = ("models", "table1", "curves", "bounds_checks")
 CELL_TABLES = ("models", "curves", "bounds_checks")
 
@@ -29,24 +32,45 @@ CELL_TABLES = ("models", "curves", "bounds_checks")
 class Table1Config:
     """Everything that changes the results (written to ``config.json``; a different one is refused)."""
 
-    archs: tuple[str, ...] = CONV_ARCHS
-    sizes: dict = field(default_factory=lambda: {a: list(DEFAULTS[a]) for a in CONV_ARCHS})
+    archs: tuple[str, ...] = field(
+        default=TABLE1_ARCHS, metadata=option(f"architectures, a subset of {','.join(CONV_ARCHS)}")
+    )
+    sizes: dict = field(  # (hidden_layers, width) of each architecture run (its default where not given)
+        default_factory=dict,
+        metadata=option(
+            "an architecture's (hidden_layers, width), e.g. resnet=1,8; repeatable",
+            flag="--size",
+            parse=parse_size,
+            repeat=True,
+            combine=with_sizes,
+            metavar="ARCH=H,W",
+        ),
+    )
     dataset: str = "fashion-mnist"
-    epochs: int = 4
-    train_subset: int | None = None
-    ratio: float = 0.05
-    ratios: tuple[float, ...] = (0.0001, 0.0003, 0.001, 0.003, 0.01, 0.02, 0.05)
-    random_seeds: int = 5  # at the Table 1 ratio
-    curve_random_seeds: int = 2  # of those, the ones swept over the whole curve (each sweep is len(ratios) evaluations)
-    check_samples: int = 500
+    epochs: int = field(default=4, metadata=option("training epochs"))
+    train_subset: int | None = field(
+        default=None, metadata=option("train on the first N training images only", show=lambda v: v or "all 60000")
+    )
+    ratio: float = field(default=0.05, metadata=option("Table 1's extraction ratio"))
+    ratios: tuple[float, ...] = field(
+        default=(0.0001, 0.0003, 0.001, 0.003, 0.01, 0.02, 0.05), metadata=option("the curve's ratios")
+    )
+    random_seeds: int = field(default=5, metadata=option("random-filter seeds at --ratio"))
+    # of those, the ones swept over the whole curve (each sweep is len(ratios) evaluations); at most random_seeds
+    curve_random_seeds: int = field(default=2, metadata=option("of the random seeds, those swept over all --ratios"))
+    check_samples: int = field(default=500, metadata=option("test images for the bound checks"))
     seed: int = 0
     channels_last: bool = True
     precision: str = "fp32"
 
     def __post_init__(self):
+        object.__setattr__(self, "archs", tuple(self.archs))
         bad = [a for a in self.archs if a not in CONV_ARCHS]
         if bad or not self.archs:
             raise UserError(f"unknown architecture(s) {bad}; choose from {', '.join(CONV_ARCHS)}")
+        object.__setattr__(self, "sizes", sizes_for(self.archs, self.sizes))
+        object.__setattr__(self, "ratios", tuple(self.ratios))
+        object.__setattr__(self, "curve_random_seeds", min(self.curve_random_seeds, self.random_seeds))
         check_ratio(self.ratio)
         for r in self.ratios:
             check_ratio(r)
@@ -66,21 +90,31 @@ class Table1Config:
         if not 1 <= self.curve_random_seeds <= self.random_seeds:
             raise UserError("curve_random_seeds must be in 1..random_seeds")
 
+    def overridden(self, **given) -> Table1Config:
+        """This preset with the options given (``empirical.experiments.common.configure``)."""
+        config = replace(self, **given)
+        check_sizes_given(self.sizes, given.get("sizes", {}), config.archs)
+        return config
+
     def to_json(self) -> dict:
         return json.loads(json.dumps(asdict(self)))
 
 
 def _merge(old: dict, new: dict) -> dict:
-    """A Table 1 run may add architectures; every other field must match."""
-    diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k) and k != "archs")
+    """A Table 1 run may add architectures (with their sizes); every other field, and the sizes of the
+    architectures both hold, must match."""
+    old_sizes, new_sizes = old.get("sizes") or {}, new.get("sizes") or {}
+    diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k) and k not in ("archs", "sizes"))
+    diff += ["sizes"] * any(old_sizes[a] != new_sizes[a] for a in set(old_sizes) & set(new_sizes))
     if diff:
         raise UserError(
             f"this directory holds a Table 1 run with another configuration (differs in: {', '.join(diff)})"
         )
     old_archs = old.get("archs", [])
-    if not isinstance(old_archs, list):
-        raise UserError("config.json: archs is not a list")
-    return {**new, "archs": sorted(set(old_archs) | set(new["archs"]), key=CONV_ARCHS.index)}
+    if not isinstance(old_archs, list) or not isinstance(old_sizes, dict):
+        raise UserError("config.json: archs is not a list or sizes not a mapping")
+    archs = sorted(set(old_archs) | set(new["archs"]), key=CONV_ARCHS.index)
+    return {**new, "archs": archs, "sizes": {a: {**old_sizes, **new_sizes}[a] for a in archs}}
 
 
 def rundir(run_dir, config: dict) -> RunDir:

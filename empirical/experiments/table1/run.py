@@ -24,31 +24,27 @@ import pandas as pd
 
 from empirical._io import write_csv
 from empirical.errors import UserError
-from empirical.experiments.common.arguments import _common_device, float_list
-from empirical.experiments.common.presets import parse_sizes, pick
+from empirical.experiments.common.configure import common_options
 from empirical.experiments.common.rundir import Options, RunDir, check_only, read_config
-from empirical.experiments.table1.config import (  # noqa: F401  (re-exported: the experiment's configuration)
+from empirical.experiments.table1.config import (
     CELL_TABLES,
-    PAPER_FASHION,
-    PRESETS,
-    TABLES,
     Table1Config,
-    _merge,
     collect,
     rundir,
-    summarize,
 )
 from empirical.lock.extraction import extract
 from empirical.lock.sweep import accuracy_curve
 from empirical.measure import Constants, measure_net
 from empirical.nets.checkpoint import load_checkpoint
-from empirical.nets.convnets import CONV_ARCHS, DEFAULTS, count_macs, depth, describe
+from empirical.nets.convnets import count_macs, depth, describe
 from empirical.nets.data import test_set_for
 from empirical.nets.train import RunOptions, TrainSpec, train
 
 log = logging.getLogger(__name__)
 
 KIND = "table1"
+DEFAULT_PRESET = "default"
+ONLY = "vgg,resnet"
 DESCRIPTION = (
     "Train each conv architecture, lock it at --ratio with l1 (filters), bn-scale and random filters (several seeds), "
     "sweep the accuracy over --ratios, check the bounds per stage; write table1.csv, curves.csv, bounds_checks.csv, "
@@ -197,50 +193,16 @@ def run_table1(config: Table1Config, run_dir, device: str = "cpu", progress: boo
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--out", type=Path, required=True, help="run directory")
-    p.add_argument("--preset", default="default", help="default (the only one; the options below override it)")
-    p.add_argument("--archs", default="vgg,resnet,densenet", help="comma-separated subset of vgg,resnet,densenet")
-    p.add_argument("--epochs", type=int, default=4)
-    p.add_argument("--ratio", type=float, default=0.05, help="Table 1's extraction ratio (default 0.05)")
-    p.add_argument("--ratios", type=float_list, help="the curve's ratios (default 0.0001..0.05, 7 points)")
-    p.add_argument("--random-seeds", type=int, default=5, help="random-filter seeds at --ratio (default 5)")
-    p.add_argument("--curve-random-seeds", type=int, default=2, help="of those, swept over all --ratios (default 2)")
-    p.add_argument("--check-samples", type=int, default=500, help="test images for the bound checks")
-    p.add_argument("--train-subset", type=int, help="train on the first N training images only")
-    p.add_argument(
-        "--size",
-        action="append",
-        default=[],
-        metavar="ARCH=H,W",
-        help="override an architecture's (hidden_layers, width), e.g. resnet=1,8; repeatable",
-    )
-    p.add_argument("--no-progress", action="store_true")
+    """How Table 1 runs (its configuration's options come from ``Table1Config``)."""
     p.add_argument(
         "--recheck",
         action="store_true",
         help="recompute the bound checks of the finished architectures from their local checkpoints, keep the rest",
     )
-    _common_device(p)
 
 
-def configure(args) -> tuple[Table1Config, Table1Options]:
-    pick(PRESETS, args.preset, "table1 preset")
-    archs = tuple(a.strip() for a in args.archs.split(",") if a.strip())
-    sizes = {**{a: list(DEFAULTS[a]) for a in CONV_ARCHS}, **parse_sizes(args.size, CONV_ARCHS)}
-    kw = dict(
-        archs=archs,
-        sizes=sizes,
-        epochs=args.epochs,
-        ratio=args.ratio,
-        random_seeds=args.random_seeds,
-        curve_random_seeds=min(args.curve_random_seeds, args.random_seeds),
-        check_samples=args.check_samples,
-        train_subset=args.train_subset,
-    )
-    if args.ratios:
-        kw["ratios"] = tuple(args.ratios)
-    options = Table1Options(device=args.device, progress=not args.no_progress, recheck=args.recheck)
-    return Table1Config(**kw), options
+def options(args) -> Table1Options:
+    return Table1Options(**common_options(args), recheck=args.recheck)
 
 
 def summary(config: Table1Config, tables: dict[str, pd.DataFrame]) -> str:

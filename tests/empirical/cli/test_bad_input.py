@@ -102,10 +102,26 @@ CASES = [
     (["attacks", "--checkpoint", "{t}/sd.pt", "--fractions", "0", "--out", "{t}/a"], "--fractions: 0.0"),
     (["attacks", "--checkpoint", "{t}/sd.pt", "--seeds", "0", "--out", "{t}/a"], "--seeds must be >= 1"),
     # issue 27 item 4: your own data's input shape
-    (["import", "--torch", "{t}/sd.pt", "--normalization", "none", "--model", "{t}/mod.py:build", "--input-shape",
-      "abc", "--out", "{t}/i"], "--input-shape 'abc'"),  # fmt: skip
-    (["import", "--torch", "{t}/sd.pt", "--normalization", "none", "--input-shape", "3,32,32", "--out", "{t}/i"],
-     "--input-shape goes with --model"),  # fmt: skip
+    (
+        [
+            "import",
+            "--torch",
+            "{t}/sd.pt",
+            "--normalization",
+            "none",
+            "--model",
+            "{t}/mod.py:build",
+            "--input-shape",
+            "abc",
+            "--out",
+            "{t}/i",
+        ],
+        "--input-shape 'abc'",
+    ),  # fmt: skip
+    (
+        ["import", "--torch", "{t}/sd.pt", "--normalization", "none", "--input-shape", "3,32,32", "--out", "{t}/i"],
+        "--input-shape goes with --model",
+    ),  # fmt: skip
     # item 2: the builder file is an input --force may not replace
     (
         [

@@ -174,5 +174,3 @@ def test_from_scratch_to_convergence_stops_on_its_held_out_data_and_respects_the
     assert capped.steps == 17
     slow = atk.from_scratch_converged(make, x[:300], y[:300], lr=1e-2, patience=1, patience_steps=40, seed=0)
     assert slow.stop_epoch - slow.best_epoch == 14  # 240 training images: 3 steps an epoch, 40 steps = 14 epochs
-
-

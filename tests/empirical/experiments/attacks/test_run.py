@@ -85,7 +85,7 @@ def test_converged_baselines_extend_a_run_and_resume(tmp_path, mnist, capsys):
 def test_converged_verdicts_need_the_attack_to_beat_every_architecture(baseline_means, verdict):
     """FTAL at 0.95 ± 0.005 (3 seeds) against three architectures (5 seeds each, sd 0.005): an intersection-union
     test of one-sided Welch tests at 5 %."""
-    from empirical.experiments.attacks.run import converged_verdicts
+    from empirical.experiments.attacks.inference import converged_verdicts
 
     noise = np.array([-0.005, 0.0, 0.005, -0.0025, 0.0025])
     ft = pd.DataFrame(dict(model="m", fill="zero", attack="FTAL", fraction=0.01, seed=[0, 1, 2],
@@ -237,7 +237,7 @@ def test_detectors_are_judged_against_an_empirical_null_over_candidate_units():
 def test_the_one_sided_bound_is_above_zero_exactly_where_the_iut_rejects():
     """``bound_every``: the smallest one-sided 95 % lower bound over the baselines; on 200 random draws (many
     near the decision) it is above 0 exactly when p_iut < 0.05."""
-    from empirical.experiments.attacks.run import converged_verdicts
+    from empirical.experiments.attacks.inference import converged_verdicts
 
     rng = np.random.default_rng(1)
     for _ in range(200):

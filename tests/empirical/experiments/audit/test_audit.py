@@ -118,6 +118,6 @@ def test_bad_budget_and_share_are_one_line(own_cnn, one_error, tmp_path):
     d, common = own_cnn
     base = ["audit", "--checkpoint", str(d / "cnn.safetensors"), *common, "--target-accuracy", "0.35", "--out",
             str(tmp_path / "a")]  # fmt: skip
-    one_error(main([*base, "--budget", "huge"]), "unknown --budget 'huge'")
+    one_error(main([*base, "--budget", "huge"]), "unknown audit budget 'huge'")
     one_error(main([*base, "--attacker-share", "0,0.5"]), "--attacker-share: 0.0 is not a share")
     one_error(main([*base, "--owner-share", "0.3"]), "the owner's share 0.3 is not one of --attacker-share")

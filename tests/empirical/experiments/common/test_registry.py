@@ -17,13 +17,13 @@ from empirical.kinds import dir_kind
 
 TOY = '''
 """A toy experiment: cell i writes the table squares with the row (i, i * i)."""
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from empirical.errors import UserError
-from empirical.experiments.common.arguments import _common_device
+from empirical.experiments.common.configure import common_options, option
 from empirical.experiments.common.rundir import Options, RunDir, check_only, load_tables
 from toy_experiment import page
 
@@ -34,27 +34,25 @@ RAN = []  # the cells computed by this process (a resumed run adds none)
 
 @dataclass(frozen=True)
 class Config:
-    n: int = 2
+    n: int = field(default=2, metadata=option("squares to compute"))
     kind: str = KIND
+
+    def __post_init__(self):
+        if self.n < 1:
+            raise UserError(f"--n must be >= 1, got {self.n}")
 
 
 PRESETS = {"default": Config(), "big": Config(n=4)}
+DEFAULT_PRESET = "default"
+ONLY = "c0,c2"
 
 
 def add_arguments(p):
-    p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--preset", default="default")
-    p.add_argument("--n", type=int)
-    p.add_argument("--only")
-    _common_device(p)
+    """Nothing beyond the shared flags and the Config's options."""
 
 
-def configure(args):
-    if args.n is not None and args.n < 1:
-        raise UserError(f"--n must be >= 1, got {args.n}")
-    config = PRESETS[args.preset] if args.n is None else Config(n=args.n)
-    only = tuple(args.only.split(",")) if args.only else None
-    return config, Options(device=args.device, progress=False, only=only)
+def options(args):
+    return Options(**common_options(args))
 
 
 def run(config, run_dir, options=Options()):
@@ -120,7 +118,8 @@ def test_every_kind_resolves_to_a_module_with_the_whole_face():
     for kind in registry.kinds():
         mod = registry.experiment(kind)  # raises when a name of the face is missing
         assert mod.KIND == kind
-        assert set(mod.PRESETS) and all(isinstance(c, mod.Config) or kind == "grid" for c in mod.PRESETS.values())
+        assert set(mod.PRESETS) and all(isinstance(c, mod.Config) for c in mod.PRESETS.values())
+        assert mod.DEFAULT_PRESET in mod.PRESETS
 
 
 def test_a_module_without_the_whole_face_is_refused(tmp_path, monkeypatch):
@@ -128,7 +127,7 @@ def test_a_module_without_the_whole_face_is_refused(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setattr(registry, "_ENTRIES", dict(registry._ENTRIES))
     registry.register("half", "half_experiment", "half an experiment")
-    with pytest.raises(TypeError, match="lacks DESCRIPTION, Config, PRESETS, add_arguments, configure"):
+    with pytest.raises(TypeError, match="lacks DESCRIPTION, Config, PRESETS, DEFAULT_PRESET, add_arguments, options"):
         registry.experiment("half")
 
 
@@ -187,8 +186,10 @@ def test_a_new_experiment_reaches_the_docs_by_its_registry_line_alone(toy, monke
     spec.loader.exec_module(docs)
     monkeypatch.chdir(root)
     out = docs.outputs()
-    assert out["docs/results/toy.md"].startswith("# Squares (a toy)") and "Every square is a square." in out[
-        "docs/results/toy.md"]
+    assert (
+        out["docs/results/toy.md"].startswith("# Squares (a toy)")
+        and "Every square is a square." in out["docs/results/toy.md"]
+    )
     assert "* *Toy*: the squares add up ([page](docs/results/toy.md))." in out["README.md"]
     assert "([page](../results/toy.md))" in out["docs/results/index.md"]
     assert "      - Toy squares: results/toy.md" in out["mkdocs.yml"]

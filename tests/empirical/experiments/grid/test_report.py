@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from empirical.experiments.common.bound_claims import tail_verdict
 from empirical.experiments.grid import report
 
 
@@ -34,9 +35,9 @@ def test_property_claims_pass_and_fail():
 
 
 def test_tail_verdicts_are_vacuous_or_non_vacuous_never_pass():
-    assert report.tail_verdict(pd.Series([True, True])) == "VACUOUS"
-    assert report.tail_verdict(pd.Series([True, False, False])) == "NON-VACUOUS (2 of 3)"
-    assert report.tail_verdict(pd.Series([np.nan])) == "NOT TESTED"
+    assert tail_verdict(pd.Series([True, True])) == "VACUOUS"
+    assert tail_verdict(pd.Series([True, False, False])) == "NON-VACUOUS (2 of 3)"
+    assert tail_verdict(pd.Series([np.nan])) == "NOT TESTED"
     rows = report.theorem23_claims(_checks(theorem3_probability_vacuous=[np.nan, False]))
     assert _verdicts(rows)["P{bound holds} >= (1 − 6C_eC_w√D_w/μ)(1 − 2e^(−τ²))^(m−1) at the measured μ"] == (
         "NON-VACUOUS (1 of 1)"

@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 
 from empirical.cli import main
-from empirical.experiments.common.presets import get_preset
-from empirical.experiments.grid.run import GridConfig, GridOptions, collect, run_grid
+from empirical.experiments.grid.config import PRESETS
+from empirical.experiments.grid.run import GridOptions, collect, run_grid
 
-TINY = get_preset("tiny")
+TINY = PRESETS["tiny"]
 TABLE_KEYS = ["hidden_layers", "width", "seed", "indicator", "random_seed", "ratio"]
 
 
@@ -27,7 +27,7 @@ def reproduced(tmp_path_factory, mnist):
 
 
 def test_reproduce_writes_every_table_figure_and_report(reproduced):
-    cfg = GridConfig.from_preset(TINY)
+    cfg = TINY
     for name in (
         "config.json",
         "results.csv",
@@ -148,7 +148,7 @@ def test_resume_from_tables_without_checkpoints(reproduced, tmp_path):
     copy = tmp_path / "committed"
     shutil.copytree(reproduced, copy, ignore=shutil.ignore_patterns("*.safetensors"))
     stamps = {p: p.stat().st_mtime_ns for p in copy.glob("cells/*/results.csv")}
-    tables = run_grid(GridConfig.from_preset(TINY), copy, GridOptions(workers=1, progress=False))
+    tables = run_grid(TINY, copy, GridOptions(workers=1, progress=False))
     assert {p: p.stat().st_mtime_ns for p in copy.glob("cells/*/results.csv")} == stamps
     assert not list(copy.glob("cells/*/model.safetensors"))
     assert len(tables["results"]) == len(pd.read_csv(reproduced / "results.csv"))
@@ -163,7 +163,7 @@ def test_corrupt_resume_point_retrains_that_cell(reproduced, tmp_path):
     cell = sorted(copy.glob("cells/*/done.json"))[-1].parent
     (cell / "done.json").unlink()
     (cell / "train_state.safetensors").write_bytes(b"not a safetensors file")
-    tables = run_grid(GridConfig.from_preset(TINY), copy, GridOptions(workers=1, progress=False))
+    tables = run_grid(TINY, copy, GridOptions(workers=1, progress=False))
     assert (cell / "done.json").exists()
     pd.testing.assert_frame_equal(tables["results"], pd.read_csv(reproduced / "results.csv"))
 
@@ -175,7 +175,7 @@ def test_collect_ignores_unfinished_cells(reproduced, tmp_path):
     shutil.copytree(reproduced, copy)
     victim = sorted(copy.glob("cells/*/done.json"))[0]
     victim.unlink()  # as if killed between the cell's tables and its done marker
-    tables = collect(copy, GridConfig.from_preset(TINY))
+    tables = collect(copy, TINY)
     assert tables["results"].groupby(["hidden_layers", "width"]).ngroups == 3
 
 
@@ -192,7 +192,7 @@ def test_a_cell_that_runs_again_after_a_crash_completes(reproduced, tmp_path, da
     (cell / "done.json").unlink()
     if damage == "table-deleted":
         (cell / "disparities.csv").unlink()
-    tables = run_grid(GridConfig.from_preset(TINY), copy, GridOptions(workers=1, progress=False))
+    tables = run_grid(TINY, copy, GridOptions(workers=1, progress=False))
     assert (cell / "done.json").exists()
     pd.testing.assert_frame_equal(tables["train_log"], pd.read_csv(reproduced / "train_log.csv"))
     key = ["hidden_layers", "width", "indicator", "random_seed", "ratio"]
@@ -224,7 +224,7 @@ def test_ray_executor_matches_local(reproduced, tmp_path):
     pytest.importorskip("ray")
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
     out = tmp_path / "ray"
-    cfg = GridConfig.from_preset(TINY, widths=(16,), hidden_layers=(3,))  # one cell: Ray's start-up dominates
+    cfg = TINY.overridden(widths=(16,), hidden_layers=(3,))  # one cell: Ray's start-up dominates
     tables = run_grid(cfg, out, GridOptions(executor="ray", workers=1, progress=False))
     local = pd.read_csv(reproduced / "results.csv")
     local = local[(local["width"] == 16) & (local["hidden_layers"] == 3)].reset_index(drop=True)

@@ -2,6 +2,7 @@
 
 import importlib
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ import pytest
 from empirical.cli import main
 from empirical.errors import UserError
 from empirical.experiments.paper_widths import claims, resume
+from empirical.experiments.paper_widths import config as pwc
 from empirical.experiments.paper_widths import evaluate as ev
 from empirical.experiments.paper_widths import report as pwr
 from empirical.host import cpu_model
@@ -18,7 +20,7 @@ from empirical.nets.train import RunOptions, train
 
 pw = importlib.import_module("empirical.experiments.paper_widths.run")
 
-TINY = pw.PRESETS["tiny"]
+TINY = pwc.PRESETS["tiny"]
 ROOT = Path(__file__).resolve().parents[4]
 
 
@@ -78,7 +80,7 @@ def test_critical_ratio_between_sweeps_matches_a_fresh_search(tiny_run, mnist):
 
 def test_interrupted_cell_resumes_to_the_same_rows(tiny_run, tmp_path, mnist):
     out, t = tiny_run
-    cfg = pw.PaperWidthsConfig(**{**pw._config_from_json(TINY.to_json()), "cells": (TINY.cells[0],)})
+    cfg = replace(TINY, cells=(TINY.cells[0],))
     pw.run(cfg, tmp_path, pw.PaperWidthsOptions(progress=False, stop_after_epoch=2))
     part = pd.read_csv(tmp_path / "cells.csv")
     assert part.epochs_reached.tolist() == [2] and not part.finished.any()
@@ -90,7 +92,7 @@ def test_interrupted_cell_resumes_to_the_same_rows(tiny_run, tmp_path, mnist):
 
 
 def _one_cell():
-    return pw.PaperWidthsConfig(**{**pw._config_from_json(TINY.to_json()), "cells": (TINY.cells[0],)})
+    return replace(TINY, cells=(TINY.cells[0],))
 
 
 def _clone(run, name):
@@ -108,7 +110,7 @@ def test_fresh_machine_keeps_earlier_rows_apart(tiny_run, tmp_path):
     pw.run(cfg, run, pw.PaperWidthsOptions(progress=False, stop_after_epoch=1, state_dir=tmp_path / "machine1"))
     copy = _clone(run, "fresh")
     pw.run(cfg, copy, pw.PaperWidthsOptions(progress=False, stop_after_epoch=1, state_dir=tmp_path / "machine2"))
-    cell = copy / "cells" / pw.cell_name(*cfg.cells[0][:2], cfg.seed)
+    cell = copy / "cells" / pwc.cell_name(*cfg.cells[0][:2], cfg.seed)
     assert (cell / "epochs.previous.csv").exists() and (cell / "epochs.csv").exists()
     again = _clone(copy, "fresh2")
     pw.run(cfg, again, pw.PaperWidthsOptions(progress=False, stop_after_epoch=1, state_dir=tmp_path / "machine3"))
@@ -129,7 +131,7 @@ def test_a_fresh_clone_resumes_from_the_state_dir(tiny_run, tmp_path, caplog):
     with caplog.at_level("INFO"):
         pw.run(cfg, clone, pw.PaperWidthsOptions(progress=False, state_dir=state))
     assert "resume point at epoch 2 verified" in caplog.text and "retraining from epoch 0" not in caplog.text
-    cell = clone / "cells" / pw.cell_name(*cfg.cells[0][:2], cfg.seed)
+    cell = clone / "cells" / pwc.cell_name(*cfg.cells[0][:2], cfg.seed)
     assert not list(cell.glob("*.previous*.csv"))
     ref = t["epochs"]
     ref = ref[ref.hidden_layers == cfg.cells[0][0]].reset_index(drop=True)
@@ -163,7 +165,7 @@ def test_a_tampered_or_foreign_state_is_refused_and_the_cell_retrains(tiny_run, 
     run = tmp_path / "run"
     pw.run(cfg, run, pw.PaperWidthsOptions(progress=False, stop_after_epoch=1, state_dir=state))
     (path,) = state.glob("*.train_state.safetensors")
-    cell = run / "cells" / pw.cell_name(*cfg.cells[0][:2], cfg.seed)
+    cell = run / "cells" / pwc.cell_name(*cfg.cells[0][:2], cfg.seed)
     if tamper == "rows":
         rows = pd.read_csv(cell / "epoch_log.csv")
         rows.assign(test_acc=rows.test_acc - 0.01).to_csv(cell / "epoch_log.csv", index=False)
@@ -179,7 +181,7 @@ def test_a_tampered_or_foreign_state_is_refused_and_the_cell_retrains(tiny_run, 
 
 def test_another_configuration_and_another_kind_are_refused(tiny_run, tmp_path, capsys, one_error):
     out, _ = tiny_run
-    other = pw.PaperWidthsConfig(**{**pw._config_from_json(TINY.to_json()), "random_seeds": 3})
+    other = replace(TINY, random_seeds=3)
     with pytest.raises(UserError, match="another configuration"):
         pw.run(other, out, pw.PaperWidthsOptions(progress=False))
     (tmp_path / "config.json").write_text('{"widths": [16], "hidden_layers": [2]}')  # a grid run
@@ -232,7 +234,7 @@ def test_claim_regions_read_more_than_strictly(h, w, region1, region2):
 def test_the_regions_hold_35_and_12_cells_of_the_paper_grid():
     assert len(claims.region_cells(claims.CLAIMS[0])) == 35 and len(claims.region_cells(claims.CLAIMS[1])) == 12
     assert set(claims.region_cells(claims.CLAIMS[1])) < set(claims.region_cells(claims.CLAIMS[0]))
-    region = pw.PRESETS["paper-region"].cells
+    region = pwc.PRESETS["paper-region"].cells
     assert [c[:2] for c in region[:5]] == [(7, 4000), (10, 6000), (13, 8000), (13, 4000), (7, 8000)]
     assert {c[:2] for c in region} == set(claims.region_cells(claims.CLAIMS[0])) and {c[2] for c in region} == {50}
 
@@ -371,7 +373,7 @@ def test_the_shared_test_pass_changes_no_row():
     model = make_fcn(2, 32, seed=1).eval()
     with torch.no_grad():  # the model's own labels: accuracy 1, so both critical-ratio targets are searched
         y = model(x).argmax(dim=1)
-    config = pw.PaperWidthsConfig(cells=((2, 32, 1),), ratios=(0.00002, 0.1, 0.5, 0.9), targets=(0.5, 0.3))
+    config = pwc.PaperWidthsConfig(cells=((2, 32, 1),), ratios=(0.00002, 0.1, 0.5, 0.9), targets=(0.5, 0.3))
     alone = ev.evaluate_epoch(model, x, y, config, True, False)
     shared = ev.evaluate_epoch(model, x, y, config, True, False, original=ev.accuracy_by_halves(model, x, y))
     assert (alone[1]["status"] == "found").all()
@@ -414,7 +416,7 @@ def test_runs_that_evaluate_alike_share_nothing_else(tiny_run, tmp_path):
     """Two configurations that train the same cell but evaluate it differently keep separate resume points:
     running one never moves, refuses or deletes the other's."""
     cfg, state = _one_cell(), tmp_path / "state"
-    other = pw.PaperWidthsConfig(**{**pw._config_from_json(cfg.to_json()), "random_seeds": 1})
+    other = replace(cfg, random_seeds=1)
     assert resume.state_tag(cfg) != resume.state_tag(other)
     pw.run(cfg, tmp_path / "a", pw.PaperWidthsOptions(progress=False, stop_after_epoch=2, state_dir=state))
     (mine,) = state.glob("*.train_state.safetensors")
@@ -434,7 +436,7 @@ def test_an_untagged_resume_point_is_adopted_only_when_it_proves_itself(tiny_run
     (tagged,) = state.glob("*.train_state.safetensors")
     legacy = state / f"{cfg.train_spec(cfg.cells[0]).key()}.train_state.safetensors"
     tagged.rename(legacy)
-    cell = run / "cells" / pw.cell_name(*cfg.cells[0][:2], cfg.seed)
+    cell = run / "cells" / pwc.cell_name(*cfg.cells[0][:2], cfg.seed)
     if not proves:
         rows = pd.read_csv(cell / "epoch_log.csv")
         rows.assign(test_acc=rows.test_acc - 0.01).to_csv(cell / "epoch_log.csv", index=False)
@@ -485,7 +487,7 @@ def test_a_deadline_stops_cleanly_and_the_next_window_continues(tiny_run, tmp_pa
         m.setattr(nets_train, "clock", lambda: float(next(ticks)))
         # start 0, deadline 35; epoch 1 starts at 20 and takes 10; epoch 2 would start at 50 and end at 60
         pw.run(cfg, run, pw.PaperWidthsOptions(progress=False, state_dir=state, deadline=35))
-    cell = run / "cells" / pw.cell_name(*cfg.cells[0][:2], cfg.seed)
+    cell = run / "cells" / pwc.cell_name(*cfg.cells[0][:2], cfg.seed)
     first = pd.read_csv(cell / "epoch_log.csv").epoch.tolist()
     assert first == [1] and "would end after the deadline" in caplog.text  # one epoch ran, then it stopped
     assert not (cell / "done.json").exists()
@@ -506,8 +508,7 @@ def test_the_half_criterion_and_the_per_target_cadence(tiny_run, tmp_path):
     """``paper-region``'s evaluation on a tiny cell: claim 1's criterion ``half`` searched at every epoch for half
     the epoch's original accuracy, chance + 5 pp every second epoch and every epoch from ``dense_from`` on; the
     epoch log says what each epoch evaluated and on how many threads."""
-    cfg = pw.PaperWidthsConfig(**{**pw._config_from_json(_one_cell().to_json()), "targets": ("half", 0.15),
-                                  "target_every": (1, 2), "dense_from": 4, "cells": ((2, 16, 5),)})  # fmt: skip
+    cfg = replace(_one_cell(), targets=("half", 0.15), target_every=(1, 2), dense_from=4, cells=((2, 16, 5),))
     pw.run(cfg, tmp_path / "run", pw.PaperWidthsOptions(progress=False, state_dir=tmp_path / "state"))
     crit = pd.read_csv(tmp_path / "run" / "critical.csv", dtype={"criterion": str})
     by = crit.groupby("criterion")["epoch"].apply(list).to_dict()
