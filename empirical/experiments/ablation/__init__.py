@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from empirical.experiments.ablation import page
 from empirical.experiments.ablation.config import AblationConfig
-from empirical.experiments.ablation.report import write_report
+from empirical.experiments.ablation.report import verdicts, write_report
 from empirical.experiments.ablation.run import (
     DEFAULT_PRESET,
     DESCRIPTION,
@@ -34,6 +34,7 @@ __all__ = [
     "options",
     "run",
     "summary",
+    "verdicts",
     "write_report",
 ]
 

@@ -17,8 +17,9 @@ from empirical.experiments.ablation.config import (
     sparsity_dose,
     with_seed,
 )
-from empirical.experiments.common.markdown import md_table
+from empirical.experiments.common.markdown import md_table, span
 from empirical.experiments.common.rundir import load_tables
+from empirical.experiments.common.verdicts import counted, section, table
 from figures.ablation import gamma_distributions
 
 
@@ -53,6 +54,71 @@ def verdict_rows(locked: pd.DataFrame, trained: float = 0.5) -> pd.DataFrame:
             )
         )
     return pd.DataFrame(rows)
+
+
+BN_GLOBAL = "bn-scale (global |γ|)"  # the authors' demo: one global ranking by |γ|, γ = β = 0
+DOSE = "all-ns-dose"  # Network Slimming's sparsity dose (``config.sparsity_dose``)
+
+
+def verdicts(run_dir) -> pd.DataFrame:
+    """The ablation's verdicts: per architecture, whether bn-scale (global |γ|) brings it to chance under each of the
+    grid's recipes (a recipe counts when every seed does; seeds on both sides make it INCONCLUSIVE), the same under
+    Network Slimming's sparsity dose, and ℓ1 filters over every network of the grid."""
+    run_dir = Path(run_dir)
+    t = load_tables(run_dir, TABLES, "locked", "ablation", "ablation")
+    locked, cfg = with_seed(t["locked"]), t["config"]
+    grid = locked[locked.recipe.isin(cfg["recipes"])]
+    rows = []
+    tolerance = f"chance + 5 pp ({100 * LOCK_THRESHOLD:.0f} %); a recipe counts when every seed reaches it"
+    for r in verdict_rows(grid).itertuples():
+        if r.variant != BN_GLOBAL:
+            continue
+        runs = grid[(grid.arch == r.arch) & (grid.variant == BN_GLOBAL)]
+        lo, _, hi = r.recipes_locking.partition("–")
+        verdict = counted(int(lo), r.recipes_trained, "recipes")
+        if hi:
+            verdict = f"INCONCLUSIVE ({r.recipes_locking} of {r.recipes_trained} recipes)"
+        seeds = runs.groupby("recipe")["seed"].nunique()
+        rows.append(
+            dict(
+                where="Table 1 (bn-scale as the authors' demo ranks it)",
+                claim=f"global |γ| extraction at {cfg['ratio']:g} brings {r.arch} to chance under each training recipe",
+                scope=f"Fashion-MNIST, {r.arch} {cfg['sizes'][r.arch][0]} × {cfg['sizes'][r.arch][1]}, recipes "
+                f"{', '.join(cfg['recipes'])}, {span(seeds)} seeds per recipe",
+                verdict=verdict,
+                numbers=f"{int((runs.accuracy <= LOCK_THRESHOLD).sum())} of {len(runs)} seed runs reach it; best "
+                f"{100 * r.best_accuracy:.1f} %" + (f"; borderline {r.borderline}" if r.borderline != "—" else ""),
+                tolerance=tolerance,
+            )
+        )
+    dose = locked[(locked.recipe == DOSE) & (locked.variant == BN_GLOBAL)]
+    if len(dose):
+        rows.append(
+            dict(
+                where="Table 1 (bn-scale as the authors' demo ranks it)",
+                claim="with Network Slimming's sparsity dose (s·Σlr/(1 − m) ≈ 3) global |γ| extraction brings each "
+                "architecture to chance",
+                scope=f"Fashion-MNIST, {', '.join(dose.arch)}, one seed each",
+                verdict=counted(int((dose.accuracy <= LOCK_THRESHOLD).sum()), len(dose), "architectures"),
+                numbers="; ".join(f"{x.arch} {100 * x.accuracy:.1f} %" for x in dose.itertuples()),
+                tolerance=f"chance + 5 pp ({100 * LOCK_THRESHOLD:.0f} %)",
+            )
+        )
+    l1 = grid[(grid.variant == "l1 filters") & (grid.seed == 0)]
+    rows.append(
+        dict(
+            where="Table 1 (ℓ1)",
+            claim=f"ℓ1 filter extraction at {cfg['ratio']:g} brings each network to chance",
+            scope=f"Fashion-MNIST, {l1.arch.nunique()} architectures × {l1.recipe.nunique()} recipes, seed 0",
+            verdict=counted(int((l1.accuracy <= LOCK_THRESHOLD).sum()), len(l1), "networks"),
+            numbers=f"the others at {100 * l1.accuracy[l1.accuracy > LOCK_THRESHOLD].min():.1f}–"
+            f"{100 * l1.accuracy.max():.1f} %"
+            if (l1.accuracy > LOCK_THRESHOLD).any()
+            else "every one",
+            tolerance=f"chance + 5 pp ({100 * LOCK_THRESHOLD:.0f} %)",
+        )
+    )
+    return table(rows)
 
 
 def _spread_section(spread: pd.DataFrame) -> list[str]:
@@ -104,6 +170,7 @@ def write_report(run_dir) -> Path:
             + "; ".join(f"`{k}` = {v}" for k, v in RECIPES.items() if k in cfg.get("recipes", RECIPES))
             + ".",
             "",
+            *section(verdicts(run_dir)),
             "## Trained networks",
             "",
             md_table(models),

@@ -20,6 +20,7 @@ from empirical.experiments.attacks.run import (
     summary,
 )
 from empirical.experiments.attacks.run import run as _run_cells
+from empirical.experiments.attacks.verdicts import verdicts
 
 Config = AttackConfig
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "options",
     "run",
     "summary",
+    "verdicts",
     "write_report",
 ]
 

@@ -13,27 +13,19 @@ from scipy import stats as sps
 
 from empirical.experiments.attacks.cells import RANDOM_CONTROL
 from empirical.experiments.attacks.config import SCRATCH_ADAM
-from empirical.experiments.attacks.glance import (
-    RUN,
-    _f3,
-    attack_seeds_glance,
-    converged_glance,
-    key_glance,
-    leak_attribution,
-    pruning_glance,
-)
+from empirical.experiments.attacks.evidence import NULL_DRAWS, _f3, leak_attribution, load_finetune, with_chance
 from empirical.experiments.attacks.inference import PRIMARY_ATTACK, converged_verdicts
 from empirical.experiments.attacks.report import (
     LOCK_THRESHOLD,
-    NULL_DRAWS,
-    load_finetune,
     verdict_detectors,
     verdict_prune,
     verdict_prune_test,
-    with_chance,
 )
+from empirical.experiments.attacks.verdicts import verdicts
 from empirical.experiments.common.markdown import md_table, pct, span
+from empirical.experiments.common.verdicts import line
 
+RUN = "results/attacks"
 PAGE = "docs/results/attacks.md"
 TITLE = (
     "Attacks on a locked model: Tables 2–3 and the key positions (`corelocker-bounds attacks --out results/attacks`)"
@@ -43,12 +35,13 @@ FIGURES = (RUN,)  # the runs whose figures the page shows (scripts/docs.py appen
 
 
 def glance() -> str:
-    """The README's line for Tables 2–3: fine-tuning against training from scratch, pruning, the key positions."""
-    return f"""* *Tables 2–3, attacks are hard*: in our setting (ℓ1 locks, MNIST / Fashion-MNIST) fine-tuning restores most of
-  the accuracy with 1–10 % of the data. Against an attacker who trains from scratch to convergence
-  ({attack_seeds_glance()}): {converged_glance()}.
-  {pruning_glance()} {key_glance()} ([attacks](@docs/results/attacks.md)).
-"""
+    """The README's line for Tables 2–3: every attacks verdict (``verdicts``) in one line."""
+    v = verdicts(Path(RUN))
+    lines = "; ".join(line(r, scope=False) for r in v.itertuples())
+    return (
+        f"* *Tables 2–3 at CPU scale* ({v.scope.iloc[0]}; fine-tuning restores most of the accuracy with 1–10 % of "
+        f"the data): {lines} ([attacks](@docs/results/attacks.md)).\n"
+    )
 
 
 def page(run=Path(RUN)) -> str:

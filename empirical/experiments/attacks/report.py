@@ -7,23 +7,23 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 import figures
 from empirical._io import write_text
 from empirical.experiments.attacks.cells import RANDOM_CONTROL
 from empirical.experiments.attacks.config import SCRATCH_ADAM, TABLES
+from empirical.experiments.attacks.evidence import load_finetune, with_chance
 from empirical.experiments.attacks.inference import (
     PRIMARY_ATTACK,
     SECONDARY_ATTACKS,
     converged_verdicts,
     secondary_verdicts,
 )
+from empirical.experiments.attacks.verdicts import verdicts
 from empirical.experiments.common.markdown import md_table
 from empirical.experiments.common.rundir import load_tables, read_table
-from empirical.lock.ranking import candidates
+from empirical.experiments.common.verdicts import section
 from empirical.lock.utility import CHANCE
-from empirical.nets.models import make_model
 from figures.attacks import recovered_vs_data
 
 PAPER_TABLE2 = (
@@ -33,14 +33,6 @@ PAPER_TABLE3 = "Fashion-MNIST: pruning 20–40 % recovers < 1 pp"
 
 
 LOCK_THRESHOLD = CHANCE + 0.05  # a locked model: at most chance + 5 pp
-
-
-def load_finetune(run_dir) -> pd.DataFrame:
-    """``finetune.csv`` with the rows of ``scratch_adam.csv`` (where that baseline was run) appended."""
-    run_dir = Path(run_dir)
-    frames = [read_table(run_dir / name, required=False) for name in ("finetune.csv", "scratch_adam.csv")]
-    frames = [f for f in frames if len(f)]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def _mean_sd(df: pd.DataFrame, by: list[str]) -> pd.DataFrame:
@@ -125,6 +117,7 @@ def write_report(run_dir) -> Path:
     parts = [
         "# Attacks on locked models (Tables 2–3, the key-position attack, the noise fill)",
         "",
+        *(section(verdicts(run_dir)) if len(ft) else []),
         "## The locked models",
         "",
         md_table(summ),
@@ -268,55 +261,6 @@ def verdict_prune_test(test: pd.DataFrame, alpha: float = 0.05, claim_pp: float 
         p = "p < 1e-300" if r["p_mcnemar"] == 0 else f"p = {r['p_mcnemar']:.3g}"  # below float's range
         out.append(f"- **{r['model']}**: {what} {verdict} on the odd images ({moved}, McNemar {p}, α = {alpha}).")
     return out + [""]
-
-
-NULL_DRAWS = 10_000  # random position sets per detector row in the empirical null
-
-
-def candidate_units(m: dict) -> tuple[int, int]:
-    """(candidate units, values per unit) of a configured model for its indicator: where its key can lie (the
-    hidden layers' weights for ℓ1 on an FCN, the hidden convs' kernels F_(s,t) for ℓ1 filters); the units of one
-    model are of one size here (a model mixing sizes raises: its null needs the key's layout)."""
-    cands = candidates(make_model(m["arch"], m["hidden_layers"], m["width"]), m.get("indicator", "l1"), "hidden")
-    sizes = {c.unit_size for c in cands}
-    if len(sizes) != 1:
-        raise ValueError(f"{m['name']}: candidate units of several sizes {sorted(sizes)}")
-    return int(sum(c.n_units for c in cands)), sizes.pop()
-
-
-def with_chance(det: pd.DataFrame, models, draws: int = NULL_DRAWS, seed: int = 0) -> pd.DataFrame:
-    """The detector table judged against an empirical null over the key's possible positions (issue 39): for each
-    row, ``draws`` random position sets as large as the detector's, drawn as whole candidate units (the key is made
-    of units: single weights for an FCN, 3 × 3 kernels for the VGG) uniformly among the candidates. Under that null
-    the units that hit the key are hypergeometric (the key's layout does not matter), so the draws are exact.
-    Columns: ``chance`` (the null's mean precision = key values / candidate values), ``lift`` = precision /
-    chance, ``null_q95`` (the null's 95th percentile of precision), ``null_percentile`` (the share of null draws
-    below the detector's precision) and ``p_null`` = (1 + draws at or above it) / (1 + ``draws``), with the exact
-    hypergeometric tail ``p_exact`` beside it."""
-    rng = np.random.default_rng(seed)
-    units = {m["name"]: candidate_units(m) for m in models}
-    out = det.copy()
-    cols = {k: [] for k in ("chance", "null_q95", "null_percentile", "p_null", "p_exact")}
-    for r in out.itertuples():
-        n_units, size = units[r.model]
-        key_units, drawn = round(r.key_values / size), round(r.detected / size)
-        hits = round(r.precision * r.detected) if r.detected and r.precision == r.precision else None
-        if not drawn or hits is None:
-            for k in cols:
-                cols[k].append(float("nan") if k != "chance" else key_units / n_units)
-            continue
-        null = rng.hypergeometric(key_units, n_units - key_units, drawn, size=draws) * size / r.detected
-        obs = hits / r.detected
-        cols["chance"].append(key_units / n_units)
-        cols["null_q95"].append(float(np.quantile(null, 0.95)))
-        cols["null_percentile"].append(float(np.mean(null < obs)))
-        cols["p_null"].append(float((1 + np.sum(null >= obs - 1e-12)) / (1 + draws)))
-        cols["p_exact"].append(float(stats.hypergeom.sf(int(np.ceil(hits / size)) - 1, n_units, key_units, drawn)))
-    for k, v in cols.items():
-        out[k] = v
-    out["lift"] = out["precision"] / out["chance"]
-    out["p_above_chance"] = out["p_null"]  # the verdicts' test, under the name the pages have always read
-    return out
 
 
 def verdict_detectors(det: pd.DataFrame, found: float = 0.5, alpha: float = 0.05) -> list[str]:

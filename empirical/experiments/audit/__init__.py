@@ -29,7 +29,7 @@ from empirical.experiments.audit.face import (
     run_cli,
     summary,
 )
-from empirical.experiments.audit.report import load, recommend, render, write_report
+from empirical.experiments.audit.report import load, recommend, render, verdicts, write_report
 from empirical.experiments.audit.run import AuditData
 from empirical.nets.checkpoint import params_sha256
 
@@ -51,6 +51,7 @@ __all__ = [
     "options",
     "run",
     "summary",
+    "verdicts",
     "write_report",
 ]
 

@@ -16,6 +16,7 @@ from empirical.experiments.audit.config import ALPHA, BUDGETS, TABLES, TOLERANCE
 from empirical.experiments.common.markdown import md_table
 from empirical.experiments.common.rundir import load_tables
 from empirical.experiments.common.statistics import paired_t
+from empirical.experiments.common.verdicts import section, table
 from figures.audit import utility_curves
 
 THREAT_MODEL = (
@@ -66,11 +67,11 @@ def headline(t: pd.Series) -> str:
     )
 
 
-def recommend(keys: pd.DataFrame, finetune: pd.DataFrame, exposure: pd.DataFrame, cfg: dict) -> dict:
-    """The smallest key (values), its unit kind and fill, such that (a) the held-out locked accuracy is within the
-    target's tolerance, (b) at the owner's share no fine-tuning attack beats training from scratch (one-sided, at
-    ``ALPHA``; with one seed: a margin of at most 1 pp), and (c) no detector beats its null with that fill. Where no
-    candidate meets all three: which fails, by how much, and the candidate that fails the fewest."""
+def candidates(keys: pd.DataFrame, finetune: pd.DataFrame, exposure: pd.DataFrame, cfg: dict) -> list[dict]:
+    """Every candidate key (unit kind × fill) with the three conditions it is judged on: (a) the held-out locked
+    accuracy is within the target's tolerance, (b) at the owner's share no fine-tuning attack beats training from
+    scratch (one-sided, at ``ALPHA``; with one seed: a margin of at most 1 pp), (c) no detector beats its null with
+    that fill; ``fails`` says which fail, by how much."""
     share = cfg["owner_share"] if cfg.get("owner_share") is not None else max(finetune["share"])
     tests = finetune_tests(finetune)
     cands = []
@@ -81,29 +82,96 @@ def recommend(keys: pd.DataFrame, finetune: pd.DataFrame, exposure: pd.DataFrame
             ft_ok = bool(not worst["p_beats_scratch"] < ALPHA)
         else:
             ft_ok = bool(worst is not None and worst["margin"] <= 0.01)
+        ft_text = (
+            f"{worst['attack']} recovers {100 * worst['recovered']:.1f} % with {100 * share:g} % of the data, "
+            f"{100 * worst['margin']:+.1f} pp over training from scratch ({int(worst['seeds'])} seed(s))"
+            if worst is not None
+            else "no fine-tuning attack measured"
+        )
+        target_text = (
+            f"held-out accuracy {100 * r.accuracy_heldout:.1f} % against target {100 * cfg['target']:.1f} % "
+            f"+ {100 * TOLERANCE:.0f} pp"
+        )
         for fill in ("zero", "noise"):
             e = exposure[(exposure.unit_kind == r.unit_kind) & (exposure.fill == fill)]
             leaks = e[e.beats_null]
-            fails = []
-            if not r.meets_target:
-                fails.append(
-                    f"held-out accuracy {100 * r.accuracy_heldout:.1f} % > target {100 * cfg['target']:.1f} % "
-                    f"+ {100 * TOLERANCE:.0f} pp"
-                )
-            if not ft_ok and worst is not None:
-                fails.append(
-                    f"{worst['attack']} recovers {100 * worst['recovered']:.1f} % with {100 * share:g} % of the "
-                    f"data, {100 * worst['margin']:+.1f} pp over training from scratch"
-                )
+            fails = [target_text] * (not r.meets_target) + [ft_text] * (not ft_ok and worst is not None)
             if len(leaks):
                 fails.append(f"{len(leaks)} detector(s) beat their null ({', '.join(leaks.detector)})")
-            cands.append(dict(unit_kind=r.unit_kind, fill=fill, k=r.k, key_values=r.key_values, fails=fails))
+            cands.append(
+                dict(
+                    unit_kind=r.unit_kind,
+                    fill=fill,
+                    k=r.k,
+                    key_values=r.key_values,
+                    share=share,
+                    meets_target=bool(r.meets_target),
+                    target_text=target_text,
+                    resists_finetuning=ft_ok,
+                    finetune_text=ft_text,
+                    hidden=not len(leaks),
+                    leaks=", ".join(leaks.detector),
+                    fails=fails,
+                )
+            )
+    return cands
+
+
+def recommend(keys: pd.DataFrame, finetune: pd.DataFrame, exposure: pd.DataFrame, cfg: dict) -> dict:
+    """The smallest key (values), its unit kind and fill, that meets all three conditions of ``candidates``; where
+    none does, the candidate that fails the fewest, with what it fails."""
+    cands = candidates(keys, finetune, exposure, cfg)
+    share = cfg["owner_share"] if cfg.get("owner_share") is not None else max(finetune["share"])
+    keep = ("unit_kind", "fill", "k", "key_values", "fails")
     ok = sorted([c for c in cands if not c["fails"]], key=lambda c: c["key_values"])
     if ok:
-        best = ok[0]
-        return dict(status="recommended", share=share, **{k: v for k, v in best.items() if k != "fails"}, fails=[])
+        best = {k: ok[0][k] for k in keep if k != "fails"}
+        return dict(status="recommended", share=share, **best, fails=[])
     best = min(cands, key=lambda c: (len(c["fails"]), c["key_values"])) if cands else None
-    return dict(status="none meets all three", share=share, **({k: v for k, v in best.items()} if best else {}))
+    return dict(status="none meets all three", share=share, **({k: best[k] for k in keep} if best else {}))
+
+
+def verdicts(run_dir) -> pd.DataFrame:
+    """The audit's verdicts: per unit kind, whether its smallest key meets the target held out and resists
+    fine-tuning at the owner's share, and per fill whether its positions stay hidden (``candidates``)."""
+    return verdicts_of(load(run_dir))
+
+
+def verdicts_of(t: dict) -> pd.DataFrame:
+    """``verdicts`` from the audit's tables."""
+    cfg = t["config"]
+    scope = f"this model, budget `{cfg['budget']}` ({BUDGETS[cfg['budget']]['seeds']} seed(s) per attack)"
+    rows = []
+    for c in candidates(t["keys"], t["finetune"], t["exposure"], cfg):
+        where = f"audit, {c['unit_kind']} key (k = {int(c['k'])})"
+        if c["fill"] == "zero":
+            rows += [
+                dict(
+                    where=where,
+                    claim=f"it brings the model to the target {100 * cfg['target']:.1f} % on held-out images",
+                    verdict="PASS" if c["meets_target"] else "FAIL",
+                    numbers=c["target_text"],
+                    tolerance=f"+ {100 * TOLERANCE:.0f} pp",
+                ),
+                dict(
+                    where=where,
+                    claim=f"fine-tuning with {100 * c['share']:g} % of the data does no better than training from "
+                    "scratch",
+                    verdict="PASS" if c["resists_finetuning"] else "FAIL",
+                    numbers=c["finetune_text"],
+                    tolerance=f"paired one-sided t, α = {ALPHA:g} (one seed: a margin of at most 1 pp)",
+                ),
+            ]
+        rows.append(
+            dict(
+                where=where,
+                claim=f"its positions stay hidden with the {c['fill']} fill",
+                verdict="PASS" if c["hidden"] else "FAIL",
+                numbers=f"detectors above their null: {c['leaks']}" if c["leaks"] else "no detector beats its null",
+                tolerance=f"null of random candidate units, α = {ALPHA:g}",
+            )
+        )
+    return table([{**r, "scope": scope} for r in rows])
 
 
 def load(run_dir) -> dict:
@@ -141,6 +209,7 @@ def render(t: dict, rec: dict, summary: dict) -> str:
         "",
         f"**Threat model.** {THREAT_MODEL}",
         "",
+        *section(verdicts_of(t)),
     ]
     acc = float(model["test_accuracy"].iloc[0])
     lines += [
@@ -169,9 +238,8 @@ def render(t: dict, rec: dict, summary: dict) -> str:
     lines += [
         "## 3. The bounds at that key",
         "",
-        "Per named layer: the measured disparity d against Theorem 2's G, "
-        "the sandwich d <= G + B (must hold on every sample), and the chain bound where the layer is on a "
-        "chain.",
+        "Per named layer: the measured disparity d against Theorem 2's G, the sandwich d <= G + B (must hold on "
+        "every sample), and the chain bound where the layer is on a chain.",
         "",
         md_table(bounds),
         "",

@@ -14,6 +14,9 @@ An experiment is one module with this face (``FACE``):
   ``PRESET_FLAG``/``PRESET_HELP`` (the audit's ``--budget``) and ``PRESET_ALIASES`` (``--quick``);
 * ``run(config, run_dir, options) -> tables``: run or resume the cells not finished, write the report;
 * ``summary(config, tables) -> str``: what the command prints when it finishes;
+* ``verdicts(run_dir) -> DataFrame``: its conclusions on the paper's claims, one row per claim
+  (``common.verdicts.COLUMNS``: where, claim, scope, verdict, numbers, tolerance), from which its report, its docs
+  page and its README line write every verdict they state;
 * ``write_report(run_dir, **options)``: the report from the committed tables, taking the options it knows
   (``report --ratio`` and ``--seeds-run`` for the grid, ``--grid-run`` and ``--backtest-run`` for the paper
   widths); an option it does not take is one error line naming the run's kind;
@@ -47,6 +50,7 @@ FACE = (
     "options",
     "run",
     "summary",
+    "verdicts",
     "write_report",
     "page",
 )

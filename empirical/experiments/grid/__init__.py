@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from empirical.experiments.grid import page
 from empirical.experiments.grid.config import PRESETS, GridConfig
-from empirical.experiments.grid.report import write_report
+from empirical.experiments.grid.report import verdicts, write_report
 from empirical.experiments.grid.run import (
     DEFAULT_PRESET,
     DESCRIPTION,
@@ -32,5 +32,6 @@ __all__ = [
     "run",
     "run_grid",
     "summary",
+    "verdicts",
     "write_report",
 ]

@@ -1,7 +1,7 @@
 # ruff: noqa: E501  (the page template is prose)
 """The grid's docs page (``docs/results/cpu.md``) and its README lines, from the committed ``results/cpu``
 (``scripts/docs.py`` writes them; run ``corelocker-bounds report results/cpu`` first). Every verdict comes from
-``grid.report.claims``, the function the report uses."""
+``grid.report.verdicts``, the rows the report writes."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 
 from empirical.experiments.common.presets import PAPER_RATIO
 from empirical.experiments.grid import analysis
-from empirical.experiments.grid.report import claims, load_run
+from empirical.experiments.grid.report import load_run, verdicts
 
 RUN = "results/cpu"
 PAGE = "docs/results/cpu.md"
@@ -20,10 +20,10 @@ FIGURES = (RUN,)  # the runs whose figures the page shows (scripts/docs.py appen
 
 def glance() -> str:
     """The README's lines for the grid: Figure 5's trends at 1/10 of the paper's widths, on the 0.002 % drop and on
-    the critical ratio, and what the bound checks found (every verdict from ``claims``)."""
+    the critical ratio, and what the bound checks found (every verdict from ``report.verdicts``)."""
     cpu = load_run(RUN)
     at = analysis.cell_table(cpu["results"], PAPER_RATIO)
-    cl = claims(RUN)
+    cl = verdicts(RUN)
     fig5 = cl[(cl["where"] == "Figure 5") & cl["claim"].str.contains("Figure 5's", regex=False)]
     words = "; ".join(f"{r.claim.split(' (')[0]}: {r.verdict}" for r in fig5.itertuples())
     crit = cpu["critical_ratios"]
@@ -37,7 +37,7 @@ def glance() -> str:
     return f"""* *Figure 5 at 1/10 of the paper's widths* (`cpu` grid, 80 cells, 15 epochs, one seed per cell; the
   collapse claims themselves are judged at the paper's widths below): 0.002 % moves accuracy by
   {100 * at.acc_drop.min():+.2f} to {100 * at.acc_drop.max():+.2f} pp; the depth and width effects on that drop
-  ({words}; NO EFFECT = the HC3 95 % interval lies within ±1 pp per decade); the critical ratios for 50 % sit
+  ({words}; no effect: the HC3 95 % interval lies within ±1 pp per decade); the critical ratios for 50 % sit
   {np.log10(c50.min() / PAPER_RATIO):.2f}–{np.log10(c50.max() / PAPER_RATIO):.2f} decades above 0.002 %, and on them: {words50}
   ([page](@docs/results/cpu.md)).
 * *Theorems 1–4 on the `cpu` grid's networks*: {theorem_words}; several printed statements need the
@@ -66,7 +66,7 @@ def page() -> str:
     kp = l1[np.isclose(l1.ratio, PAPER_RATIO)].n_extracted
     c50 = crit[(crit.target == 0.5) & (crit.status == "found")].sort_values("ratio")
     c15 = crit[(crit.target == 0.15) & (crit.status == "found")]
-    cl = claims(RUN)
+    cl = verdicts(RUN)
 
     def row(where, text):
         r = cl[(cl["where"] == where) & cl["claim"].str.contains(text, regex=False)]
@@ -80,7 +80,7 @@ def page() -> str:
     tab1 = row("Table 1", "ℓ1")
     lo, hi = c50.iloc[-1], c50.iloc[0]
     fig5 = cl[cl["where"] == "Figure 5"]
-    verdicts = "\n".join(f"  * {r.claim}: **{r.verdict}** — {r.numbers}" for r in fig5.itertuples())
+    fig5_lines = "\n".join(f"  * {r.claim}: **{r.verdict}** — {r.numbers}" for r in fig5.itertuples())
     if n >= 80:
         status = f"""**All 80 cells finished** and committed under [`results/cpu/`](results/cpu/report.md) ({cover}).
     Measured:"""
@@ -90,7 +90,7 @@ def page() -> str:
     permutation, and the verdict repeated without the training runs flagged as unstable (`report.md` has the
     heatmaps, the elasticity tables with and without the interaction, and the flags):
 
-    {verdicts}
+    {fig5_lines}
     """
     else:
         status = f"""**In progress: {n} of 80 cells finished** and committed under [`results/cpu/`](results/cpu/report.md)
@@ -99,7 +99,7 @@ def page() -> str:
         caveat = f"""Figure 5's trends on the finished cells so far (read them after the grid completes; the cells run largest
     first, so the smallest widths are missing):
 
-    {verdicts}
+    {fig5_lines}
     """
     text = f"""Widths 100..800 × 4..13 hidden layers, 15 epochs, fp32, largest cells first. {status}
 

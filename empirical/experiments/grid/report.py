@@ -37,6 +37,7 @@ from empirical.experiments.common.bound_claims import (
 from empirical.experiments.common.markdown import heat_text, md_table
 from empirical.experiments.common.presets import PAPER_RATIO
 from empirical.experiments.common.tables import load_grid_run
+from empirical.experiments.common.verdicts import section, table
 from empirical.experiments.grid import analysis
 from empirical.experiments.grid.trends import DROP_MARGIN, trend_claims
 from empirical.lock.ratio import check_ratio
@@ -148,6 +149,20 @@ def claims(run_dir, n_boot: int = 2000, conv_checks: pd.DataFrame | None = None)
     rows += theorem23_claims(t["bounds_checks"])
     rows += figure5_claims(t["results"], t["critical_ratios"], n_boot, t["train_log"])
     return pd.DataFrame(rows)
+
+
+def verdicts(run_dir, n_boot: int = 2000) -> pd.DataFrame:
+    """The grid's verdict rows (``claims``) with the scope each speaks for: the run's networks, epochs and seeds."""
+    cfg = load_run(run_dir)["config"]
+    widths, depths, seeds = cfg.get("widths", []), cfg.get("hidden_layers", []), cfg.get("seeds", [0])
+    n = len(widths) * len(depths)
+    scope = (
+        f"`{cfg.get('preset')}` grid: {n} MNIST FCNs, widths {min(widths)}–{max(widths)} × {min(depths)}–"
+        f"{max(depths)} hidden layers, {cfg.get('epochs')} epochs, "
+        + ("one seed per cell" if len(seeds) == 1 else f"{len(seeds)} seeds per cell")
+    )
+    cl = claims(run_dir, n_boot=n_boot)
+    return table([{**r, "scope": scope} for r in cl.to_dict("records")])
 
 
 # ------------------------------------------------------------------------------------------- files
@@ -279,7 +294,7 @@ def write_report(run_dir, n_boot: int = 2000, ratio: float | None = None, seeds_
     run_dir = Path(run_dir)
     t = load_run(run_dir)
     paths = write_figures(run_dir, ratio)
-    cl = claims(run_dir, n_boot=n_boot)
+    cl = verdicts(run_dir, n_boot=n_boot)
     res, crit, cfg = t["results"], t["critical_ratios"], t["config"]
     clear = analysis.clearest_ratio(res)
     n_cells = res.groupby(["hidden_layers", "width", "seed"]).ngroups
@@ -309,10 +324,7 @@ def write_report(run_dir, n_boot: int = 2000, ratio: float | None = None, seeds_
         "Ratios are shares of the *candidate* weights (W⁽²⁾..W⁽ᴴ⁾, Section 3.1); `share_of_parameters` in "
         '`results.csv` gives the same extraction as a share of all parameters (the paper\'s "global ratio").',
         "",
-        "## Verdicts",
-        "",
-        md_table(cl),
-        "",
+        *section(cl),
         "## Figure 5",
         "",
         f"Accuracy drop (pp) after ℓ1 extraction at the paper's {_pct(PAPER_RATIO)}"

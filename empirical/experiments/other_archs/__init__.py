@@ -6,7 +6,7 @@ from __future__ import annotations
 from empirical.experiments.common.rundir import Options
 from empirical.experiments.other_archs import page
 from empirical.experiments.other_archs.config import PRESETS, OtherArchsConfig
-from empirical.experiments.other_archs.report import write_report
+from empirical.experiments.other_archs.report import verdicts, write_report
 from empirical.experiments.other_archs.run import (
     DEFAULT_PRESET,
     DESCRIPTION,
@@ -31,6 +31,7 @@ __all__ = [
     "options",
     "run",
     "summary",
+    "verdicts",
     "write_report",
 ]
 

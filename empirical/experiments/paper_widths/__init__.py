@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from empirical.experiments.paper_widths import page
 from empirical.experiments.paper_widths.config import PRESETS, PaperWidthsConfig
-from empirical.experiments.paper_widths.report import write_report
+from empirical.experiments.paper_widths.report import verdicts, write_report
 from empirical.experiments.paper_widths.run import (
     DEADLINE,
     DEFAULT_PRESET,
@@ -34,5 +34,6 @@ __all__ = [
     "options",
     "run",
     "summary",
+    "verdicts",
     "write_report",
 ]

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from empirical.experiments.common.presets import PAPER_RATIO
+from empirical.experiments.common.verdicts import table
 
 PAPER_EPOCHS = 50  # Section 5.1.1: every network of Figure 5 is trained for 50 epochs
 TOLERANCE_PP = 1.0
@@ -34,6 +35,8 @@ CLAIMS = (
     dict(
         key="claim 1",
         name="claim 1 (> 6 layers, > 3000 neurons: loses more than half)",
+        statement="most networks with more than 6 hidden layers and more than 3,000 neurons lose more than half "
+        "their accuracy at 0.002 %",
         depth=6,
         width=3000,
         criterion="half",
@@ -42,6 +45,8 @@ CLAIMS = (
     dict(
         key="claim 2",
         name="claim 2 (> 9 layers, > 5000 neurons: drops to about 10 %)",
+        statement="most networks with more than 9 hidden layers and more than 5,000 neurons drop to a mere 10 % at "
+        "0.002 %",
         depth=9,
         width=5000,
         criterion="0.15",
@@ -141,6 +146,12 @@ def cell_verdicts(cells: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def verdict_rows(cells: pd.DataFrame) -> pd.DataFrame:
+    """``claim_verdicts`` as the common verdict rows (``common.verdicts.COLUMNS``)."""
+    v = claim_verdicts(cells)
+    return table(v.drop(columns="claim").rename(columns={"statement": "claim"}).to_dict("records"))
+
+
 def claim_verdicts(cells: pd.DataFrame) -> pd.DataFrame:
     """One row per claim: the region's size, the cells measured at epoch 50 and how many meet the claim, the
     provisional cells, and the verdict (module doc): PASS, FAIL or NOT DECIDED, with whether every measured cell
@@ -173,11 +184,9 @@ def claim_verdicts(cells: pd.DataFrame) -> pd.DataFrame:
                 else f"{met} meet it, {unmet} do not"
             )
             measured += f" ({', '.join(done['cell'])}; {agree})"
-        sentence = f"{claim['name']}: **{verdict}**" + (
-            f": {measured}" if verdict == "NOT DECIDED" else f" — {measured}"
-        )
         if len(short):
-            sentence += "; provisional, not counted: " + "; ".join(short["words"])
+            measured += "; provisional, not counted: " + "; ".join(short["words"])
+        seeds = sorted(set(v["seeds"])) if len(v) else [1]
         rows.append(
             dict(
                 claim=claim["key"],
@@ -188,7 +197,16 @@ def claim_verdicts(cells: pd.DataFrame) -> pd.DataFrame:
                 not_met=unmet,
                 provisional=len(short),
                 verdict=verdict,
-                sentence=sentence,
+                sentence=f"{claim['name']}: **{verdict}**: {measured}",
+                # the common verdict row (``common.verdicts``)
+                where=f"Figure 5, {claim['key']}",
+                statement=claim["statement"],
+                scope=f"its {n} cells of the paper's grid, each counted at epoch {PAPER_EPOCHS}, "
+                + ", ".join(_seeds(k) for k in seeds)
+                + " per cell",
+                numbers=measured,
+                tolerance=f"{claim['threshold']}, within {TOLERANCE_PP:g} pp; PASS when more than half the region "
+                "meets it, FAIL when at least half does not",
             )
         )
     return pd.DataFrame(rows)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pandas as pd
 
 from empirical.experiments.common.markdown import md_table
+from empirical.experiments.common.verdicts import line
 from empirical.experiments.paper_widths import projection
 from empirical.experiments.paper_widths import report as pwr
 from empirical.experiments.paper_widths.claims import (
@@ -16,11 +17,11 @@ from empirical.experiments.paper_widths.claims import (
     PAPER_EPOCHS,
     TOLERANCE_PP,
     claim_region,
-    claim_verdicts,
     measured_cells,
     region_cells,
 )
 from empirical.experiments.paper_widths.config import HALF, PRESETS
+from empirical.experiments.paper_widths.report import verdicts
 
 REGION, CORNER, TREND = "results/paper-region", "results/paper-corner", "results/epoch-trend"
 PAGE = "docs/results/paper-widths.md"
@@ -35,11 +36,11 @@ def _runs() -> dict[str, dict]:
 
 
 def glance() -> str:
-    """The README's line: each collapse claim's verdict with the region's count behind it."""
-    v = claim_verdicts(measured_cells(_runs()))
+    """The README's line: each collapse claim's verdict with the region's count behind it (``report.verdicts``)."""
+    v = verdicts(REGION, earlier_run=CORNER)
     return (
         "* *Figure 5 at the paper's widths*: "
-        + "; ".join(v["sentence"])
+        + "; ".join(f"{r.where.removeprefix('Figure 5, ')}: {line(r, where=False)}" for r in v.itertuples())
         + " ([page](@docs/results/paper-widths.md)).\n"
     )
 
@@ -148,8 +149,7 @@ def gpu_table() -> pd.DataFrame:
 
 def page() -> str:
     runs = _runs()
-    cells = measured_cells(runs)
-    verdicts = claim_verdicts(cells)
+    rows = verdicts(REGION, earlier_run=CORNER)
     diffs = pwr.rerun_differences({"paper-region": REGION, "paper-corner": CORNER})
     noise = pwr.rerun_noise(diffs)
     bt = pwr.paper_backtests(runs, pwr.load_run(TREND))
@@ -186,7 +186,7 @@ only at epoch {PAPER_EPOCHS}; a claim about *most* of its region is PASS only wh
 half of the region, FAIL only when those that do not are at least half, and otherwise NOT DECIDED with the count behind
 it (`paper_widths.claims`). No cell is dropped for its accuracy: a cell short of epoch 50 is provisional.
 
-{chr(10).join(f"* {s}" for s in verdicts["sentence"])}
+{chr(10).join(f"* {line(r)}" for r in rows.itertuples())}
 
 ![Figure 5 at the paper's grid](results/paper-region/figures/paper_grid.png)
 

@@ -29,9 +29,9 @@ from empirical.experiments.paper_widths.claims import (
     CLAIMS,
     PAPER_EPOCHS,
     TOLERANCE_PP,
-    claim_verdicts,
     last_rows,
     measured_cells,
+    verdict_rows,
 )
 from empirical.experiments.paper_widths.config import HALF, TABLES, cell_name, criterion
 from empirical.experiments.paper_widths.extrapolate import extrapolation_section
@@ -289,6 +289,22 @@ def save_figures(run_dir: Path, name: str, epochs, crit, bands, measured) -> lis
     ]
 
 
+def runs_of(run_dir, earlier_run=None) -> dict[str, dict]:
+    """The run's tables by its preset's name, and the earlier run's beside them."""
+    t = load_run(run_dir)
+    tables = {t["config"].get("preset", Path(run_dir).name): t}
+    if earlier_run is not None:
+        other = load_run(earlier_run)
+        tables[other["config"].get("preset", Path(earlier_run).name)] = other
+    return tables
+
+
+def verdicts(run_dir, earlier_run=None) -> pd.DataFrame:
+    """Figure 5's two claims at the paper's widths on the cells measured in ``run_dir`` (and ``earlier_run``: the
+    furthest-trained row of a cell wins), as the common verdict rows (``claims.verdict_rows``)."""
+    return verdict_rows(measured_cells(runs_of(run_dir, earlier_run)))
+
+
 def write_report(run_dir, grid_run=None, backtest_run=None, earlier_run=None) -> Path:
     """``report.md`` and ``figures/`` of a paper-widths run, from its tables (a partial run included). ``grid_run``:
     also extrapolate the grid's critical-ratio laws to the cells measured here; ``backtest_run``: a run measured to
@@ -296,21 +312,16 @@ def write_report(run_dir, grid_run=None, backtest_run=None, earlier_run=None) ->
     paper-widths run whose cells join the claims and the grid figure and give the rerun noise where a cell was
     trained in both."""
     run_dir = Path(run_dir)
-    t = load_run(run_dir)
+    tables = runs_of(run_dir, earlier_run)
+    name, t = next(iter(tables.items()))
     cfg, cells, epochs, crit, elog = t["config"], t["cells"], t["epochs"], t["critical"], t["epoch_log"]
-    name = cfg.get("preset", run_dir.name)
-    runs, tables = {name: run_dir}, {name: t}
-    if earlier_run is not None:
-        other = load_run(earlier_run)
-        other_name = other["config"].get("preset", Path(earlier_run).name)
-        runs[other_name], tables[other_name] = Path(earlier_run), other
+    runs = dict(zip(tables, (run_dir, Path(earlier_run or run_dir))))
     diffs = rerun_differences(runs)
     noise = rerun_noise(diffs)
     bands: list[pd.DataFrame] = []
     projections = projection_rows(crit, noise, bands=bands) if len(crit) else pd.DataFrame()
     bands = pd.concat(bands, ignore_index=True) if bands else pd.DataFrame()
     measured = measured_cells(tables)
-    verdicts = claim_verdicts(measured)
     trend = load_run(backtest_run) if backtest_run is not None else None
     backtests = paper_backtests(tables, trend)
     paths = save_figures(run_dir, name, epochs, crit, bands, measured)
@@ -343,7 +354,7 @@ def write_report(run_dir, grid_run=None, backtest_run=None, earlier_run=None) ->
         "claim about *most* of its region is PASS only when the cells that meet it are more than half of the region, "
         "FAIL only when the cells that do not are at least half, else NOT DECIDED (`paper_widths.claims`).",
         "",
-        *[f"* {s}" for s in verdicts["sentence"]],
+        md_table(verdict_rows(measured)),
         "",
         "Every cell at the last epoch reached (ℓ1, 0.002 %):",
         "",

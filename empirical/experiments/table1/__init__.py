@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from empirical.experiments.table1 import page
 from empirical.experiments.table1.config import PRESETS, Table1Config
-from empirical.experiments.table1.report import write_report
+from empirical.experiments.table1.report import verdicts, write_report
 from empirical.experiments.table1.run import (
     DEFAULT_PRESET,
     DESCRIPTION,
@@ -32,6 +32,7 @@ __all__ = [
     "options",
     "run",
     "summary",
+    "verdicts",
     "write_report",
 ]
 

@@ -10,15 +10,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from empirical.experiments.common.bound_claims import conv_claims
-from empirical.lock.utility import CHANCE
+from empirical.experiments.common.verdicts import line
+from empirical.experiments.table1.report import verdicts
 
 RUN = "results/fashion-mnist"
 PAGE = "docs/results/table1.md"
 TITLE = "Table 1 and Figure 6 at CPU scale (`corelocker-bounds table1 --out results/fashion-mnist`)"
 NAV = "Table 1 and Figure 6"  # its entry in the docs' navigation
 FIGURES = (RUN,)  # the runs whose figures the page shows (scripts/docs.py appends any not in the text)
-LOCKED_PCT = 100 * (CHANCE + 0.05)  # "locked": within 5 pp of chance
 # the paper's networks by their standard parameter counts (DenseNet-40 with k = 12: Huang et al. 2017, Table 2;
 # ResNet-164 (pre-activation bottleneck): He et al. 2016, Table 2; VGG-19 for 10 classes as Network Slimming
 # trains it: Liu et al. 2017, Table 1), to set beside our CPU-scale members of the same families
@@ -37,16 +36,10 @@ def size_ratios(t: pd.DataFrame) -> str:
 
 
 def glance(run=RUN) -> str:
-    """The README's line for Table 1: how many architectures the ℓ1 lock brings to chance + 5 pp at the ratio."""
-    run = Path(run)
-    cfg = json.loads((run / "config.json").read_text())
-    t = pd.read_csv(run / "table1.csv")
-    n = int((t.l1 <= LOCKED_PCT).sum())
-    cells = ", ".join(f"{r.arch} {r.original:.1f} → {r.l1:.1f} %" for r in t.itertuples())
-    return (
-        f"* *Table 1, ℓ1 locks conv nets at {cfg['ratio']:g}* (Fashion-MNIST, {len(t)} CPU-scale networks, one seed "
-        f"each): {n} of {len(t)} reach chance + 5 pp ({cells}) ([Table 1](@docs/results/table1.md)).\n"
-    )
+    """The README's line for Table 1: the ℓ1 lock's verdict (``report.verdicts``; bn-scale has the ablation's line)."""
+    v = verdicts(run)
+    l1 = v[(v["where"] == "Table 1") & v["claim"].str.contains("ℓ1")].iloc[0]
+    return f"* *Table 1 at CPU scale*: {line(l1, where=False)} ([Table 1](@docs/results/table1.md)).\n"
 
 
 def page(run=RUN) -> str:
@@ -58,7 +51,8 @@ def page(run=RUN) -> str:
     checks = pd.read_csv(run / "bounds_checks.csv")
     done = list(t.arch)
     missing = [a for a in cfg["archs"] if a not in done]
-    cl = pd.DataFrame(conv_claims(checks))
+    v = verdicts(run)
+    cl, locks = v[v["where"] != "Table 1"], v[v["where"] == "Table 1"]
 
     def pct(v):
         return f"{v:.2f}"
@@ -79,7 +73,8 @@ def page(run=RUN) -> str:
     table = "\n".join(
         [head, sep] + [f"| {name} | " + " | ".join(f(r) for r in t.itertuples()) + " |" for name, f in rows]
     )
-    verdicts = "\n".join(f"  * {r.where}: {r.claim} — **{r.verdict}**: {r.numbers}" for r in cl.itertuples())
+    bound_lines = "\n".join(f"  * {line(r, scope=False)}" for r in cl.itertuples())  # the scope: above
+    lock_lines = "\n".join(f"* {line(r, where=False)}" for r in locks.itertuples())
     status = (
         f"All {len(done)} architectures finished."
         if not missing
@@ -108,16 +103,9 @@ def page(run=RUN) -> str:
                 f"{arch}'s test accuracy peaked at {peak.test_acc * 100:.2f} % after epoch {int(peak.epoch)} and ended at "
                 f"{log.test_acc.iloc[-1] * 100:.2f} %"
             )
-    chance = LOCKED_PCT
-    l1_all = bool((t.l1 <= chance).all())
-    bn_none = bool((t.bn_scale > chance).all())
     facts = (
-        f"ℓ1 extraction of {cfg['ratio']:g} of the filters brings "
-        + ("all" if l1_all else f"{int((t.l1 <= chance).sum())} of")
-        + f" {len(done)} networks to within 5 pp of chance{', as in the paper' if l1_all else ''}. "
-        + ("bn-scale brings none of them there" if bn_none else f"bn-scale brings {int((t.bn_scale <= chance).sum())}")
-        + f": the channels with the largest |γ| all sit at the end of each network ({'; '.join(where_bn)}); "
-        "the ablation below measures why (`results/fashion-mnist-ablation`)."
+        f"{lock_lines}\n\nThe bn-scale key's channels (largest |γ|) all sit at the end of each network "
+        f"({'; '.join(where_bn)}); the ablation below measures why (`results/fashion-mnist-ablation`)."
         f" Random filters cost {t.random_drop.min():.1f}–{t.random_drop.max():.1f} pp (paper: 3.45–11.2)."
         + ((" Weak spots of these short runs: " + "; ".join(above) + ".") if above else "")
         + "\n"
@@ -135,6 +123,6 @@ def page(run=RUN) -> str:
     full report with the per-stage bound checks: [`results/fashion-mnist/report.md`](results/fashion-mnist/report.md).
     Conv-layer claims on these networks (first {cfg["check_samples"]} test images, ℓ1, bn-scale and random at {cfg["ratio"]}):
 
-    {verdicts}
+    {bound_lines}
     """
     return "\n".join(line[4:] if line.startswith("    ") else line for line in text.splitlines()) + "\n"

@@ -207,7 +207,8 @@ def test_detectors_are_judged_against_an_empirical_null_over_candidate_units():
     candidates, 200 draws, average that precision within 4 standard errors. The null's p (+1-corrected, 10,000
     draws) agrees with the exact hypergeometric tail within its Monte Carlo error, and is small only for a detector
     well above chance."""
-    from empirical.experiments.attacks.report import candidate_units, verdict_detectors, with_chance
+    from empirical.experiments.attacks.evidence import candidate_units, with_chance
+    from empirical.experiments.attacks.report import verdict_detectors
     from empirical.lock.detectors import top_k_positions
 
     model = make_fcn(3, 32, seed=0)

@@ -25,6 +25,7 @@ import pandas as pd
 from empirical.errors import UserError
 from empirical.experiments.common.configure import common_options, option
 from empirical.experiments.common.rundir import Options, RunDir, check_only, load_tables
+from empirical.experiments.common.verdicts import table
 from toy_experiment import page
 
 KIND = "toy"
@@ -73,6 +74,12 @@ def run(config, run_dir, options=Options()):
 
 def summary(config, tables):
     return f"toy: {len(tables['squares'])} of {config.n} squares"
+
+
+def verdicts(run_dir):
+    t = load_tables(Path(run_dir), ("squares",), "squares", KIND, KIND)
+    ok = bool((t["squares"]["square"] == t["squares"]["i"] ** 2).all())
+    return table([dict(where="toy", claim="every square is a square", verdict="PASS" if ok else "FAIL")])
 
 
 def write_report(run_dir):
