@@ -20,6 +20,7 @@ from empirical.experiments.ablation.config import (
 )
 from empirical.experiments.ablation.report import verdict_rows, verdicts
 from empirical.experiments.common.markdown import md_table, pct, span
+from empirical.experiments.common.verdicts import line
 
 RUN = "results/fashion-mnist-ablation"
 PAGE = "docs/results/ablation.md"
@@ -64,20 +65,22 @@ def _spread_text(gam: pd.DataFrame, models: pd.DataFrame, cfg: dict) -> str:
     )
 
 
+def _wide(locked: pd.DataFrame, cfg: dict) -> pd.DataFrame:
+    """Accuracy per (arch, recipe) and variant, the random filters as their mean, in the run's order."""
+    rand = locked["variant"].str.startswith("random")
+    rnd = locked[rand].groupby(["arch", "recipe"])["accuracy"].mean().rename("random filters (mean)")
+    wide = locked[~rand].pivot_table(index=["arch", "recipe"], columns="variant", values="accuracy", sort=False)
+    wide = wide.join(rnd)
+    return wide.loc[[(a, r) for a in cfg["archs"] for r in cfg["recipes"] if (a, r) in wide.index]]
+
+
 def page(run=Path(RUN)) -> str:
 
     cfg = json.loads((run / "config.json").read_text())
     all_locked, all_models = with_seed(pd.read_csv(run / "locked.csv")), with_seed(pd.read_csv(run / "models.csv"))
     grid = lambda df: df[(df["seed"] == 0) & df["recipe"].isin(cfg["recipes"])].copy()  # noqa: E731  (seed 0, grid)
     locked, models = grid(all_locked), grid(all_models)
-    locked["random"] = locked["variant"].str.startswith("random")
-    rnd = locked[locked.random].groupby(["arch", "recipe"])["accuracy"].mean().rename("random filters (mean)")
-    wide = locked[~locked.random].pivot_table(
-        index=["arch", "recipe"], columns="variant", values="accuracy", sort=False
-    )
-    wide = wide.join(rnd)
-    order = [(a, r) for a in cfg["archs"] for r in cfg["recipes"] if (a, r) in wide.index]
-    wide = wide.loc[order]
+    wide = _wide(locked, cfg)
     table = wide.map(pct).reset_index()
     n_cells = len(wide)
     glob = wide["bn-scale (global |γ|)"]
@@ -124,6 +127,10 @@ decay 1e-4, lr ÷10 at 50 % and 75 %; `bn-init` = γ initialised to 0.5; `sparsi
 together. `preresnet` is the authors' shape (BN-ReLU-conv blocks, a final BN-ReLU before the pooling):
 
 {md_table(table)}
+
+**Verdicts** (every seed of the run; tolerance: a network locks at ≤ {100 * LOCK_THRESHOLD:.0f} %, a recipe when every seed does):
+
+{chr(10).join(f"* {line(r)}" for r in verdicts(run).itertuples())}
 
 What the {n_cells} trained networks do ("locks" = within 5 pp of chance, i.e. ≤ {100 * LOCK_THRESHOLD:.0f} %):
 

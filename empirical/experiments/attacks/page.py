@@ -110,6 +110,10 @@ a trained network has no exact zeros, so every zero of a locked model marks a ke
 
 {md_table(pd.DataFrame(locked_rows))}
 
+**Verdicts** ({verdicts(run).scope.iloc[0]}; each explained below):
+
+{chr(10).join(f"* {line(r, scope=False)} (tolerance: {r.tolerance})" for r in verdicts(run).itertuples())}
+
 **Fine-tuning** (Adi et al.: SGD 0.01, momentum 0.9, weight decay 5e-4, batch 100; FCNs 20 epochs, VGG 10;
 mean test accuracy (%) over seeds, the attacker's data a stratified share of the training set), beside training
 the same architecture **from scratch** on the same data, with the same SGD recipe and with Adam (lr 1e-3, the

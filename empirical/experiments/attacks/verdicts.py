@@ -135,15 +135,20 @@ def key_rows(run: Path) -> list[dict]:
     models = json.loads((run / "config.json").read_text())["models"]
     det = with_chance(pd.read_csv(run / "detectors.csv"), models)
     found = det[(det.fill == "zero") & (det.detector != RANDOM_CONTROL)].groupby("model")["recall"].max()
+    n_found = int((found >= 0.5).sum())
     zero = dict(
         where=where,
         claim="a zero-filled key's positions stay hidden",
-        verdict=f"FAIL (found in {int((found >= 0.5).sum())} of {len(found)} models)",
-        numbers=f"exact zeros find the key: recall {span(found.round(2))}",
+        verdict=(f"FAIL (found in {n_found} of {len(found)} models)" if n_found else "PASS")
+        if len(found)
+        else "NOT TESTED",
+        numbers=f"exact zeros find the key: recall {span(found.round(2))}" if len(found) else "no zero-fill row",
         tolerance="found = recall >= 0.5",
     )
     leak = leak_attribution(det)
     beats = leak[leak.beats_null_noise]
+    noise_det = det[(det.fill == "noise") & (det.detector != RANDOM_CONTROL) & (det.recall >= 0.5)]
+    finders = ", ".join(f"{r.model} {r.detector} recall {r.recall:.2f}" for r in noise_det.itertuples())
     both = leak.beats_null_noise & leak.beats_null_zero
     cells = ", ".join(
         f"{r.model} {r.detector.split(' (')[0]} precision {r.precision_noise:.2f} noise / "
@@ -153,8 +158,17 @@ def key_rows(run: Path) -> list[dict]:
     noise = dict(
         where=where,
         claim="a noise-filled key's positions stay hidden (`--fill noise`, this toolkit's)",
-        verdict=f"FAIL (leaks in {len(beats)} of {len(leak)} models)" if len(beats) else "PASS",
-        numbers=f"no detector finds half of it, but the best beats the null ({cells})"
+        verdict=f"FAIL (leaks in {len(beats)} of {len(leak)} models)"
+        if len(beats)
+        else "PASS"
+        if len(leak)
+        else "NOT TESTED",
+        numbers=(
+            f"found (recall >= 0.5): {finders}; "
+            if finders
+            else "no detector finds half of it" + (", but " if len(beats) else "; ")
+        )
+        + f"the best {'beats' if len(beats) else 'against'} the null ({cells})"
         + (
             " — with both fills in every model, so the leak is the ℓ1 ranking's, not the fill's"
             if both.all()

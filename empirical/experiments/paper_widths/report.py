@@ -142,14 +142,14 @@ def projection_rows(critical: pd.DataFrame, noise: float = 0.0, n_boot: int = 10
 def projection_sentence(rows: pd.DataFrame) -> str:
     """What every form agrees on for one cell and criterion: ``no form reaches 0.002 %`` only where no (widened)
     interval reaches it, ``every form reaches it`` only where every interval lies below it, else undecided."""
-    ratio = PAPER_RATIO * 100
-    agree = projection.agreement(rows.assign(low=rows["low_pct"], high=rows["high_pct"]), ratio)
+    agree = projection.agreement(rows.assign(low=rows["low_pct"], high=rows["high_pct"]), PAPER_RATIO * 100)
     lo, hi = rows["low_pct"].min(), rows["high_pct"].max()
     if agree == "none":
         return f"no form reaches 0.002 % by epoch 50 (lowest 95 % bound {lo:.3g} %, rerun noise included)"
     if agree == "all":
         return f"every form reaches 0.002 % by epoch 50 (highest 95 % bound {hi:.3g} %, rerun noise included)"
-    return f"undecided: the 95 % intervals span {lo:.3g}–{hi:.3g} %, 0.002 % inside (rerun noise included)"
+    top = f"{hi:.3g} %" if hi <= 100 else "beyond 100 % (the forms are unbounded in log r; a ratio stops at 100 %)"
+    return f"undecided: the 95 % intervals span {lo:.3g} % to {top}, 0.002 % inside (rerun noise included)"
 
 
 def paper_backtests(runs: dict[str, dict], trend=None, windows=((2, 13), (2, 18))) -> pd.DataFrame:
