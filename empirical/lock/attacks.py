@@ -43,7 +43,7 @@ from empirical.lock.detectors import (  # noqa: F401  (re-exported: the key-posi
     value_counts,
 )
 from empirical.lock.keys import AccessKey
-from empirical.lock.pruning import fine_prune, magnitude_prune
+from empirical.lock.pruning import fine_prune, magnitude_prune  # noqa: F401  (re-exported: the pruning attacks)
 
 FT_MODES = ("FTLL", "FTAL", "RTLL", "RTAL")
 
@@ -143,23 +143,68 @@ class Converged:
     heldout_accuracy: float
 
 
+SCRATCH_RECIPES = {  # the attacker's from-scratch recipes; sgd-cosine anneals its lr to 0 over the run's horizon
+    "adam": dict(lr=1e-3),
+    "sgd-cosine": dict(lr=0.05, momentum=0.9, weight_decay=5e-4),
+}
+
+
+def _scratch_optimizer(model: nn.Module, recipe: str, horizon: int, lr: float | None = None):
+    """(optimizer, scheduler or None) of a from-scratch ``recipe`` whose schedule spans ``horizon`` steps."""
+    if recipe not in SCRATCH_RECIPES:
+        raise UserError(f"unknown from-scratch recipe {recipe!r}; choose one of {', '.join(SCRATCH_RECIPES)}")
+    r = {**SCRATCH_RECIPES[recipe], **({"lr": lr} if lr is not None else {})}
+    if recipe == "adam":
+        return torch.optim.Adam(model.parameters(), lr=r["lr"]), None
+    opt = torch.optim.SGD(model.parameters(), lr=r["lr"], momentum=r["momentum"], weight_decay=r["weight_decay"])
+    return opt, torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, horizon))
+
+
+def refit(make_model, x, y, epochs: int, recipe: str = "adam", batch_size: int = 100, seed: int = 0) -> nn.Module:
+    """A from-scratch baseline refit on the attacker's *whole* share for ``epochs`` epochs (the count early stopping
+    chose on 80 % of it), with ``recipe`` (``SCRATCH_RECIPES``; a cosine spans the refit): the held-out fifth is
+    no longer lost to training."""
+    if epochs < 1:
+        raise UserError(f"a refit needs at least one epoch, got {epochs}")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = make_model()
+    per_epoch = -(-len(x) // batch_size)
+    opt, sched = _scratch_optimizer(model, recipe, epochs * per_epoch)
+    g = torch.Generator().manual_seed(seed)
+    for _ in range(epochs):
+        model.train()
+        perm = torch.randperm(len(x), generator=g)
+        for i in range(0, len(x), batch_size):
+            idx = perm[i : i + batch_size]
+            loss = nnf.cross_entropy(model(x[idx]), y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if sched is not None:
+                sched.step()
+    return model.eval()
+
+
 def from_scratch_converged(
     make_model,
     x,
     y,
-    lr: float = 1e-3,
+    lr: float | None = None,
     batch_size: int = 100,
     holdout: float = 0.2,
     patience: int = 5,
     patience_steps: int = 300,
     max_steps: int = 1200,
     seed: int = 0,
+    recipe: str = "adam",
 ) -> Converged:
-    """The attacker's own training, run to convergence on their data: Adam (lr, batch), early stopping on a
-    class-stratified ``holdout`` share of that data (never the test set), evaluated after every epoch; stops
-    once the held-out accuracy has not improved for ``patience`` epochs *and* ``patience_steps`` optimizer steps
-    (with 1 % of MNIST an epoch is 5 steps: five epochs alone would stop at noise), or at ``max_steps`` steps
-    (state it ≥ 10× the fine-tuning attack's), and keeps the best epoch's weights."""
+    """The attacker's own training, run to convergence on their data: ``recipe`` (``SCRATCH_RECIPES``: Adam 1e-3,
+    or SGD with momentum and a cosine over ``max_steps``; ``lr`` overrides its rate), batch ``batch_size``, early
+    stopping on a class-stratified ``holdout`` share of that data (never the test set), evaluated after every
+    epoch; stops once the held-out accuracy has not improved for ``patience`` epochs *and* ``patience_steps``
+    optimizer steps (with 1 % of MNIST an epoch is 5 steps: five epochs alone would stop at noise), or at
+    ``max_steps`` steps (state it ≥ 10× the fine-tuning attack's), and keeps the best epoch's weights."""
     if not 0 < holdout < 1 or patience < 1 or patience_steps < 0 or max_steps < 1:
         raise UserError("holdout must be in (0, 1), patience and max_steps >= 1, patience_steps >= 0")
     held = stratified_subset(y, holdout, seed=seed + 1)
@@ -169,7 +214,7 @@ def from_scratch_converged(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = make_model()
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    opt, sched = _scratch_optimizer(model, recipe, max_steps, lr)
     g = torch.Generator().manual_seed(seed)
     per_epoch = -(-len(xt) // batch_size)
     patience = max(patience, -(-patience_steps // per_epoch))  # epochs without improvement before stopping
@@ -186,6 +231,8 @@ def from_scratch_converged(
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            if sched is not None:
+                sched.step()
             steps += 1
         acc = accuracy(model, xh, yh)
         if acc > best:
@@ -332,29 +379,3 @@ def attack_locked(
                     )
                 )
     return rows
-
-
-__all__ = [
-    "FT_MODES",
-    "RECIPES",
-    "attack_locked",
-    "FineTune",
-    "accuracy",
-    "Converged",
-    "detect_duplicate_magnitudes",
-    "detector_rows",
-    "magnitude_scores",
-    "saliency_scores",
-    "top_k_positions",
-    "detect_key_positions",
-    "detection_scores",
-    "fine_prune",
-    "fine_tune",
-    "from_scratch",
-    "from_scratch_converged",
-    "key_positions",
-    "magnitude_prune",
-    "stratified_subset",
-    "targeted_restore",
-    "value_counts",
-]

@@ -53,6 +53,8 @@ REVIEW_CELLS = (
         )
     ),
     *((a, "adam-long", 0) for a in ("resnet", "preresnet", "vgg")),
+    # the second review (issue 39): three seeds behind Network Slimming's dose and behind Adam as long as SGD
+    *((a, r, s) for r in ("all-ns-dose", "adam-long") for s in (1, 2) for a in ("resnet", "preresnet", "vgg")),
 )
 VARIANTS = {  # name: (indicator, mode, random seed)
     "bn-scale (global |γ|)": ("bn-scale", "global", 0),

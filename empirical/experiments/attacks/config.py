@@ -9,33 +9,23 @@ from dataclasses import asdict, dataclass
 from empirical.errors import UserError
 from empirical.nets.train import TrainSpec
 
+FCN_7 = dict(
+    name="fcn-7x400",
+    arch="fcn",
+    dataset="mnist",
+    hidden_layers=7,
+    width=400,
+    epochs=15,
+    indicator="l1",
+    lock="chance+5pp",
+    fractions=(0.01, 0.05, 0.1),
+    seeds=5,
+    ft_epochs=20,
+)
+FCN_13 = dict(FCN_7, name="fcn-13x400", hidden_layers=13)
 MODELS = (
-    dict(
-        name="fcn-7x400",
-        arch="fcn",
-        dataset="mnist",
-        hidden_layers=7,
-        width=400,
-        epochs=15,
-        indicator="l1",
-        lock="chance+5pp",
-        fractions=(0.01, 0.05, 0.1),
-        seeds=5,
-        ft_epochs=20,
-    ),
-    dict(
-        name="fcn-13x400",
-        arch="fcn",
-        dataset="mnist",
-        hidden_layers=13,
-        width=400,
-        epochs=15,
-        indicator="l1",
-        lock="chance+5pp",
-        fractions=(0.01, 0.05, 0.1),
-        seeds=5,
-        ft_epochs=20,
-    ),
+    FCN_7,
+    FCN_13,
     dict(
         name="vgg",
         arch="vgg",
@@ -49,6 +39,10 @@ MODELS = (
         seeds=5,
         ft_epochs=10,
     ),
+    # the second review (issue 39): a second owner model of each FCN (training seed 1), so that each verdict is
+    # seen on two owner models; its cells also measure the restoration control over three seeds, and it shares
+    # the from-scratch baselines of its architecture (they do not depend on the owner's model)
+    *(dict(m, name=f"{m['name']}-s1", owner_seed=1, restore_seeds=3, baselines_of=m["name"]) for m in (FCN_7, FCN_13)),
 )
 CORE_TABLES = ("summary", "finetune", "prune", "keypos")  # what every cell has written since the first run
 # added by the review (issue 28): McNemar on the chosen pruning, and every key-position detector per fill
@@ -84,13 +78,15 @@ class AttackConfig:
 
 
 def _merge(old: dict, new: dict) -> dict:
-    """An attacks run extends: more seeds per model and a newer noise fill (its noise cells then run again);
-    every other field must match. Runs written before ``fill_version`` existed used version 1."""
+    """An attacks run extends: more seeds per model, more models after its own (a second owner model) and a newer
+    noise fill (its noise cells then run again); every other field must match. Runs written before
+    ``fill_version`` existed used version 1."""
+    n_old = len(old.get("models", []))
 
     def strip(c):
         return {
             **c,
-            "models": [{k: v for k, v in m.items() if k != "seeds"} for m in c.get("models", [])],
+            "models": [{k: v for k, v in m.items() if k != "seeds"} for m in c.get("models", [])[:n_old]],
             "fill_version": None,
         }
 
@@ -112,6 +108,7 @@ def _spec(m: dict) -> TrainSpec:
         hidden_layers=m["hidden_layers"],
         width=m["width"],
         epochs=m["epochs"],
+        seed=m.get("owner_seed", 0),
         dataset=m["dataset"],
         arch=m["arch"],
         channels_last=m["arch"] != "fcn",

@@ -3,14 +3,16 @@ and the key-position detectors judged against an empirical null over the key's p
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from empirical.experiments.attacks.cells import RANDOM_CONTROL
+from empirical.experiments.attacks.cells import KEY_POSITIONS, RANDOM_CANDIDATES, RANDOM_CONTROL
 from empirical.experiments.common.rundir import read_table
+from empirical.experiments.common.statistics import paired_t
 from empirical.lock.ranking import candidates
 from empirical.nets.models import make_model
 
@@ -101,3 +103,64 @@ def leak_attribution(det: pd.DataFrame) -> pd.DataFrame:
 
 def _f3(v, digits: int = 3) -> str:
     return "—" if v != v else f"{v:.{digits}f}"
+
+
+STOPPED = "adam, early stopped"  # the converged table's own variant
+
+
+def baseline_variants(run: Path) -> pd.DataFrame:
+    """Every from-scratch baseline row as (model, baseline, variant, fraction, seed, accuracy, steps): the converged
+    table's Adam runs and, where ``scratch_refit.csv`` exists, each recipe refit on the whole share and SGD-cosine
+    early stopped."""
+    conv = read_table(run / "scratch_converged.csv", required=False)
+    cols = ["model", "baseline", "variant", "fraction", "seed", "accuracy", "steps"]
+    frames = [conv.assign(variant=STOPPED)[cols]] if len(conv) else []
+    refit = read_table(run / "scratch_refit.csv", required=False)
+    if len(refit):
+        per_epoch = -(-refit["n_images"] // 100)
+        frames.append(
+            refit.assign(
+                variant=refit.recipe + ", refit", accuracy=refit.accuracy_refit, steps=refit.best_epoch * per_epoch
+            )[cols]
+        )
+        sgd = refit[refit.recipe != "adam"]
+        frames.append(sgd.assign(variant=sgd.recipe + ", early stopped", accuracy=sgd.accuracy_stopped)[cols])
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=cols)
+
+
+def load_converged(run: Path) -> pd.DataFrame:
+    """The baselines the verdicts test against: per model, architecture and share, the strongest variant of
+    ``baseline_variants`` (highest mean test accuracy among those with every seed the share has — chosen on the
+    test set, so the choice favours the baselines, never the attack); a second owner model takes the rows of the
+    model whose baselines it shares (``baselines_of``: same architecture, data and subsets)."""
+    rows = baseline_variants(run)
+    if not len(rows):
+        return rows
+    keys = ["model", "baseline", "fraction"]
+    stats = rows.groupby([*keys, "variant"], as_index=False)["accuracy"].agg(["mean", "count"])
+    full = stats[stats["count"] == stats.groupby(keys)["count"].transform("max")]
+    best = full.loc[full.groupby(keys)["mean"].idxmax(), [*keys, "variant"]]
+    out = rows.merge(best, on=[*keys, "variant"])
+    models = json.loads((run / "config.json").read_text())["models"]
+    shared = [out[out.model == m["baselines_of"]].assign(model=m["name"]) for m in models if "baselines_of" in m]
+    return pd.concat([out, *shared], ignore_index=True)
+
+
+def restoration_effects(run: Path) -> pd.DataFrame:
+    """From ``restoration.csv``: per model and fill, what training only the key's own positions (and only the best
+    detector's) restores beyond as many random candidate units, paired by seed (each seed one data subset), with
+    the two-sided 95 % interval; rows only where two or more seeds have all three."""
+    rest = read_table(run / "restoration.csv", required=False)
+    rows = []
+    if not len(rest):
+        return pd.DataFrame(rows)
+    for (model, fill), g in rest.groupby(["model", "fill"], sort=False):
+        acc = g.pivot_table(index="seed", columns="positions", values="restored_accuracy").dropna()
+        if len(acc) < 2:
+            continue
+        for what, col in (("the key's own positions", KEY_POSITIONS), ("the best detector's", "best detector")):
+            t = paired_t(acc[col].to_numpy(), acc[RANDOM_CANDIDATES].to_numpy())
+            rows.append(dict(model=model, fill=fill, trained=what, seeds=len(acc), accuracy=float(acc[col].mean()),
+                             random=float(acc[RANDOM_CANDIDATES].mean()), diff=t["diff"], low=t["low"],
+                             high=t["high"]))  # fmt: skip
+    return pd.DataFrame(rows)

@@ -13,7 +13,14 @@ from scipy import stats as sps
 
 from empirical.experiments.attacks.cells import RANDOM_CONTROL
 from empirical.experiments.attacks.config import SCRATCH_ADAM
-from empirical.experiments.attacks.evidence import NULL_DRAWS, _f3, leak_attribution, load_finetune, with_chance
+from empirical.experiments.attacks.evidence import (
+    NULL_DRAWS,
+    _f3,
+    leak_attribution,
+    load_converged,
+    load_finetune,
+    with_chance,
+)
 from empirical.experiments.attacks.inference import PRIMARY_ATTACK, converged_verdicts
 from empirical.experiments.attacks.report import (
     LOCK_THRESHOLD,
@@ -247,7 +254,8 @@ def converged_section(run: Path, ft: pd.DataFrame, models: list) -> str:
     if not path.exists():
         return ""
     sc = pd.read_csv(path)
-    v = converged_verdicts(ft[ft.seed.notna()], sc)
+    base = load_converged(run)
+    v = converged_verdicts(ft[ft.seed.notna()], base)
     done = [m for m in models if len(v) and m in set(v.model)]
     missing = [m for m in models if m not in done]
     tab = pd.DataFrame(
@@ -275,6 +283,16 @@ def converged_section(run: Path, ft: pd.DataFrame, models: list) -> str:
         if not capped
         else f"**{capped} of {len(sc)} baseline runs reached the step cap** (not converged by this rule)"
     )
+    chosen = base.drop_duplicates(["model", "baseline", "fraction"]).variant.value_counts()
+    variants_text = (
+        " Each baseline is the strongest per architecture and share of: adam early stopped, each recipe refit on the "
+        "whole share for the epochs early stopping chose, and SGD-cosine (SGD 0.05, momentum 0.9, weight decay 5e-4, "
+        "cosine to 0) early stopped — chosen on the test set, which favours the baselines (chosen: "
+        + ", ".join(f"{k} {v}×" for k, v in chosen.items())
+        + ")."
+        if (run / "scratch_refit.csv").exists()
+        else ""
+    )
     status = (
         "all models measured"
         if not missing
@@ -284,7 +302,7 @@ def converged_section(run: Path, ft: pd.DataFrame, models: list) -> str:
 attack, declared before these runs, is {PRIMARY_ATTACK}. The attacker trains from scratch with Adam 1e-3 and
 early stopping on a stratified 20 % of their own share (patience 5 epochs and 300 steps, cap 10× the
 fine-tuning steps), on each of three architectures (the locked model's own, a 2 × 400 MLP, a small CNN), 5 seeds;
-{cap_text}.
+{cap_text}.{variants_text}
 {PRIMARY_ATTACK} counts as better only if it beats *every* architecture: an intersection-union test at 5 % (p is the
 largest of the three). The design is paired — {PRIMARY_ATTACK}'s seed s and each baseline's seed s train on the same
 stratified subset — so each of the three is a paired one-sided t-test on the shared seeds; Welch's unpaired IUT is

@@ -12,7 +12,7 @@ import figures
 from empirical._io import write_text
 from empirical.experiments.attacks.cells import RANDOM_CONTROL
 from empirical.experiments.attacks.config import SCRATCH_ADAM, TABLES
-from empirical.experiments.attacks.evidence import load_finetune, with_chance
+from empirical.experiments.attacks.evidence import load_converged, load_finetune, with_chance
 from empirical.experiments.attacks.inference import (
     PRIMARY_ATTACK,
     SECONDARY_ATTACKS,
@@ -21,7 +21,7 @@ from empirical.experiments.attacks.inference import (
 )
 from empirical.experiments.attacks.verdicts import verdicts
 from empirical.experiments.common.markdown import md_table
-from empirical.experiments.common.rundir import load_tables, read_table
+from empirical.experiments.common.rundir import load_tables
 from empirical.experiments.common.verdicts import section
 from empirical.lock.utility import CHANCE
 from figures.attacks import recovered_vs_data
@@ -132,7 +132,7 @@ def write_report(run_dir) -> Path:
             md_table(_mean_sd(ft, ["model", "fill", "attack", "fraction"])),
             "",
         ]
-        conv = read_table(run_dir / "scratch_converged.csv", required=False)
+        conv = load_converged(run_dir)
         parts += (
             [
                 "The from-scratch rows above stop at fine-tuning's step count, far from convergence: they are "

@@ -27,8 +27,9 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from empirical._io import write_csv
 from empirical.errors import UserError
-from empirical.experiments.attacks.baselines import run_scratch_adam, run_scratch_converged
+from empirical.experiments.attacks.baselines import run_scratch_adam, run_scratch_converged, run_scratch_refit
 from empirical.experiments.attacks.cells import (
     RANDOM_CONTROL,
     _finetune_rows,
@@ -36,6 +37,7 @@ from empirical.experiments.attacks.cells import (
     _prune_rows,
     detector_table,
     prune_test_rows,
+    restoration_rows,
 )
 from empirical.experiments.attacks.config import (
     CORE_TABLES,
@@ -150,7 +152,18 @@ def run_cell(m: dict, fill: str, config: AttackConfig, rd: RunDir, device: str =
     tables["keypos"] = _keypos_rows(locked, key, m, data, config)
     tables["prune_test"] = prune_test_rows(locked, m, data, config) if fill == "zero" else pd.DataFrame()
     tables["detectors"] = detector_table(locked, key, m, data, config)
+    if m.get("restore_seeds", 1) > 1:  # the restoration control over seeds (a cell table beyond TABLES)
+        tables["restoration"] = restoration_rows(locked, key, m, data, config, range(m["restore_seeds"]))
     _finish(rd, m, fill, config, tables)
+
+
+def collect_restoration(rd: RunDir, names) -> pd.DataFrame:
+    """``restoration.csv``: the restoration control of every finished cell that measured it."""
+    frames = [read_table(p) for n in names if (p := rd.cell_dir(n) / "restoration.csv").exists() and rd.is_finished(n)]
+    df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if len(df):
+        write_csv(rd.path / "restoration.csv", df)
+    return df
 
 
 def _finish(rd: RunDir, m: dict, fill: str, config: AttackConfig, tables: dict) -> None:
@@ -244,7 +257,8 @@ def run(config: AttackConfig, run_dir, options: AttackOptions = AttackOptions())
     check_only(options.only, cells)
     with rd.open():
         if options.converged_baselines:
-            return {"scratch_converged": run_scratch_converged(config, rd, options.device)}
+            converged = run_scratch_converged(config, rd, options.device)
+            return {"scratch_converged": converged, "scratch_refit": run_scratch_refit(config, rd, options.device)}
         for name, (m, fill) in cells.items():  # cells finished before the run grew (seeds, tests, a new fill)
             if options.only is not None and name not in options.only:
                 continue
@@ -256,6 +270,7 @@ def run(config: AttackConfig, run_dir, options: AttackOptions = AttackOptions())
         tables = rd.run_cells(
             list(cells), lambda name: run_cell(*cells[name], config, rd, options.device), options.only
         )
+        collect_restoration(rd, list(cells))
         if options.only is None:
             run_scratch_adam(config, rd, options.device)
     return tables
@@ -287,8 +302,9 @@ def add_arguments(p) -> None:
     p.add_argument(
         "--converged-baselines",
         action="store_true",
-        help="only add scratch_converged.csv: from-scratch training to convergence (early stopping), 5 seeds, the "
-        "model's own architecture, a 2 x 400 MLP and a small CNN (resumable; the run's cells are not touched)",
+        help="only add the from-scratch baselines: scratch_converged.csv (Adam to convergence by early stopping, 5 "
+        "seeds, the model's own architecture, a 2 x 400 MLP and a small CNN) and scratch_refit.csv (each refit on the "
+        "whole share, and SGD-cosine the same way); resumable, the run's cells are not touched",
     )
 
 

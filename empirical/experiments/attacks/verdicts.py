@@ -10,7 +10,15 @@ from pathlib import Path
 import pandas as pd
 
 from empirical.experiments.attacks.cells import RANDOM_CONTROL
-from empirical.experiments.attacks.evidence import NULL_DRAWS, _f3, leak_attribution, load_finetune, with_chance
+from empirical.experiments.attacks.evidence import (
+    NULL_DRAWS,
+    _f3,
+    leak_attribution,
+    load_converged,
+    load_finetune,
+    restoration_effects,
+    with_chance,
+)
 from empirical.experiments.attacks.inference import PRIMARY_ATTACK, converged_verdicts
 from empirical.experiments.common.markdown import span
 from empirical.experiments.common.verdicts import table
@@ -21,17 +29,35 @@ WHERE_PRUNE = "Section 5.3, pruning attack (the paper's [25]: prune, then fine-t
 
 
 def scope(run: Path) -> str:
-    """What every attacks verdict speaks for: the models, their locks, the seeds."""
+    """What every attacks verdict speaks for: the models measured, their owner models, their locks, the seeds."""
     cfg = json.loads((run / "config.json").read_text())
-    models = ", ".join(f"{m['name']} ({m['dataset']})" for m in cfg["models"])
-    ft = pd.read_csv(run / "finetune.csv").groupby("model")["seed"].nunique()
-    return f"ℓ1 locks at chance + 5 pp of {models}; one locked model each, {span(ft)} attack seeds per cell"
+    ft = pd.read_csv(run / "finetune.csv")
+    measured = [m for m in cfg["models"] if m["name"] in set(ft.model)]
+    owners = {m["name"]: [m] for m in measured if "baselines_of" not in m}
+    for m in measured:
+        if "baselines_of" in m and m["baselines_of"] in owners:
+            owners[m["baselines_of"]].append(m)
+    models = ", ".join(
+        f"{name} ({ms[0]['dataset']}"
+        + (
+            f"; owner models: training seeds {', '.join(str(x.get('owner_seed', 0)) for x in ms)})"
+            if len(ms) > 1
+            else ")"
+        )
+        for name, ms in owners.items()
+    )
+    seeds = ft.groupby("model")["seed"].nunique()
+    each = (
+        "two owner models where said, else one" if any(len(v) > 1 for v in owners.values()) else "one owner model each"
+    )
+    return f"ℓ1 locks at chance + 5 pp of {models}; {each}, {span(seeds)} attack seeds per cell"
 
 
 def converged_text(run: Path) -> tuple[str, pd.DataFrame]:
     """The primary attack against the converged from-scratch baselines: how many cells it beats every baseline in,
     by the paired IUT's strength (``inference.strength``), the borderline and failing cells named."""
-    v = converged_verdicts(load_finetune(run), pd.read_csv(run / "scratch_converged.csv"))
+    base = load_converged(run)
+    v = converged_verdicts(load_finetune(run), base)
     cell = lambda r: f"{r.model} at {100 * r.fraction:g} % ({100 * r.diff_vs_best:+.1f} pp, p {r.p_iut:.2g})"  # noqa: E731
     counts = v.groupby("strength").size()
     parts = [f"{int(counts.get('clearly', 0))} of {len(v)} cells clearly (paired IUT p < 0.01)"]
@@ -41,11 +67,12 @@ def converged_text(run: Path) -> tuple[str, pd.DataFrame]:
     weak = v[v.strength.isin(["borderline", "not established"])]
     if len(weak):
         parts.append("not established: " + "; ".join(f"{cell(r)}, {r.strength}" for r in weak.itertuples()))
-    base = pd.read_csv(run / "scratch_converged.csv").groupby("model")["seed"].nunique()
     seeds = int(v.pairs.min()) if len(v) else 0
+    variants = ", ".join(sorted(base.variant.unique()))
     text = (
         f"{PRIMARY_ATTACK} beats every baseline in {', '.join(parts)} ({seeds} paired seeds per cell; baselines: "
-        f"three architectures trained from scratch to convergence, {span(base)} seeds each)"
+        f"three architectures trained from scratch to convergence, {span(base.groupby('model').seed.nunique())} "
+        f"seeds each, the strongest of {variants} per architecture and share)"
     )
     return text, v
 
@@ -62,7 +89,28 @@ def finetune_row(run: Path) -> dict:
     text, v = converged_text(run)
     beats = int((v.p_iut < ALPHA).sum())
     verdict = f"FAIL (in {beats} of {len(v)} cells)" if beats else f"INCONCLUSIVE (0 of {len(v)} cells)"
-    return {**row, "verdict": verdict, "numbers": text}
+    return {**row, "verdict": verdict, "numbers": text + owners_text(run, v)}
+
+
+def owners_text(run: Path, v: pd.DataFrame) -> str:
+    """Where an architecture has a second owner model: whether the test says the same on both, share by share."""
+    models = json.loads((run / "config.json").read_text())["models"]
+    parts = []
+    for m in (m for m in models if "baselines_of" in m):
+        a, b = (v[v.model == n].set_index("fraction")["strength"] for n in (m["baselines_of"], m["name"]))
+        shares = sorted(set(a.index) & set(b.index))
+        if shares:
+            same = [f for f in shares if (a[f] == "clearly") == (b[f] == "clearly")]
+            parts.append(
+                f"{m['baselines_of']} and its second owner model {m['name']} agree at {len(same)} of "
+                f"{len(shares)} shares"
+                + (
+                    ""
+                    if len(same) == len(shares)
+                    else f" ({', '.join(f'{100 * f:g} %: {a[f]} / {b[f]}' for f in shares if f not in same)})"
+                )
+            )
+    return ("; " + "; ".join(parts)) if parts else ""
 
 
 def prune_test(run: Path) -> pd.DataFrame:
@@ -176,7 +224,23 @@ def key_rows(run: Path) -> list[dict]:
         ),
         tolerance=f"empirical null over candidate units ({NULL_DRAWS:,} draws), α = {ALPHA:g}",
     )
-    return [zero, noise]
+    rows = [zero, noise]
+    effects = restoration_effects(run)
+    if len(effects):
+        rows.append(
+            dict(
+                where=where,
+                claim="what knowing the key adds: training only its positions against as many random candidate units",
+                verdict="INFO",
+                numbers="; ".join(
+                    f"{r.model} ({r.fill} fill, {r.seeds} seeds): {r.trained} {100 * r.accuracy:.1f} % vs random "
+                    f"{100 * r.random:.1f} %, {100 * r['diff']:+.1f} pp [{100 * r.low:+.1f}, {100 * r.high:+.1f}]"
+                    for _, r in effects.iterrows()
+                ),
+                tolerance="paired by seed (each seed one data subset), two-sided 95 % t interval",
+            )
+        )
+    return rows
 
 
 def verdicts(run_dir) -> pd.DataFrame:

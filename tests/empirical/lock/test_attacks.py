@@ -174,3 +174,41 @@ def test_from_scratch_to_convergence_stops_on_its_held_out_data_and_respects_the
     assert capped.steps == 17
     slow = atk.from_scratch_converged(make, x[:300], y[:300], lr=1e-2, patience=1, patience_steps=40, seed=0)
     assert slow.stop_epoch - slow.best_epoch == 14  # 240 training images: 3 steps an epoch, 40 steps = 14 epochs
+
+
+def test_sgd_cosine_anneals_to_zero_and_a_refit_runs_exactly_its_epochs():
+    """The second from-scratch recipe: SGD with momentum whose lr follows a cosine to 0 over the horizon (read off
+    the scheduler); a refit on the whole share takes exactly epochs × ⌈n / batch⌉ optimizer steps (counted by a
+    hook) and learns the toy problem, Adam and SGD-cosine alike; bad input is one error."""
+    model = nn.Linear(4, 2)
+    opt, sched = atk._scratch_optimizer(model, "sgd-cosine", horizon=10)
+    lrs = []
+    for _ in range(10):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs[0] == pytest.approx(0.05) and opt.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
+    assert all(a >= b for a, b in zip(lrs, lrs[1:]))  # monotone down
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(450, 20, generator=g)
+    y = x[:, :10].argmax(1)
+    steps = []
+
+    def make():
+        net = nn.Sequential(nn.Linear(20, 64), nn.ReLU(), nn.Linear(64, 10))
+        net[0].weight.register_hook(lambda grad: steps.append(1))  # one backward per optimizer step
+        return net
+
+    for recipe in atk.SCRATCH_RECIPES:
+        steps.clear()
+        model = atk.refit(make, x, y, epochs=12, recipe=recipe, seed=0)
+        assert len(steps) == 12 * 5  # 450 images, batch 100: 5 steps an epoch
+        assert atk.accuracy(model, x, y) > 0.5, recipe  # chance is 0.1
+    run = atk.from_scratch_converged(
+        make, x, y, patience=2, patience_steps=0, max_steps=400, seed=0, recipe="sgd-cosine"
+    )
+    assert 0 < run.steps <= 400 and run.heldout_accuracy > 0.3
+    with pytest.raises(UserError, match="unknown from-scratch recipe 'rmsprop'"):
+        atk.refit(make, x, y, epochs=1, recipe="rmsprop")
+    with pytest.raises(UserError, match="at least one epoch"):
+        atk.refit(make, x, y, epochs=0)
