@@ -58,6 +58,8 @@ def converged_text(run: Path) -> tuple[str, pd.DataFrame]:
     by the paired IUT's strength (``inference.strength``), the borderline and failing cells named."""
     base = load_converged(run)
     v = converged_verdicts(load_finetune(run), base)
+    if not len(v):
+        return "no cell has two or more seeds of the attack and of a baseline", v
     cell = lambda r: f"{r.model} at {100 * r.fraction:g} % ({100 * r.diff_vs_best:+.1f} pp, p {r.p_iut:.2g})"  # noqa: E731
     counts = v.groupby("strength").size()
     parts = [f"{int(counts.get('clearly', 0))} of {len(v)} cells clearly (paired IUT p < 0.01)"]
@@ -87,6 +89,8 @@ def finetune_row(run: Path) -> dict:
     if not (run / "scratch_converged.csv").exists():
         return {**row, "verdict": "NOT TESTED", "numbers": "the converged baselines are still to run"}
     text, v = converged_text(run)
+    if not len(v):
+        return {**row, "verdict": "NOT TESTED", "numbers": text}
     beats = int((v.p_iut < ALPHA).sum())
     verdict = f"FAIL (in {beats} of {len(v)} cells)" if beats else f"INCONCLUSIVE (0 of {len(v)} cells)"
     return {**row, "verdict": verdict, "numbers": text + owners_text(run, v)}
@@ -193,38 +197,7 @@ def key_rows(run: Path) -> list[dict]:
         numbers=f"exact zeros find the key: recall {span(found.round(2))}" if len(found) else "no zero-fill row",
         tolerance="found = recall >= 0.5",
     )
-    leak = leak_attribution(det)
-    beats = leak[leak.beats_null_noise]
-    noise_det = det[(det.fill == "noise") & (det.detector != RANDOM_CONTROL) & (det.recall >= 0.5)]
-    finders = ", ".join(f"{r.model} {r.detector} recall {r.recall:.2f}" for r in noise_det.itertuples())
-    both = leak.beats_null_noise & leak.beats_null_zero
-    cells = ", ".join(
-        f"{r.model} {r.detector.split(' (')[0]} precision {r.precision_noise:.2f} noise / "
-        f"{_f3(r.precision_zero, 2)} zero vs chance {r.chance:.2f}"
-        for r in leak.itertuples()
-    )
-    noise = dict(
-        where=where,
-        claim="a noise-filled key's positions stay hidden (`--fill noise`, this toolkit's)",
-        verdict=f"FAIL (leaks in {len(beats)} of {len(leak)} models)"
-        if len(beats)
-        else "PASS"
-        if len(leak)
-        else "NOT TESTED",
-        numbers=(
-            f"found (recall >= 0.5): {finders}; "
-            if finders
-            else "no detector finds half of it" + (", but " if len(beats) else "; ")
-        )
-        + f"the best {'beats' if len(beats) else 'against'} the null ({cells})"
-        + (
-            " — with both fills in every model, so the leak is the ℓ1 ranking's, not the fill's"
-            if both.all()
-            else f" — with both fills in {int(both.sum())} of {len(leak)} models"
-        ),
-        tolerance=f"empirical null over candidate units ({NULL_DRAWS:,} draws), α = {ALPHA:g}",
-    )
-    rows = [zero, noise]
+    rows = [zero, noise_row(where, det)]
     effects = restoration_effects(run)
     if len(effects):
         rows.append(
@@ -241,6 +214,41 @@ def key_rows(run: Path) -> list[dict]:
             )
         )
     return rows
+
+
+def noise_row(where: str, det: pd.DataFrame) -> dict:
+    """A noise-filled key: which detector finds it, else whether the best beats its null, and where the leak
+    comes from (the ℓ1 ranking where the zero fill shows it too)."""
+    claim = "a noise-filled key's positions stay hidden (`--fill noise`, this toolkit's)"
+    leak = leak_attribution(det)
+    if not len(leak):
+        return dict(where=where, claim=claim, verdict="NOT TESTED", numbers="no noise-fill row")
+    beats = leak[leak.beats_null_noise]
+    noise_det = det[(det.fill == "noise") & (det.detector != RANDOM_CONTROL) & (det.recall >= 0.5)]
+    finders = ", ".join(f"{r.model} {r.detector} recall {r.recall:.2f}" for r in noise_det.itertuples())
+    both = leak.beats_null_noise & leak.beats_null_zero
+    cells = ", ".join(
+        f"{r.model} {r.detector.split(' (')[0]} precision {r.precision_noise:.2f} noise / "
+        f"{_f3(r.precision_zero, 2)} zero vs chance {r.chance:.2f}"
+        for r in leak.itertuples()
+    )
+    return dict(
+        where=where,
+        claim=claim,
+        verdict=f"FAIL (leaks in {len(beats)} of {len(leak)} models)" if len(beats) else "PASS",
+        numbers=(
+            f"found (recall >= 0.5): {finders}; "
+            if finders
+            else "no detector finds half of it" + (", but " if len(beats) else "; ")
+        )
+        + f"the best {'beats' if len(beats) else 'against'} the null ({cells})"
+        + (
+            " — with both fills in every model, so the leak is the ℓ1 ranking's, not the fill's"
+            if both.all()
+            else f" — with both fills in {int(both.sum())} of {len(leak)} models"
+        ),
+        tolerance=f"empirical null over candidate units ({NULL_DRAWS:,} draws), α = {ALPHA:g}",
+    )
 
 
 def verdicts(run_dir) -> pd.DataFrame:

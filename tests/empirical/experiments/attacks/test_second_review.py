@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from empirical.errors import UserError
-from empirical.experiments.attacks import evidence
+from empirical.experiments.attacks import evidence, report
 from empirical.experiments.attacks.cells import KEY_POSITIONS, RANDOM_CANDIDATES, random_candidate_positions
 from empirical.experiments.attacks.config import MODELS, AttackConfig, _merge
 from empirical.experiments.common.rundir import RunDir
@@ -74,6 +74,8 @@ def test_the_strongest_baseline_variant_is_kept_and_shared_with_a_second_owner(t
     assert (mine.steps == 5 * 6).all()  # 5 epochs × 6 steps on 600 images
     shared = base[base.model == "q-s1"].drop(columns="model").reset_index(drop=True)
     pd.testing.assert_frame_equal(shared, mine.drop(columns="model").reset_index(drop=True))
+    text = "\n".join(report.variants_section(run))
+    assert "| adam, refit |" in text and "tested against" in text  # the report names the variant tested
 
 
 def test_restoration_effects_are_paired_by_seed(tmp_path):
@@ -114,3 +116,4 @@ def test_a_second_owner_model_runs_its_cells_with_the_restoration_control(tmp_pa
     assert (refit.best_epoch >= 1).all() and refit.accuracy_refit.between(0, 1).all()
     assert {p: p.stat().st_mtime_ns for p in out.glob("cells/*/done.json")} == done
     assert set(evidence.load_converged(out).model) == {q["name"], "q-s1"}
+    assert "## What knowing the key adds" in report.write_report(out).read_text()
