@@ -44,6 +44,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/bench_paper_training.py
 	$(BIN)/python benchmarks/bench_paper_eval.py
 	$(BIN)/python benchmarks/bench_audit.py
+	$(BIN)/python benchmarks/bench_denormals.py
 
 clean-venv:
 	rm -rf $(VENV)

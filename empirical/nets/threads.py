@@ -1,5 +1,5 @@
-"""What a long run sets for itself: the threads it may change while it runs, the matmul precision it records, and
-glibc's malloc kept from returning freed memory to the OS.
+"""What a long run sets for itself: the threads it may change while it runs, the matmul precision it records,
+denormals flushed to zero while it trains on the CPU, and glibc's malloc kept from returning freed memory to the OS.
 
 A long CPU run (``paper-widths`` at the paper's widths: hours per cell) takes both cores while nothing else needs
 them and gives one back when something else does, without stopping: ``--threads-file F`` names a file holding one
@@ -10,6 +10,7 @@ records the fewest and most threads each epoch used.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import logging
 import os
@@ -57,6 +58,46 @@ def strict_fp32(device: str) -> None:
     if torch.device(device).type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = False
         torch.backends.cudnn.allow_tf32 = False
+
+
+KEEP_DENORMALS_ENV = "CORELOCKER_KEEP_DENORMALS"
+
+
+def denormals_flushed() -> bool:
+    """Whether this thread's CPU flushes float32 denormals to zero (FTZ/DAZ): 1e-39 then reads as 0."""
+    return float(torch.tensor([1e-39], dtype=torch.float32).mul(1.0)) == 0.0
+
+
+def denormal_mode(device: str) -> str:
+    """What the rows record: "flushed" or "kept" (a CUDA device keeps them: its fp32 kernels do not flush)."""
+    return "flushed" if torch.device(device).type == "cpu" and denormals_flushed() else "kept"
+
+
+@contextlib.contextmanager
+def flushed_denormals(device: str):
+    """Flush float32 denormals to zero on the CPU while the block trains (``torch.set_flush_denormal``), then
+    restore what was set before.
+
+    Adam's first moment of a unit whose gradient stops (a dead ReLU, a pixel that is almost always 0) decays by
+    β₁ = 0.9 a step into the denormal range within about 800 steps; at 7 × 4000 after 15 epochs 61–95 % of every
+    layer's exp_avg is denormal, and x86 cores compute on denormals many times slower: the fused Adam step took
+    1.35 s against 0.13 s with them flushed (one thread, the real resume point; ``benchmarks/bench_denormals.py``).
+    A denormal moment moves its weight by at most lr·1e-38/ε ≈ 1e-33, far below a float32 step of any weight the
+    networks hold, so the weights are the same: bit for bit over 10 real steps of that resume point, and over a
+    small network's whole training in ``tests/empirical/nets/test_denormals.py``. Set
+    ``CORELOCKER_KEEP_DENORMALS=1`` to keep them."""
+    if torch.device(device).type != "cpu" or os.environ.get(KEEP_DENORMALS_ENV) == "1":
+        yield
+        return
+    before = denormals_flushed()
+    if not torch.set_flush_denormal(True):  # a CPU without SSE3: nothing to do
+        yield
+        return
+    try:
+        yield
+    finally:
+        if not before:
+            torch.set_flush_denormal(False)
 
 
 _HEAP_KEPT = False

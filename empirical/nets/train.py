@@ -35,7 +35,7 @@ from empirical.nets.spec import (  # noqa: F401  (re-exported: TrainSpec has alw
     SCHEDULES,
     TrainSpec,
 )
-from empirical.nets.threads import follow_threads, reuse_freed_memory, strict_fp32
+from empirical.nets.threads import flushed_denormals, follow_threads, reuse_freed_memory, strict_fp32
 from empirical.safety import file_lock
 
 log = logging.getLogger(__name__)
@@ -236,7 +236,7 @@ def train(spec: TrainSpec, out_dir, options: RunOptions = RunOptions()) -> Path:
     if not (out / "model.safetensors").exists():  # a bad dataset or data root: refused before anything is created
         data_mod.load_dataset(spec.dataset, options.data_root)  # (kept in memory for the run)
     out.mkdir(parents=True, exist_ok=True)
-    with _run_lock(out):
+    with _run_lock(out), flushed_denormals(options.device):
         return _train_locked(spec, out, options)
 
 

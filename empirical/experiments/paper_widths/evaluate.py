@@ -28,7 +28,7 @@ from empirical.experiments.paper_widths.config import (
 from empirical.host import cpu_model
 from empirical.lock.sweep import accuracy_curve, top_accuracy
 from empirical.lock.utility import ratio_for_utility, split_halves
-from empirical.nets.threads import follow_threads, tf32_enabled
+from empirical.nets.threads import denormal_mode, follow_threads, tf32_enabled
 
 log = logging.getLogger(__name__)
 
@@ -220,6 +220,7 @@ class EpochRecorder:
                     "targets_searched": " ".join(map(criterion, cfg.targets_due(epoch, self.planned))),
                     "precision": cfg.precision,
                     "tf32": tf32_enabled(self.device),
+                    "denormals": denormal_mode(self.device),
                     "device": self.device,
                     "host": cpu_model(),
                 }

@@ -10,7 +10,7 @@ import pandas as pd
 
 from empirical.experiments.common.markdown import md_table
 from empirical.experiments.common.verdicts import line
-from empirical.experiments.paper_widths import projection
+from empirical.experiments.paper_widths import cost, projection
 from empirical.experiments.paper_widths import report as pwr
 from empirical.experiments.paper_widths.claims import (
     CLAIMS,
@@ -154,7 +154,7 @@ def page() -> str:
     noise = pwr.rerun_noise(diffs)
     bt = pwr.paper_backtests(runs, pwr.load_run(TREND))
     region = runs["paper-region"]
-    share = pwr.eval_share(region["epoch_log"]) if len(region["epoch_log"]) else pd.DataFrame()
+    share = cost.eval_share(region["epoch_log"]) if len(region["epoch_log"]) else pd.DataFrame()
     projections = pd.concat(
         [pwr.projection_rows(t["critical"], noise).assign(run=n) for n, t in runs.items()], ignore_index=True
     )

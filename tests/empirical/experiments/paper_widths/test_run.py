@@ -13,6 +13,7 @@ from empirical.cli import main
 from empirical.errors import UserError
 from empirical.experiments.paper_widths import claims, resume
 from empirical.experiments.paper_widths import config as pwc
+from empirical.experiments.paper_widths import cost
 from empirical.experiments.paper_widths import evaluate as ev
 from empirical.experiments.paper_widths import report as pwr
 from empirical.host import cpu_model
@@ -54,6 +55,7 @@ def test_every_epoch_has_rows_and_critical_ratios(tiny_run):
     log = t["epoch_log"]
     assert (log.peak_rss_gib > 0).all() and (log.eval_seconds >= 0).all()
     assert (log.host == cpu_model()).all() and cpu_model()  # the machine each epoch ran on
+    assert (log.denormals == "flushed").all()  # training on the CPU flushes them (nets.threads)
 
 
 def test_critical_ratio_between_sweeps_matches_a_fresh_search(tiny_run, mnist):
@@ -518,3 +520,17 @@ def test_the_half_criterion_and_the_per_target_cadence(tiny_run, tmp_path):
     log = pd.read_csv(tmp_path / "run" / "epoch_log.csv")
     assert log.targets_searched.tolist() == ["half 0.15", "half 0.15", "half", "half 0.15", "half 0.15"]
     assert (log.threads_min >= 1).all() and (log.threads_max >= log.threads_min).all()
+
+
+def test_the_cost_table_names_the_denormal_mode_of_every_epoch():
+    """Epochs logged before the column existed kept denormals (their code never flushed them)."""
+    assert cost.spans([5, 1, 2, 3, 7, 8]) == "1–3, 5, 7–8" and cost.spans([]) == ""
+    log = pd.DataFrame(
+        dict(hidden_layers=7, width=4000, epoch=range(1, 6), train_seconds=[500.0, 500, 500, 250, 250],
+             eval_seconds=[50.0, 50, 50, 50, 150], full_sweep=[True, False, False, False, True],
+             denormals=[None, None, None, "flushed", "flushed"])
+    )  # fmt: skip
+    (row,) = cost.eval_share(log).to_dict("records")
+    assert row["denormals"] == "kept 1–3; flushed 4–5" and row["eval_share"] == 350 / 2000
+    assert row["eval_share_without_sweeps"] == 150 / 1250 and row["within_budget"]
+    assert cost.eval_share(log.drop(columns="denormals")).denormals.tolist() == ["kept 1–5"]
