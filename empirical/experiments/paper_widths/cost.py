@@ -25,8 +25,30 @@ def spans(epochs) -> str:
 def denormal_epochs(g: pd.DataFrame) -> str:
     """ "kept 1–15, flushed 16–20": the epochs per mode. An epoch logged before the column existed kept them
     (the code that wrote it never flushed)."""
-    mode = g["denormals"].fillna("kept") if "denormals" in g else pd.Series("kept", index=g.index)
+    mode = modes(g)
     return "; ".join(f"{m} {spans(g.loc[mode == m, 'epoch'])}" for m in ("kept", "flushed") if (mode == m).any())
+
+
+def modes(g: pd.DataFrame) -> pd.Series:
+    """Each epoch's denormal mode ("kept" where the column is absent or empty: logged before it existed)."""
+    return g["denormals"].fillna("kept") if "denormals" in g else pd.Series("kept", index=g.index)
+
+
+def by_mode(elog: pd.DataFrame) -> pd.DataFrame:
+    """Per cell and denormal mode: the epochs, the mean training and evaluation seconds per epoch and
+    evaluation's share — what flushing denormals did to the training time, and so to the evaluation's share."""
+    rows = []
+    for (h, w), g in elog.groupby(["hidden_layers", "width"]):
+        mode = modes(g)
+        for m in ("kept", "flushed"):
+            e = g[mode == m]
+            if len(e):
+                tr, ev = e["train_seconds"].mean(), e["eval_seconds"].mean()
+                row = dict(hidden_layers=h, width=w, denormals=m, epochs=spans(e["epoch"]))
+                rows.append(
+                    {**row, "train_s_per_epoch": round(tr), "eval_s_per_epoch": round(ev), "eval_share": ev / tr}
+                )
+    return pd.DataFrame(rows)
 
 
 def eval_share(elog: pd.DataFrame) -> pd.DataFrame:

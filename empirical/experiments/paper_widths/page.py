@@ -222,6 +222,12 @@ random baseline every 10 carry most of it, the search for r15 runs every second 
 
 {md_table(share) if len(share) else "(no epoch yet)"}
 
+Per denormal mode: epochs that ran with float32 denormals flushed to zero (FTZ/DAZ, `train`'s default on the CPU
+since the epoch log records the mode) have the same weights bit for bit and an Adam step about 10× faster
+([benchmarks](../benchmarks.md)); the evaluation keeps its cadence, so its share of the shorter epochs grows:
+
+{md_table(cost.by_mode(region["epoch_log"])) if len(share) else "(no epoch yet)"}
+
 **The claimed region on one GPU, in slices.** `paper-region` orders the {n1} cells corners first; `--deadline
 SECONDS` stops before an epoch that would not finish in time, with every finished epoch's rows written, so each window
 continues where the last stopped (`scripts/gpu_slice.sh OUT SECONDS`: fp32, TF32 off, recorded in every row). The

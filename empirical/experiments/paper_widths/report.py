@@ -34,7 +34,7 @@ from empirical.experiments.paper_widths.claims import (
     verdict_rows,
 )
 from empirical.experiments.paper_widths.config import HALF, TABLES, cell_name, criterion
-from empirical.experiments.paper_widths.cost import EVAL_BUDGET, eval_share
+from empirical.experiments.paper_widths.cost import EVAL_BUDGET, by_mode, eval_share
 from empirical.experiments.paper_widths.extrapolate import extrapolation_section
 from empirical.experiments.paper_widths.reruns import rerun_differences, rerun_noise
 from figures.paper_widths import accuracy_at_paper_ratio, critical_ratio_vs_epoch, paper_grid, with_criterion
@@ -362,6 +362,12 @@ def write_report(run_dir, grid_run=None, backtest_run=None, earlier_run=None) ->
             "with denormals kept or flushed (the epoch log has every epoch's seconds, threads, denormals and host):",
             "",
             md_table(share),
+            "",
+            "Per denormal mode (training on the CPU has flushed them since the epoch log began to record the mode: "
+            "the same weights, a faster Adam step; the evaluation's cadence is fixed by the configuration, so its "
+            "share of the shorter epochs grows):",
+            "",
+            md_table(by_mode(elog)),
             "",
         ]
     if grid_run is not None and len(crit):

@@ -534,3 +534,6 @@ def test_the_cost_table_names_the_denormal_mode_of_every_epoch():
     assert row["denormals"] == "kept 1–3; flushed 4–5" and row["eval_share"] == 350 / 2000
     assert row["eval_share_without_sweeps"] == 150 / 1250 and row["within_budget"]
     assert cost.eval_share(log.drop(columns="denormals")).denormals.tolist() == ["kept 1–5"]
+    modes = cost.by_mode(log).set_index("denormals")
+    assert modes.loc["kept", "epochs"] == "1–3" and modes.loc["flushed", "train_s_per_epoch"] == 250
+    assert modes.loc["flushed", "eval_share"] == 100 / 250 and modes.loc["kept", "eval_share"] == 0.1
