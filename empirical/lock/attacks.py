@@ -44,6 +44,7 @@ from empirical.lock.detectors import (  # noqa: F401  (re-exported: the key-posi
 )
 from empirical.lock.keys import AccessKey
 from empirical.lock.pruning import fine_prune, magnitude_prune  # noqa: F401  (re-exported: the pruning attacks)
+from empirical.nets.threads import denormals_flushed_in
 
 FT_MODES = ("FTLL", "FTAL", "RTLL", "RTAL")
 
@@ -78,6 +79,7 @@ class FineTune:
     optimizer: str = "sgd"  # "adam": Adam(lr) without momentum or weight decay (an attacker's from-scratch recipe)
 
 
+@denormals_flushed_in
 def _sgd_epochs(model, params, x, y, ft: FineTune, seed: int, grad_mask=None, frozen_bn=False) -> nn.Module:
     """SGD (or Adam, per ``ft.optimizer``) over (x, y); ``frozen_bn``: BN layers stay in eval mode."""
     if ft.optimizer == "adam":
@@ -160,6 +162,7 @@ def _scratch_optimizer(model: nn.Module, recipe: str, horizon: int, lr: float | 
     return opt, torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, horizon))
 
 
+@denormals_flushed_in
 def refit(make_model, x, y, epochs: int, recipe: str = "adam", batch_size: int = 100, seed: int = 0) -> nn.Module:
     """A from-scratch baseline refit on the attacker's *whole* share for ``epochs`` epochs (the count early stopping
     chose on 80 % of it), with ``recipe`` (``SCRATCH_RECIPES``; a cosine spans the refit): the held-out fifth is
@@ -186,6 +189,7 @@ def refit(make_model, x, y, epochs: int, recipe: str = "adam", batch_size: int =
     return model.eval()
 
 
+@denormals_flushed_in
 def from_scratch_converged(
     make_model,
     x,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import logging
 import os
 from pathlib import Path
@@ -98,6 +99,18 @@ def flushed_denormals(device: str):
     finally:
         if not before:
             torch.set_flush_denormal(False)
+
+
+def denormals_flushed_in(fn):
+    """Run ``fn`` inside ``flushed_denormals("cpu")``: a training loop of its own (the attacks' fine-tuning and
+    from-scratch baselines) gets what ``train`` gets."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with flushed_denormals("cpu"):
+            return fn(*args, **kwargs)
+
+    return wrapper
 
 
 _HEAP_KEPT = False

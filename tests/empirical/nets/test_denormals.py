@@ -5,7 +5,13 @@ on a training whose Adam state really holds denormals (checked, else the compari
 import torch
 from safetensors.torch import load_file
 
-from empirical.nets.threads import KEEP_DENORMALS_ENV, denormal_mode, denormals_flushed, flushed_denormals
+from empirical.nets.threads import (
+    KEEP_DENORMALS_ENV,
+    denormal_mode,
+    denormals_flushed,
+    denormals_flushed_in,
+    flushed_denormals,
+)
 from empirical.nets.train import RunOptions, TrainSpec, train
 
 
@@ -72,3 +78,29 @@ def test_training_is_bit_identical_with_denormals_flushed(tmp_path, monkeypatch,
 def test_train_restores_the_mode_it_found(tmp_path, mnist):
     train(TrainSpec(hidden_layers=1, width=8, epochs=1, train_subset=256), tmp_path, RunOptions(progress=False))
     assert not denormals_flushed()
+
+
+def test_the_attacks_own_loops_flush_too_and_give_the_same_weights(monkeypatch):
+    """from_scratch_converged and fine_tune train in loops of their own (``denormals_flushed_in``)."""
+    from torch import nn
+
+    from empirical.lock.attacks import FineTune, fine_tune, from_scratch_converged
+
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(600, 20, generator=g), torch.randint(0, 3, (600,), generator=g)
+
+    def make():
+        return nn.Sequential(nn.Linear(20, 32), nn.ReLU(), nn.Linear(32, 3))
+
+    def both():
+        base = from_scratch_converged(make, x, y, max_steps=120, seed=1).model
+        tuned = fine_tune(base, x, y, "FTAL", FineTune(epochs=2), seed=2)
+        return [t.detach().clone() for t in (*base.state_dict().values(), *tuned.state_dict().values())]
+
+    monkeypatch.setenv(KEEP_DENORMALS_ENV, "1")
+    kept = both()
+    monkeypatch.delenv(KEEP_DENORMALS_ENV)
+    flushed = both()
+    assert not denormals_flushed()  # restored after each loop
+    assert denormals_flushed_in(denormals_flushed)() and not denormals_flushed()  # flushed inside the loop only
+    assert all(torch.equal(a, b) for a, b in zip(kept, flushed))
