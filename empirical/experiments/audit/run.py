@@ -69,15 +69,28 @@ def applicable_kinds(model: nn.Module, budget: str) -> list[str]:
 
 def fresh_copy(model: nn.Module, seed: int) -> nn.Module:
     """The same architecture, newly initialised (every module's ``reset_parameters``): the attacker's from-scratch
-    model, whatever the user's class is."""
+    model, whatever the user's class is. A parameter that no ``reset_parameters`` covers (one a custom module
+    holds directly) is drawn again from a normal with its own mean and standard deviation, never kept: a baseline
+    that starts from trained weights would not be from scratch."""
     out = copy.deepcopy(model)
+    reset = set()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         for m in out.modules():
             if hasattr(m, "reset_parameters") and m is not out:
                 m.reset_parameters()
+                reset |= {id(p) for p in m.parameters()}
             if isinstance(m, nn.modules.batchnorm._BatchNorm):
                 m.reset_running_stats()
+        with torch.no_grad():
+            for name, p in out.named_parameters():
+                if id(p) not in reset:
+                    log.warning("%s has no reset_parameters: the from-scratch model draws it from N(mean, sd)", name)
+                    sd = float(p.std()) if p.numel() > 1 else 0.0
+                    if sd > 0:
+                        p.normal_(float(p.mean()), sd)
+                    else:
+                        p.fill_(float(p.mean()))
     return out.train()
 
 

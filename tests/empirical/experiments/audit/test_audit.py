@@ -121,3 +121,28 @@ def test_bad_budget_and_share_are_one_line(own_cnn, one_error, tmp_path):
     one_error(main([*base, "--budget", "huge"]), "unknown audit budget 'huge'")
     one_error(main([*base, "--attacker-share", "0,0.5"]), "--attacker-share: 0.0 is not a share")
     one_error(main([*base, "--owner-share", "0.3"]), "the owner's share 0.3 is not one of --attacker-share")
+
+
+def test_the_from_scratch_model_keeps_no_trained_weight(caplog):
+    """A parameter held directly by a custom module (no reset_parameters) is drawn again, not kept."""
+    from empirical.experiments.audit.run import fresh_copy
+
+    class Scaled(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = nn.Sequential(nn.Linear(6, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 3))
+            self.scale = nn.Parameter(torch.linspace(0.5, 2.0, 3))
+
+        def forward(self, x):
+            return self.body(x) * self.scale
+
+    model = Scaled()
+    with torch.no_grad():  # "trained": every value moved off its initialisation
+        for p in model.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    with caplog.at_level("WARNING"):
+        fresh = fresh_copy(model, seed=0)
+    for (name, p), q in zip(model.named_parameters(), fresh.parameters()):
+        assert not torch.equal(p, q), name  # every parameter newly drawn
+    assert "scale has no reset_parameters" in caplog.text
+    assert abs(float(fresh.scale.detach().mean()) - 1.25) < 1.0  # from the parameter's own scale, not a default
