@@ -162,6 +162,16 @@ def _scratch_optimizer(model: nn.Module, recipe: str, horizon: int, lr: float | 
     return opt, torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, horizon))
 
 
+def _scratch_step(model, opt, sched, xb, yb) -> None:
+    """One optimizer step of a from-scratch baseline on a batch (and its schedule's step, if any)."""
+    loss = nnf.cross_entropy(model(xb), yb)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    if sched is not None:
+        sched.step()
+
+
 @denormals_flushed_in
 def refit(make_model, x, y, epochs: int, recipe: str = "adam", batch_size: int = 100, seed: int = 0) -> nn.Module:
     """A from-scratch baseline refit on the attacker's *whole* share for ``epochs`` epochs (the count early stopping
@@ -180,12 +190,7 @@ def refit(make_model, x, y, epochs: int, recipe: str = "adam", batch_size: int =
         perm = torch.randperm(len(x), generator=g)
         for i in range(0, len(x), batch_size):
             idx = perm[i : i + batch_size]
-            loss = nnf.cross_entropy(model(x[idx]), y[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            if sched is not None:
-                sched.step()
+            _scratch_step(model, opt, sched, x[idx], y[idx])
     return model.eval()
 
 
@@ -231,12 +236,7 @@ def from_scratch_converged(
             if steps >= max_steps:
                 break
             idx = perm[i : i + batch_size]
-            loss = nnf.cross_entropy(model(xt[idx]), yt[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            if sched is not None:
-                sched.step()
+            _scratch_step(model, opt, sched, xt[idx], yt[idx])
             steps += 1
         acc = accuracy(model, xh, yh)
         if acc > best:
