@@ -10,7 +10,7 @@ import pandas as pd
 
 from empirical.errors import UserError
 from empirical.experiments.common.configure import option
-from empirical.experiments.common.presets import check_sizes_given, parse_size, sizes_for, with_sizes
+from empirical.experiments.common.presets import check_sizes_given, sizes_field, sizes_for
 from empirical.experiments.common.rundir import differing_fields
 from empirical.lock.ratio import check_ratio
 from empirical.lock.utility import CHANCE
@@ -76,17 +76,7 @@ class AblationConfig:
     archs: tuple[str, ...] = field(
         default=("vgg", "resnet", "preresnet"), metadata=option(f"architectures, a subset of {','.join(CONV_ARCHS)}")
     )
-    sizes: dict = field(  # (hidden_layers, width) of each architecture run (its default where not given)
-        default_factory=dict,
-        metadata=option(
-            "an architecture's (hidden_layers, width), e.g. preresnet=2,16; repeatable",
-            flag="--size",
-            parse=parse_size,
-            repeat=True,
-            combine=with_sizes,
-            metavar="ARCH=H,W",
-        ),
-    )
+    sizes: dict = sizes_field("preresnet=2,16")  # (hidden_layers, width) of each architecture run
     recipes: tuple[str, ...] = field(
         default=GRID_RECIPES, metadata=option(f"training recipes, a subset of {','.join(RECIPES)}")
     )

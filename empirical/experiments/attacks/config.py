@@ -26,17 +26,16 @@ FCN_13 = dict(FCN_7, name="fcn-13x400", hidden_layers=13)
 MODELS = (
     FCN_7,
     FCN_13,
-    dict(
+    dict(  # the same fields as the FCNs', in the same order
+        FCN_7,
         name="vgg",
         arch="vgg",
         dataset="fashion-mnist",
         hidden_layers=2,
         width=16,
         epochs=4,
-        indicator="l1",
         lock=0.05,
         fractions=(0.05, 0.1),
-        seeds=5,
         ft_epochs=10,
     ),
     # the second review (issue 39): a second owner model of each FCN (training seed 1), so that each verdict is

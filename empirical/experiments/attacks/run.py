@@ -41,6 +41,7 @@ from empirical.experiments.attacks.cells import (
 )
 from empirical.experiments.attacks.config import (
     CORE_TABLES,
+    FCN_7,
     TABLES,
     AttackConfig,
     _merge,
@@ -73,14 +74,11 @@ PRESETS = {
     "quick": AttackConfig(  # tiny models and shares: a smoke test, minutes
         models=(
             dict(
+                FCN_7,
                 name="fcn-3x32",
-                arch="fcn",
-                dataset="mnist",
                 hidden_layers=3,
                 width=32,
                 epochs=1,
-                indicator="l1",
-                lock="chance+5pp",
                 fractions=(0.01, 0.02),
                 seeds=1,
                 ft_epochs=1,

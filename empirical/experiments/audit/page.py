@@ -54,6 +54,11 @@ The audit never writes a key.
 
 Budgets: `quick` (1 seed, 2 unit kinds, shares 1 % and 5 %), `standard` (3 seeds, every applicable unit kind, 1/5/10 %),
 `thorough` (5 seeds).
+
+The examples below audit the attacks experiment's two owner models at `standard` with the target chance + 5 pp (15 %):
+the 7 × 400 MNIST FCN (15 epochs) and the VGG on Fashion-MNIST (4 epochs). `scripts/example_audits.sh` trains both
+into `runs/` and writes `results/audit-fcn-7x400` and `results/audit-vgg`; each audit's `audit_inputs.json` records its
+checkpoint and data, and each unit kind's `cells/*/done.json` its host and seconds.
 """
     if not runs:
         return body + "\nThe example audits (`fcn-7x400` and `vgg` at `standard`) are still to run.\n"

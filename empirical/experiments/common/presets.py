@@ -4,8 +4,10 @@ and the ``--size ARCH=H,W`` options of the conv experiments."""
 from __future__ import annotations
 
 import argparse
+from dataclasses import field
 
 from empirical.errors import UserError
+from empirical.experiments.common.configure import option
 from empirical.nets.convnets import DEFAULTS
 
 PAPER_RATIO = 0.00002  # 0.002 % (Section 5.1.1, Figure 5)
@@ -29,6 +31,22 @@ def parse_size(item: str) -> tuple[str, list[int]]:
 def with_sizes(sizes: dict, given: list[tuple[str, list[int]]]) -> dict:
     """The preset's sizes with the ``--size`` options given replacing theirs."""
     return {**{a: list(v) for a, v in sizes.items()}, **dict(given)}
+
+
+def sizes_field(example: str):
+    """A conv experiment's ``sizes`` config field: ``--size ARCH=H,W``, repeatable; an architecture not given keeps
+    its default (``sizes_for``)."""
+    return field(
+        default_factory=dict,
+        metadata=option(
+            f"an architecture's (hidden_layers, width), e.g. {example}; repeatable",
+            flag="--size",
+            parse=parse_size,
+            repeat=True,
+            combine=with_sizes,
+            metavar="ARCH=H,W",
+        ),
+    )
 
 
 def sizes_for(archs, sizes: dict) -> dict:

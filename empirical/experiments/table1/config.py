@@ -13,7 +13,7 @@ import pandas as pd
 from empirical._io import write_csv
 from empirical.errors import UserError
 from empirical.experiments.common.configure import option
-from empirical.experiments.common.presets import check_sizes_given, parse_size, sizes_for, with_sizes
+from empirical.experiments.common.presets import check_sizes_given, sizes_field, sizes_for
 from empirical.experiments.common.rundir import RunDir, read_config
 from empirical.lock.ratio import check_ratio
 from empirical.nets.convnets import CONV_ARCHS
@@ -35,17 +35,7 @@ class Table1Config:
     archs: tuple[str, ...] = field(
         default=TABLE1_ARCHS, metadata=option(f"architectures, a subset of {','.join(CONV_ARCHS)}")
     )
-    sizes: dict = field(  # (hidden_layers, width) of each architecture run (its default where not given)
-        default_factory=dict,
-        metadata=option(
-            "an architecture's (hidden_layers, width), e.g. resnet=1,8; repeatable",
-            flag="--size",
-            parse=parse_size,
-            repeat=True,
-            combine=with_sizes,
-            metavar="ARCH=H,W",
-        ),
-    )
+    sizes: dict = sizes_field("resnet=1,8")  # (hidden_layers, width) of each architecture run
     dataset: str = "fashion-mnist"
     epochs: int = field(default=4, metadata=option("training epochs"))
     train_subset: int | None = field(
