@@ -67,11 +67,24 @@ def headline(t: pd.Series) -> str:
     )
 
 
+def _target(key, fill: str, target: float) -> tuple[bool, str]:
+    """Whether ``key`` (a ``keys`` row) with ``fill`` meets the target on the held-out half, and the words for it. The
+    search runs with the zero fill; the noise fill's accuracy is measured on the same key (an audit from before it
+    was measured: not met, and said so)."""
+    acc = getattr(key, "accuracy_heldout" if fill == "zero" else "accuracy_heldout_noise", float("nan"))
+    if acc != acc:
+        return False, f"the {fill} fill's locked accuracy is not measured (an older audit: run it again)"
+    words = f"held-out accuracy {100 * acc:.1f} % with the {fill} fill against target {100 * target:.1f} % + "
+    return bool(acc <= target + TOLERANCE), words + f"{100 * TOLERANCE:.0f} pp"
+
+
 def candidates(keys: pd.DataFrame, finetune: pd.DataFrame, exposure: pd.DataFrame, cfg: dict) -> list[dict]:
     """Every candidate key (unit kind × fill) with the three conditions it is judged on: (a) the held-out locked
-    accuracy is within the target's tolerance, (b) at the owner's share no fine-tuning attack beats training from
-    scratch (one-sided, at ``ALPHA``; with one seed: a margin of at most 1 pp), (c) no detector beats its null with
-    that fill; ``fails`` says which fail, by how much."""
+    accuracy with that fill is within the target's tolerance, (b) at the owner's share no fine-tuning attack beats
+    training from scratch (one-sided, at ``ALPHA``; with one seed: a margin of at most 1 pp; measured on the zero
+    fill's lock), (c) no detector beats its null with that fill; ``fails`` says which fail, by how much, and
+    ``exposed`` the largest share of the key that a detector beating its null finds (its recall; 0 where none
+    does)."""
     share = cfg["owner_share"] if cfg.get("owner_share") is not None else max(finetune["share"])
     tests = finetune_tests(finetune)
     cands = []
@@ -88,14 +101,11 @@ def candidates(keys: pd.DataFrame, finetune: pd.DataFrame, exposure: pd.DataFram
             if worst is not None
             else "no fine-tuning attack measured"
         )
-        target_text = (
-            f"held-out accuracy {100 * r.accuracy_heldout:.1f} % against target {100 * cfg['target']:.1f} % "
-            f"+ {100 * TOLERANCE:.0f} pp"
-        )
         for fill in ("zero", "noise"):
+            meets, target_text = _target(r, fill, cfg["target"])
             e = exposure[(exposure.unit_kind == r.unit_kind) & (exposure.fill == fill)]
             leaks = e[e.beats_null]
-            fails = [target_text] * (not r.meets_target) + [ft_text] * (not ft_ok and worst is not None)
+            fails = [target_text] * (not meets) + [ft_text] * (not ft_ok and worst is not None)
             if len(leaks):
                 fails.append(f"{len(leaks)} detector(s) beat their null ({', '.join(leaks.detector)})")
             cands.append(
@@ -105,12 +115,13 @@ def candidates(keys: pd.DataFrame, finetune: pd.DataFrame, exposure: pd.DataFram
                     k=r.k,
                     key_values=r.key_values,
                     share=share,
-                    meets_target=bool(r.meets_target),
+                    meets_target=meets,
                     target_text=target_text,
                     resists_finetuning=ft_ok,
                     finetune_text=ft_text,
                     hidden=not len(leaks),
                     leaks=", ".join(leaks.detector),
+                    exposed=float(leaks["recall"].max()) if len(leaks) else 0.0,
                     fails=fails,
                 )
             )
@@ -119,7 +130,8 @@ def candidates(keys: pd.DataFrame, finetune: pd.DataFrame, exposure: pd.DataFram
 
 def recommend(keys: pd.DataFrame, finetune: pd.DataFrame, exposure: pd.DataFrame, cfg: dict) -> dict:
     """The smallest key (values), its unit kind and fill, that meets all three conditions of ``candidates``; where
-    none does, the candidate that fails the fewest, with what it fails."""
+    none does, the candidate that fails the fewest, then whose positions a detector finds the least of (a key
+    found whole by its exact zeros is worse than one found in part), then the smallest, with what it fails."""
     cands = candidates(keys, finetune, exposure, cfg)
     share = cfg["owner_share"] if cfg.get("owner_share") is not None else max(finetune["share"])
     keep = ("unit_kind", "fill", "k", "key_values", "fails")
@@ -127,7 +139,7 @@ def recommend(keys: pd.DataFrame, finetune: pd.DataFrame, exposure: pd.DataFrame
     if ok:
         best = {k: ok[0][k] for k in keep if k != "fails"}
         return dict(status="recommended", share=share, **best, fails=[])
-    best = min(cands, key=lambda c: (len(c["fails"]), c["key_values"])) if cands else None
+    best = min(cands, key=lambda c: (len(c["fails"]), c["exposed"], c["key_values"])) if cands else None
     return dict(status="none meets all three", share=share, **({k: best[k] for k in keep} if best else {}))
 
 
@@ -144,15 +156,18 @@ def verdicts_of(t: dict) -> pd.DataFrame:
     rows = []
     for c in candidates(t["keys"], t["finetune"], t["exposure"], cfg):
         where = f"audit, {c['unit_kind']} key (k = {int(c['k'])})"
+        rows.append(
+            dict(
+                where=where,
+                claim=f"with the {c['fill']} fill it brings the model to the target {100 * cfg['target']:.1f} % on "
+                "held-out images",
+                verdict="PASS" if c["meets_target"] else "FAIL",
+                numbers=c["target_text"],
+                tolerance=f"+ {100 * TOLERANCE:.0f} pp",
+            )
+        )
         if c["fill"] == "zero":
             rows += [
-                dict(
-                    where=where,
-                    claim=f"it brings the model to the target {100 * cfg['target']:.1f} % on held-out images",
-                    verdict="PASS" if c["meets_target"] else "FAIL",
-                    numbers=c["target_text"],
-                    tolerance=f"+ {100 * TOLERANCE:.0f} pp",
-                ),
                 dict(
                     where=where,
                     claim=f"fine-tuning with {100 * c['share']:g} % of the data does no better than training from "
@@ -286,7 +301,9 @@ def render(t: dict, rec: dict, summary: dict) -> str:
         ]
     else:
         lines += [
-            f"No candidate meets all three conditions. The best trade-off: the {rec.get('unit_kind')} key "
+            "No candidate meets all three conditions. The best trade-off (the fewest failed conditions, then the "
+            "smallest share of the key a detector finds, then the smallest key): the "
+            f"{rec.get('unit_kind')} key "
             f"(k = {rec.get('k')}) with the {rec.get('fill')} fill, which fails: "
             + "; ".join(rec.get("fails", []))
             + "."

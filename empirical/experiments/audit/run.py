@@ -27,7 +27,7 @@ from empirical.lock.extraction import extract
 from empirical.lock.fill import fill_key_positions
 from empirical.lock.ranking import candidates
 from empirical.lock.sweep import accuracy_curve
-from empirical.lock.utility import check_target, ratio_for_utility
+from empirical.lock.utility import check_target, ratio_for_utility, split_halves
 from empirical.measure import measure, measure_module, supports_stages
 
 log = logging.getLogger(__name__)
@@ -95,11 +95,17 @@ def fresh_copy(model: nn.Module, seed: int) -> nn.Module:
 
 
 def key_row(model, data: AuditData, target: float, indicator: str) -> tuple[dict, nn.Module, object]:
-    """The smallest key of ``indicator`` whose locked accuracy on the even test images is at most the target, checked
-    on the odd ones: its size in units, values and bytes (float32 values plus int64 positions)."""
+    """The smallest key of ``indicator`` whose locked accuracy (zero fill) on the even test images is at most the
+    target, checked on the odd ones: its size in units, values and bytes (float32 values plus int64 positions), and
+    the same key's accuracies with the noise fill, which the key search does not see (noise in the key's positions
+    leaves the model a little more accurate than zeros)."""
     choice = ratio_for_utility(model, data.x_test, data.y_test, target, indicator=indicator, chance=data.chance)
     locked, key = extract(model, k=choice.k, indicator=indicator)
     values = value_counts(key_positions(key, locked))
+    noisy = copy.deepcopy(locked)  # the same key with the noise fill (`lock --fill noise`, seed 0) moves the accuracy
+    fill_key_positions(noisy, copy.deepcopy(key), "noise", seed=0)
+    (xs, ys), (xh, yh) = split_halves(data.x_test, data.y_test)
+    noise_heldout = atk.accuracy(noisy, xh, yh)
     n_params = sum(p.numel() for p in model.parameters())
     row = dict(
         unit_kind=indicator,
@@ -113,6 +119,9 @@ def key_row(model, data: AuditData, target: float, indicator: str) -> tuple[dict
         accuracy_heldout=choice.accuracy_heldout,
         accuracy_original=choice.accuracy_original,
         meets_target=bool(choice.accuracy_heldout <= target + TOLERANCE),
+        accuracy_selection_noise=atk.accuracy(noisy, xs, ys),
+        accuracy_heldout_noise=noise_heldout,
+        meets_target_noise=bool(noise_heldout <= target + TOLERANCE),
     )
     return row, locked.eval(), key
 
