@@ -183,7 +183,9 @@ def claim_verdicts(cells: pd.DataFrame) -> pd.DataFrame:
                 if met == 0
                 else f"{met} meet it, {unmet} do not"
             )
-            measured += f" ({', '.join(done['cell'])}; {agree})"
+            # a few measured cells with their numbers; many by name (their numbers are in the page's table)
+            each = "; ".join(done["words"]) if len(done) <= 3 else ", ".join(done["cell"])
+            measured += f" ({agree}: {each})"
         if len(short):
             measured += "; provisional, not counted: " + "; ".join(short["words"])
         seeds = sorted(set(v["seeds"])) if len(v) else [1]

@@ -11,9 +11,8 @@ import pytest
 
 from empirical.cli import main
 from empirical.errors import UserError
-from empirical.experiments.paper_widths import claims, resume
+from empirical.experiments.paper_widths import claims, cost, resume
 from empirical.experiments.paper_widths import config as pwc
-from empirical.experiments.paper_widths import cost
 from empirical.experiments.paper_widths import evaluate as ev
 from empirical.experiments.paper_widths import report as pwr
 from empirical.host import cpu_model
@@ -253,7 +252,10 @@ def test_a_claim_is_decided_only_by_most_of_its_region_at_epoch_50():
     v = claims.claim_verdicts(_cells((7, 4000, 50, 0.98, 0.97), (13, 8000, 1, 0.656, 0.10), (7, 3000, 50, 0.98, 0.1)))
     one, two = v.set_index("claim").loc["claim 1"], v.set_index("claim").loc["claim 2"]
     assert one.verdict == "NOT DECIDED" and one.measured_at_50 == 1 and one.not_met == 1 and one.provisional == 1
-    assert "1 of 35 cells measured at epoch 50 (7 × 4000; no measured cell meets it)" in one.sentence
+    assert (
+        "1 of 35 cells measured at epoch 50 (no measured cell meets it: not met at 7 × 4000 (epoch 50, one seed: "
+        "98.00 → 97.00 % at 0.002 %, level 49.00 %))" in one.sentence
+    )
     assert "met at 13 × 8000 (epoch 1 of 50, provisional, one seed: 65.60 → 10.00 %" in one.sentence
     assert "7 × 3000" not in one.sentence  # the boundary cell is not counted
     assert two.verdict == "NOT DECIDED" and two.measured_at_50 == 0
@@ -272,6 +274,7 @@ def test_pass_and_fail_need_more_than_half_of_the_region():
     miss = [(h, w, 50, 0.98, 0.97) for h, w in inside[:18]]
     assert claims.claim_verdicts(_cells(*miss)).iloc[0].verdict == "FAIL"  # 18 do not: most cannot meet it
     assert claims.claim_verdicts(_cells(*miss[:17])).iloc[0].verdict == "NOT DECIDED"
+    assert "(no measured cell meets it: 7 × 4000, 7 × 5000, 7 × 6000," in claims.claim_verdicts(_cells(*miss)).iloc[0].sentence
 
 
 def test_paired_projections_keep_r15_at_or_above_r_half():
