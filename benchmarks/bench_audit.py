@@ -78,15 +78,15 @@ def _mlp(d: Path) -> list[str]:
     return ["--checkpoint", str(d / "mlp")]
 
 
-def locked_heldout(ck: list[str], run: Path, d: Path) -> tuple[dict, float]:
+def locked_heldout(ck: list[str], run: Path) -> tuple[dict, float]:
     """The audit's recommendation passed to ``lock``: (recommendation, the locked model's held-out accuracy)."""
     rec = json.loads((run / "summary.json").read_text())["recommendation"]
     opts = [a for a in ck if a != "--checkpoint"][1:]  # --model/--data, as the audit was given them
     assert main(["lock", "--checkpoint", ck[1], *opts, "--indicator", rec["unit_kind"], "--k", str(rec["k"]),
-                 "--fill", rec["fill"], "--out-model", str(d / "locked.safetensors"), "--key",
-                 str(d / "key.safetensors")]) == 0  # fmt: skip
+                 "--fill", rec["fill"], "--out-model", str(run / "locked.safetensors"), "--key",
+                 str(run / "key.safetensors")]) == 0  # fmt: skip
     builder = load_builder(ck[ck.index("--model") + 1]) if "--model" in ck else None
-    locked, meta = load_checkpoint(d / "locked.safetensors", builder=builder)
+    locked, meta = load_checkpoint(run / "locked.safetensors", builder=builder)
     data = ck[ck.index("--data") + 1] if "--data" in ck else None
     _, (xh, yh) = split_halves(*test_set_for(meta["spec"], data))
     with torch.no_grad():
@@ -110,7 +110,7 @@ def main_bench() -> None:
             t_sep = timed(["ratio-for-utility", *ck, "--target", target])
             t_sep += timed(["check-bounds", *[a for a in ck if a != "--checkpoint"], "--ratio", "0.05",
                             "--n-samples", "200"])  # fmt: skip
-            rec, acc = locked_heldout(ck, d / f"audit-{len(rows)}", d)
+            rec, acc = locked_heldout(ck, d / f"audit-{len(rows)}")
             within = "yes" if acc <= float(target) + 0.01 else "no"
             what = f"{rec['unit_kind']}, k = {rec['k']}, {rec['fill']} fill ({rec['status']})"
             rows.append((name, f"{t_audit:.0f} s", "yes" if t_audit <= 300 else "no", f"{t_sep:.0f} s", what,

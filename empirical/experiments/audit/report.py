@@ -130,8 +130,9 @@ def candidates(keys: pd.DataFrame, finetune: pd.DataFrame, exposure: pd.DataFram
 
 def recommend(keys: pd.DataFrame, finetune: pd.DataFrame, exposure: pd.DataFrame, cfg: dict) -> dict:
     """The smallest key (values), its unit kind and fill, that meets all three conditions of ``candidates``; where
-    none does, the candidate that fails the fewest, then whose positions a detector finds the least of (a key
-    found whole by its exact zeros is worse than one found in part), then the smallest, with what it fails."""
+    none does, one that meets the target (a key that leaves the model above it does not do what the owner asked),
+    then the one that fails the fewest conditions, then whose positions a detector finds the least of (a key found
+    whole by its exact zeros is worse than one found in part), then the smallest, with what it fails."""
     cands = candidates(keys, finetune, exposure, cfg)
     share = cfg["owner_share"] if cfg.get("owner_share") is not None else max(finetune["share"])
     keep = ("unit_kind", "fill", "k", "key_values", "fails")
@@ -139,7 +140,8 @@ def recommend(keys: pd.DataFrame, finetune: pd.DataFrame, exposure: pd.DataFrame
     if ok:
         best = {k: ok[0][k] for k in keep if k != "fails"}
         return dict(status="recommended", share=share, **best, fails=[])
-    best = min(cands, key=lambda c: (len(c["fails"]), c["exposed"], c["key_values"])) if cands else None
+    rank = lambda c: (not c["meets_target"], len(c["fails"]), c["exposed"], c["key_values"])  # noqa: E731
+    best = min(cands, key=rank) if cands else None
     return dict(status="none meets all three", share=share, **({k: best[k] for k in keep} if best else {}))
 
 
@@ -301,8 +303,8 @@ def render(t: dict, rec: dict, summary: dict) -> str:
         ]
     else:
         lines += [
-            "No candidate meets all three conditions. The best trade-off (the fewest failed conditions, then the "
-            "smallest share of the key a detector finds, then the smallest key): the "
+            "No candidate meets all three conditions. The best trade-off (one that meets the target, then the fewest "
+            "failed conditions, then the smallest share of the key a detector finds, then the smallest key): the "
             f"{rec.get('unit_kind')} key "
             f"(k = {rec.get('k')}) with the {rec.get('fill')} fill, which fails: "
             + "; ".join(rec.get("fails", []))

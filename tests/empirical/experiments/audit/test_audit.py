@@ -186,6 +186,11 @@ def test_the_trade_off_prefers_the_fill_whose_key_is_found_least():
     noise = [c for c in candidates(keys.assign(accuracy_heldout_noise=0.17), ft, hidden, {"target": 0.15})
              if c["fill"] == "noise"]  # fmt: skip
     assert noise[0]["fails"][0] == "held-out accuracy 17.0 % with the noise fill against target 15.0 % + 1 pp"
+    # the target comes first: a fill that misses it loses even to one that fails more of the other conditions
+    noisy_target = keys.assign(accuracy_heldout_noise=0.25)
+    leaky = exposure.assign(beats_null=[True, True, False, False])  # the noise fill hides its key
+    rec = recommend(noisy_target, ft, leaky, dict(owner_share=None, target=0.15))
+    assert rec["fill"] == "zero" and len(rec["fails"]) == 2  # fine-tuning and detectors, not the target
     # an audit from before the noise fill's accuracy was measured: its noise candidates fail the target, said so
     old = candidates(keys.drop(columns="accuracy_heldout_noise"), ft, hidden, {"target": 0.15})
     assert ["not measured" in c["fails"][0] for c in old] == [False, True]

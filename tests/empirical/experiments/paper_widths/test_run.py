@@ -274,7 +274,10 @@ def test_pass_and_fail_need_more_than_half_of_the_region():
     miss = [(h, w, 50, 0.98, 0.97) for h, w in inside[:18]]
     assert claims.claim_verdicts(_cells(*miss)).iloc[0].verdict == "FAIL"  # 18 do not: most cannot meet it
     assert claims.claim_verdicts(_cells(*miss[:17])).iloc[0].verdict == "NOT DECIDED"
-    assert "(no measured cell meets it: 7 × 4000, 7 × 5000, 7 × 6000," in claims.claim_verdicts(_cells(*miss)).iloc[0].sentence
+    assert (
+        "(no measured cell meets it: 7 × 4000, 7 × 5000, 7 × 6000,"
+        in claims.claim_verdicts(_cells(*miss)).iloc[0].sentence
+    )
 
 
 def test_paired_projections_keep_r15_at_or_above_r_half():
