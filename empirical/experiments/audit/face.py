@@ -3,13 +3,16 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import torch
 
 from empirical._io import write_csv, write_text
 from empirical.errors import UserError
@@ -69,14 +72,50 @@ def options(args) -> AuditOptions:
     return AuditOptions(**common_options(args), checkpoint=args.checkpoint, model=args.model, data_root=args.data_root)
 
 
-def expected_minutes(model, data: AuditData, config: AuditConfig) -> float:
-    """A rough time for the budget on this machine, from the model's size and the data (printed before the audit
-    starts; ``benchmarks/bench_audit.py`` measures the real one)."""
-    params = sum(p.numel() for p in model.parameters())
+def seconds_per_image(model, data: AuditData, batch: int = 64) -> tuple[float, float]:
+    """(training, evaluation) seconds per image on this machine: one Adam step on a batch of training images and
+    one forward pass of test images, each timed after a warm-up (a copy of the model; nothing is kept)."""
+    m = copy.deepcopy(model).train()
+    opt = torch.optim.Adam(m.parameters(), lr=1e-3)
+    x, y = data.x_train[:batch], data.y_train[:batch]
+
+    def step():
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(m(x), y).backward()
+        opt.step()
+
+    def forward():
+        with torch.no_grad():
+            m.eval()(data.x_test[: 4 * batch])
+
+    out = []
+    for f, n in ((step, len(x)), (forward, len(data.x_test[: 4 * batch]))):
+        f()
+        t = time.perf_counter()
+        f()
+        out.append((time.perf_counter() - t) / n)
+    return out[0], out[1]
+
+
+SCRATCH_SHARE_OF_CAP = 0.25  # training from scratch stopped at 7-73 % of its step cap in the attacks run (mean ~25 %)
+
+
+def expected_minutes(model, data: AuditData, config: AuditConfig, kinds: int) -> tuple[float, float]:
+    """(about, at most) how many minutes the budget takes on this machine: the image passes each unit kind trains
+    and evaluates, counted from the budget, times one measured step (``seconds_per_image``). Training from scratch
+    stops early: "about" counts it at ``SCRATCH_SHARE_OF_CAP`` of its step cap, "at most" at the cap."""
     b = BUDGETS[config.budget]
-    images = sum(config.attacker_shares()) * len(data.y_train) * b["seeds"] * (b["epochs"] * 2 + 10)
-    kinds = b["kinds"] or 4
-    return kinds * (6 * params * images / 2e10 + 6 * params * len(data.y_test) * 40 / 2e10) / 60
+    n, shares = len(data.y_train), config.attacker_shares()
+    modes = 2 if b["rtal"] else 1
+    finetune = sum(shares) * n * b["seeds"] * b["epochs"] * modes
+    scratch = b["seeds"] * sum(max(600, 10 * b["epochs"] * math.ceil(s * n / 100)) * 100 for s in shares)
+    smallest = min(shares) * n
+    other = smallest * (2 * len(b["prune"]) * max(1, b["epochs"] // 2) + 2 * 3 + 2)  # pruning, restoration, detectors
+    # test-set passes: the key search and its curve (~40), each attack's score, pruning and restoration
+    evals = len(data.y_test) * (40 + b["seeds"] * len(shares) * (modes + 1) + 4 * len(b["prune"]) + 2)
+    train_s, eval_s = seconds_per_image(model, data)
+    minutes = lambda share: kinds * ((finetune + share * scratch + other) * train_s + evals * eval_s) / 60  # noqa: E731
+    return minutes(SCRATCH_SHARE_OF_CAP), minutes(1.0)
 
 
 def audit_into(
@@ -87,14 +126,13 @@ def audit_into(
     kinds = applicable_kinds(model, config.budget)
     rd = RunDir(run_dir, KIND, config.to_json(), TABLES)
     with rd.open():
-        if progress:
-            log.info(
-                "audit: %s, %d unit kind(s) (%s), about %.0f min on this machine",
-                config.budget,
-                len(kinds),
-                ", ".join(kinds),
-                expected_minutes(model, data, config),
-            )
+        log.info(  # shown with --no-progress too: the one sign of how long the silence will last
+            "audit: %s, %d unit kind(s) (%s), about %.0f min on this machine (at most %.0f)",
+            config.budget,
+            len(kinds),
+            ", ".join(kinds),
+            *expected_minutes(model, data, config, len(kinds)),
+        )
         write_csv(Path(run_dir) / "model.csv", model_rows(model, data, acc))
         write_text(Path(run_dir) / "audit_inputs.json", json.dumps(inputs or {}, indent=1) + "\n")
 

@@ -194,3 +194,28 @@ def test_the_trade_off_prefers_the_fill_whose_key_is_found_least():
     # an audit from before the noise fill's accuracy was measured: its noise candidates fail the target, said so
     old = candidates(keys.drop(columns="accuracy_heldout_noise"), ft, hidden, {"target": 0.15})
     assert ["not measured" in c["fails"][0] for c in old] == [False, True]
+
+
+def test_the_time_estimate_counts_the_budget_and_bounds_it(monkeypatch):
+    """``expected_minutes`` times one real step (so a conv net, with many FLOPs per parameter, is not estimated from
+    its parameter count) and multiplies it by the image passes the budget makes; "about" (training from scratch at
+    a quarter of its step cap) stays below "at most" (at the cap), and a larger budget costs more. The counts are
+    checked with a fixed step time (a timing on a busy machine varies); the real timing only has to be positive."""
+    from empirical.experiments.audit import face
+    from empirical.experiments.audit.config import AuditConfig
+    from empirical.experiments.audit.run import AuditData
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 8 * 8, 10))
+    data = AuditData(torch.randn(2000, 1, 8, 8), torch.arange(2000) % 10, torch.randn(500, 1, 8, 8),
+                     torch.arange(500) % 10)  # fmt: skip
+    train_s, eval_s = face.seconds_per_image(model, data)
+    assert train_s > 0 and eval_s > 0
+    monkeypatch.setattr(face, "seconds_per_image", lambda m, d: (1e-3, 1e-4))
+    quick = face.expected_minutes(model, data, AuditConfig(target=0.15, budget="quick"), 2)
+    standard = face.expected_minutes(model, data, AuditConfig(target=0.15, budget="standard"), 2)
+    assert quick[0] < quick[1] < standard[1] and standard[0] < standard[1]
+    # by hand, standard at the cap: 3 seeds x 3 shares x 600 steps (the floor) of 100 images from scratch, fine-tuning
+    # 0.16 x 2000 x 3 x 8 x 2, pruning/restoration/detectors 20 x (2 x 2 x 4 + 8), 500 x (40 + 27 + 8 + 2) tests
+    images = 3 * 1800 * 100 + 0.16 * 2000 * 3 * 8 * 2 + 20 * (2 * 2 * 4 + 8)
+    assert standard[1] == pytest.approx(2 * (images * 1e-3 + 500 * 77 * 1e-4) / 60)
