@@ -151,3 +151,22 @@ def test_sparsity_dose_by_hand():
     config = ablation.AblationConfig()
     assert math.isclose(ablation.sparsity_dose(config.spec("vgg", "all")), 0.075435, rel_tol=1e-12)
     assert math.isnan(ablation.sparsity_dose(config.spec("vgg", "sparsity")))
+
+
+def test_the_sparsity_dose_verdict_counts_seeds_per_architecture():
+    """One row per architecture, not per seed: resnet locks in every seed, vgg in none, preresnet in one of two
+    (so the verdict is INCONCLUSIVE, 1–2 of 3); the numbers give each seed's accuracy."""
+    from empirical.experiments.ablation.report import dose_row
+
+    rows = [("resnet", 0, 0.10), ("resnet", 1, 0.132), ("resnet", 2, 0.14), ("preresnet", 0, 0.10),
+            ("preresnet", 1, 0.40), ("vgg", 0, 0.749), ("vgg", 1, 0.541)]  # fmt: skip
+    dose = pd.DataFrame([dict(arch=a, seed=s, accuracy=acc) for a, s, acc in rows])
+    r = dose_row(dose)
+    assert r["verdict"] == "INCONCLUSIVE (1–2 of 3 architectures)"
+    assert r["numbers"] == (
+        "resnet 3 of 3 seed(s) (10.0, 13.2, 14.0 %); preresnet 1 of 2 seed(s) (10.0, 40.0 %); "
+        "vgg 0 of 2 seed(s) (74.9, 54.1 %)"
+    )
+    assert "resnet, preresnet, vgg, 2–3 seeds per architecture" in r["scope"]
+    decided = dose_row(dose[dose.arch != "preresnet"])
+    assert decided["verdict"].startswith("PARTIAL (1 of 2")
