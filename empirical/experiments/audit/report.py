@@ -210,6 +210,23 @@ def lock_command(rec: dict, summary: dict) -> str:
     return " ".join(parts)
 
 
+def recommendation_text(rec: dict, share: float) -> str:
+    """The recommendation in words: the key to ship, or the best trade-off and what it fails."""
+    if rec["status"] == "recommended":
+        return (
+            f"Ship the **{rec['unit_kind']}** key of k = {int(rec['k'])} units ({int(rec['key_values']):,} "
+            f"values) with the **{rec['fill']}** fill: it meets the target, no fine-tuning attack beats "
+            f"training from scratch with {100 * share:g} % of the data, and no detector beats its null."
+        )
+    return (
+        "No candidate meets all three conditions. The best trade-off (one that meets the target, then the fewest "
+        "failed conditions, then the smallest share of the key a detector finds, then the smallest key): the "
+        f"{rec.get('unit_kind')} key (k = {rec.get('k')}) with the {rec.get('fill')} fill, which fails: "
+        + "; ".join(rec.get("fails", []))
+        + "."
+    )
+
+
 def render(t: dict, rec: dict, summary: dict) -> str:
     """``audit.md`` from the tables (``t``), the recommendation and the run's summary."""
     cfg = t["config"]
@@ -294,22 +311,7 @@ def render(t: dict, rec: dict, summary: dict) -> str:
         md_table(pr),
         "",
     ]
-    lines += ["## 7. The recommendation", ""]
-    if rec["status"] == "recommended":
-        lines += [
-            f"Ship the **{rec['unit_kind']}** key of k = {int(rec['k'])} units ({int(rec['key_values']):,} "
-            f"values) with the **{rec['fill']}** fill: it meets the target, no fine-tuning attack beats "
-            f"training from scratch with {100 * share:g} % of the data, and no detector beats its null."
-        ]
-    else:
-        lines += [
-            "No candidate meets all three conditions. The best trade-off (one that meets the target, then the fewest "
-            "failed conditions, then the smallest share of the key a detector finds, then the smallest key): the "
-            f"{rec.get('unit_kind')} key "
-            f"(k = {rec.get('k')}) with the {rec.get('fill')} fill, which fails: "
-            + "; ".join(rec.get("fails", []))
-            + "."
-        ]
+    lines += ["## 7. The recommendation", "", recommendation_text(rec, share)]
     lines += ["", "Lock it with (the audit never writes a key):", "", "```bash", lock_command(rec, summary), "```", ""]
     return "\n".join(lines)
 
