@@ -27,4 +27,8 @@ def test_ablation_page_separates_recipe_from_length_once_adam_long_is_measured(t
     pd.concat([models, pick(models).assign(recipe="adam-long", epochs=6)]).to_csv(run / "models.csv", index=False)
     text = page.page(run)
     assert "vgg: adam 84.4 % (3 ep), adam-long 80.0 % (6 ep), sgd 74.1 % (6 ep)" in text
-    assert "the recipe, not the length, moves it" in text
+    assert (
+        "at seed 0 the SGD recipe (optimizer, lr 0.1, momentum, weight decay and schedule together) moves it more"
+        in text
+    )
+    assert "adam-long locks in 0 of its 1 seed runs (vgg 80.0 %)" in text
