@@ -158,36 +158,28 @@ def verdicts_of(t: dict) -> pd.DataFrame:
     rows = []
     for c in candidates(t["keys"], t["finetune"], t["exposure"], cfg):
         where = f"audit, {c['unit_kind']} key (k = {int(c['k'])})"
-        rows.append(
-            dict(
-                where=where,
-                claim=f"with the {c['fill']} fill it brings the model to the target {100 * cfg['target']:.1f} % on "
-                "held-out images",
-                verdict="PASS" if c["meets_target"] else "FAIL",
-                numbers=c["target_text"],
-                tolerance=f"+ {100 * TOLERANCE:.0f} pp",
+
+        def row(claim: str, ok: bool, numbers: str, tolerance: str) -> dict:
+            return dict(
+                where=where, claim=claim, verdict="PASS" if ok else "FAIL", numbers=numbers, tolerance=tolerance
             )
-        )
+
+        target = f"{100 * cfg['target']:.1f} %"
+        rows.append(
+            row(f"with the {c['fill']} fill it brings the model to the target {target} on held-out images",
+                c["meets_target"], c["target_text"], f"+ {100 * TOLERANCE:.0f} pp")
+        )  # fmt: skip
         if c["fill"] == "zero":
-            rows += [
-                dict(
-                    where=where,
-                    claim=f"fine-tuning with {100 * c['share']:g} % of the data does no better than training from "
-                    "scratch",
-                    verdict="PASS" if c["resists_finetuning"] else "FAIL",
-                    numbers=c["finetune_text"],
-                    tolerance=f"paired one-sided t, α = {ALPHA:g} (one seed: a margin of at most 1 pp)",
-                ),
-            ]
+            rows.append(
+                row(f"fine-tuning with {100 * c['share']:g} % of the data does no better than training from scratch",
+                    c["resists_finetuning"], c["finetune_text"],
+                    f"paired one-sided t, α = {ALPHA:g} (one seed: a margin of at most 1 pp)")
+            )  # fmt: skip
+        leaks = f"detectors above their null: {c['leaks']}" if c["leaks"] else "no detector beats its null"
         rows.append(
-            dict(
-                where=where,
-                claim=f"its positions stay hidden with the {c['fill']} fill",
-                verdict="PASS" if c["hidden"] else "FAIL",
-                numbers=f"detectors above their null: {c['leaks']}" if c["leaks"] else "no detector beats its null",
-                tolerance=f"null of random candidate units, α = {ALPHA:g}",
-            )
-        )
+            row(f"its positions stay hidden with the {c['fill']} fill", c["hidden"], leaks,
+                f"null of random candidate units, α = {ALPHA:g}")
+        )  # fmt: skip
     return table([{**r, "scope": scope} for r in rows])
 
 
