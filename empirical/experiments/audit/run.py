@@ -98,7 +98,7 @@ def key_row(model, data: AuditData, target: float, indicator: str) -> tuple[dict
     """The smallest key of ``indicator`` whose locked accuracy (zero fill) on the even test images is at most the
     target, checked on the odd ones: its size in units, values and bytes (float32 values plus int64 positions), and
     the same key's accuracies with the noise fill, which the key search does not see (noise in the key's positions
-    leaves the model a little more accurate than zeros)."""
+    can leave the model far more accurate than zeros: the VGG's bn-scale key, 13.0 % zero-filled, 90.1 % noisy)."""
     choice = ratio_for_utility(model, data.x_test, data.y_test, target, indicator=indicator, chance=data.chance)
     locked, key = extract(model, k=choice.k, indicator=indicator)
     values = value_counts(key_positions(key, locked))
