@@ -34,6 +34,7 @@ def glance() -> str:
             + ")"
         )
         parts.append(f"{r.name.removeprefix('audit-')}: {what}")
+    parts += [f"{Path(r).name.removeprefix('audit-')}: still to run" for r in RUNS if Path(r) not in runs]
     return (
         "* *Audit* (which key to ship, `standard` budget): " + "; ".join(parts) + " ([page](@docs/results/audit.md)).\n"
     )
@@ -60,8 +61,9 @@ the 7 × 400 MNIST FCN (15 epochs) and the VGG on Fashion-MNIST (4 epochs). `scr
 into `runs/` and writes `results/audit-fcn-7x400` and `results/audit-vgg`; each audit's `audit_inputs.json` records its
 checkpoint and data, and each unit kind's `cells/*/done.json` its host and seconds.
 """
-    if not runs:
-        return body + "\nThe example audits (`fcn-7x400` and `vgg` at `standard`) are still to run.\n"
+    missing = [Path(r).name.removeprefix("audit-") for r in RUNS if Path(r) not in runs]
+    if missing:
+        body += f"\nStill to run at `standard`: {', '.join(f'`{m}`' for m in missing)}.\n"
     for r in runs:
         body += f"\n## {r.name}\n\n" + (r / "audit.md").read_text().split("\n", 2)[2].replace(
             "](figures/", f"]({r}/figures/"
